@@ -1,0 +1,22 @@
+"""prkd: single-snapshot distillation for phase coded mask design in phase retrieval.
+
+A thin, GPU-ready helper package for the notebooks in ``notebooks/``. Modules, one job each:
+
+* ``config``        -- frozen experiment configs, presets ``smoke`` / ``quick`` / ``paper``, ``make()``
+* ``data``          -- Fashion-MNIST loading and the 30k/30k/10k split; phase objects
+* ``optics``        -- coded diffraction patterns, Eq. (1); noise; mask regularizer R(phi)
+* ``spectral_init`` -- filtered spectral initialization, Eq. (2) and Algorithm 1
+* ``unet``          -- the recovery U-Net D_theta with its bottleneck exposed
+* ``system``        -- ``PRSystem``: sensing -> initialization -> U-Net
+* ``metrics``       -- per-image PSNR, SSIM, correlation
+* ``device``        -- the one place the compute device is chosen
+* ``paths``         -- where outputs go
+* ``reproduce``     -- run the notebooks headlessly with papermill
+"""
+
+from .config import Config, ConfigError, make
+from .device import default_device
+from .system import PROutput, PRSystem
+
+__all__ = ["Config", "ConfigError", "make", "default_device", "PRSystem", "PROutput"]
+__version__ = "0.1.0"

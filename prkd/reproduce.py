@@ -1,0 +1,92 @@
+"""Headless reproduction: run the notebooks in order with papermill, resumably.
+
+Each notebook ``notebooks/NN_name.ipynb`` is executed with the parameters ``preset`` (and ``seed``) and
+written to ``<output_dir>/notebooks/<preset>/NN_name.ipynb``. A notebook that finished is recorded in
+``done.json`` beside the executed copies together with a hash of its source and parameters, so re-running
+skips it unless the notebook or the parameters changed (or ``force``). The first failing notebook stops
+the run with its name and the error; papermill still writes the executed copy, failing cell included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .config import PRESETS, ConfigError
+from .paths import NOTEBOOK_DIR, output_dir
+
+__all__ = ["NotebookFailed", "notebooks", "run_notebooks"]
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised; the message names it, the error and where its executed copy is."""
+
+
+def notebooks() -> list[Path]:
+    """The workbook's notebooks, in order (``notebooks/[0-9][0-9]_*.ipynb``)."""
+    return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def _fingerprint(nb: Path, parameters: dict) -> str:
+    h = hashlib.sha256(nb.read_bytes())
+    h.update(json.dumps(parameters, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def run_notebooks(preset: str = "quick", *, seed: int = 0, only: list[str] | None = None,
+                  force: bool = False, kernel: str = "python3") -> Path:
+    """Execute the notebooks headlessly; return the folder of executed copies.
+
+    Args:
+        preset: ``smoke``, ``quick`` or ``paper`` (passed to every notebook).
+        seed: passed to every notebook.
+        only: names (``"01_sensing_model"`` or a prefix such as ``"01"``) to run; default all.
+        force: re-run notebooks already recorded as done.
+    Raises:
+        ConfigError: unknown preset or notebook name.
+        NotebookFailed: a notebook raised.
+    """
+    import papermill as pm
+
+    if preset not in PRESETS:
+        raise ConfigError(f"config field 'preset' must be one of {', '.join(map(repr, PRESETS))}; got {preset!r}")
+    selected = notebooks()
+    if only:
+        selected = [nb for nb in selected if any(nb.stem == o or nb.stem.startswith(o) for o in only)]
+        if not selected:
+            known = ", ".join(nb.stem for nb in notebooks())
+            raise ConfigError(f"no notebook matches {only}; known notebooks: {known}")
+    out = output_dir() / "notebooks" / preset
+    out.mkdir(parents=True, exist_ok=True)
+    done_file = out / "done.json"
+    done = json.loads(done_file.read_text()) if done_file.exists() else {}
+    parameters = {"preset": preset, "seed": seed}
+    bar = tqdm(selected, desc=f"notebooks ({preset})", unit="notebook")
+    for nb in bar:
+        bar.set_postfix_str(nb.stem)
+        fingerprint = _fingerprint(nb, parameters)
+        target = out / nb.name
+        if not force and done.get(nb.stem) == fingerprint and target.exists():
+            bar.write(f"{nb.stem}: already done, skipped ({target})")
+            continue
+        try:
+            pm.execute_notebook(str(nb), str(target), parameters=parameters, kernel_name=kernel,
+                                cwd=str(nb.parent), progress_bar=False)
+        except pm.PapermillExecutionError as err:
+            raise NotebookFailed(f"notebook {nb.stem} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
+                                 f"executed copy with the failing cell: {target}") from None
+        done[nb.stem] = fingerprint
+        _write_json_atomic(done_file, done)
+    return out

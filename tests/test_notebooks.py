@@ -1,0 +1,93 @@
+"""The notebooks run headlessly with papermill at the smoke preset, and nbval re-runs them and compares
+the marked cells. Also: the reproduction runner resumes, and names a failing notebook."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from prkd import reproduce
+from prkd.config import ConfigError
+from prkd.paths import output_dir
+
+from conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    """Run every notebook once at the smoke preset (outputs in a temporary folder)."""
+    out_root = tmp_path_factory.mktemp("reproduction")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PRKD_OUTPUT_DIR", str(out_root))
+        folder = reproduce.run_notebooks("smoke")
+    return folder
+
+
+def test_every_notebook_ran_and_was_written(executed):
+    names = [nb.name for nb in reproduce.notebooks()]
+    assert names[:2] == ["01_sensing_model.ipynb", "02_initialization.ipynb"]
+    for name in names:
+        nb = json.loads((executed / name).read_text())
+        assert nb["metadata"]["papermill"]["parameters"]["preset"] == "smoke"
+        assert not any(o.get("output_type") == "error" for c in nb["cells"] for o in c.get("outputs", []))
+
+
+def test_nbval_reproduces_the_checked_cells(executed):
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q",
+         "--sanitize-with", str(REPO / "tests" / "nbval_sanitize.cfg"), *sorted(map(str, executed.glob("*.ipynb")))],
+        capture_output=True, text=True, cwd=executed)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_source_notebooks_are_committed_clean():
+    for nb_path in reproduce.notebooks():
+        nb = json.loads(nb_path.read_text())
+        tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, f"{nb_path.name} needs exactly one cell tagged 'parameters'"
+        assert "preset" in "".join(tagged[0]["source"]) and "seed" in "".join(tagged[0]["source"])
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                assert cell["outputs"] == [] and cell["execution_count"] is None, f"{nb_path.name} has outputs"
+                src = "".join(cell["source"])
+                assert "sys.path" not in src and "os.chdir" not in src and "cuda" not in src
+
+
+def test_a_finished_notebook_is_not_run_again(executed, monkeypatch, capsys):
+    monkeypatch.setenv("PRKD_OUTPUT_DIR", str(executed.parent.parent))
+    before = {p: p.stat().st_mtime_ns for p in executed.glob("*.ipynb")}
+    reproduce.run_notebooks("smoke")
+    assert {p: p.stat().st_mtime_ns for p in executed.glob("*.ipynb")} == before
+    captured = capsys.readouterr()
+    assert "01_sensing_model: already done, skipped" in captured.out + captured.err
+
+
+def test_a_failing_notebook_stops_the_run_with_its_name(tmp_path, monkeypatch):
+    import nbformat
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    good = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("preset = 'quick'\nseed = 0",
+                                                                      metadata={"tags": ["parameters"]})])
+    bad = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("raise ValueError('broken on purpose')")])
+    nbformat.write(good, nb_dir / "01_good.ipynb")
+    nbformat.write(bad, nb_dir / "02_bad.ipynb")
+    nbformat.write(good, nb_dir / "03_never.ipynb")
+    monkeypatch.setattr(reproduce, "NOTEBOOK_DIR", nb_dir)
+    with pytest.raises(reproduce.NotebookFailed, match="notebook 02_bad failed.*ValueError: broken on purpose"):
+        reproduce.run_notebooks("smoke")
+    written = {p.name for p in (output_dir() / "notebooks" / "smoke").glob("*")}
+    assert "02_bad.ipynb" in written and "03_never.ipynb" not in written  # the failing copy is kept
+
+
+def test_unknown_preset_and_notebook_are_refused():
+    with pytest.raises(ConfigError, match="'preset' must be one of"):
+        reproduce.run_notebooks("huge")
+    with pytest.raises(ConfigError, match="no notebook matches"):
+        reproduce.run_notebooks("smoke", only=["99"])
+
+
+def test_command_line_reports_a_bad_preset_and_exits_non_zero():
+    result = subprocess.run([sys.executable, "-m", "prkd", "reproduce", "--preset", "huge"],
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "invalid choice: 'huge'" in result.stderr
