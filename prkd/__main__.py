@@ -1,4 +1,10 @@
-"""Command line: ``python -m prkd reproduce [--preset quick] [--only 01 02] [--force]``."""
+"""Command line.
+
+    python -m prkd train --mode {teacher,e2e,random,student} [--L N] [--teacher-L N] [--alpha A] [--beta B]
+                         [--teacher-run ID] --preset P [--seed S] [--set key=value ...]
+    python -m prkd reproduce [--preset quick] [--only 01 02] [--force]
+    python -m prkd runs [--mode M] [--preset P]
+"""
 
 from __future__ import annotations
 
@@ -17,8 +23,26 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (e.g. 01 02)")
     rep.add_argument("--force", action="store_true", help="re-run notebooks that already finished")
+    tr = sub.add_parser("train", help="train (or load, or resume) one run of the registry")
+    tr.add_argument("--mode", required=True, choices=["teacher", "e2e", "random", "student"])
+    tr.add_argument("--preset", required=True, choices=sorted(PRESETS))
+    tr.add_argument("--L", type=int, default=None, help="snapshots (default: 9 for a teacher, else 1)")
+    tr.add_argument("--teacher-L", type=int, default=None, help="student: the teacher's snapshots L_t")
+    tr.add_argument("--teacher-run", default=None, help="student: an explicit teacher run id")
+    tr.add_argument("--alpha", type=float, default=None, help="student: weight of L_task (Eq. 7)")
+    tr.add_argument("--beta", type=float, default=None, help="student: weight of L_cdp (Eq. 7)")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                    help="any other config field, e.g. --set epochs=2 noise=gaussian snr_db=20")
+    ls = sub.add_parser("runs", help="list the runs in the registry")
+    ls.add_argument("--mode", default=None)
+    ls.add_argument("--preset", default=None)
     args = parser.parse_args(argv)
 
+    if args.command == "train":
+        return _train(args, parser)
+    if args.command == "runs":
+        return _list(args)
     from .reproduce import NotebookFailed, run_notebooks
     try:
         out = run_notebooks(args.preset, seed=args.seed, only=args.only, force=args.force)
@@ -29,6 +53,64 @@ def main(argv: list[str] | None = None) -> int:
         print("prkd: interrupted; run the same command again to continue where it stopped", file=sys.stderr)
         return 130
     print(f"executed notebooks are in {out}")
+    return 0
+
+
+def _parse_value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .config import make
+    from .runs import RunNotFoundError
+    from .train import STUDENT_ALPHA, STUDENT_BETA, TrainingInterrupted, get_or_train
+
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set takes KEY=VALUE; got {item!r}")
+        overrides[key] = _parse_value(value)
+    overrides.update(mode=args.mode, seed=args.seed, n_masks=args.L if args.L is not None else
+                     (9 if args.mode == "teacher" else 1))
+    if args.mode == "student":
+        overrides.update(alpha=STUDENT_ALPHA if args.alpha is None else args.alpha,
+                         beta=STUDENT_BETA if args.beta is None else args.beta)
+        if args.teacher_L is not None:
+            overrides["teacher_masks"] = args.teacher_L
+    else:
+        for flag, value in (("--alpha", args.alpha), ("--beta", args.beta), ("--teacher-L", args.teacher_L),
+                            ("--teacher-run", args.teacher_run)):
+            if value is not None:
+                parser.error(f"{flag} applies only to --mode student")
+    try:
+        run = get_or_train(make(args.preset, **overrides), teacher_run=args.teacher_run)
+    except (ConfigError, RunNotFoundError) as err:
+        print(f"prkd: error: {err}", file=sys.stderr)
+        return 2
+    except TrainingInterrupted as err:
+        print(f"prkd: {err}", file=sys.stderr)
+        return 130
+    m = run.metrics()
+    print(f"run {run.id}: test PSNR {m['test_psnr']:.2f} dB, SSIM {m['test_ssim']:.3f}")
+    print(f"run folder: {run.path}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from .runs import list_runs, runs_root
+    runs = list_runs(mode=args.mode, preset=args.preset)
+    if not runs:
+        print(f"no runs in {runs_root()}")
+    for run in runs:
+        state = "complete" if run.is_complete else "incomplete"
+        extra = f"  PSNR {run.metrics()['test_psnr']:.2f} dB  SSIM {run.metrics()['test_ssim']:.3f}" if run.is_complete else ""
+        print(f"{run.id}  {state}{extra}")
     return 0
 
 

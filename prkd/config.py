@@ -99,12 +99,18 @@ class NetConfig:
 class TrainConfig:
     """Optimisation (Section 4.1) and the KD weights of Eq. (7)."""
 
+    mode: str = _spec("e2e", choices=("teacher", "e2e", "random", "student"),
+                      doc="configuration of Section 4.1")
     epochs: int = _spec(120, lo=1, hi=100_000)  # Sec. 4.1: 120 epochs
     lr: float = _spec(5e-4, lo=0.0, hi=1.0, lo_open=True, doc="Adam learning rate")  # Sec. 4.1: 5e-4
     batch_size: int = _spec(64, lo=1, hi=65_536)  # Sec. 4.1: 64 images
+    # Eq. (7) weights; the E2E objective (Eq. 4) is the case alpha = 1, beta = 0 (sigma = 0).
     alpha: float = _spec(1.0, lo=0.0, hi=1.0, doc="weight of L_task, Eqs. (4) and (7)")
     beta: float = _spec(0.0, lo=0.0, hi=1.0, doc="weight of L_cdp, Eq. (7); sigma = 1 - alpha - beta")
     seed: int = _spec(0, lo=0, hi=2**31 - 1, doc="seeds masks, filter, weights, shuffling and noise")
+    # The frozen teacher of mode 'student' is the 'teacher' run with these snapshots and seed.
+    teacher_masks: int = _spec(9, lo=1, hi=64, doc="snapshots L_t of the student's teacher")
+    teacher_seed: int = _spec(0, lo=0, hi=2**31 - 1, doc="seed of the student's teacher")
 
 
 @dataclass(frozen=True)
@@ -157,10 +163,13 @@ def _describe_range(f: dataclasses.Field) -> str:
     m = f.metadata
     if m["choices"] is not None:
         return "one of " + ", ".join(repr(c) for c in m["choices"])
+    if f.type == "str":
+        return "a string"
     left = "(" if m["lo_open"] else "["
     lo = "-inf" if m["lo"] is None else f"{m['lo']:g}"
     hi = "inf" if m["hi"] is None else f"{m['hi']:g}"
-    return f"a {f.type} in {left}{lo}, {hi}]"
+    kind = {"int": "an integer", "float": "a number"}[f.type]
+    return f"{kind} in {left}{lo}, {hi}]"
 
 
 def _check_value(name: str, f: dataclasses.Field, value: Any) -> Any:
@@ -194,6 +203,11 @@ def _check_relations(cfg: Config) -> None:
     if cfg.data.image_size % step:
         raise ConfigError(f"config field 'image_size' must be a multiple of 2**(unet_depth-1) = {step} "
                           f"for a U-Net of depth {cfg.net.unet_depth}; got {cfg.data.image_size}")
+    t = cfg.train
+    if t.mode != "student" and (t.alpha != 1.0 or t.beta != 0.0):
+        raise ConfigError(f"config fields 'alpha' and 'beta' weight the KD objective (Eq. 7) and apply only to "
+                          f"mode 'student'; mode {t.mode!r} uses the E2E objective (Eq. 4), alpha = 1, beta = 0; "
+                          f"got alpha={t.alpha:g}, beta={t.beta:g}")
     if cfg.train.alpha + cfg.train.beta > 1.0 + 1e-12:
         raise ConfigError(f"config fields 'alpha' + 'beta' must be <= 1 (sigma = 1 - alpha - beta >= 0, "
                           f"Eq. 7); got alpha={cfg.train.alpha:g}, beta={cfg.train.beta:g}")

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from . import atomic
 from .config import PRESETS, ConfigError
 from .paths import NOTEBOOK_DIR, output_dir
 
@@ -36,13 +35,6 @@ def _fingerprint(nb: Path, parameters: dict) -> str:
     h = hashlib.sha256(nb.read_bytes())
     h.update(json.dumps(parameters, sort_keys=True).encode())
     return h.hexdigest()
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True)
-    os.replace(tmp, path)
 
 
 def run_notebooks(preset: str = "quick", *, seed: int = 0, only: list[str] | None = None,
@@ -88,5 +80,5 @@ def run_notebooks(preset: str = "quick", *, seed: int = 0, only: list[str] | Non
             raise NotebookFailed(f"notebook {nb.stem} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
                                  f"executed copy with the failing cell: {target}") from None
         done[nb.stem] = fingerprint
-        _write_json_atomic(done_file, done)
+        atomic.write_json(done_file, done)
     return out

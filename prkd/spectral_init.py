@@ -27,7 +27,6 @@ does not depend on the other images of its batch.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .optics import CDPSensing
@@ -43,6 +42,11 @@ def gaussian_kernel(size: int, sigma: float) -> torch.Tensor:
     g = torch.exp(-(r**2) / (2 * sigma**2))
     k = torch.outer(g, g)
     return (k / k.sum()).float()
+
+
+def _norm(z: torch.Tensor) -> torch.Tensor:
+    """Euclidean norm of each complex image (B, N, N) -> (B,); faster on the CPU than ``linalg.vector_norm``."""
+    return torch.view_as_real(z).square().sum(dim=(1, 2, 3)).sqrt()
 
 
 class LowPassFilter(nn.Module):
@@ -66,12 +70,19 @@ class LowPassFilter(nn.Module):
             self.psi[c, c] = 1.0
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """z: (B, N, N) complex -> (B, N, N) complex."""
-        b, n1, n2 = z.shape
-        parts = torch.view_as_real(z).permute(0, 3, 1, 2).reshape(b * 2, 1, n1, n2)
+        """z: (B, N, N) complex -> (B, N, N) complex.
+
+        The same result as ``conv2d(part, psi, padding=k // 2)`` on the real and imaginary parts, computed as
+        one complex FFT product on a grid of N + k - 1 points (zero-padded, so nothing wraps around): on the
+        CPU this is several times faster, forward and backward, than a convolution with one input channel.
+        """
+        n1, n2 = z.shape[-2:]
         k = self.psi.shape[-1]
-        out = F.conv2d(parts, self.psi.to(parts.dtype)[None, None], padding=k // 2)
-        return torch.view_as_complex(out.reshape(b, 2, n1, n2).permute(0, 2, 3, 1).contiguous())
+        c = k // 2
+        grid = (n1 + k - 1, n2 + k - 1)
+        kernel = torch.fft.fft2(self.psi.flip(0, 1).to(z.real.dtype), s=grid)
+        full = torch.fft.ifft2(torch.fft.fft2(z, s=grid) * kernel)
+        return full[..., c:c + n1, c:c + n2]
 
 
 class SpectralInit(nn.Module):
@@ -119,7 +130,7 @@ class SpectralInit(nn.Module):
         z = self.z0.expand(b, n1, n2)
         for _ in range(self.T):
             z = self.filter(sensing.A_adjoint(w * sensing.A(z)))
-            z = z / z.flatten(1).norm(dim=1).clamp_min(_EPS)[:, None, None]
+            z = z / _norm(z).clamp_min(_EPS)[:, None, None]
         scale = torch.sqrt(y.sum(dim=(1, 2, 3)).clamp_min(0.0) / L)
         s = z.sum(dim=(1, 2))
         unit_phase = s.conj() / s.abs().clamp_min(_EPS)

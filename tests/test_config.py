@@ -29,7 +29,7 @@ def test_configs_are_frozen():
 
 
 def test_overrides_reach_their_section():
-    cfg = make("quick", n_masks=9, T=50, alpha=0.5, beta=0.25)
+    cfg = make("quick", n_masks=9, T=50, mode="student", alpha=0.5, beta=0.25)
     assert cfg.optics.n_masks == 9 and cfg.init.T == 50
     assert math.isclose(cfg.sigma, 0.25)
 
@@ -89,7 +89,7 @@ def test_image_size_must_suit_the_unet_depth():
 
 def test_alpha_plus_beta_above_one_is_refused():
     with pytest.raises(ConfigError, match="'alpha' \\+ 'beta' must be <= 1"):
-        make("smoke", alpha=0.7, beta=0.4)
+        make("smoke", mode="student", alpha=0.7, beta=0.4)
 
 
 def test_config_error_is_a_value_error_and_exported():

@@ -109,3 +109,16 @@ def test_gradcheck_through_sensing_and_initialization():
     phi = pipeline.op.phi.detach().clone().requires_grad_(True)
     psi = pipeline.init.filter.psi.detach().clone().requires_grad_(True)
     assert torch.autograd.gradcheck(z_of, (phi, psi), eps=1e-6, atol=1e-5, rtol=1e-4)
+
+
+def test_fft_filter_equals_a_zero_padded_convolution_of_both_parts():
+    gen = torch.Generator().manual_seed(0)
+    f = LowPassFilter(size=5, sigma=1.0)
+    with torch.no_grad():
+        f.psi.copy_(torch.randn(5, 5, generator=gen))  # asymmetric, so a flipped kernel would be caught
+    z = torch.randn(3, 12, 12, dtype=torch.complex64, generator=gen)
+
+    def conv(part):
+        return torch.nn.functional.conv2d(part[:, None], f.psi[None, None], padding=2)[:, 0]
+
+    torch.testing.assert_close(f(z), torch.complex(conv(z.real), conv(z.imag)), atol=1e-5, rtol=1e-5)

@@ -1,0 +1,68 @@
+"""Loss terms of Eqs. (3)-(7).
+
+Each term is the paper's squared norm per scene averaged over the Q scenes of a batch, divided by the
+number of elements per scene (a mean squared error). The division is a constant factor per term: it
+leaves each term's minimiser unchanged and keeps the weights alpha, beta, sigma of Eq. (7) from being
+dominated by how many pixels or feature values a term happens to have.
+
+* ``task_loss``  -- L_task, Eq. (3): reconstructed vs true phase image.
+* ``cdp_loss``   -- L_cdp, Eq. (5): teacher's CDPs averaged over its L_t snapshots vs the student's over L_s.
+* ``feature_loss`` -- L_feat, Eq. (6): teacher's vs student's U-Net bottleneck features.
+* ``objective``  -- alpha L_task + rho R(phi) + beta L_cdp + sigma L_feat, sigma = 1 - alpha - beta
+  (Eq. 7); with alpha = 1, beta = 0 it is the E2E objective of Eq. (4).
+R(phi) itself is ``prkd.optics.mask_level_penalty`` (weighted by ``PRSystem.mask_penalty``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["task_loss", "cdp_loss", "feature_loss", "kd_weights", "objective"]
+
+
+def _per_scene_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
+    return (a - b).square().flatten(1).mean(dim=1).mean()
+
+
+def task_loss(x_hat: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
+    """L_task (Eq. 3). x_hat, img: (Q, 1, N, N) phase images (phase / phase_range)."""
+    return _per_scene_mse(x_hat, img)
+
+
+def cdp_loss(y_teacher: torch.Tensor, y_student: torch.Tensor) -> torch.Tensor:
+    """L_cdp (Eq. 5). y_teacher: (Q, L_t, M, M), y_student: (Q, L_s, M, M) CDPs of the same scenes."""
+    return _per_scene_mse(y_teacher.mean(dim=1), y_student.mean(dim=1))
+
+
+def feature_loss(f_teacher: torch.Tensor, f_student: torch.Tensor) -> torch.Tensor:
+    """L_feat (Eq. 6). Bottleneck features (Q, C, h, w) of the teacher and the student U-Net."""
+    return _per_scene_mse(f_teacher, f_student)
+
+
+def kd_weights(alpha: float, beta: float) -> tuple[float, float, float]:
+    """(alpha, beta, sigma) of Eq. (7), sigma = 1 - alpha - beta; refuses alpha < 0, beta < 0, alpha + beta > 1."""
+    if alpha < 0 or beta < 0 or alpha + beta > 1 + 1e-12:
+        raise ValueError(f"KD weights must satisfy alpha >= 0, beta >= 0, alpha + beta <= 1 (Eq. 7, sigma = "
+                         f"1 - alpha - beta >= 0); got alpha={alpha:g}, beta={beta:g}")
+    return alpha, beta, max(0.0, 1.0 - alpha - beta)
+
+
+def objective(*, task: torch.Tensor, penalty: torch.Tensor, alpha: float = 1.0, beta: float = 0.0,
+              cdp: torch.Tensor | None = None, feat: torch.Tensor | None = None
+              ) -> tuple[torch.Tensor, dict[str, float]]:
+    """Eq. (7) (Eq. (4) when alpha = 1, beta = 0): return the total and each weighted term as a float.
+
+    ``penalty`` is rho R(phi) already weighted. ``cdp`` / ``feat`` may be None only when their weight is 0.
+    """
+    alpha, beta, sigma = kd_weights(alpha, beta)
+    total = alpha * task + penalty
+    terms = {"task": task.item(), "penalty": penalty.item()}
+    for name, weight, value in (("cdp", beta, cdp), ("feat", sigma, feat)):
+        if weight > 0:
+            if value is None:
+                raise ValueError(f"the KD objective needs L_{name} when its weight is {weight:g}")
+            total = total + weight * value
+            terms[name] = value.item()
+    return total, terms

@@ -1,0 +1,272 @@
+"""One training entry point for the four configurations of Section 4.1, through the run registry.
+
+* ``teacher`` -- E2E, Eq. (4), L_t snapshots; phi, psi, theta trained.
+* ``e2e``     -- the E2E baseline: the same with L = 1.
+* ``random``  -- Eq. (4) with phi and psi frozen at their random initialisation; theta trained.
+* ``student`` -- KD, Eq. (7); all trained; the teacher (``teacher_masks`` snapshots, ``teacher_seed``) is
+  loaded from its finished run -- trained first if the registry lacks it -- and kept frozen.
+
+``get_or_train(cfg)`` returns a complete :class:`~prkd.runs.Run`: an existing complete run as it is, an
+interrupted one resumed from its checkpoint, or a new one trained from scratch. Every random choice
+(shuffling, noise) is drawn from a generator seeded by (seed, epoch, step), so a resumed run ends with the
+same weights and metrics as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import resource
+import signal
+import threading
+import time
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from . import atomic
+from .config import Config, ConfigError, make
+from .data import Splits, load_splits, to_images
+from .device import default_device
+from .losses import cdp_loss, feature_loss, objective, task_loss
+from .metrics import psnr, ssim
+from .runs import Run, RunNotFoundError, find_run, run_id
+from .system import PRSystem
+
+__all__ = ["TrainingInterrupted", "teacher_config", "get_or_train", "evaluate", "STUDENT_ALPHA", "STUDENT_BETA"]
+
+#: Default KD weights of a student (the paper does not state its alpha and beta); sigma = 1 - alpha - beta.
+STUDENT_ALPHA, STUDENT_BETA = 0.5, 0.25
+
+_HISTORY_COLUMNS = ["epoch", "loss", "task", "penalty", "cdp", "feat", "val_psnr", "val_ssim", "seconds"]
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training was stopped by Ctrl-C / a kernel interrupt after saving a checkpoint; the message says how to resume."""
+
+
+def _seed(*parts: object) -> int:
+    """A 63-bit seed derived from ``parts`` (stable across runs, platforms and Python's hash randomisation)."""
+    return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:15], 16)
+
+
+def _generator(*parts: object) -> torch.Generator:
+    return torch.Generator().manual_seed(_seed(*parts))
+
+
+def teacher_config(cfg: Config) -> Config:
+    """The config of a student's teacher: same data, optics noise, initialization, U-Net and optimisation,
+    with ``teacher_masks`` snapshots, seed ``teacher_seed``, mode ``teacher`` and the E2E objective."""
+    d = cfg.to_dict()
+    d["optics"]["n_masks"] = cfg.train.teacher_masks
+    d["train"].update(mode="teacher", seed=cfg.train.teacher_seed, alpha=1.0, beta=0.0)
+    flat = {k: v for section in ("data", "optics", "init", "net", "train") for k, v in d[section].items()}
+    return make(cfg.preset, **flat)
+
+
+def _check_teacher_fits(student: Config, teacher: Config, teacher_id: str) -> None:
+    if teacher.train.mode != "teacher":
+        raise ConfigError(f"run '{teacher_id}' is a {teacher.train.mode!r} run, not a teacher")
+    for section, name in (("data", "image_size"), ("data", "pad_factor"), ("data", "phase_range"),
+                          ("net", "unet_depth"), ("net", "unet_width")):
+        s, t = getattr(getattr(student, section), name), getattr(getattr(teacher, section), name)
+        if s != t:
+            raise ConfigError(f"teacher run '{teacher_id}' has {name}={t!r} but the student has {name}={s!r}; "
+                              f"the student must share the teacher's image size and U-Net")
+
+
+def _resolve_teacher(cfg: Config, teacher_run: str | None, device: torch.device, log: Callable[[str], None],
+                     progress: bool) -> Run:
+    if teacher_run is not None:
+        run = find_run(teacher_run)
+        _check_teacher_fits(cfg, run.config(), run.id)
+        if not run.is_complete:
+            raise RunNotFoundError(f"teacher run '{teacher_run}' is not complete; train it (or resume it) first")
+        return run
+    tcfg = teacher_config(cfg)
+    run = Run.for_config(tcfg)
+    if not run.is_complete:
+        log(f"the student needs teacher {run.id} (L_t = {tcfg.optics.n_masks}), which is not in the registry "
+            f"yet: training it first")
+    return get_or_train(tcfg, device=device, log=log, progress=progress)
+
+
+@torch.no_grad()
+def evaluate(system: PRSystem, images: torch.Tensor, *, batch_size: int = 256, seed: int = 0,
+             device: torch.device | None = None) -> dict[str, float]:
+    """Mean per-image PSNR (dB) and SSIM of ``system`` on uint8 images (n, 28, 28), in eval mode.
+
+    Noise (if configured) is drawn from generators seeded by ``seed``, so the figure is reproducible.
+    """
+    device = device or next(system.parameters()).device
+    was_training = system.training
+    system.eval()
+    p, s = [], []
+    for i, start in enumerate(range(0, len(images), batch_size)):
+        img = to_images(images[start:start + batch_size].to(device), system.cfg.data.image_size)
+        x_hat = system(img, generator=_generator(seed, "eval", i)).x_hat
+        p.append(psnr(x_hat, img))
+        s.append(ssim(x_hat, img))
+    system.train(was_training)
+    return {"psnr": torch.cat(p).mean().item(), "ssim": torch.cat(s).mean().item()}
+
+
+class _InterruptFlag:
+    """Turns SIGINT into a flag checked between steps, so an interrupt never lands mid-update."""
+
+    def __init__(self):
+        self.raised = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.raised = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda max_memory_allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process peak RSS"
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def _write_history(run: Run, history: list[dict]) -> None:
+    lines = [",".join(_HISTORY_COLUMNS)]
+    for row in history:
+        lines.append(",".join("" if row.get(c) is None else repr(row[c]) for c in _HISTORY_COLUMNS))
+    atomic.write_text(run.history_file, "\n".join(lines) + "\n")
+
+
+def get_or_train(cfg: Config, *, teacher_run: str | None = None, device: torch.device | None = None,
+                 progress: bool = True, log: Callable[[str], None] = print, data: Splits | None = None) -> Run:
+    """Return the complete run of ``cfg``: from the registry, resumed from its checkpoint, or trained now.
+
+    Args:
+        cfg: the experiment (``cfg.train.mode`` picks the configuration).
+        teacher_run: mode ``student`` only: an explicit teacher run id instead of the one ``cfg`` implies.
+        device: default ``prkd.default_device()``.
+        progress: show tqdm bars (epochs with loss and validation PSNR; steps within an epoch).
+        log: where messages go.
+        data: preloaded splits (default: loaded from ``cfg.data``).
+    Raises:
+        ConfigError: a teacher that does not fit the student.
+        RunNotFoundError: an explicit teacher run id that does not exist.
+        TrainingInterrupted: Ctrl-C; the checkpoint is saved, and the same call resumes.
+    """
+    device = device or default_device()
+    mode = cfg.train.mode
+    if teacher_run is not None and mode != "student":
+        raise ConfigError(f"teacher_run applies only to mode 'student'; got mode {mode!r}")
+    teacher = _resolve_teacher(cfg, teacher_run, device, log, progress) if mode == "student" else None
+    run = Run.for_config(cfg, teacher.id if teacher else None)
+    if run.is_complete:
+        log(f"run {run.id} is complete: taken from the registry ({run.path})")
+        return run
+    atomic.write_json(run.config_file, {"config": cfg.to_dict(), "teacher_run": teacher.id if teacher else None,
+                                        "run_id": run.id})
+    _train(run, cfg, teacher.load_system(device) if teacher else None, device, progress, log,
+           data or load_splits(cfg.data))
+    return run
+
+
+def _train(run: Run, cfg: Config, teacher: PRSystem | None, device: torch.device, progress: bool,
+           log: Callable[[str], None], data: Splits) -> None:
+    t = cfg.train
+    system = PRSystem(cfg, trainable_optics=t.mode != "random").to(device)
+    optimizer = torch.optim.Adam([p for p in system.parameters() if p.requires_grad], lr=t.lr)
+    if teacher is not None:
+        teacher.eval().requires_grad_(False)
+    train_images = data.train.to(device)
+    n = len(train_images)
+    batch = min(t.batch_size, n)
+    steps = n // batch  # full batches only, so batch-norm never sees a batch of one
+    epoch, step, history, sums, elapsed = 0, 0, [], {}, 0.0
+    if run.checkpoint_file.is_file():
+        state = torch.load(run.checkpoint_file, map_location=device, weights_only=True)
+        system.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        epoch, step, history, sums, elapsed = (state["epoch"], state["step"], state["history"], state["sums"],
+                                               state["elapsed"])
+        log(f"resuming run {run.id} at epoch {epoch + 1}, step {step + 1} of {steps}")
+
+    def save_checkpoint() -> None:
+        atomic.torch_save(run.checkpoint_file, {"model": system.state_dict(), "optimizer": optimizer.state_dict(),
+                                                "epoch": epoch, "step": step, "history": history, "sums": sums,
+                                                "elapsed": elapsed, "run_id": run.id})
+
+    epochs_bar = tqdm(range(t.epochs), initial=epoch, desc=run.id, unit="epoch", disable=not progress)
+    if history:
+        epochs_bar.set_postfix(loss=history[-1]["loss"], val_psnr=history[-1]["val_psnr"])
+    with _InterruptFlag() as interrupt:
+        while epoch < t.epochs:
+            system.train()
+            started = time.perf_counter()
+            perm = torch.randperm(n, generator=_generator(t.seed, "shuffle", epoch)).to(device)
+            steps_bar = tqdm(range(step, steps), desc=f"epoch {epoch + 1}", unit="step", leave=False,
+                             disable=not progress)
+            for step in steps_bar:
+                img = to_images(train_images[perm[step * batch:(step + 1) * batch]], cfg.data.image_size)
+                out = system(img, generator=_generator(t.seed, "noise", epoch, step))
+                cdp = feat = None
+                if teacher is not None:
+                    with torch.no_grad():
+                        t_out = teacher(img, generator=_generator(t.seed, "teacher-noise", epoch, step))
+                    cdp, feat = cdp_loss(t_out.y, out.y), feature_loss(t_out.features, out.features)
+                loss, terms = objective(task=task_loss(out.x_hat, img), penalty=system.mask_penalty(),
+                                        alpha=t.alpha, beta=t.beta, cdp=cdp, feat=feat)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                terms["loss"] = loss.item()
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                steps_bar.set_postfix(loss=f"{terms['loss']:.4g}")
+                if interrupt.raised:
+                    step += 1
+                    elapsed += time.perf_counter() - started
+                    save_checkpoint()
+                    steps_bar.close()
+                    epochs_bar.close()
+                    raise TrainingInterrupted(
+                        f"training of run {run.id} interrupted at epoch {epoch + 1}, step {step} of {steps}; "
+                        f"checkpoint saved in {run.checkpoint_file}. Run the same command (or call) again to "
+                        f"resume.")
+            steps_bar.close()
+            val = evaluate(system, data.val, batch_size=max(batch, 256), seed=t.seed, device=device)
+            elapsed += time.perf_counter() - started
+            row = {"epoch": epoch + 1, **{k: v / steps for k, v in sums.items()},
+                   "val_psnr": val["psnr"], "val_ssim": val["ssim"], "seconds": elapsed}
+            history.append(row)
+            epoch, step, sums = epoch + 1, 0, {}
+            save_checkpoint()
+            _write_history(run, history)
+            epochs_bar.update(1)
+            epochs_bar.set_postfix(loss=f"{row['loss']:.4g}", val_psnr=f"{row['val_psnr']:.2f}")
+    epochs_bar.close()
+    test = evaluate(system, data.test, batch_size=max(batch, 256), seed=t.seed + 1, device=device)
+    peak, peak_kind = _peak_memory_mb(device)
+    atomic.torch_save(run.model_file, {"config": cfg.to_dict(), "state_dict": system.state_dict()})
+    atomic.write_json(run.metrics_file, {
+        "test_psnr": test["psnr"], "test_ssim": test["ssim"], "n_test": len(data.test),
+        "val_psnr": history[-1]["val_psnr"], "val_ssim": history[-1]["val_ssim"],
+        "train_seconds": elapsed, "epochs": t.epochs, "images_per_second": t.epochs * steps * batch / max(elapsed, 1e-9),
+        "peak_memory_mb": peak, "peak_memory_kind": peak_kind, "device": _device_name(device),
+        "torch": torch.__version__, "run_id": run.id,
+    })
+    run.checkpoint_file.unlink(missing_ok=True)
+    log(f"run {run.id}: test PSNR {test['psnr']:.2f} dB, SSIM {test['ssim']:.3f} ({run.path})")
+
