@@ -67,8 +67,11 @@ def _parse_value(text: str):
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .config import make
-    from .runs import RunNotFoundError
-    from .train import STUDENT_ALPHA, STUDENT_BETA, TrainingInterrupted, get_or_train
+    from .data import CorruptDataError, DataNotFoundError
+    from .paths import OutputNotWritableError
+    from .runs import CorruptCheckpointError, RunNotFoundError
+    from .train import (STUDENT_ALPHA, STUDENT_BETA, RunFailedError, TrainingDiverged, TrainingInterrupted,
+                        get_or_train)
 
     overrides = {}
     for item in args.set:
@@ -90,11 +93,15 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 parser.error(f"{flag} applies only to --mode student")
     try:
         run = get_or_train(make(args.preset, **overrides), teacher_run=args.teacher_run)
-    except (ConfigError, RunNotFoundError) as err:
+    except (ConfigError, RunNotFoundError, RunFailedError, TrainingDiverged, CorruptCheckpointError,
+            OutputNotWritableError, DataNotFoundError, CorruptDataError) as err:
         print(f"prkd: error: {err}", file=sys.stderr)
         return 2
     except TrainingInterrupted as err:
         print(f"prkd: {err}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("prkd: interrupted before training started; nothing was changed", file=sys.stderr)
         return 130
     m = run.metrics()
     print(f"run {run.id}: test PSNR {m['test_psnr']:.2f} dB, SSIM {m['test_ssim']:.3f}")

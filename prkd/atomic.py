@@ -15,14 +15,16 @@ from typing import Any
 
 import torch
 
-__all__ = ["write_bytes", "write_text", "write_json", "torch_save"]
+__all__ = ["write_bytes", "write_text", "write_json", "torch_save", "remove_stale"]
+
+_SUFFIX = ".tmp"
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (parent folders are created)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -48,3 +50,12 @@ def torch_save(path: str | os.PathLike, obj: Any) -> Path:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return write_bytes(path, buffer.getvalue())
+
+
+def remove_stale(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that a killed writer left in ``folder``; return what was removed."""
+    removed = []
+    for tmp in Path(folder).glob(f".*{_SUFFIX}"):
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed

@@ -23,14 +23,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from . import atomic
 from .config import DataConfig
 
 __all__ = ["DataNotFoundError", "CorruptDataError", "FASHION_MNIST_MD5", "DEBIAN_DIR", "locate_fashion_mnist",
@@ -86,7 +85,7 @@ def _find_files(folder: Path) -> dict[str, Path] | None:
 def _stage(files: dict[str, Path]) -> Path:
     """Unpack and verify ``files`` into ``<cache>/FashionMNIST/raw``; return the torchvision root.
 
-    Each file is written to a temporary name and renamed into place, so a reader never sees half a file.
+    Each file is written atomically (``prkd.atomic``), so a reader never sees half a file.
     """
     root = _cache_dir()
     raw = root / "FashionMNIST" / "raw"
@@ -95,24 +94,18 @@ def _stage(files: dict[str, Path]) -> Path:
         dst = raw / name
         if dst.is_file() and _md5(dst) == FASHION_MNIST_MD5[name]:
             continue
-        fd, tmp = tempfile.mkstemp(dir=raw, prefix=f".{name}.")
+        opener = gzip.open if src.suffix == ".gz" else open
         try:
-            with os.fdopen(fd, "wb") as out:
-                opener = gzip.open if src.suffix == ".gz" else open
-                try:
-                    with opener(src, "rb") as fh:
-                        shutil.copyfileobj(fh, out, 1 << 20)
-                except (OSError, EOFError, gzip.BadGzipFile) as err:
-                    raise CorruptDataError(f"Fashion-MNIST file {src} cannot be read ({err}); it is truncated "
-                                           f"or not a gzip/IDX file. Replace it with an original copy.") from err
-            if _md5(Path(tmp)) != FASHION_MNIST_MD5[name]:
-                raise CorruptDataError(f"Fashion-MNIST file {src} does not hold the original {name} "
-                                       f"(MD5 of its content differs); it is truncated or corrupt. "
-                                       f"Replace it with an original copy.")
-            os.replace(tmp, dst)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+            with opener(src, "rb") as fh:
+                content = fh.read()
+        except (OSError, EOFError, gzip.BadGzipFile) as err:
+            raise CorruptDataError(f"Fashion-MNIST file {src} cannot be read ({err}); it is truncated "
+                                   f"or not a gzip/IDX file. Replace it with an original copy.") from err
+        if hashlib.md5(content).hexdigest() != FASHION_MNIST_MD5[name]:
+            raise CorruptDataError(f"Fashion-MNIST file {src} does not hold the original {name} "
+                                   f"(MD5 of its content differs); it is truncated or corrupt. "
+                                   f"Replace it with an original copy.")
+        atomic.write_bytes(dst, content)
     return root
 
 

@@ -93,8 +93,9 @@ def add_noise(y: torch.Tensor, *, kind: str, snr_db: float = 30.0, photons: floa
         n = torch.randn(y.shape, generator=generator, device="cpu").to(y.device)
         return y + s * n
     if kind == "poisson":
-        scale = photons / y.detach().mean(dim=dims, keepdim=True).clamp_min(torch.finfo(y.dtype).tiny)
-        rate = (y.detach() * scale).cpu()
+        mean = y.detach().mean(dim=dims, keepdim=True)
+        scale = photons / mean.clamp_min(1e-20)  # an all-dark image (mean 0) receives no photons, not NaN
+        rate = (y.detach() * scale).clamp_min(0.0).cpu()
         counts = torch.poisson(rate, generator=generator).to(y.device)
         return y + (counts / scale - y).detach()
     raise ValueError(f"noise kind must be one of 'none', 'gaussian', 'poisson'; got {kind!r}")

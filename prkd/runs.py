@@ -10,7 +10,9 @@ training. A run folder holds:
 * ``history.csv``    -- one row per epoch: losses, validation PSNR/SSIM, seconds;
 * ``model.pt``       -- the final model (``{"config": ..., "state_dict": ...}``);
 * ``metrics.json``   -- final test metrics, training time, peak memory, device. Written last: a run is
-  complete exactly when it exists.
+  complete exactly when it exists (and no ``failed.json`` does);
+* ``failed.json``    -- written instead when training diverged (a NaN or infinite loss): which step and
+  which loss term. A failed run is never returned as complete; its last good checkpoint is kept.
 
 Every file is written atomically and loads with ``torch.load(..., weights_only=True)``.
 """
@@ -29,7 +31,7 @@ import torch
 from .config import Config, from_dict
 from .paths import output_dir
 
-__all__ = ["RunNotFoundError", "Run", "run_id", "runs_root", "find_run", "list_runs"]
+__all__ = ["RunNotFoundError", "CorruptCheckpointError", "load_checkpoint", "Run", "run_id", "runs_root", "find_run", "list_runs"]
 
 #: Bump when a change to the training code makes old runs incomparable; it is part of every run id.
 REGISTRY_FORMAT = 1
@@ -37,6 +39,30 @@ REGISTRY_FORMAT = 1
 
 class RunNotFoundError(LookupError):
     """No run with that id exists in the registry."""
+
+
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint or model file is truncated, corrupt, or holds something other than tensors and plain data."""
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
+    """``torch.load(path, weights_only=True)`` with a clear error instead of a pickle traceback.
+
+    ``weights_only=True`` refuses anything but tensors and plain containers, so a crafted file cannot run code.
+    """
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # truncated zip, unpickling refused, wrong format...
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise CorruptCheckpointError(
+            f"{path} is truncated, corrupt or not a prkd file ({type(err).__name__}: {first_line[:200]}); "
+            f"nothing was loaded from it. Delete it to train that run again from its last good state "
+            f"(or from scratch).") from None
+    if not isinstance(state, dict):
+        raise CorruptCheckpointError(f"{path} does not hold a prkd checkpoint (found {type(state).__name__})")
+    return state
 
 
 def runs_root() -> Path:
@@ -92,8 +118,20 @@ class Run:
         return self.path / "metrics.json"
 
     @property
+    def failure_file(self) -> Path:
+        return self.path / "failed.json"
+
+    @property
+    def is_failed(self) -> bool:
+        return self.failure_file.is_file()
+
+    @property
     def is_complete(self) -> bool:
-        return self.metrics_file.is_file() and self.model_file.is_file()
+        return self.metrics_file.is_file() and self.model_file.is_file() and not self.is_failed
+
+    def failure(self) -> dict | None:
+        """What ``failed.json`` says (step, loss term, message), or None for a run that did not fail."""
+        return json.loads(self.failure_file.read_text()) if self.is_failed else None
 
     def config(self) -> Config:
         return from_dict(json.loads(self.config_file.read_text())["config"])
@@ -116,7 +154,7 @@ class Run:
         from .system import PRSystem
         if not self.is_complete:
             raise RunNotFoundError(f"run {self.id} is not complete (no {self.metrics_file.name}); train it first")
-        saved = torch.load(self.model_file, map_location=device, weights_only=True)
+        saved = load_checkpoint(self.model_file, device)
         cfg = from_dict(saved["config"])
         system = PRSystem(cfg, trainable_optics=cfg.train.mode != "random")
         system.load_state_dict(saved["state_dict"])

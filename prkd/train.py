@@ -15,6 +15,7 @@ same weights and metrics as an uninterrupted one.
 from __future__ import annotations
 
 import hashlib
+import math
 import resource
 import signal
 import threading
@@ -30,10 +31,10 @@ from .data import Splits, load_splits, to_images
 from .device import default_device
 from .losses import cdp_loss, feature_loss, objective, task_loss
 from .metrics import psnr, ssim
-from .runs import Run, RunNotFoundError, find_run, run_id
+from .runs import Run, RunNotFoundError, find_run, load_checkpoint
 from .system import PRSystem
 
-__all__ = ["TrainingInterrupted", "teacher_config", "get_or_train", "evaluate", "STUDENT_ALPHA", "STUDENT_BETA"]
+__all__ = ["TrainingInterrupted", "TrainingDiverged", "RunFailedError", "teacher_config", "get_or_train", "evaluate", "STUDENT_ALPHA", "STUDENT_BETA"]
 
 #: Default KD weights of a student (the paper does not state its alpha and beta); sigma = 1 - alpha - beta.
 STUDENT_ALPHA, STUDENT_BETA = 0.5, 0.25
@@ -43,6 +44,14 @@ _HISTORY_COLUMNS = ["epoch", "loss", "task", "penalty", "cdp", "feat", "val_psnr
 
 class TrainingInterrupted(KeyboardInterrupt):
     """Training was stopped by Ctrl-C / a kernel interrupt after saving a checkpoint; the message says how to resume."""
+
+
+class TrainingDiverged(FloatingPointError):
+    """A loss became NaN or infinite; the run is marked failed and its last good checkpoint kept."""
+
+
+class RunFailedError(RuntimeError):
+    """The run failed earlier (see its failed.json); it is not trained again automatically."""
 
 
 def _seed(*parts: object) -> int:
@@ -151,6 +160,15 @@ def _write_history(run: Run, history: list[dict]) -> None:
     atomic.write_text(run.history_file, "\n".join(lines) + "\n")
 
 
+def _mark_failed(run: Run, epoch: int, step: int, terms: dict[str, float], loss: float) -> None:
+    names = {"task": "L_task", "penalty": "rho R(phi)", "cdp": "L_cdp", "feat": "L_feat"}
+    bad = [names[name] for name, value in terms.items() if not math.isfinite(value)] or ["the total"]
+    message = f"the loss became {loss} at epoch {epoch + 1}, step {step + 1} (non-finite term: {', '.join(bad)})."
+    atomic.write_json(run.failure_file, {"epoch": epoch + 1, "step": step + 1, "terms": bad, "message": message})
+    raise TrainingDiverged(f"training of run {run.id} stopped: {message} The run is marked failed; its last "
+                           f"good checkpoint is kept in {run.path}.")
+
+
 def get_or_train(cfg: Config, *, teacher_run: str | None = None, device: torch.device | None = None,
                  progress: bool = True, log: Callable[[str], None] = print, data: Splits | None = None) -> Run:
     """Return the complete run of ``cfg``: from the registry, resumed from its checkpoint, or trained now.
@@ -173,11 +191,17 @@ def get_or_train(cfg: Config, *, teacher_run: str | None = None, device: torch.d
         raise ConfigError(f"teacher_run applies only to mode 'student'; got mode {mode!r}")
     teacher = _resolve_teacher(cfg, teacher_run, device, log, progress) if mode == "student" else None
     run = Run.for_config(cfg, teacher.id if teacher else None)
+    if run.is_failed:
+        f = run.failure()
+        raise RunFailedError(f"run {run.id} failed earlier: {f['message']} Its last good checkpoint is kept in "
+                             f"{run.path}; change the config (e.g. a lower lr) for a new run, or delete "
+                             f"{run.failure_file.name} to try this one again.")
     if run.is_complete:
         log(f"run {run.id} is complete: taken from the registry ({run.path})")
         return run
-    atomic.write_json(run.config_file, {"config": cfg.to_dict(), "teacher_run": teacher.id if teacher else None,
-                                        "run_id": run.id})
+    if not run.config_file.is_file():
+        atomic.write_json(run.config_file, {"config": cfg.to_dict(), "teacher_run": teacher.id if teacher else None,
+                                            "run_id": run.id})
     _train(run, cfg, teacher.load_system(device) if teacher else None, device, progress, log,
            data or load_splits(cfg.data))
     return run
@@ -195,12 +219,14 @@ def _train(run: Run, cfg: Config, teacher: PRSystem | None, device: torch.device
     batch = min(t.batch_size, n)
     steps = n // batch  # full batches only, so batch-norm never sees a batch of one
     epoch, step, history, sums, elapsed = 0, 0, [], {}, 0.0
+    atomic.remove_stale(run.path)  # half-written temporary files of a killed process
     if run.checkpoint_file.is_file():
-        state = torch.load(run.checkpoint_file, map_location=device, weights_only=True)
+        state = load_checkpoint(run.checkpoint_file, device)
         system.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         epoch, step, history, sums, elapsed = (state["epoch"], state["step"], state["history"], state["sums"],
                                                state["elapsed"])
+        _write_history(run, history)  # a process killed between checkpoint and history leaves it behind
         log(f"resuming run {run.id} at epoch {epoch + 1}, step {step + 1} of {steps}")
 
     def save_checkpoint() -> None:
@@ -228,6 +254,8 @@ def _train(run: Run, cfg: Config, teacher: PRSystem | None, device: torch.device
                     cdp, feat = cdp_loss(t_out.y, out.y), feature_loss(t_out.features, out.features)
                 loss, terms = objective(task=task_loss(out.x_hat, img), penalty=system.mask_penalty(),
                                         alpha=t.alpha, beta=t.beta, cdp=cdp, feat=feat)
+                if not math.isfinite(loss.item()):
+                    _mark_failed(run, epoch, step, terms, loss.item())
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
