@@ -74,7 +74,7 @@ def show_complex(fields, titles: Sequence[str] | None = None, *, size: float = 2
     k = len(fields)
     fig, axes = plt.subplots(2, k, figsize=(size * k + 0.6, 2 * size), squeeze=False)
     for i, f in enumerate(fields):
-        m = axes[0, i].imshow(np.abs(f), cmap="gray")
+        m = axes[0, i].imshow(np.abs(f), cmap="gray", vmin=0)
         p = axes[1, i].imshow(np.angle(f), cmap="twilight", vmin=-math.pi, vmax=math.pi)
         axes[0, i].set_title((titles[i] + "\n" if titles is not None else "") + "magnitude", fontsize=9)
         axes[1, i].set_title("phase", fontsize=9)

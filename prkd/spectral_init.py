@@ -116,6 +116,28 @@ class SpectralInit(nn.Module):
         mean = y.mean(dim=(1, 2, 3), keepdim=True)
         return y * (y <= self.truncation * mean).to(y.dtype)
 
+    def gamma(self, z: torch.Tensor, y: torch.Tensor, sensing: CDPSensing) -> torch.Tensor:
+        """Gamma z = (1/m) sum_l B_l^H (w(y_l) * B_l z), m = L n, without forming Gamma. z: (B, N, N) complex."""
+        b, L, n1, n2 = y.shape
+        return sensing.A_adjoint(self.weights(y) / (L * n1 * n2) * sensing.A(z))
+
+    def iterates(self, y: torch.Tensor, sensing: CDPSensing, T: int | None = None):
+        """Yield the unit-norm iterate z^(t), t = 1..T (default ``self.T``), of Algorithm 1 (lines 5-6)."""
+        b, L, n1, n2 = y.shape
+        w = self.weights(y) / (L * n1 * n2)
+        z = self.z0.expand(b, n1, n2)
+        for _ in range(self.T if T is None else T):
+            z = self.filter(sensing.A_adjoint(w * sensing.A(z)))      # filtering step, G_psi(Gamma z)
+            z = z / _norm(z).clamp_min(_EPS)[:, None, None]           # normalization step
+            yield z
+
+    def finish(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Scale a unit iterate to the norm estimated from y, and fix its global phase (module docstring)."""
+        scale = torch.sqrt(y.sum(dim=(1, 2, 3)).clamp_min(0.0) / y.shape[1])
+        s = z.sum(dim=(1, 2))
+        unit_phase = s.conj() / s.abs().clamp_min(_EPS)
+        return z * (scale * unit_phase)[:, None, None]
+
     def forward(self, y: torch.Tensor, sensing: CDPSensing) -> torch.Tensor:
         """Initial estimate z from CDPs.
 
@@ -125,14 +147,6 @@ class SpectralInit(nn.Module):
         Returns:
             z: (B, N, N) complex, ||z|| = estimated ||x||, global phase fixed (module docstring).
         """
-        b, L, n1, n2 = y.shape
-        w = self.weights(y) / (L * n1 * n2)
-        z = self.z0.expand(b, n1, n2)
-        for _ in range(self.T):
-            z = self.filter(sensing.A_adjoint(w * sensing.A(z)))
-            z = z / _norm(z).clamp_min(_EPS)[:, None, None]
-        scale = torch.sqrt(y.sum(dim=(1, 2, 3)).clamp_min(0.0) / L)
-        s = z.sum(dim=(1, 2))
-        unit_phase = s.conj() / s.abs().clamp_min(_EPS)
-        return z * (scale * unit_phase)[:, None, None]
-
+        for z in self.iterates(y, sensing):
+            pass
+        return self.finish(z, y)

@@ -70,6 +70,9 @@ def test_a_failing_notebook_stops_the_run_with_its_name(tmp_path, monkeypatch):
     good = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("preset = 'quick'\nseed = 0",
                                                                       metadata={"tags": ["parameters"]})])
     bad = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("raise ValueError('broken on purpose')")])
+    for nb in (good, bad):
+        nb.metadata.update(kernelspec={"name": "python3", "display_name": "Python 3", "language": "python"},
+                           language_info={"name": "python"})
     nbformat.write(good, nb_dir / "01_good.ipynb")
     nbformat.write(bad, nb_dir / "02_bad.ipynb")
     nbformat.write(good, nb_dir / "03_never.ipynb")
@@ -91,3 +94,15 @@ def test_command_line_reports_a_bad_preset_and_exits_non_zero():
     result = subprocess.run([sys.executable, "-m", "prkd", "reproduce", "--preset", "huge"],
                             capture_output=True, text=True)
     assert result.returncode != 0 and "invalid choice: 'huge'" in result.stderr
+
+
+def test_an_invalid_parameter_fails_with_the_config_error_and_the_executed_notebook_is_kept(tmp_path):
+    import papermill as pm
+    target = tmp_path / "01_bad_parameter.ipynb"
+    with pytest.raises(pm.PapermillExecutionError, match="config field 'preset' must be one of"):
+        pm.execute_notebook(str(reproduce.notebooks()[0]), str(target), parameters={"preset": "huge"},
+                            kernel_name="python3", progress_bar=False, cwd=str(REPO / "notebooks"))
+    nb = json.loads(target.read_text())
+    errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert len(errors) == 1 and errors[0]["ename"] == "ConfigError"
+    assert "'preset' must be one of 'paper', 'quick', 'smoke'; got 'huge'" in errors[0]["evalue"]

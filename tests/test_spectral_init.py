@@ -122,3 +122,27 @@ def test_fft_filter_equals_a_zero_padded_convolution_of_both_parts():
         return torch.nn.functional.conv2d(part[:, None], f.psi[None, None], padding=2)[:, 0]
 
     torch.testing.assert_close(f(z), torch.complex(conv(z.real), conv(z.imag)), atol=1e-5, rtol=1e-5)
+
+
+def test_gamma_is_hermitian_and_positive_semidefinite():
+    gen = torch.Generator().manual_seed(3)
+    op = CDPSensing(n_masks=3, size=8, generator=gen)
+    init = SpectralInit(size=8, T=1, generator=gen)
+    x = torch.polar(torch.ones(2, 8, 8), torch.rand(2, 8, 8, generator=gen))
+    y = op(x)
+    u, v = (torch.randn(2, 8, 8, dtype=torch.complex64, generator=gen) for _ in range(2))
+    lhs = (init.gamma(u, y, op).conj() * v).sum()
+    rhs = (u.conj() * init.gamma(v, y, op)).sum()
+    assert abs(lhs - rhs) / abs(lhs) < 1e-5
+    quad = (u.conj() * init.gamma(u, y, op)).sum(dim=(1, 2))
+    assert torch.all(quad.real >= 0) and torch.all(quad.imag.abs() < 1e-5 * quad.real)
+
+
+def test_forward_is_the_finished_last_iterate():
+    gen = torch.Generator().manual_seed(4)
+    op = CDPSensing(n_masks=2, size=8, generator=gen)
+    init = SpectralInit(size=8, T=6, generator=gen)
+    y = op(torch.polar(torch.ones(1, 8, 8), torch.rand(1, 8, 8, generator=gen)))
+    iterates = list(init.iterates(y, op))
+    assert len(iterates) == 6
+    torch.testing.assert_close(init(y, op), init.finish(iterates[-1], y))
