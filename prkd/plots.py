@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-__all__ = ["show_images", "show_complex", "plot_curves"]
+__all__ = ["show_images", "show_complex", "plot_curves", "plot_history", "show_reconstructions"]
 
 
 def _numpy(a) -> np.ndarray:
@@ -60,7 +60,7 @@ def show_images(images, titles: Sequence[str] | None = None, *, cmap: str = "gra
 
 
 def show_complex(fields, titles: Sequence[str] | None = None, *, size: float = 2.2, suptitle: str | None = None):
-    """Complex fields as two rows: magnitude |z| (gray, own scale) above phase arg z (twilight, [-pi, pi]).
+    """Complex fields as two rows: magnitude |z| (gray, [0, max]) above phase arg z (twilight, [-pi, pi]).
 
     Args:
         fields: a (K, H, W) complex tensor or a sequence of K (H, W) complex tensors.
@@ -79,11 +79,12 @@ def show_complex(fields, titles: Sequence[str] | None = None, *, size: float = 2
         axes[0, i].set_title((titles[i] + "\n" if titles is not None else "") + "magnitude", fontsize=9)
         axes[1, i].set_title("phase", fontsize=9)
         fig.colorbar(m, ax=axes[0, i], fraction=0.046, pad=0.04)
-        for ax in axes[:, i]:
-            ax.axis("off")
+        for ax in axes[:, i]:   # ticks off but frame kept: a flat |z| = 1 would vanish into the page
+            ax.set_xticks([])
+            ax.set_yticks([])
     fig.colorbar(p, ax=axes[1, :].tolist(), fraction=0.02, pad=0.02, label="rad")
     if suptitle:
-        fig.suptitle(suptitle)
+        fig.suptitle(suptitle, y=1.02)
     return fig
 
 
@@ -105,5 +106,81 @@ def plot_curves(x, curves: Mapping[str, Sequence[float]], *, xlabel: str, ylabel
     ax.grid(alpha=0.3)
     if len(curves) > 1:
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(histories: Mapping[str, Sequence[Mapping[str, float]]], columns: Sequence[str], *,
+                 titles: Mapping[str, str] | None = None, logy: Sequence[str] = (), size: tuple[float, float] = (3.6, 2.8)):
+    """Training curves from ``Run.history()`` rows: one panel per column, one line per run.
+
+    Args:
+        histories: label -> per-epoch rows (dicts with ``"epoch"`` and the columns); a run whose rows
+            lack a column (e.g. ``cdp`` for a teacher) is left out of that panel.
+        columns: history columns to draw, e.g. ``("loss", "val_psnr")``.
+        titles: column -> panel title (default: the column name).
+        logy: columns drawn on a log scale.
+    Returns:
+        matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    fig, axes = plt.subplots(1, len(columns), figsize=(size[0] * len(columns), size[1]), squeeze=False)
+    for ax, col in zip(axes[0], columns):
+        for label, rows in histories.items():
+            rows = [r for r in rows if col in r]
+            if rows:
+                ax.plot([r["epoch"] for r in rows], [r[col] for r in rows], marker="o", label=label)
+        if col in logy:
+            ax.set_yscale("log")
+        ax.set(xlabel="epoch", title=(titles or {}).get(col, col))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        if len(histories) > 1:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def show_reconstructions(truth, estimates: Mapping[str, object], *, size: float = 1.9, suptitle: str | None = None):
+    """One row per image: the truth, then one column per entry of ``estimates``.
+
+    Args:
+        truth: (B, [1,] N, N) phase images in [0, 1] (phase / phase_range).
+        estimates: label -> (B, [1,] N, N). A real estimate is drawn on the truth's gray scale [0, 1] and
+            titled with its PSNR (dB) and SSIM against the truth (``prkd.metrics``); a complex one (an initial
+            estimate z) is drawn as its phase (twilight, [-pi, pi]) without metrics -- its global phase
+            and scale are not those of the image.
+    Returns:
+        matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    from .metrics import psnr, ssim
+
+    truth = torch.as_tensor(truth).detach().cpu()
+    truth = truth.reshape(-1, *truth.shape[-2:])
+    cols = [("truth x", truth, None)]
+    for label, est in estimates.items():
+        est = torch.as_tensor(est).detach().cpu()
+        est = est.reshape(-1, *est.shape[-2:])
+        scores = None if est.is_complex() else (psnr(est, truth), ssim(est, truth))
+        cols.append((label, est, scores))
+    fig, axes = plt.subplots(len(truth), len(cols), figsize=(size * len(cols), (size + 0.25) * len(truth)),
+                             squeeze=False)
+    for j, (label, est, scores) in enumerate(cols):
+        for i in range(len(truth)):
+            ax = axes[i, j]
+            ax.axis("off")
+            if est.is_complex():
+                ax.imshow(est[i].angle().numpy(), cmap="twilight", vmin=-math.pi, vmax=math.pi)
+                title = f"{label}\n(phase)"
+            else:
+                ax.imshow(est[i].clamp(0, 1).numpy(), cmap="gray", vmin=0, vmax=1)
+                title = label if scores is None else f"{label}\n{scores[0][i]:.2f} dB / {scores[1][i]:.3f}"
+            ax.set_title(title, fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
     fig.tight_layout()
     return fig

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .optics import CDPSensing
 
@@ -95,16 +96,20 @@ class SpectralInit(nn.Module):
         weighting: ``"truncated"`` or ``"y"`` (module docstring).
         truncation: tau of the truncated weighting.
         trainable: whether psi receives gradients.
+        memory_lean: store one iterate per iteration and recompute the rest in the backward pass
+            (exact gradients, a fraction of the memory of plain autograd through T iterations).
         generator: seeds the random start z0.
     """
 
     def __init__(self, *, size: int, T: int, filter_size: int = 5, filter_sigma: float = 1.0,
                  weighting: str = "truncated", truncation: float = 9.0, trainable: bool = True,
-                 generator: torch.Generator | None = None):
+                 memory_lean: bool = True, generator: torch.Generator | None = None):
         super().__init__()
         if weighting not in ("truncated", "y"):
             raise ValueError(f"weighting must be 'truncated' or 'y'; got {weighting!r}")
         self.T, self.weighting, self.truncation = T, weighting, truncation
+        #: Recompute each iteration's intermediates in the backward pass instead of storing them (exact).
+        self.memory_lean = memory_lean
         self.filter = LowPassFilter(size=filter_size, sigma=filter_sigma, trainable=trainable)
         z0 = torch.randn(size, size, 2, generator=generator)
         self.register_buffer("z0", torch.view_as_complex(z0 / z0.norm()))
@@ -126,9 +131,17 @@ class SpectralInit(nn.Module):
         b, L, n1, n2 = y.shape
         w = self.weights(y) / (L * n1 * n2)
         z = self.z0.expand(b, n1, n2)
-        for _ in range(self.T if T is None else T):
+
+        def step(z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
             z = self.filter(sensing.A_adjoint(w * sensing.A(z)))      # filtering step, G_psi(Gamma z)
-            z = z / _norm(z).clamp_min(_EPS)[:, None, None]           # normalization step
+            return z / _norm(z).clamp_min(_EPS)[:, None, None]        # normalization step
+
+        # Memory-lean backward: keep only each iterate z^(t) (B x N x N) and recompute the iteration's
+        # intermediates (B x L x N x N each) during the backward pass; the gradient is unchanged.
+        lean = self.memory_lean and torch.is_grad_enabled() and (w.requires_grad or any(
+            p.requires_grad for p in (*self.parameters(), *sensing.parameters())))
+        for _ in range(self.T if T is None else T):
+            z = checkpoint(step, z, w, use_reentrant=False) if lean else step(z, w)
             yield z
 
     def finish(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -29,12 +29,14 @@ from . import atomic
 from .config import Config, ConfigError, make
 from .data import Splits, load_splits, to_images
 from .device import default_device
+from .distill import TeacherTargets
 from .losses import cdp_loss, feature_loss, objective, task_loss
 from .metrics import psnr, ssim
 from .runs import Run, RunNotFoundError, find_run, load_checkpoint
 from .system import PRSystem
 
-__all__ = ["TrainingInterrupted", "TrainingDiverged", "RunFailedError", "teacher_config", "get_or_train", "evaluate", "STUDENT_ALPHA", "STUDENT_BETA"]
+__all__ = ["TrainingInterrupted", "TrainingDiverged", "RunFailedError", "teacher_config", "get_or_train", "evaluate",
+           "train_step", "STUDENT_ALPHA", "STUDENT_BETA"]
 
 #: Default KD weights of a student (the paper does not state its alpha and beta); sigma = 1 - alpha - beta.
 STUDENT_ALPHA, STUDENT_BETA = 0.5, 0.25
@@ -160,6 +162,43 @@ def _write_history(run: Run, history: list[dict]) -> None:
     atomic.write_text(run.history_file, "\n".join(lines) + "\n")
 
 
+def train_step(system: PRSystem, optimizer: torch.optim.Optimizer, images: torch.Tensor, index: torch.Tensor, *,
+               targets: TeacherTargets | None = None, noise: tuple = (0, 0, 0),
+               before_update: Callable[[float, dict], None] | None = None) -> tuple[float, dict[str, float]]:
+    """One optimisation step of Eq. (4) (no teacher) or Eq. (7) (with the teacher's ``targets``).
+
+    Args:
+        system: the system being trained (its config gives alpha, beta and rho).
+        images: uint8 training images (n, 28, 28) on the training device; ``index`` picks the batch.
+        noise: (seed, epoch, step): seeds the sensor noise of this step (and the teacher's, if it runs).
+        before_update: called with (loss, terms) after the loss is computed and before the update
+            (the training loop uses it to stop on a non-finite loss).
+    Returns:
+        the total loss and each term (floats).
+    """
+    t = system.cfg.train
+    img = to_images(images[index], system.cfg.data.image_size)
+    out = system(img, generator=_generator(*noise, "noise"))
+    cdp = feat = None
+    if targets is not None:
+        mean_cdp, features = targets(index, img, generator=_generator(*noise, "teacher-noise"))
+        cdp, feat = cdp_loss(mean_cdp, out.y), feature_loss(features, out.features)
+    loss, terms = objective(task=task_loss(out.x_hat, img), penalty=system.mask_penalty(),
+                            alpha=t.alpha, beta=t.beta, cdp=cdp, feat=feat)
+    terms["loss"] = loss.item()
+    if before_update is not None:
+        before_update(terms["loss"], terms)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return terms["loss"], terms
+
+
+def _check_finite(run: Run, epoch: int, step: int, loss: float, terms: dict[str, float]) -> None:
+    if not math.isfinite(loss):
+        _mark_failed(run, epoch, step, {k: v for k, v in terms.items() if k != "loss"}, loss)
+
+
 def _mark_failed(run: Run, epoch: int, step: int, terms: dict[str, float], loss: float) -> None:
     names = {"task": "L_task", "penalty": "rho R(phi)", "cdp": "L_cdp", "feat": "L_feat"}
     bad = [names[name] for name, value in terms.items() if not math.isfinite(value)] or ["the total"]
@@ -212,9 +251,8 @@ def _train(run: Run, cfg: Config, teacher: PRSystem | None, device: torch.device
     t = cfg.train
     system = PRSystem(cfg, trainable_optics=t.mode != "random").to(device)
     optimizer = torch.optim.Adam([p for p in system.parameters() if p.requires_grad], lr=t.lr)
-    if teacher is not None:
-        teacher.eval().requires_grad_(False)
     train_images = data.train.to(device)
+    targets = TeacherTargets(teacher, train_images, device=device) if teacher is not None else None
     n = len(train_images)
     batch = min(t.batch_size, n)
     steps = n // batch  # full batches only, so batch-norm never sees a batch of one
@@ -245,21 +283,10 @@ def _train(run: Run, cfg: Config, teacher: PRSystem | None, device: torch.device
             steps_bar = tqdm(range(step, steps), desc=f"epoch {epoch + 1}", unit="step", leave=False,
                              disable=not progress)
             for step in steps_bar:
-                img = to_images(train_images[perm[step * batch:(step + 1) * batch]], cfg.data.image_size)
-                out = system(img, generator=_generator(t.seed, "noise", epoch, step))
-                cdp = feat = None
-                if teacher is not None:
-                    with torch.no_grad():
-                        t_out = teacher(img, generator=_generator(t.seed, "teacher-noise", epoch, step))
-                    cdp, feat = cdp_loss(t_out.y, out.y), feature_loss(t_out.features, out.features)
-                loss, terms = objective(task=task_loss(out.x_hat, img), penalty=system.mask_penalty(),
-                                        alpha=t.alpha, beta=t.beta, cdp=cdp, feat=feat)
-                if not math.isfinite(loss.item()):
-                    _mark_failed(run, epoch, step, terms, loss.item())
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                terms["loss"] = loss.item()
+                index = perm[step * batch:(step + 1) * batch]
+                loss, terms = train_step(system, optimizer, train_images, index, targets=targets,
+                                         noise=(t.seed, epoch, step), before_update=lambda loss, terms:
+                                         _check_finite(run, epoch, step, loss, terms))
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + v
                 steps_bar.set_postfix(loss=f"{terms['loss']:.4g}")

@@ -146,3 +146,17 @@ def test_forward_is_the_finished_last_iterate():
     iterates = list(init.iterates(y, op))
     assert len(iterates) == 6
     torch.testing.assert_close(init(y, op), init.finish(iterates[-1], y))
+
+
+def test_memory_lean_backward_gives_the_plain_autograd_gradient():
+    cfg = prkd.make("smoke", n_masks=3, T=6)
+    grads = {}
+    for lean in (True, False):
+        system = prkd.PRSystem(cfg)
+        system.init.memory_lean = lean
+        img = torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+        z = system.initialize(system.measure(img))
+        (z.real.square().sum() + z.imag[:, :5].sum()).backward()
+        grads[lean] = [p.grad.clone() for p in (system.sensing.phi, system.init.filter.psi)]
+    for lean_grad, plain_grad in zip(grads[True], grads[False]):
+        torch.testing.assert_close(lean_grad, plain_grad, rtol=1e-5, atol=1e-7)
