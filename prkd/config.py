@@ -85,6 +85,9 @@ class InitConfig:
     weighting: str = _spec("truncated", choices=("truncated", "y"), doc="measurement weighting w(y) in Gamma")
     truncation: float = _spec(9.0, lo=0.0, hi=1e6, lo_open=True,
                               doc="truncated weighting keeps y <= truncation * mean(y)")
+    backward: str = _spec("plain", choices=("plain", "recompute"),
+                          doc="gradient through the T iterations: plain autograd (fastest on a CPU) or "
+                              "recompute (stores one iterate per iteration; same gradient, ~1/3 the memory)")
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,7 @@ class SpectralInit(nn.Module):
 
     def __init__(self, *, size: int, T: int, filter_size: int = 5, filter_sigma: float = 1.0,
                  weighting: str = "truncated", truncation: float = 9.0, trainable: bool = True,
-                 memory_lean: bool = True, generator: torch.Generator | None = None):
+                 memory_lean: bool = False, generator: torch.Generator | None = None):
         super().__init__()
         if weighting not in ("truncated", "y"):
             raise ValueError(f"weighting must be 'truncated' or 'y'; got {weighting!r}")

@@ -47,7 +47,8 @@ class PRSystem(nn.Module):
         self.sensing = CDPSensing(n_masks=cfg.optics.n_masks, size=size, trainable=trainable_optics, generator=gen)
         self.init = SpectralInit(size=size, T=cfg.init.T, filter_size=cfg.init.filter_size,
                                  filter_sigma=cfg.init.filter_sigma, weighting=cfg.init.weighting,
-                                 truncation=cfg.init.truncation, trainable=trainable_optics, generator=gen)
+                                 truncation=cfg.init.truncation, trainable=trainable_optics,
+                                 memory_lean=cfg.init.backward == "recompute", generator=gen)
         fork = torch.random.fork_rng(devices=[])
         with fork:
             torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=gen)))

@@ -1,0 +1,205 @@
+"""Speed and memory figures of prkd, printed as ``name: value`` lines and written as JSON.
+
+    python benchmarks/bench.py --preset quick            # the quick shapes (32x32, L_t = 9, batch 64)
+    python benchmarks/bench.py --preset paper --steps 2  # the paper shapes (96x96, L_t = 9 and 15, batch 64)
+
+Compared variants are run alternately (A B A B ...), each measurement in a fresh process so that peak
+memory is that variant's own, and the median over repeats is reported. Peak memory is the growth of the
+process's peak resident set during the measured steps on a CPU (Linux VmHWM), or
+``torch.cuda.max_memory_allocated`` on a GPU. Nothing here is a test: it measures and prints.
+
+Figures:
+  train_step_images_per_s_<mode>     images per second of a whole training step, per configuration
+  init_vs_fft_floor                  spectral initialization time / time of its 2 L T FFTs alone
+  init_backward_memory_ratio         learned-mask step, init_backward = recompute over plain autograd
+  init_backward_time_ratio           (same gradient; see tests/test_spectral_init.py)
+  kd_over_e2e_step_time              student step (cached teacher targets) over an E2E step
+  kd_over_e2e_peak_memory
+  teacher_over_student_inference     inference time of the L_t teacher over the single-snapshot student
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import prkd
+from prkd import atomic
+from prkd.device import default_device
+from prkd.distill import TeacherTargets
+from prkd.paths import output_dir
+from prkd.train import train_step
+
+SHAPES = {  # preset -> overrides giving the benchmark's shapes; L_t values measured
+    "smoke": (dict(), (3,)),
+    "quick": (dict(batch_size=64), (9,)),
+    "paper": (dict(batch_size=64), (9, 15)),
+}
+
+
+def _config(preset: str, mode: str, L: int, **extra) -> prkd.Config:
+    overrides, _ = SHAPES[preset]
+    kw = dict(alpha=0.5, beta=0.25, teacher_masks=L) if mode == "student" else {}
+    return prkd.make(preset, mode=mode, n_masks=L if mode == "teacher" else 1, **overrides, **kw, **extra)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _vm(key: str) -> float:
+    """A /proc/self/status entry in MB (Linux)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _measure(spec: dict) -> dict:
+    """One variant in this process: ms per call (median over steps) and peak memory growth in MB."""
+    device = default_device()
+    torch.manual_seed(0)
+    kind, preset, L = spec["kind"], spec["preset"], spec["L"]
+    b = SHAPES[preset][0].get("batch_size") or prkd.make(preset).train.batch_size
+    n = prkd.make(preset).data.image_size
+    images = torch.randint(0, 256, (4 * b, 28, 28), dtype=torch.uint8, device=device)
+    index = torch.arange(b, device=device)
+    if kind in ("step", "init_backward"):
+        mode = spec["mode"]
+        extra = {"backward": spec["backward"]} if kind == "init_backward" else {}
+        cfg = _config(preset, "teacher" if kind == "init_backward" else mode, L, **extra)
+        system = prkd.PRSystem(cfg, trainable_optics=cfg.train.mode != "random").to(device)
+        optimizer = torch.optim.Adam([p for p in system.parameters() if p.requires_grad], lr=1e-4)
+        targets = None
+        if mode == "student":
+            teacher = prkd.PRSystem(prkd.train.teacher_config(cfg)).to(device)
+            targets = TeacherTargets(teacher, images, device=device)
+
+        def call():
+            train_step(system, optimizer, images, index, targets=targets)
+    elif kind == "inference":
+        cfg = _config(preset, spec["mode"], L)
+        system = prkd.PRSystem(cfg).to(device).eval()
+        img = prkd.data.to_images(images[:b], n)
+
+        def call():
+            with torch.inference_mode():
+                system(img)
+    elif kind in ("init", "fft"):
+        cfg = _config(preset, "teacher", L)
+        system = prkd.PRSystem(cfg).to(device)
+        with torch.no_grad():
+            y = system.measure(prkd.data.to_images(images[:b], n))
+        field = torch.randn(b, L, n, n, dtype=torch.complex64, device=device)
+
+        def call():
+            with torch.no_grad():
+                if kind == "init":
+                    system.init(y, system.sensing)
+                else:
+                    for _ in range(cfg.init.T):
+                        torch.fft.ifft2(torch.fft.fft2(field, norm="ortho"), norm="ortho")
+    else:
+        raise ValueError(kind)
+    call()  # warm-up (also allocates what every step reuses)
+    _sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        base = _vm("VmRSS")
+    times = []
+    for _ in range(spec["steps"]):
+        start = time.perf_counter()
+        call()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else _vm("VmHWM")
+    return {"ms": 1000 * statistics.median(times), "peak_mb": peak - base, "batch": b}
+
+
+def _run(spec: dict) -> dict:
+    """``_measure`` in a fresh interpreter, so that each variant's peak memory is its own."""
+    out = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"benchmark child {spec} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _alternate(specs: dict[str, dict], repeats: int) -> dict[str, dict]:
+    """Run the named variants alternately ``repeats`` times; medians of ms and peak_mb per variant."""
+    results: dict[str, list[dict]] = {name: [] for name in specs}
+    for _ in range(repeats):
+        for name, spec in specs.items():
+            results[name].append(_run(spec))
+    return {name: {key: statistics.median(r[key] for r in rs) for key in ("ms", "peak_mb", "batch")}
+            for name, rs in results.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=sorted(SHAPES), default="quick")
+    parser.add_argument("--steps", type=int, default=3, help="timed calls per measurement")
+    parser.add_argument("--repeats", type=int, default=3, help="alternations of the compared variants")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file (default outputs/benchmarks/)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(_measure(json.loads(args.child))))
+        return 0
+
+    base = {"preset": args.preset, "steps": args.steps}
+    figures: dict[str, float] = {}
+
+    def report(name: str, value: float) -> None:
+        figures[name] = value
+        print(f"{name}: {value:.4g}", flush=True)
+
+    for L in SHAPES[args.preset][1]:
+        suffix = "" if len(SHAPES[args.preset][1]) == 1 else f"_L{L}"
+        steps = _alternate({mode: {**base, "kind": "step", "mode": mode, "L": L}
+                            for mode in ("teacher", "e2e", "random", "student")}, args.repeats)
+        for mode, r in steps.items():
+            report(f"train_step_images_per_s_{mode}{suffix}", r["batch"] / (r["ms"] / 1000))
+        report(f"kd_over_e2e_step_time{suffix}", steps["student"]["ms"] / steps["e2e"]["ms"])
+        report(f"kd_over_e2e_peak_memory{suffix}", steps["student"]["peak_mb"] / steps["e2e"]["peak_mb"])
+        lean = _alternate({b: {**base, "kind": "init_backward", "mode": "teacher", "backward": b, "L": L}
+                           for b in ("recompute", "plain")}, args.repeats)
+        report(f"init_backward_memory_ratio{suffix}", lean["recompute"]["peak_mb"] / lean["plain"]["peak_mb"])
+        report(f"init_backward_time_ratio{suffix}", lean["recompute"]["ms"] / lean["plain"]["ms"])
+        floor = _alternate({k: {**base, "kind": k, "L": L} for k in ("init", "fft")}, args.repeats)
+        report(f"init_vs_fft_floor{suffix}", floor["init"]["ms"] / floor["fft"]["ms"])
+        infer = _alternate({m: {**base, "kind": "inference", "mode": m, "L": L} for m in ("teacher", "student")},
+                           args.repeats)
+        report(f"teacher_over_student_inference{suffix}", infer["teacher"]["ms"] / infer["student"]["ms"])
+        report(f"teacher_inference_ms_per_batch{suffix}", infer["teacher"]["ms"])
+        report(f"student_inference_ms_per_batch{suffix}", infer["student"]["ms"])
+
+    device = default_device()
+    record = {
+        "preset": args.preset, "figures": figures, "steps": args.steps, "repeats": args.repeats,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+        "torch": torch.__version__, "allocator": os.environ.get("LD_PRELOAD", "glibc malloc") or "glibc malloc",
+    }
+    out = args.out or output_dir() / "benchmarks" / f"bench-{args.preset}.json"
+    atomic.write_json(out, record)
+    print(f"written: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
