@@ -16,6 +16,8 @@ Figures:
   kd_over_e2e_step_time              student step (cached teacher targets) over an E2E step
   kd_over_e2e_peak_memory
   teacher_over_student_inference     inference time of the L_t teacher over the single-snapshot student
+  allocator_speedup                  teacher step with glibc's default malloc over prkd's settings
+                                     (prkd/allocator.py)
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import torch
 
 import prkd
 from prkd import atomic
+from prkd.allocator import TUNABLES
 from prkd.device import default_device
 from prkd.distill import TeacherTargets
 from prkd.paths import output_dir
@@ -131,8 +134,17 @@ def _measure(spec: dict) -> dict:
 
 
 def _run(spec: dict) -> dict:
-    """``_measure`` in a fresh interpreter, so that each variant's peak memory is its own."""
-    out = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True)
+    """``_measure`` in a fresh interpreter, so that each variant's peak memory is its own.
+
+    ``spec["allocator"]``: "tuned" runs it with prkd's glibc settings, "default" without (else as inherited).
+    """
+    env = dict(os.environ)
+    if spec.get("allocator") == "default":
+        env.pop("GLIBC_TUNABLES", None)
+    elif spec.get("allocator") == "tuned":
+        env["GLIBC_TUNABLES"] = TUNABLES
+    out = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True,
+                         env=env)
     if out.returncode != 0:
         raise RuntimeError(f"benchmark child {spec} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -184,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         infer = _alternate({m: {**base, "kind": "inference", "mode": m, "L": L} for m in ("teacher", "student")},
                            args.repeats)
         report(f"teacher_over_student_inference{suffix}", infer["teacher"]["ms"] / infer["student"]["ms"])
+        alloc = _alternate({a: {**base, "kind": "step", "mode": "teacher", "L": L, "allocator": a}
+                            for a in ("default", "tuned")}, args.repeats)
+        report(f"allocator_speedup{suffix}", alloc["default"]["ms"] / alloc["tuned"]["ms"])
         report(f"teacher_inference_ms_per_batch{suffix}", infer["teacher"]["ms"])
         report(f"student_inference_ms_per_batch{suffix}", infer["student"]["ms"])
 
@@ -193,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
-        "torch": torch.__version__, "allocator": os.environ.get("LD_PRELOAD", "glibc malloc") or "glibc malloc",
+        "torch": torch.__version__, "allocator": os.environ.get("GLIBC_TUNABLES", "glibc defaults"),
     }
     out = args.out or output_dir() / "benchmarks" / f"bench-{args.preset}.json"
     atomic.write_json(out, record)

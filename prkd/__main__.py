@@ -15,6 +15,9 @@ from .config import PRESETS, ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # a launch from the shell: restart once with the allocator settings (prkd.allocator)
+        from .allocator import reexec_with_allocator
+        reexec_with_allocator(["-m", "prkd", *sys.argv[1:]])
     parser = argparse.ArgumentParser(prog="prkd", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("reproduce", help="run the notebooks headlessly with papermill (resumable)")

@@ -75,7 +75,7 @@ def run_notebooks(preset: str = "quick", *, seed: int = 0, only: list[str] | Non
             continue
         try:
             pm.execute_notebook(str(nb), str(target), parameters=parameters, kernel_name=kernel,
-                                cwd=str(nb.parent), progress_bar=False)
+                                cwd=str(nb.parent), progress_bar={"desc": f"  {nb.stem} cells", "leave": False})
         except pm.PapermillExecutionError as err:
             raise NotebookFailed(f"notebook {nb.stem} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
                                  f"executed copy with the failing cell: {target}") from None

@@ -87,3 +87,11 @@ def test_default_device_is_chosen_once_and_overridable(monkeypatch):
     assert prkd.default_device() == torch.device("cpu")
     monkeypatch.delenv("PRKD_DEVICE")
     assert prkd.default_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_allocator_settings_are_offered_once_and_can_be_turned_off():
+    from prkd.allocator import TUNABLES, allocator_env
+    env = allocator_env({})
+    assert env in ({"GLIBC_TUNABLES": TUNABLES}, {})  # {} only off glibc
+    assert allocator_env({"GLIBC_TUNABLES": "x"}) == {}
+    assert allocator_env({"PRKD_ALLOCATOR": "default"}) == {}

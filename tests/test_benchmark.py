@@ -1,0 +1,24 @@
+"""The benchmark script runs end to end at the smoke shapes and reports every figure (no timing is asserted)."""
+
+import json
+import subprocess
+import sys
+
+from conftest import REPO
+
+FIGURES = ["train_step_images_per_s_teacher", "train_step_images_per_s_e2e", "train_step_images_per_s_random",
+           "train_step_images_per_s_student", "kd_over_e2e_step_time", "kd_over_e2e_peak_memory",
+           "init_backward_memory_ratio", "init_backward_time_ratio", "init_vs_fft_floor",
+           "teacher_over_student_inference", "allocator_speedup"]
+
+
+def test_benchmark_prints_and_writes_every_figure(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench.py"), "--preset", "smoke",
+                             "--repeats", "1", "--steps", "1", "--out", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = dict(line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
+    record = json.loads(out.read_text())
+    for name in FIGURES:
+        assert float(printed[name]) > 0 and record["figures"][name] > 0, name
+    assert record["preset"] == "smoke" and record["torch"] and record["device"] and record["date"]
