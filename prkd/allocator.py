@@ -21,9 +21,9 @@ import sys
 __all__ = ["TUNABLES", "allocator_env", "reexec_with_allocator"]
 
 #: No mmap for large blocks (they come from the heap and are reused), a 4 GiB trim threshold and a
-#: 256 MiB top pad. Measured on a 2-core x86-64 CPU: a 96x96, L = 15, batch 32 learned-mask step took
-#: 3.4-3.6 s instead of 4.9-6.5 s (peak memory about the same to +40 %); raising only the mmap threshold
-#: (to glibc's 32 MiB maximum) changed nothing, and at 32x32 neither setting changes the time.
+#: 256 MiB top pad. Measured on a 2-core x86-64 CPU with benchmarks/step_time.py (96x96, L = 15, batch 32,
+#: U-Net depth 4 width 16): 3.0-3.5 s per learned-mask step instead of 6.8-7.2 s; raising only the mmap
+#: threshold (to glibc's 32 MiB maximum) changed nothing, and at 32x32 the gain is about 6 %.
 TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967296:glibc.malloc.top_pad=268435456"
 
 

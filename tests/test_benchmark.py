@@ -22,3 +22,14 @@ def test_benchmark_prints_and_writes_every_figure(tmp_path):
     for name in FIGURES:
         assert float(printed[name]) > 0 and record["figures"][name] > 0, name
     assert record["preset"] == "smoke" and record["torch"] and record["device"] and record["date"]
+
+
+def test_step_time_script_runs_with_either_allocator():
+    import os
+    for extra in ({}, {"PRKD_ALLOCATOR": "default"}):
+        env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"} | extra
+        result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "step_time.py"), "--L", "2", "--size", "16",
+                                 "--batch", "4", "--steps", "1"], capture_output=True, text=True, env=env)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "ms per step" in result.stdout
+        assert ("glibc defaults" in result.stdout) == bool(extra)
