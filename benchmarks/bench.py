@@ -10,6 +10,9 @@ process's peak resident set during the measured steps on a CPU (Linux VmHWM), or
 
 Figures:
   train_step_images_per_s_<mode>     images per second of a whole training step, per configuration
+  init_vs_deepinv                    time of deepinv's spectral_methods / prkd's initialization, on prkd's
+                                     CDP operator (identity filter, w = y, same start and T, no early stop)
+  init_vs_deepinv_min_cosine         the smallest per-image cosine similarity between the two results
   init_vs_fft_floor                  spectral initialization time / time of its 2 L T FFTs alone
   init_backward_memory_ratio         learned-mask step, init_backward = recompute over plain autograd
   init_backward_time_ratio           (same gradient; see tests/test_spectral_init.py)
@@ -100,6 +103,35 @@ def _measure(spec: dict) -> dict:
         def call():
             with torch.inference_mode():
                 system(img)
+    elif kind == "deepinv":
+        # deepinv's spectral method on prkd's own CDP operator: same masks, start, weighting, T; no early stop.
+        import deepinv
+        from deepinv.optim.phase_retrieval import spectral_methods
+        cfg = _config(preset, "teacher", L, weighting="y")
+        system = prkd.PRSystem(cfg).to(device)
+        system.init.filter.set_identity()
+        sensing = system.sensing
+        physics = deepinv.physics.PhaseRetrieval(deepinv.physics.LinearPhysics(
+            A=sensing.A, A_adjoint=sensing.A_adjoint))
+        with torch.no_grad():
+            y = system.measure(prkd.data.to_images(images[:b], n))
+        z_start = system.init.z0.expand(b, n, n).clone()
+
+        def run_deepinv():
+            return spectral_methods(y, physics, x=z_start, n_iter=cfg.init.T, preprocessing=lambda y, p: y, lamb=0.0,
+                                    early_stop=False)
+
+        def call():
+            with torch.no_grad():
+                if spec["which"] == "deepinv":
+                    run_deepinv()
+                else:
+                    system.init(y, sensing)
+
+        if spec["which"] == "prkd":  # agreement, checked once: cosine similarity per image
+            with torch.no_grad():
+                ours, theirs = system.init(y, sensing), run_deepinv()
+            spec["cosine_min"] = prkd.metrics.correlation(ours, theirs).min().item()
     elif kind in ("init", "fft"):
         cfg = _config(preset, "teacher", L)
         system = prkd.PRSystem(cfg).to(device)
@@ -130,7 +162,8 @@ def _measure(spec: dict) -> dict:
         _sync(device)
         times.append(time.perf_counter() - start)
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else _vm("VmHWM")
-    return {"ms": 1000 * statistics.median(times), "peak_mb": peak - base, "batch": b}
+    return {"ms": 1000 * statistics.median(times), "peak_mb": peak - base, "batch": b,
+            "cosine_min": spec.get("cosine_min", float("nan"))}
 
 
 def _run(spec: dict) -> dict:
@@ -156,7 +189,7 @@ def _alternate(specs: dict[str, dict], repeats: int) -> dict[str, dict]:
     for _ in range(repeats):
         for name, spec in specs.items():
             results[name].append(_run(spec))
-    return {name: {key: statistics.median(r[key] for r in rs) for key in ("ms", "peak_mb", "batch")}
+    return {name: {key: statistics.median(r[key] for r in rs) for key in ("ms", "peak_mb", "batch", "cosine_min")}
             for name, rs in results.items()}
 
 
@@ -191,6 +224,10 @@ def main(argv: list[str] | None = None) -> int:
                            for b in ("recompute", "plain")}, args.repeats)
         report(f"init_backward_memory_ratio{suffix}", lean["recompute"]["peak_mb"] / lean["plain"]["peak_mb"])
         report(f"init_backward_time_ratio{suffix}", lean["recompute"]["ms"] / lean["plain"]["ms"])
+        versus = _alternate({w: {**base, "kind": "deepinv", "which": w, "L": L} for w in ("deepinv", "prkd")},
+                            args.repeats)
+        report(f"init_vs_deepinv{suffix}", versus["deepinv"]["ms"] / versus["prkd"]["ms"])
+        report(f"init_vs_deepinv_min_cosine{suffix}", versus["prkd"]["cosine_min"])
         floor = _alternate({k: {**base, "kind": k, "L": L} for k in ("init", "fft")}, args.repeats)
         report(f"init_vs_fft_floor{suffix}", floor["init"]["ms"] / floor["fft"]["ms"])
         infer = _alternate({m: {**base, "kind": "inference", "mode": m, "L": L} for m in ("teacher", "student")},

@@ -9,7 +9,7 @@ from conftest import REPO
 FIGURES = ["train_step_images_per_s_teacher", "train_step_images_per_s_e2e", "train_step_images_per_s_random",
            "train_step_images_per_s_student", "kd_over_e2e_step_time", "kd_over_e2e_peak_memory",
            "init_backward_memory_ratio", "init_backward_time_ratio", "init_vs_fft_floor",
-           "teacher_over_student_inference", "allocator_speedup"]
+           "teacher_over_student_inference", "allocator_speedup", "init_vs_deepinv", "init_vs_deepinv_min_cosine"]
 
 
 def test_benchmark_prints_and_writes_every_figure(tmp_path):
