@@ -4,9 +4,10 @@
     python benchmarks/bench.py --preset paper --steps 2  # the paper shapes (96x96, L_t = 9 and 15, batch 64)
 
 Compared variants are run alternately (A B A B ...), each measurement in a fresh process so that peak
-memory is that variant's own, and the median over repeats is reported. Peak memory is the growth of the
-process's peak resident set during the measured steps on a CPU (Linux VmHWM), or
-``torch.cuda.max_memory_allocated`` on a GPU. Nothing here is a test: it measures and prints.
+memory is that variant's own, and the median over repeats is reported. Peak memory is everything a
+variant builds and runs (models, optimiser state, caches, the steps' temporaries): on a CPU the growth of
+the process's peak resident set (Linux VmHWM) over its size before the variant was built, on a GPU
+``torch.cuda.max_memory_allocated``. Nothing here is a test: it measures and prints.
 
 Figures:
   train_step_images_per_s_<mode>     images per second of a whole training step, per configuration
@@ -77,6 +78,12 @@ def _measure(spec: dict) -> dict:
     """One variant in this process: ms per call (median over steps) and peak memory growth in MB."""
     device = default_device()
     torch.manual_seed(0)
+    # Peak memory counts everything the variant builds (models, optimiser state, caches) and runs.
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device) / 2**20
+    else:
+        base = _vm("VmRSS")
     kind, preset, L = spec["kind"], spec["preset"], spec["L"]
     b = SHAPES[preset][0].get("batch_size") or prkd.make(preset).train.batch_size
     n = prkd.make(preset).data.image_size
@@ -150,11 +157,6 @@ def _measure(spec: dict) -> dict:
         raise ValueError(kind)
     call()  # warm-up (also allocates what every step reuses)
     _sync(device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.max_memory_allocated(device) / 2**20
-    else:
-        base = _vm("VmRSS")
     times = []
     for _ in range(spec["steps"]):
         start = time.perf_counter()
