@@ -87,7 +87,7 @@ class InitConfig:
                               doc="truncated weighting keeps y <= truncation * mean(y)")
     backward: str = _spec("plain", choices=("plain", "recompute"),
                           doc="gradient through the T iterations: plain autograd (fastest on a CPU) or "
-                              "recompute (stores one iterate per iteration; same gradient, ~1/3 the memory)")
+                              "recompute (stores one iterate per iteration; same gradient, less memory, more time)")
 
 
 @dataclass(frozen=True)
