@@ -20,7 +20,7 @@ from prkd import train as train_module
 from prkd.runs import CorruptCheckpointError, Run, load_checkpoint
 from prkd.train import RunFailedError, TrainingDiverged, get_or_train
 
-from conftest import REPO, SHARED_DATA
+from conftest import SHARED_DATA
 
 TINY = dict(n_train=64, n_val=32, n_test=32, batch_size=16, epochs=2)
 CHILD_CFG = "prkd.make('smoke', mode='e2e', n_train=64, n_val=32, n_test=32, batch_size=16, epochs=3)"

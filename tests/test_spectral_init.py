@@ -1,6 +1,5 @@
 """Filtered spectral initialization (Eq. 2, Algorithm 1): it finds the scene, and gradients reach phi and psi."""
 
-import pytest
 import torch
 
 import prkd
