@@ -164,7 +164,7 @@ def _write_history(run: Run, history: list[dict]) -> None:
 
 def train_step(system: PRSystem, optimizer: torch.optim.Optimizer, images: torch.Tensor, index: torch.Tensor, *,
                targets: TeacherTargets | None = None, noise: tuple = (0, 0, 0),
-               before_update: Callable[[float, dict], None] | None = None) -> tuple[float, dict[str, float]]:
+               before_update: Callable[[float, dict], None] | None = None) -> dict[str, float]:
     """One optimisation step of Eq. (4) (no teacher) or Eq. (7) (with the teacher's ``targets``).
 
     Args:
@@ -174,7 +174,7 @@ def train_step(system: PRSystem, optimizer: torch.optim.Optimizer, images: torch
         before_update: called with (loss, terms) after the loss is computed and before the update
             (the training loop uses it to stop on a non-finite loss).
     Returns:
-        the total loss and each term (floats).
+        each term and the total (key ``"loss"``), as floats.
     """
     t = system.cfg.train
     img = to_images(images[index], system.cfg.data.image_size)
@@ -191,17 +191,15 @@ def train_step(system: PRSystem, optimizer: torch.optim.Optimizer, images: torch
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return terms["loss"], terms
+    return terms
 
 
-def _check_finite(run: Run, epoch: int, step: int, loss: float, terms: dict[str, float]) -> None:
-    if not math.isfinite(loss):
-        _mark_failed(run, epoch, step, {k: v for k, v in terms.items() if k != "loss"}, loss)
-
-
-def _mark_failed(run: Run, epoch: int, step: int, terms: dict[str, float], loss: float) -> None:
+def _stop_if_not_finite(run: Run, epoch: int, step: int, loss: float, terms: dict[str, float]) -> None:
+    """Mark the run failed and raise TrainingDiverged, naming the non-finite terms, when ``loss`` is NaN or inf."""
+    if math.isfinite(loss):
+        return
     names = {"task": "L_task", "penalty": "rho R(phi)", "cdp": "L_cdp", "feat": "L_feat"}
-    bad = [names[name] for name, value in terms.items() if not math.isfinite(value)] or ["the total"]
+    bad = [names[name] for name, value in terms.items() if name in names and not math.isfinite(value)] or ["the total"]
     message = f"the loss became {loss} at epoch {epoch + 1}, step {step + 1} (non-finite term: {', '.join(bad)})."
     atomic.write_json(run.failure_file, {"epoch": epoch + 1, "step": step + 1, "terms": bad, "message": message})
     raise TrainingDiverged(f"training of run {run.id} stopped: {message} The run is marked failed; its last "
@@ -284,9 +282,9 @@ def _train(run: Run, cfg: Config, teacher: PRSystem | None, device: torch.device
                              disable=not progress)
             for step in steps_bar:
                 index = perm[step * batch:(step + 1) * batch]
-                loss, terms = train_step(system, optimizer, train_images, index, targets=targets,
-                                         noise=(t.seed, epoch, step), before_update=lambda loss, terms:
-                                         _check_finite(run, epoch, step, loss, terms))
+                terms = train_step(system, optimizer, train_images, index, targets=targets,
+                                   noise=(t.seed, epoch, step), before_update=lambda loss, terms:
+                                   _stop_if_not_finite(run, epoch, step, loss, terms))
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0.0) + v
                 steps_bar.set_postfix(loss=f"{terms['loss']:.4g}")
