@@ -96,6 +96,9 @@ class NetConfig:
 
     unet_depth: int = _spec(5, lo=2, hi=7, doc="resolution levels (poolings = depth - 1)")
     unet_width: int = _spec(64, lo=1, hi=512, doc="channels of the first level (doubled per level)")
+    precision: str = _spec("auto", choices=("auto", "float32"),
+                           doc="U-Net arithmetic: auto = bfloat16 autocast on CUDA (the optics and the "
+                               "initialization's FFTs stay float32), float32 everywhere else; float32 = always")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import os
 
 import torch
 
-__all__ = ["default_device"]
+__all__ = ["default_device", "to_device"]
 
 
 def default_device() -> torch.device:
@@ -15,3 +15,10 @@ def default_device() -> torch.device:
     if name:
         return torch.device(name)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``tensor`` on ``device``; to a GPU through pinned host memory with a non-blocking copy."""
+    if device.type == "cuda" and tensor.device.type == "cpu":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)

@@ -51,18 +51,21 @@ def kd_weights(alpha: float, beta: float) -> tuple[float, float, float]:
 
 def objective(*, task: torch.Tensor, penalty: torch.Tensor, alpha: float = 1.0, beta: float = 0.0,
               cdp: torch.Tensor | None = None, feat: torch.Tensor | None = None
-              ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Eq. (7) (Eq. (4) when alpha = 1, beta = 0): return the total and each weighted term as a float.
+              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Eq. (7) (Eq. (4) when alpha = 1, beta = 0): return the total and each unweighted term.
+
+    The terms are detached 0-d tensors on the loss's device (no host synchronisation; the training loop
+    reads them in batches for logging).
 
     ``penalty`` is rho R(phi) already weighted. ``cdp`` / ``feat`` may be None only when their weight is 0.
     """
     alpha, beta, sigma = kd_weights(alpha, beta)
     total = alpha * task + penalty
-    terms = {"task": task.item(), "penalty": penalty.item()}
+    terms = {"task": task.detach(), "penalty": penalty.detach()}
     for name, weight, value in (("cdp", beta, cdp), ("feat", sigma, feat)):
         if weight > 0:
             if value is None:
                 raise ValueError(f"the KD objective needs L_{name} when its weight is {weight:g}")
             total = total + weight * value
-            terms[name] = value.item()
+            terms[name] = value.detach()
     return total, terms

@@ -70,8 +70,15 @@ class PRSystem(nn.Module):
         return self.init(y, self.sensing)[:, :n, :n]
 
     def reconstruct(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """D_theta(z): (B, N, N) complex -> (x_hat (B, 1, N, N), bottleneck features)."""
-        return self.unet(torch.stack([z.real, z.imag], dim=1))
+        """D_theta(z): (B, N, N) complex -> (x_hat (B, 1, N, N), bottleneck features), both float32.
+
+        With ``cfg.net.precision == "auto"`` on CUDA the U-Net runs under bfloat16 autocast; the optics and
+        the initialization before it always run in float32 / complex64.
+        """
+        low = self.cfg.net.precision == "auto" and z.device.type == "cuda"
+        with torch.autocast(device_type=z.device.type, dtype=torch.bfloat16, enabled=low):
+            x_hat, features = self.unet(torch.stack([z.real, z.imag], dim=1))
+        return x_hat.float(), features.float()
 
     def forward(self, img: torch.Tensor, *, generator: torch.Generator | None = None) -> PROutput:
         y = self.measure(img, generator=generator)

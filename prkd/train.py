@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from . import atomic
 from .config import Config, ConfigError, make
 from .data import Splits, load_splits, to_images
-from .device import default_device
+from .device import default_device, to_device
 from .distill import TeacherTargets
 from .losses import cdp_loss, feature_loss, objective, task_loss
 from .metrics import psnr, ssim
@@ -41,6 +41,8 @@ __all__ = ["TrainingInterrupted", "TrainingDiverged", "RunFailedError", "teacher
 #: Default KD weights of a student (the paper does not state its alpha and beta); sigma = 1 - alpha - beta.
 STUDENT_ALPHA, STUDENT_BETA = 0.5, 0.25
 
+#: On a GPU, the loop reads the loss terms (one host synchronisation) once per this many steps.
+_SYNC_EVERY = 25
 _HISTORY_COLUMNS = ["epoch", "loss", "task", "penalty", "cdp", "feat", "val_psnr", "val_ssim", "seconds"]
 
 
@@ -113,8 +115,9 @@ def evaluate(system: PRSystem, images: torch.Tensor, *, batch_size: int = 256, s
     was_training = system.training
     system.eval()
     p, s = [], []
+    images = to_device(images, device)
     for i, start in enumerate(range(0, len(images), batch_size)):
-        img = to_images(images[start:start + batch_size].to(device), system.cfg.data.image_size)
+        img = to_images(images[start:start + batch_size], system.cfg.data.image_size)
         x_hat = system(img, generator=_generator(seed, "eval", i)).x_hat
         p.append(psnr(x_hat, img))
         s.append(ssim(x_hat, img))
@@ -163,18 +166,16 @@ def _write_history(run: Run, history: list[dict]) -> None:
 
 
 def train_step(system: PRSystem, optimizer: torch.optim.Optimizer, images: torch.Tensor, index: torch.Tensor, *,
-               targets: TeacherTargets | None = None, noise: tuple = (0, 0, 0),
-               before_update: Callable[[float, dict], None] | None = None) -> dict[str, float]:
+               targets: TeacherTargets | None = None, noise: tuple = (0, 0, 0)) -> dict[str, torch.Tensor]:
     """One optimisation step of Eq. (4) (no teacher) or Eq. (7) (with the teacher's ``targets``).
 
     Args:
         system: the system being trained (its config gives alpha, beta and rho).
         images: uint8 training images (n, 28, 28) on the training device; ``index`` picks the batch.
         noise: (seed, epoch, step): seeds the sensor noise of this step (and the teacher's, if it runs).
-        before_update: called with (loss, terms) after the loss is computed and before the update
-            (the training loop uses it to stop on a non-finite loss).
     Returns:
-        each term and the total (key ``"loss"``), as floats.
+        each unweighted term and the weighted total (key ``"loss"``) as detached 0-d tensors on the device:
+        the step never waits for the device (the caller reads the values in batches, ``_StepLog``).
     """
     t = system.cfg.train
     img = to_images(images[index], system.cfg.data.image_size)
@@ -185,13 +186,46 @@ def train_step(system: PRSystem, optimizer: torch.optim.Optimizer, images: torch
         cdp, feat = cdp_loss(mean_cdp, out.y), feature_loss(features, out.features)
     loss, terms = objective(task=task_loss(out.x_hat, img), penalty=system.mask_penalty(),
                             alpha=t.alpha, beta=t.beta, cdp=cdp, feat=feat)
-    terms["loss"] = loss.item()
-    if before_update is not None:
-        before_update(terms["loss"], terms)
+    terms["loss"] = loss.detach()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     return terms
+
+
+class _StepLog:
+    """The steps' loss terms, read from the device in batches (one host synchronisation per ``every`` steps).
+
+    ``flush`` stops the run (``_stop_if_not_finite``) at the first step whose loss is not finite, before any
+    checkpoint can be written from the weights that step produced, and otherwise adds the steps to the
+    epoch's sums. On a CPU ``every`` is 1: reading a value costs nothing there.
+    """
+
+    def __init__(self, run: Run, sums: dict[str, float], every: int):
+        self.run, self.sums, self.every = run, sums, every
+        self.pending: list[tuple[int, int, dict[str, torch.Tensor]]] = []
+        self.last: dict[str, float] = {}
+
+    def add(self, epoch: int, step: int, terms: dict[str, torch.Tensor]) -> bool:
+        """Queue one step; True when the queue was flushed (so the progress bar can show the loss)."""
+        self.pending.append((epoch, step, terms))
+        if len(self.pending) < self.every:
+            return False
+        self.flush()
+        return True
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        keys = list(self.pending[0][2])
+        values = torch.stack([torch.stack([terms[k] for k in keys]) for _, _, terms in self.pending]).tolist()
+        pending, self.pending = self.pending, []
+        for (epoch, step, _), row in zip(pending, values):
+            terms = dict(zip(keys, row))
+            _stop_if_not_finite(self.run, epoch, step, terms["loss"], terms)
+            for k, v in terms.items():
+                self.sums[k] = self.sums.get(k, 0.0) + v
+            self.last = terms
 
 
 def _stop_if_not_finite(run: Run, epoch: int, step: int, loss: float, terms: dict[str, float]) -> None:
@@ -249,7 +283,7 @@ def _train(run: Run, cfg: Config, teacher: PRSystem | None, device: torch.device
     t = cfg.train
     system = PRSystem(cfg, trainable_optics=t.mode != "random").to(device)
     optimizer = torch.optim.Adam([p for p in system.parameters() if p.requires_grad], lr=t.lr)
-    train_images = data.train.to(device)
+    train_images = to_device(data.train, device)
     targets = TeacherTargets(teacher, train_images, device=device) if teacher is not None else None
     n = len(train_images)
     batch = min(t.batch_size, n)
@@ -280,15 +314,15 @@ def _train(run: Run, cfg: Config, teacher: PRSystem | None, device: torch.device
             perm = torch.randperm(n, generator=_generator(t.seed, "shuffle", epoch)).to(device)
             steps_bar = tqdm(range(step, steps), desc=f"epoch {epoch + 1}", unit="step", leave=False,
                              disable=not progress)
+            log_steps = _StepLog(run, sums, every=1 if device.type == "cpu" else _SYNC_EVERY)
             for step in steps_bar:
                 index = perm[step * batch:(step + 1) * batch]
                 terms = train_step(system, optimizer, train_images, index, targets=targets,
-                                   noise=(t.seed, epoch, step), before_update=lambda loss, terms:
-                                   _stop_if_not_finite(run, epoch, step, loss, terms))
-                for k, v in terms.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                steps_bar.set_postfix(loss=f"{terms['loss']:.4g}")
+                                   noise=(t.seed, epoch, step))
+                if log_steps.add(epoch, step, terms):
+                    steps_bar.set_postfix(loss=f"{log_steps.last['loss']:.4g}")
                 if interrupt.raised:
+                    log_steps.flush()
                     step += 1
                     elapsed += time.perf_counter() - started
                     save_checkpoint()
@@ -298,6 +332,7 @@ def _train(run: Run, cfg: Config, teacher: PRSystem | None, device: torch.device
                         f"training of run {run.id} interrupted at epoch {epoch + 1}, step {step} of {steps}; "
                         f"checkpoint saved in {run.checkpoint_file}. Run the same command (or call) again to "
                         f"resume.")
+            log_steps.flush()
             steps_bar.close()
             val = evaluate(system, data.val, batch_size=max(batch, 256), seed=t.seed, device=device)
             elapsed += time.perf_counter() - started

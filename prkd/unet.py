@@ -7,6 +7,9 @@ nominally [0, 1]; not clamped, so the loss sees the raw output), and the bottlen
 
 Each level is two 3x3 convolutions with batch normalisation and ReLU; down-sampling by 2x2 max-pooling,
 up-sampling by 2x2 transposed convolutions, skip connections by concatenation.
+
+Weights and activations are kept in the channels_last memory format, which the CPU and GPU convolution
+kernels prefer (measured 1.57x faster for a U-Net step at 96x96 on a 2-core CPU; see benchmarks/).
 """
 
 from __future__ import annotations
@@ -41,11 +44,12 @@ class UNet(nn.Module):
                                        for i in range(depth - 1, 0, -1)])
         self.up = nn.ModuleList([_double_conv(2 * widths[i - 1], widths[i - 1]) for i in range(depth - 1, 0, -1)])
         self.head = nn.Conv2d(widths[0], out_channels, 1)
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z: (B, 2, N, N) -> (x_hat (B, 1, N, N), bottleneck features)."""
         skips = []
-        h = z
+        h = z.contiguous(memory_format=torch.channels_last)
         for block in self.down:
             h = block(h)
             skips.append(h)

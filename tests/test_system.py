@@ -95,3 +95,28 @@ def test_allocator_settings_are_offered_once_and_can_be_turned_off():
     assert env in ({"GLIBC_TUNABLES": TUNABLES}, {})  # {} only off glibc
     assert allocator_env({"GLIBC_TUNABLES": "x"}) == {}
     assert allocator_env({"PRKD_ALLOCATOR": "default"}) == {}
+
+
+def test_channels_last_unet_matches_the_contiguous_layout():
+    torch.manual_seed(0)
+    net = UNet(depth=3, width=8).eval()
+    assert net.head.weight.is_contiguous(memory_format=torch.channels_last)
+    z = torch.randn(3, 2, 16, 16)
+    plain = UNet(depth=3, width=8).eval().to(memory_format=torch.contiguous_format)
+    plain.load_state_dict(net.state_dict())
+    for (a, fa), (b, fb) in [(net(z), plain(z))]:
+        assert torch.allclose(a, b, atol=1e-5) and torch.allclose(fa, fb, atol=1e-5)
+
+
+def test_unet_precision_is_float32_on_the_cpu_and_bfloat16_autocast_on_cuda(device):
+    img = torch.rand(4, 1, 16, 16).to(device)
+    auto = prkd.PRSystem(prkd.make("smoke")).to(device).eval()
+    exact = prkd.PRSystem(prkd.make("smoke", precision="float32")).to(device).eval()
+    with torch.no_grad():
+        a, b = auto(img), exact(img)
+    assert a.x_hat.dtype == a.features.dtype == torch.float32
+    assert torch.equal(a.y, b.y) and torch.equal(a.z, b.z)  # the optics and the initialization are float32 always
+    if device.type == "cpu":
+        assert torch.equal(a.x_hat, b.x_hat)
+    else:  # bfloat16 keeps ~3 significant digits
+        assert not torch.equal(a.x_hat, b.x_hat) and torch.allclose(a.x_hat, b.x_hat, atol=0.05, rtol=0.05)
