@@ -22,6 +22,11 @@ Figures:
   teacher_over_student_inference     inference time of the L_t teacher over the single-snapshot student
   allocator_speedup                  teacher step with glibc's default malloc over prkd's settings
                                      (prkd/allocator.py)
+  unet_gflop_per_image               U-Net forward FLOPs per image (counted by torch.utils.flop_counter)
+  init_mb_per_image_L<L>             memory traffic of the initialization per image, forward (a count)
+  estimate_gpu_hours_<mode>_L<L>     an ESTIMATE, not a measurement: one model of the preset trained on one
+                                     GPU sustaining --gpu-tflops (U-Net) and --gpu-gbps (initialization,
+                                     memory-bound): 3x forward per training image, 1x per validation image
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from prkd import atomic
 from prkd.allocator import TUNABLES
 from prkd.device import default_device
 from prkd.distill import TeacherTargets
+from prkd.memory import PeakMemory
 from prkd.paths import output_dir
 from prkd.train import train_step
 
@@ -65,25 +71,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _vm(key: str) -> float:
-    """A /proc/self/status entry in MB (Linux)."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def _measure(spec: dict) -> dict:
     """One variant in this process: ms per call (median over steps) and peak memory growth in MB."""
     device = default_device()
     torch.manual_seed(0)
-    # Peak memory counts everything the variant builds (models, optimiser state, caches) and runs.
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device) / 2**20
-    else:
-        base = _vm("VmRSS")
+    memory = PeakMemory(device)  # everything the variant builds (models, optimiser state, caches) and runs
     kind, preset, L = spec["kind"], spec["preset"], spec["L"]
     b = SHAPES[preset][0].get("batch_size") or prkd.make(preset).train.batch_size
     n = prkd.make(preset).data.image_size
@@ -163,9 +155,42 @@ def _measure(spec: dict) -> dict:
         call()
         _sync(device)
         times.append(time.perf_counter() - start)
-    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else _vm("VmHWM")
-    return {"ms": 1000 * statistics.median(times), "peak_mb": peak - base, "batch": b,
+    return {"ms": 1000 * statistics.median(times), "peak_mb": memory.mb(), "batch": b,
             "cosine_min": spec.get("cosine_min", float("nan"))}
+
+
+def unet_gflop_per_image(cfg: prkd.Config) -> float:
+    """U-Net forward FLOPs per image, counted by torch's FlopCounterMode on meta tensors (no compute)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = prkd.unet.UNet(depth=cfg.net.unet_depth, width=cfg.net.unet_width).to("meta")
+    n = cfg.data.image_size
+    with FlopCounterMode(display=False) as counter:
+        net(torch.empty(1, 2, n, n, device="meta"))
+    return counter.get_total_flops() / 1e9
+
+
+#: complex64 field passes (a read or a write of one L x M x M stack) per power iteration of Algorithm 1:
+#: mask product (r, w), FFT (r, w), weighting by w(y) (r, r of w, w), inverse FFT (r, w), conjugate mask
+#: product and sum over L (r); the filter and the normalisation touch one M x M field and are left out.
+_INIT_PASSES_PER_ITERATION = 10
+
+
+def init_mb_per_image(cfg: prkd.Config) -> float:
+    """Memory traffic of the initialization's forward per image, MB (FFTs and element-wise products are
+    memory-bound on a GPU): passes x L x M^2 x 8 bytes x T."""
+    m = cfg.data.image_size * cfg.data.pad_factor
+    return _INIT_PASSES_PER_ITERATION * cfg.optics.n_masks * m * m * 8 * cfg.init.T / 1e6
+
+
+def estimate_gpu_hours(cfg: prkd.Config, gpu_tflops: float, gpu_gbps: float) -> float:
+    """ESTIMATE of one model's training time on one GPU: per epoch, 3 x forward cost per training image
+    (forward + backward) and 1 x per validation image; U-Net at ``gpu_tflops`` sustained, initialization at
+    ``gpu_gbps``. Data loading, the optimiser and kernel launches are left out; the random baseline (frozen
+    optics, no backward through the initialization) is counted like a trained model, an upper bound."""
+    d, t = cfg.data, cfg.train
+    per_image_s = unet_gflop_per_image(cfg) / (gpu_tflops * 1e3) + init_mb_per_image(cfg) / (gpu_gbps * 1e3)
+    return t.epochs * (3 * d.n_train + d.n_val) * per_image_s / 3600
 
 
 def _run(spec: dict) -> dict:
@@ -201,6 +226,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=3, help="timed calls per measurement")
     parser.add_argument("--repeats", type=int, default=3, help="alternations of the compared variants")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default outputs/benchmarks/)")
+    parser.add_argument("--gpu-tflops", type=float, default=80.0,
+                        help="sustained bf16 TFLOP/s assumed for the GPU estimate (default 80)")
+    parser.add_argument("--gpu-gbps", type=float, default=1000.0,
+                        help="sustained memory bandwidth in GB/s assumed for the GPU estimate (default 1000)")
+    parser.add_argument("--only-estimate", action="store_true", help="print the counts and the estimate only")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -214,7 +244,13 @@ def main(argv: list[str] | None = None) -> int:
         figures[name] = value
         print(f"{name}: {value:.4g}", flush=True)
 
+    report("unet_gflop_per_image", unet_gflop_per_image(prkd.make(args.preset)))
     for L in SHAPES[args.preset][1]:
+        report(f"init_mb_per_image_L{L}", init_mb_per_image(prkd.make(args.preset, n_masks=L)))
+    for mode, L in [("teacher", L) for L in SHAPES[args.preset][1]] + [("student", 1)]:
+        report(f"estimate_gpu_hours_{mode}_L{L}",
+               estimate_gpu_hours(prkd.make(args.preset, n_masks=L), args.gpu_tflops, args.gpu_gbps))
+    for L in [] if args.only_estimate else SHAPES[args.preset][1]:
         suffix = "" if len(SHAPES[args.preset][1]) == 1 else f"_L{L}"
         steps = _alternate({mode: {**base, "kind": "step", "mode": mode, "L": L}
                             for mode in ("teacher", "e2e", "random", "student")}, args.repeats)
@@ -248,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
         "torch": torch.__version__, "allocator": os.environ.get("GLIBC_TUNABLES", "glibc defaults"),
+        "estimate_assumptions": {"gpu_tflops": args.gpu_tflops, "gpu_gbps": args.gpu_gbps},
     }
     out = args.out or output_dir() / "benchmarks" / f"bench-{args.preset}.json"
     atomic.write_json(out, record)

@@ -5,7 +5,8 @@ One :class:`Config` describes one experiment completely. It groups five frozen s
 the paper's values with the section that states them. Three presets scale the same experiment:
 
 * ``smoke`` -- CI: a few seconds per notebook (16x16 images, a few hundred images).
-* ``quick`` -- a 2-core laptop CPU: about two minutes per trained model (32x32 images).
+* ``quick`` -- a 2-core laptop CPU: about a minute per trained model (32x32 images); the 24 runs of the
+  whole reproduction (``prkd.experiments``) fit in 30 minutes.
 * ``paper`` -- Section 4.1 of the paper: 96x96, 30k/30k/10k split, 120 epochs, for a GPU.
 
 Build a config with ``make(preset, **overrides)``; overrides use the field names of any section
@@ -147,7 +148,7 @@ _SECTIONS = {"data": DataConfig, "optics": OpticsConfig, "init": InitConfig, "ne
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
     # ~2 min per model on a 2-core CPU: 32x32 scenes, 4-level U-Net of width 16.
-    "quick": dict(image_size=32, n_train=4096, n_val=512, n_test=512, epochs=5,
+    "quick": dict(image_size=32, n_train=2048, n_val=512, n_test=512, epochs=4,
                   unet_depth=4, unet_width=16),
     # CI: seconds per notebook.
     "smoke": dict(image_size=16, n_train=128, n_val=64, n_test=64, epochs=1, batch_size=32,

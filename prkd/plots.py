@@ -143,7 +143,8 @@ def plot_history(histories: Mapping[str, Sequence[Mapping[str, float]]], columns
     return fig
 
 
-def show_reconstructions(truth, estimates: Mapping[str, object], *, size: float = 1.9, suptitle: str | None = None):
+def show_reconstructions(truth, estimates: Mapping[str, object], *, size: float = 1.9, suptitle: str | None = None,
+                         error_maps: bool = False):
     """One row per image: the truth, then one column per entry of ``estimates``.
 
     Args:
@@ -152,6 +153,8 @@ def show_reconstructions(truth, estimates: Mapping[str, object], *, size: float 
             titled with its PSNR (dB) and SSIM against the truth (``prkd.metrics``); a complex one (an initial
             estimate z) is drawn as its phase (twilight, [-pi, pi]) without metrics -- its global phase
             and scale are not those of the image.
+        error_maps: add under each image's row the absolute error |x_hat - x| of every real estimate, on one
+            colour scale shared by the whole figure.
     Returns:
         matplotlib.figure.Figure
     """
@@ -167,11 +170,14 @@ def show_reconstructions(truth, estimates: Mapping[str, object], *, size: float 
         est = est.reshape(-1, *est.shape[-2:])
         scores = None if est.is_complex() else (psnr(est, truth), ssim(est, truth))
         cols.append((label, est, scores))
-    fig, axes = plt.subplots(len(truth), len(cols), figsize=(size * len(cols), (size + 0.25) * len(truth)),
-                             squeeze=False)
+    errors = {j: (est.clamp(0, 1) - truth).abs() for j, (_, est, _) in enumerate(cols) if j and not est.is_complex()}
+    err_max = max([e.max().item() for e in errors.values()], default=1.0) if error_maps else 1.0
+    per_image = 2 if error_maps else 1
+    fig, axes = plt.subplots(per_image * len(truth), len(cols),
+                             figsize=(size * len(cols), (size + 0.25) * per_image * len(truth)), squeeze=False)
     for j, (label, est, scores) in enumerate(cols):
         for i in range(len(truth)):
-            ax = axes[i, j]
+            ax = axes[per_image * i, j]
             ax.axis("off")
             if est.is_complex():
                 ax.imshow(est[i].angle().numpy(), cmap="twilight", vmin=-math.pi, vmax=math.pi)
@@ -180,6 +186,15 @@ def show_reconstructions(truth, estimates: Mapping[str, object], *, size: float 
                 ax.imshow(est[i].clamp(0, 1).numpy(), cmap="gray", vmin=0, vmax=1)
                 title = label if scores is None else f"{label}\n{scores[0][i]:.2f} dB / {scores[1][i]:.3f}"
             ax.set_title(title, fontsize=8)
+            if error_maps:
+                ax = axes[per_image * i + 1, j]
+                ax.axis("off")
+                if j in errors:
+                    ax.imshow(errors[j][i].numpy(), cmap="magma", vmin=0, vmax=err_max)
+                    ax.set_title(f"|error|, max {errors[j][i].max().item():.2f}", fontsize=7)
+                elif j == 0:
+                    ax.text(0.5, 0.5, f"|x_hat - x|\nscale 0 to {err_max:.2f}", ha="center", va="center", fontsize=8,
+                            transform=ax.transAxes)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()

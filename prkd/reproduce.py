@@ -43,7 +43,7 @@ def run_notebooks(preset: str = "quick", *, seed: int = 0, only: list[str] | Non
 
     Args:
         preset: ``smoke``, ``quick`` or ``paper`` (passed to every notebook).
-        seed: passed to every notebook.
+        seed: passed to every notebook that declares it (05 and 06 use the seeds of their plan).
         only: names (``"01_sensing_model"`` or a prefix such as ``"01"``) to run; default all.
         force: re-run notebooks already recorded as done.
     Raises:
@@ -64,10 +64,12 @@ def run_notebooks(preset: str = "quick", *, seed: int = 0, only: list[str] | Non
     out.mkdir(parents=True, exist_ok=True)
     done_file = out / "done.json"
     done = json.loads(done_file.read_text()) if done_file.exists() else {}
-    parameters = {"preset": preset, "seed": seed}
+    offered = {"preset": preset, "seed": seed}
     bar = tqdm(selected, desc=f"notebooks ({preset})", unit="notebook")
     for nb in bar:
         bar.set_postfix_str(nb.stem)
+        declared = pm.inspect_notebook(str(nb))  # the names in its cell tagged 'parameters'
+        parameters = {k: v for k, v in offered.items() if k in declared}
         fingerprint = _fingerprint(nb, parameters)
         target = out / nb.name
         if not force and done.get(nb.stem) == fingerprint and target.exists():

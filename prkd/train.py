@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-import resource
 import signal
+import statistics
 import threading
 import time
 from typing import Callable
@@ -30,6 +30,7 @@ from .config import Config, ConfigError, make
 from .data import Splits, load_splits, to_images
 from .device import default_device, to_device
 from .distill import TeacherTargets
+from .memory import PeakMemory
 from .losses import cdp_loss, feature_loss, objective, task_loss
 from .metrics import psnr, ssim
 from .runs import Run, RunNotFoundError, find_run, load_checkpoint
@@ -145,10 +146,21 @@ class _InterruptFlag:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda max_memory_allocated"
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process peak RSS"
+def _inference_ms(system: PRSystem, images: torch.Tensor, batch: int, device: torch.device, repeats: int = 5) -> float:
+    """Median wall time (ms) of one inference pass (measure, initialize, U-Net) over a batch of ``batch`` images."""
+    system.eval()
+    img = to_images(to_device(images[:batch], device), system.cfg.data.image_size)
+    times = []
+    with torch.inference_mode():
+        for i in range(repeats + 1):  # the first pass warms up
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            system(img)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times[1:])
 
 
 def _device_name(device: torch.device) -> str:
@@ -273,13 +285,14 @@ def get_or_train(cfg: Config, *, teacher_run: str | None = None, device: torch.d
     if not run.config_file.is_file():
         atomic.write_json(run.config_file, {"config": cfg.to_dict(), "teacher_run": teacher.id if teacher else None,
                                             "run_id": run.id})
-    _train(run, cfg, teacher.load_system(device) if teacher else None, device, progress, log,
-           data or load_splits(cfg.data))
+    data = data or load_splits(cfg.data)
+    memory = PeakMemory(device)  # counts the teacher, the model, the optimiser, the caches and the steps
+    _train(run, cfg, teacher.load_system(device) if teacher else None, device, progress, log, data, memory)
     return run
 
 
 def _train(run: Run, cfg: Config, teacher: PRSystem | None, device: torch.device, progress: bool,
-           log: Callable[[str], None], data: Splits) -> None:
+           log: Callable[[str], None], data: Splits, memory: PeakMemory) -> None:
     t = cfg.train
     system = PRSystem(cfg, trainable_optics=t.mode != "random").to(device)
     optimizer = torch.optim.Adam([p for p in system.parameters() if p.requires_grad], lr=t.lr)
@@ -346,13 +359,15 @@ def _train(run: Run, cfg: Config, teacher: PRSystem | None, device: torch.device
             epochs_bar.set_postfix(loss=f"{row['loss']:.4g}", val_psnr=f"{row['val_psnr']:.2f}")
     epochs_bar.close()
     test = evaluate(system, data.test, batch_size=max(batch, 256), seed=t.seed + 1, device=device)
-    peak, peak_kind = _peak_memory_mb(device)
+    peak = memory.mb()
+    inference_ms = _inference_ms(system, data.test, batch, device)
     atomic.torch_save(run.model_file, {"config": cfg.to_dict(), "state_dict": system.state_dict()})
     atomic.write_json(run.metrics_file, {
         "test_psnr": test["psnr"], "test_ssim": test["ssim"], "n_test": len(data.test),
         "val_psnr": history[-1]["val_psnr"], "val_ssim": history[-1]["val_ssim"],
         "train_seconds": elapsed, "epochs": t.epochs, "images_per_second": t.epochs * steps * batch / max(elapsed, 1e-9),
-        "peak_memory_mb": peak, "peak_memory_kind": peak_kind, "device": _device_name(device),
+        "peak_memory_mb": peak, "peak_memory_kind": memory.kind, "inference_ms_per_batch": inference_ms,
+        "inference_batch": batch, "device": _device_name(device),
         "torch": torch.__version__, "run_id": run.id,
     })
     run.checkpoint_file.unlink(missing_ok=True)

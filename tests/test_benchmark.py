@@ -4,12 +4,16 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 FIGURES = ["train_step_images_per_s_teacher", "train_step_images_per_s_e2e", "train_step_images_per_s_random",
            "train_step_images_per_s_student", "kd_over_e2e_step_time", "kd_over_e2e_peak_memory",
            "init_backward_memory_ratio", "init_backward_time_ratio", "init_vs_fft_floor",
-           "teacher_over_student_inference", "allocator_speedup", "init_vs_deepinv", "init_vs_deepinv_min_cosine"]
+           "teacher_over_student_inference", "allocator_speedup", "init_vs_deepinv", "init_vs_deepinv_min_cosine",
+           "unet_gflop_per_image", "init_mb_per_image_L3", "estimate_gpu_hours_teacher_L3",
+           "estimate_gpu_hours_student_L1"]
 
 
 def test_benchmark_prints_and_writes_every_figure(tmp_path):
@@ -33,3 +37,16 @@ def test_step_time_script_runs_with_either_allocator():
         assert result.returncode == 0, result.stderr[-2000:]
         assert "ms per step" in result.stdout
         assert ("glibc defaults" in result.stdout) == bool(extra)
+
+
+def test_gpu_estimate_counts_follow_the_shapes():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import bench
+    import prkd
+    paper, quick = prkd.make("paper"), prkd.make("quick")
+    # 96x96 vs 32x32 images: 9x the pixels; the paper's U-Net is also 4x wider and one level deeper
+    assert bench.unet_gflop_per_image(paper) > 9 * 16 * bench.unet_gflop_per_image(quick) / 2
+    assert bench.init_mb_per_image(prkd.make("paper", n_masks=15)) == pytest.approx(15 * bench.init_mb_per_image(paper))
+    hours = bench.estimate_gpu_hours(paper, 80.0, 1000.0)
+    assert hours == pytest.approx(120 * (3 * 30_000 + 30_000) * (bench.unet_gflop_per_image(paper) / 80e3 +
+                                                                    bench.init_mb_per_image(paper) / 1e6) / 3600)

@@ -120,3 +120,17 @@ def test_unet_precision_is_float32_on_the_cpu_and_bfloat16_autocast_on_cuda(devi
         assert torch.equal(a.x_hat, b.x_hat)
     else:  # bfloat16 keeps ~3 significant digits
         assert not torch.equal(a.x_hat, b.x_hat) and torch.allclose(a.x_hat, b.x_hat, atol=0.05, rtol=0.05)
+
+
+def test_peak_memory_counts_this_work_only():
+    from prkd.memory import PeakMemory
+    cpu = torch.device("cpu")
+    earlier = torch.ones(64, 2**20)  # 256 MB, freed before tracking starts
+    del earlier
+    tracker = PeakMemory(cpu)
+    if tracker.kind != "peak resident set growth":
+        pytest.skip(f"this kernel does not let a process reset its peak: {tracker.kind}")
+    assert tracker.mb() < 100
+    block = torch.ones(32, 2**20)  # 128 MB
+    assert 100 < tracker.mb() < 400
+    del block
