@@ -155,7 +155,9 @@ def _measure(spec: dict) -> dict:
         call()
         _sync(device)
         times.append(time.perf_counter() - start)
-    return {"ms": 1000 * statistics.median(times), "peak_mb": memory.mb(), "batch": b,
+    peak_mb = memory.mb()
+    memory.close()
+    return {"ms": 1000 * statistics.median(times), "peak_mb": peak_mb, "batch": b,
             "cosine_min": spec.get("cosine_min", float("nan"))}
 
 

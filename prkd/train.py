@@ -286,8 +286,8 @@ def get_or_train(cfg: Config, *, teacher_run: str | None = None, device: torch.d
         atomic.write_json(run.config_file, {"config": cfg.to_dict(), "teacher_run": teacher.id if teacher else None,
                                             "run_id": run.id})
     data = data or load_splits(cfg.data)
-    memory = PeakMemory(device)  # counts the teacher, the model, the optimiser, the caches and the steps
-    _train(run, cfg, teacher.load_system(device) if teacher else None, device, progress, log, data, memory)
+    with PeakMemory(device) as memory:  # counts the teacher, the model, the optimiser, the caches and the steps
+        _train(run, cfg, teacher.load_system(device) if teacher else None, device, progress, log, data, memory)
     return run
 
 
