@@ -276,7 +276,8 @@ class DistillationExplorer:
         self.message = widgets.HTML()
         self.result = widgets.HTML()
         self.log = widgets.Output()
-        self.figure = widgets.Image(format="png")
+        self.figure = widgets.Image(format="png", layout=widgets.Layout(display="none"))  # shown once drawn
+        self.progress.layout.display = "none"
         for w, name in ((self.alpha, "alpha"), (self.beta, "beta"), (self.sigma, "sigma"), (self.teacher, "teacher"),
                         (self.train_button, "train"), (self.message, "message"), (self.result, "result")):
             w.add_class(f"prkd-{name}")
@@ -371,6 +372,7 @@ class DistillationExplorer:
         self._busy, self.train_button.disabled = True, True
         self.log.clear_output()
         self.figure.value, self.result.value = b"", ""
+        self.figure.layout.display, self.progress.layout.display = "none", None
         student = None
         try:
             with self.log:
@@ -403,18 +405,21 @@ class DistillationExplorer:
         from .plots import show_reconstructions
         rows = {"student": student, "E2E baseline": e2e, "teacher": teacher}
         metrics = {name: run.metrics() for name, run in rows.items()}
-        cells = "".join(
-            f"<tr><td>{name}</td><td>{run.config().optics.n_masks}</td><td>{metrics[name]['test_psnr']:.2f}</td>"
-            f"<td>{metrics[name]['test_ssim']:.3f}</td><td><code>{run.id}</code></td></tr>"
-            for name, run in rows.items())
-        gain = metrics["student"]["test_psnr"] - metrics["E2E baseline"]["test_psnr"]
-        n_test = metrics["student"]["n_test"]
-        self.result.value = (
-            f'<table class="prkd-metrics" style="border-collapse:collapse"><tr><th>run</th><th>L</th>'
-            f"<th>test PSNR (dB)</th><th>test SSIM</th><th>run id</th></tr>{cells}</table>"
-            f"<div>student − E2E baseline: <b>{gain:+.2f} dB</b> PSNR (mean over {n_test} test images)</div>")
         img = to_images(data.test[:self.n_images].to(self.device), student.config().data.image_size)
         with torch.no_grad():
             x_hat = {f"{name} (L = {run.config().optics.n_masks})": run.load_system(self.device)(
                 img, generator=torch.Generator().manual_seed(self.seed)).x_hat for name, run in rows.items()}
         self.figure.value = _png(show_reconstructions(img, x_hat, suptitle="test images: per-image PSNR (dB) / SSIM"))
+        self.figure.layout.display = None
+        td, num = '<td style="padding:1px 10px">', '<td style="padding:1px 10px;text-align:right">'
+        cells = "".join(
+            f"<tr>{td}{name}</td>{num}{run.config().optics.n_masks}</td>{num}{metrics[name]['test_psnr']:.2f}</td>"
+            f"{num}{metrics[name]['test_ssim']:.3f}</td>{td}<code>{run.id}</code></td></tr>"
+            for name, run in rows.items())
+        gain = round(metrics["student"]["test_psnr"] - metrics["E2E baseline"]["test_psnr"], 2) + 0.0  # no -0.00
+        n_test = metrics["student"]["n_test"]
+        head = "".join(f'<th style="padding:1px 10px">{h}</th>' for h in ("run", "L", "test PSNR (dB)", "test SSIM",
+                                                                         "run id"))
+        self.result.value = (
+            f'<table class="prkd-metrics" style="border-collapse:collapse"><tr>{head}</tr>{cells}</table>'
+            f"<div>student − E2E baseline: <b>{gain:+.2f} dB</b> PSNR (mean over {n_test} test images)</div>")

@@ -1,9 +1,12 @@
 """The interactive panels of prkd.widgets, driven through their callbacks (no browser): the configs they build,
 the refusal of alpha + beta > 1, training and loading from the button, and the sensing explorer's numbers."""
 
+import json
+import re
 
 import pytest
 import torch
+from conftest import REPO
 
 import prkd
 from prkd import widgets
@@ -30,6 +33,11 @@ def registry(tmp_path_factory):
         get_or_train(prkd.make("smoke", mode="teacher", n_masks=2, unet_width=4, n_train=32, n_val=16, n_test=16),
                      progress=False, log=lambda _: None)
     return root
+
+
+def _text(html: str) -> str:
+    """The text of an HTML snippet, tags removed and whitespace collapsed."""
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
 
 
 def _forbid_training(monkeypatch):
@@ -109,9 +117,12 @@ def test_the_button_trains_the_missing_runs_then_loads_them(registry, monkeypatc
     # the table shows the registry's numbers, and the reconstructions were drawn
     m_student = student.metrics()
     m_e2e = Run.for_config(prkd.make("smoke", mode="e2e")).metrics()
-    assert f"<td>{m_student['test_psnr']:.2f}</td><td>{m_student['test_ssim']:.3f}</td>" in panel.result.value
-    assert f"<td>{m_e2e['test_psnr']:.2f}</td>" in panel.result.value
-    assert f"{m_student['test_psnr'] - m_e2e['test_psnr']:+.2f} dB" in panel.result.value
+    table = _text(panel.result.value)
+    assert f"student 1 {m_student['test_psnr']:.2f} {m_student['test_ssim']:.3f} {student.id}" in table
+    assert f"E2E baseline 1 {m_e2e['test_psnr']:.2f} {m_e2e['test_ssim']:.3f}" in table
+    assert f"teacher 2 {teacher.metrics()['test_psnr']:.2f}" in table
+    gain = round(m_student["test_psnr"] - m_e2e["test_psnr"], 2) + 0.0   # + 0.0: a tie reads +0.00, not -0.00
+    assert f"student − E2E baseline: {gain:+.2f} dB" in table
     assert bytes(panel.figure.value).startswith(b"\x89PNG")
     # the new teacher is now offered from the registry, and the button loads instead of training
     assert panel.teacher.value == TeacherChoice(2, 0, teacher.id)
@@ -195,3 +206,18 @@ def test_learned_masks_come_from_a_registry_run(registry, monkeypatch, test_imag
     assert e2e.id in panel.summary.value
     panel.mask.value = None
     assert not panel.n_masks.disabled
+
+
+# ------------------------------------------------------------------------------------------------ notebooks
+
+@pytest.mark.parametrize("notebook, panel", [("01_sensing_model", "SensingExplorer("),
+                                             ("02_initialization", "SensingExplorer("),
+                                             ("04_kd_student", "DistillationExplorer(")])
+def test_the_notebooks_show_the_panels_without_checking_their_output(notebook, panel):
+    nb = json.loads((REPO / "notebooks" / f"{notebook}.ipynb").read_text())
+    cells = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    using = [src for src in cells if panel in src]
+    assert len(using) == 1, f"{notebook} should create one {panel[:-1]}"
+    assert "NBVAL_CHECK_OUTPUT" not in using[0] and "on_train" not in using[0]
+    if notebook == "04_kd_student":  # after the notebook's own training: its headless path does not change
+        assert cells.index(using[0]) > max(i for i, src in enumerate(cells) if "get_or_train(" in src)
