@@ -12,6 +12,7 @@ A thin, GPU-ready helper package for the notebooks in ``notebooks/``. Modules, o
 * ``device``        -- the one place the compute device is chosen
 * ``paths``         -- where outputs go
 * ``reproduce``     -- run the notebooks headlessly with papermill
+* ``widgets``       -- JupyterLab panels: the sensing explorer and the distillation explorer
 """
 
 from .config import Config, ConfigError, make

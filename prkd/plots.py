@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-__all__ = ["show_images", "show_complex", "plot_curves", "plot_history", "show_reconstructions"]
+__all__ = ["plot_curves", "plot_history", "show_complex", "show_images", "show_reconstructions", "show_sensing"]
 
 
 def _numpy(a) -> np.ndarray:
@@ -197,5 +197,41 @@ def show_reconstructions(truth, estimates: Mapping[str, object], *, size: float 
                             transform=ax.transAxes)
     if suptitle:
         fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def show_sensing(truth, y, z, correlation, *, n_cdps: int = 3, size: float = 1.9, suptitle: str | None = None):
+    """One row per image: the phase image, its first ``n_cdps`` CDPs and the phase of its initial estimate.
+
+    Args:
+        truth: (B, [1,] N, N) phase images in [0, 1].
+        y: (B, L, M, M) CDPs (Eq. 1), drawn as log(1 + y), centred (fftshift), on a shared scale per row.
+        z: (B, N, N) complex initial estimates (Eq. 2), drawn as their phase (twilight, [-pi, pi]).
+        correlation: (B,) |<z, x>| / (||z|| ||x||) of each estimate with its scene, shown in its title.
+        n_cdps: CDPs drawn per image (at most L).
+    Returns:
+        matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    truth = torch.as_tensor(truth).detach().cpu()
+    truth = truth.reshape(-1, *truth.shape[-2:])
+    y, z = torch.as_tensor(y).detach().cpu(), torch.as_tensor(z).detach().cpu()
+    logs = torch.log1p(torch.fft.fftshift(y[:, :n_cdps].clamp_min(0), dim=(-2, -1)))
+    k = logs.shape[1]
+    fig, axes = plt.subplots(len(truth), k + 2, figsize=(size * (k + 2), (size + 0.25) * len(truth)), squeeze=False)
+    for i in range(len(truth)):
+        axes[i, 0].imshow(truth[i].numpy(), cmap="gray", vmin=0, vmax=1)
+        axes[i, 0].set_title("truth x (phase image)" if i == 0 else "", fontsize=8)
+        for ell in range(k):
+            axes[i, 1 + ell].imshow(logs[i, ell].numpy(), cmap="magma", vmin=0, vmax=logs[i].max().item())
+            axes[i, 1 + ell].set_title(f"log(1 + y_{ell + 1})" if i == 0 else "", fontsize=8)
+        axes[i, -1].imshow(z[i].angle().numpy(), cmap="twilight", vmin=-math.pi, vmax=math.pi)
+        axes[i, -1].set_title(f"phase of z\ncorrelation {float(correlation[i]):.3f}", fontsize=8)
+        for ax in axes[i]:
+            ax.axis("off")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
     fig.tight_layout()
     return fig

@@ -36,8 +36,8 @@ from .metrics import psnr, ssim
 from .runs import Run, RunNotFoundError, find_run, load_checkpoint
 from .system import PRSystem
 
-__all__ = ["TrainingInterrupted", "TrainingDiverged", "RunFailedError", "teacher_config", "get_or_train", "evaluate",
-           "train_step", "STUDENT_ALPHA", "STUDENT_BETA"]
+__all__ = ["TrainingInterrupted", "TrainingDiverged", "RunFailedError", "teacher_config", "check_teacher_fits",
+           "get_or_train", "evaluate", "train_step", "STUDENT_ALPHA", "STUDENT_BETA"]
 
 #: Default KD weights of a student (the paper does not state its alpha and beta); sigma = 1 - alpha - beta.
 STUDENT_ALPHA, STUDENT_BETA = 0.5, 0.25
@@ -78,7 +78,8 @@ def teacher_config(cfg: Config) -> Config:
     return make(cfg.preset, **flat)
 
 
-def _check_teacher_fits(student: Config, teacher: Config, teacher_id: str) -> None:
+def check_teacher_fits(student: Config, teacher: Config, teacher_id: str) -> None:
+    """Raise ConfigError unless run ``teacher_id`` (config ``teacher``) is a teacher that ``student`` can distil from."""
     if teacher.train.mode != "teacher":
         raise ConfigError(f"run '{teacher_id}' is a {teacher.train.mode!r} run, not a teacher")
     for section, name in (("data", "image_size"), ("data", "pad_factor"), ("data", "phase_range"),
@@ -93,7 +94,7 @@ def _resolve_teacher(cfg: Config, teacher_run: str | None, device: torch.device,
                      progress: bool) -> Run:
     if teacher_run is not None:
         run = find_run(teacher_run)
-        _check_teacher_fits(cfg, run.config(), run.id)
+        check_teacher_fits(cfg, run.config(), run.id)
         if not run.is_complete:
             raise RunNotFoundError(f"teacher run '{teacher_run}' is not complete; train it (or resume it) first")
         return run

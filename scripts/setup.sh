@@ -14,7 +14,7 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
     "$python" -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --progress-bar off -e "$repo[test,bench]" 2>&1 \
         | grep -v "^WARNING: Location" >&2 || true
-    "$venv/bin/python" -c "import prkd, torch, torchvision, papermill, nbval, deepinv" \
+    "$venv/bin/python" -c "import prkd, torch, torchvision, papermill, nbval, deepinv, playwright" \
         || { echo "prkd: installation failed (see the pip messages above)" >&2; exit 1; }
     echo "$want" > "$stamp"
 fi
