@@ -5,9 +5,9 @@
 
 Compared variants are run alternately (A B A B ...), each measurement in a fresh process so that peak
 memory is that variant's own, and the median over repeats is reported. Peak memory is everything a
-variant builds and runs (models, optimiser state, caches, the steps' temporaries): on a CPU the growth of
-the process's peak resident set (Linux VmHWM) over its size before the variant was built, on a GPU
-``torch.cuda.max_memory_allocated``. Nothing here is a test: it measures and prints.
+variant builds and runs (models, optimiser state, caches, the steps' temporaries), measured by
+``prkd.memory.PeakMemory``: on a CPU the peak of glibc's bytes in use (sampled every millisecond) over
+their amount before the variant was built, on a GPU the growth of ``torch.cuda.max_memory_allocated``. Nothing here is a test: it measures and prints.
 
 Figures:
   train_step_images_per_s_<mode>     images per second of a whole training step, per configuration

@@ -4,6 +4,7 @@
                          [--teacher-run ID] --preset P [--seed S] [--set key=value ...]
     python -m prkd reproduce [--preset quick] [--only 01 02] [--force]
     python -m prkd runs [--mode M] [--preset P]
+    python -m prkd check-results [--preset quick] [--committed docs/results/quick] [--fresh outputs/figures/quick]
 """
 
 from __future__ import annotations
@@ -40,12 +41,19 @@ def main(argv: list[str] | None = None) -> int:
     ls = sub.add_parser("runs", help="list the runs in the registry")
     ls.add_argument("--mode", default=None)
     ls.add_argument("--preset", default=None)
+    chk = sub.add_parser("check-results", help="compare committed result tables with a fresh run's (accuracy, "
+                                               "not times)")
+    chk.add_argument("--preset", default="quick", choices=sorted(PRESETS))
+    chk.add_argument("--committed", default=None, help="default: docs/results/<preset> of this repository")
+    chk.add_argument("--fresh", default=None, help="default: <output folder>/figures/<preset>")
     args = parser.parse_args(argv)
 
     if args.command == "train":
         return _train(args, parser)
     if args.command == "runs":
         return _list(args)
+    if args.command == "check-results":
+        return _check_results(args)
     from .reproduce import NotebookFailed, run_notebooks
     try:
         out = run_notebooks(args.preset, seed=args.seed, only=args.only, force=args.force)
@@ -122,6 +130,27 @@ def _list(args: argparse.Namespace) -> int:
         extra = f"  PSNR {run.metrics()['test_psnr']:.2f} dB  SSIM {run.metrics()['test_ssim']:.3f}" if run.is_complete else ""
         print(f"{run.id}  {state}{extra}")
     return 0
+
+
+def _check_results(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .paths import output_dir
+    from .report import compare_results
+
+    committed = Path(args.committed or Path(__file__).resolve().parent.parent / "docs" / "results" / args.preset)
+    fresh = Path(args.fresh or output_dir() / "figures" / args.preset)
+    try:
+        differences = compare_results(committed, fresh)
+    except FileNotFoundError as err:
+        print(f"prkd: error: {err}", file=sys.stderr)
+        return 2
+    for line in differences:
+        print(line)
+    verdict = "differ" if differences else "agree"
+    print(f"{committed} and {fresh} {verdict} ({len(differences)} differing cells; times, memory and device "
+          f"not compared)")
+    return 1 if differences else 0
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ large GPU but not on a laptop, where the teacher then runs per step.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .data import to_images
@@ -49,9 +51,10 @@ class TeacherTargets:
                  budget_bytes: int | None = None, batch_size: int = 256):
         self.teacher = teacher.eval().requires_grad_(False)
         self.image_size = teacher.cfg.data.image_size
-        with torch.inference_mode():
-            probe = self.teacher(to_images(images[:1], self.image_size))
-        per_image = (probe.y[0, 0].numel() + probe.features[0].numel()) * 4
+        # sizes from the config, not from a probe pass: a CPU convolution on a batch of one image keeps ~17 MB
+        # of workspace for the rest of the process (measured), which would count against distillation
+        m = self.image_size * teacher.cfg.data.pad_factor
+        per_image = (m * m + math.prod(teacher.unet.feature_shape(self.image_size))) * 4
         self.cache_bytes = per_image * len(images)
         if cache is None:
             budget = _default_budget(device) if budget_bytes is None else budget_bytes

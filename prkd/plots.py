@@ -197,7 +197,10 @@ def show_reconstructions(truth, estimates: Mapping[str, object], *, size: float 
                             transform=ax.transAxes)
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
+        # keep half an inch on top for the suptitle: tight_layout alone lets the first row's titles run into it
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
+    else:
+        fig.tight_layout()
     return fig
 
 

@@ -20,7 +20,7 @@ from .experiments import ABLATIONS, Results, ablation_prefix, mean_ci95
 from .metrics import psnr, ssim
 from .paths import output_dir
 
-__all__ = ["FIG4_IMAGES", "PAPER", "comparison", "figure_dir", "fig2_teachers", "fig3_students",
+__all__ = ["FIG4_IMAGES", "MEASURED_ON_THE_MACHINE", "PAPER", "compare_results", "comparison", "figure_dir", "fig2_teachers", "fig3_students",
            "fig4_reconstructions", "format_ci", "save_figure", "table1", "table2", "to_markdown", "write_table"]
 
 #: The paper's numbers (96x96, 120 epochs, single runs, RTX 4090), by where they are stated.
@@ -260,3 +260,50 @@ def comparison(results: Results, device: torch.device | str = "cpu") -> list[dic
         _holds(ratio_i > 1))
     row("device", PAPER["table2_device"], next(iter(t2.values()))["device"])
     return rows
+
+
+#: Tables, and rows of the comparison table, that hold times, memory or the device: they differ between any two
+#: runs and machines, so ``compare_results`` leaves them out.
+MEASURED_ON_THE_MACHINE = {"tables": ("table2_cost",), "comparison_rows": ("Table 2", "device")}
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def compare_results(committed: Path, fresh: Path) -> list[str]:
+    """Differences between two folders of tables written by notebook 06 (e.g. ``docs/results/quick`` and a
+    fresh run's ``outputs/figures/quick``), one line per differing cell; empty when they agree.
+
+    Compares every CSV table's accuracy numbers as written (PSNR to 0.01 dB, SSIM to 0.001, as text);
+    times, memory and the device (``MEASURED_ON_THE_MACHINE``) are left out. Training is deterministic on
+    one CPU type with one torch version (same seed, same weights), so a fresh run there gives the same text.
+    Raises FileNotFoundError naming a table that either folder lacks.
+    """
+    committed, fresh = Path(committed), Path(fresh)
+    names = sorted(p.stem for p in committed.glob("*.csv"))
+    if not names:
+        raise FileNotFoundError(f"no tables (*.csv) in {committed}")
+    differences = []
+    for name in names:
+        if name in MEASURED_ON_THE_MACHINE["tables"]:
+            continue
+        if not (fresh / f"{name}.csv").is_file():
+            raise FileNotFoundError(f"{fresh / f'{name}.csv'} is missing (run notebook 06 for this preset)")
+        old, new = _read_csv(committed / f"{name}.csv"), _read_csv(fresh / f"{name}.csv")
+        key = next(iter(old[0])) if old else ""
+        old_rows = {row[key]: row for row in old}
+        new_rows = {row[key]: row for row in new}
+        for label in sorted(set(old_rows) | set(new_rows), key=lambda k: (k not in old_rows, k)):
+            if name == "comparison_with_paper" and label.startswith(MEASURED_ON_THE_MACHINE["comparison_rows"]):
+                continue
+            if label not in new_rows or label not in old_rows:
+                where = "the fresh run" if label not in new_rows else "the committed results"
+                differences.append(f"{name}: row {label!r} is missing from {where}")
+                continue
+            for column, value in old_rows[label].items():
+                if new_rows[label].get(column) != value:
+                    differences.append(f"{name}: {label} / {column}: committed {value!r}, "
+                                       f"fresh {new_rows[label].get(column)!r}")
+    return differences

@@ -44,7 +44,13 @@ class UNet(nn.Module):
                                        for i in range(depth - 1, 0, -1)])
         self.up = nn.ModuleList([_double_conv(2 * widths[i - 1], widths[i - 1]) for i in range(depth - 1, 0, -1)])
         self.head = nn.Conv2d(widths[0], out_channels, 1)
+        self.depth, self.width = depth, width
         self.to(memory_format=torch.channels_last)
+
+    def feature_shape(self, n: int) -> tuple[int, int, int]:
+        """Shape (C, h, w) of the bottleneck features for N x N inputs, without running the network."""
+        side = n // 2 ** (self.depth - 1)
+        return self.width * 2 ** (self.depth - 1), side, side
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """z: (B, 2, N, N) -> (x_hat (B, 1, N, N), bottleneck features)."""

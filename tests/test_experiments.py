@@ -88,3 +88,44 @@ def test_figures_are_written_as_png_and_pdf_with_the_same_bytes_every_time(tmp_p
     assert first == second and first[0][:4] == b"\x89PNG" and first[1][:4] == b"%PDF"
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["fig.pdf", "fig.png"]  # no temporary left
     plt.close("all")
+
+
+def _write_result_tables(folder, *, psnr="19.32 ± 0.72", train_seconds="98.0", device_here="cpu (x86_64, 2 threads)"):
+    report.write_table([{"KD terms": "L_cdp only", "PSNR (dB)": psnr, "SSIM": "0.563 ± 0.068"},
+                        {"KD terms": "neither", "PSNR (dB)": "19.25 ± 0.71", "SSIM": "0.560 ± 0.071"}],
+                       folder, "table1_ablation")
+    report.write_table([{"model": "teacher (L_t = 9)", "training time (s)": train_seconds}], folder, "table2_cost")
+    report.write_table([{"quantity": "Table 1: best PSNR", "paper": "L_cdp + L_feat", "this run": "L_cdp only"},
+                        {"quantity": "Table 2: student / teacher training time", "paper": "1.12",
+                         "this run": train_seconds},
+                        {"quantity": "device", "paper": "NVIDIA GeForce RTX 4090", "this run": device_here}],
+                       folder, "comparison_with_paper")
+
+
+def test_committed_results_are_compared_on_accuracy_not_on_times(tmp_path):
+    committed, fresh = tmp_path / "committed", tmp_path / "fresh"
+    committed.mkdir(), fresh.mkdir()
+    _write_result_tables(committed)
+    _write_result_tables(fresh, train_seconds="123.4", device_here="cuda (NVIDIA H100)")  # another machine
+    assert report.compare_results(committed, fresh) == []
+    _write_result_tables(fresh, psnr="19.31 ± 0.72")
+    assert report.compare_results(committed, fresh) == [
+        "table1_ablation: L_cdp only / PSNR (dB): committed '19.32 ± 0.72', fresh '19.31 ± 0.72'"]
+    (fresh / "comparison_with_paper.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="comparison_with_paper.csv"):
+        report.compare_results(committed, fresh)
+
+
+def test_check_results_command_exits_nonzero_on_a_difference(tmp_path, capsys):
+    from prkd.__main__ import main
+
+    committed, fresh = tmp_path / "committed", tmp_path / "fresh"
+    committed.mkdir(), fresh.mkdir()
+    _write_result_tables(committed)
+    _write_result_tables(fresh)
+    assert main(["check-results", "--committed", str(committed), "--fresh", str(fresh)]) == 0
+    assert "agree" in capsys.readouterr().out
+    _write_result_tables(fresh, psnr="18.00 ± 0.72")
+    assert main(["check-results", "--committed", str(committed), "--fresh", str(fresh)]) == 1
+    assert "L_cdp only / PSNR (dB)" in capsys.readouterr().out
+    assert main(["check-results", "--committed", str(tmp_path / "nowhere"), "--fresh", str(fresh)]) == 2

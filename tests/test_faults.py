@@ -81,7 +81,7 @@ def _assert_run_files_are_whole(run_dir):
             load_checkpoint(path)
         elif path.suffix == ".csv":
             lines = path.read_text().splitlines()
-            assert lines[0].startswith("epoch,") and all(len(l.split(",")) == len(lines[0].split(",")) for l in lines)
+            assert lines[0].startswith("epoch,") and all(len(row.split(",")) == len(lines[0].split(",")) for row in lines)
 
 
 def test_sigkill_at_many_points_then_resume_gives_the_uninterrupted_result(tmp_path):

@@ -11,10 +11,11 @@ from prkd.unet import UNet
 
 @pytest.mark.parametrize("depth, width, n", [(2, 4, 8), (3, 8, 16), (4, 16, 32)])
 def test_unet_shapes_and_bottleneck(depth, width, n):
-    x_hat, features = UNet(depth=depth, width=width)(torch.randn(2, 2, n, n))
+    net = UNet(depth=depth, width=width)
+    x_hat, features = net(torch.randn(2, 2, n, n))
     assert x_hat.shape == (2, 1, n, n)
     s = n // 2 ** (depth - 1)
-    assert features.shape == (2, width * 2 ** (depth - 1), s, s)
+    assert features.shape == (2, width * 2 ** (depth - 1), s, s) == (2, *net.feature_shape(n))
 
 
 def test_system_returns_y_z_x_hat_and_features(device):
