@@ -11,12 +11,15 @@ their amount before the variant was built, on a GPU the growth of ``torch.cuda.m
 
 Figures:
   train_step_images_per_s_<mode>     images per second of a whole training step, per configuration
+  train_step_peak_mb_<mode>          its peak memory, MB
   init_vs_deepinv                    time of deepinv's spectral_methods / prkd's initialization, on prkd's
                                      CDP operator (identity filter, w = y, same start and T, no early stop)
   init_vs_deepinv_min_cosine         the smallest per-image cosine similarity between the two results
   init_vs_fft_floor                  spectral initialization time / time of its 2 L T FFTs alone
   init_backward_memory_ratio         learned-mask step, init_backward = recompute over plain autograd
   init_backward_time_ratio           (same gradient; see tests/test_spectral_init.py)
+  init_backward_peak_mb_<b>,         the two steps' own peak memory (MB) and time (ms), b = recompute, plain
+  init_backward_step_ms_<b>
   kd_over_e2e_step_time              student step (cached teacher targets) over an E2E step
   kd_over_e2e_peak_memory
   teacher_over_student_inference     inference time of the L_t teacher over the single-snapshot student
@@ -258,12 +261,17 @@ def main(argv: list[str] | None = None) -> int:
                             for mode in ("teacher", "e2e", "random", "student")}, args.repeats)
         for mode, r in steps.items():
             report(f"train_step_images_per_s_{mode}{suffix}", r["batch"] / (r["ms"] / 1000))
+        for mode, r in steps.items():
+            report(f"train_step_peak_mb_{mode}{suffix}", r["peak_mb"])
         report(f"kd_over_e2e_step_time{suffix}", steps["student"]["ms"] / steps["e2e"]["ms"])
         report(f"kd_over_e2e_peak_memory{suffix}", steps["student"]["peak_mb"] / steps["e2e"]["peak_mb"])
         lean = _alternate({b: {**base, "kind": "init_backward", "mode": "teacher", "backward": b, "L": L}
                            for b in ("recompute", "plain")}, args.repeats)
         report(f"init_backward_memory_ratio{suffix}", lean["recompute"]["peak_mb"] / lean["plain"]["peak_mb"])
         report(f"init_backward_time_ratio{suffix}", lean["recompute"]["ms"] / lean["plain"]["ms"])
+        for b, r in lean.items():
+            report(f"init_backward_peak_mb_{b}{suffix}", r["peak_mb"])
+            report(f"init_backward_step_ms_{b}{suffix}", r["ms"])
         versus = _alternate({w: {**base, "kind": "deepinv", "which": w, "L": L} for w in ("deepinv", "prkd")},
                             args.repeats)
         report(f"init_vs_deepinv{suffix}", versus["deepinv"]["ms"] / versus["prkd"]["ms"])

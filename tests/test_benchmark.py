@@ -13,7 +13,8 @@ FIGURES = ["train_step_images_per_s_teacher", "train_step_images_per_s_e2e", "tr
            "init_backward_memory_ratio", "init_backward_time_ratio", "init_vs_fft_floor",
            "teacher_over_student_inference", "allocator_speedup", "init_vs_deepinv", "init_vs_deepinv_min_cosine",
            "unet_gflop_per_image", "init_mb_per_image_L3", "estimate_gpu_hours_teacher_L3",
-           "estimate_gpu_hours_student_L1"]
+           "estimate_gpu_hours_student_L1", "train_step_peak_mb_e2e", "train_step_peak_mb_student",
+           "init_backward_peak_mb_plain", "init_backward_peak_mb_recompute", "init_backward_step_ms_plain"]
 
 
 def test_benchmark_prints_and_writes_every_figure(tmp_path, capsys):
