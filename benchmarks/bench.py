@@ -3,11 +3,16 @@
     python benchmarks/bench.py --preset quick            # the quick shapes (32x32, L_t = 9, batch 64)
     python benchmarks/bench.py --preset paper --steps 2  # the paper shapes (96x96, L_t = 9 and 15, batch 64)
 
-Compared variants are run alternately (A B A B ...), each measurement in a fresh process so that peak
-memory is that variant's own, and the median over repeats is reported. Peak memory is everything a
-variant builds and runs (models, optimiser state, caches, the steps' temporaries), measured by
-``prkd.memory.PeakMemory``: on a CPU the peak of glibc's bytes in use (sampled every millisecond) over
-their amount before the variant was built, on a GPU the growth of ``torch.cuda.max_memory_allocated``. Nothing here is a test: it measures and prints.
+Absolute speed and peak memory: each variant runs alone in a fresh process (so that its peak memory is its
+own), the compared variants alternately (A B A B ...), and the median over repeats is reported. Peak memory
+is everything a variant builds and runs (models, optimiser state, caches, the steps' temporaries), measured
+by ``prkd.memory.PeakMemory``: on a CPU the peak of glibc's bytes in use (sampled every millisecond) over
+their amount before the variant was built, on a GPU the growth of ``torch.cuda.max_memory_allocated``.
+Time ratios: the compared variants are built in one process and called in turn, step by step, after a
+warm-up each (``_measure_paired``); the ratio is taken within the process and its median over repeats
+(fresh processes) reported, so that a shared machine's drifting speed affects both alike. The allocator
+ratio is the exception: it is a process setting, so it compares separate processes.
+Nothing here is a test: it measures and prints.
 
 Figures:
   train_step_images_per_s_<mode>     images per second of a whole training step, per configuration
@@ -18,8 +23,11 @@ Figures:
   init_vs_fft_floor                  spectral initialization time / time of its 2 L T FFTs alone
   init_backward_memory_ratio         learned-mask step, init_backward = recompute over plain autograd
   init_backward_time_ratio           (same gradient; see tests/test_spectral_init.py)
-  init_backward_peak_mb_<b>,         the two steps' own peak memory (MB) and time (ms), b = recompute, plain
-  init_backward_step_ms_<b>
+  init_backward_peak_mb_<b>,         the steps' own peak memory (MB) and time (ms), b = recompute, plain, and
+  init_backward_step_ms_<b>          frozen (the same teacher step with masks and filter fixed: no backward
+                                     through the initialization, the floor of any backward scheme)
+  init_backward_memory_ratio_above_frozen  (recompute - frozen) / (plain - frozen) peak memory: the share of
+                                     the initialization's own backward memory that recomputation keeps
   kd_over_e2e_step_time              student step (cached teacher targets) over an E2E step
   kd_over_e2e_peak_memory
   teacher_over_student_inference     inference time of the L_t teacher over the single-snapshot student
@@ -74,21 +82,21 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _measure(spec: dict) -> dict:
-    """One variant in this process: ms per call (median over steps) and peak memory growth in MB."""
-    device = default_device()
+def _build(spec: dict, device: torch.device):
+    """Build one variant (models, optimiser, data, caches) and return the call that is timed."""
     torch.manual_seed(0)
-    memory = PeakMemory(device)  # everything the variant builds (models, optimiser state, caches) and runs
     kind, preset, L = spec["kind"], spec["preset"], spec["L"]
-    b = SHAPES[preset][0].get("batch_size") or prkd.make(preset).train.batch_size
+    b = _batch(preset)
     n = prkd.make(preset).data.image_size
     images = torch.randint(0, 256, (4 * b, 28, 28), dtype=torch.uint8, device=device)
     index = torch.arange(b, device=device)
     if kind in ("step", "init_backward"):
         mode = spec["mode"]
-        extra = {"backward": spec["backward"]} if kind == "init_backward" else {}
+        backward = spec.get("backward")  # init_backward: "plain", "recompute" or "frozen" (masks and filter fixed)
+        extra = {"backward": backward} if backward in ("plain", "recompute") else {}
         cfg = _config(preset, "teacher" if kind == "init_backward" else mode, L, **extra)
-        system = prkd.PRSystem(cfg, trainable_optics=cfg.train.mode != "random").to(device)
+        trainable = cfg.train.mode != "random" and backward != "frozen"
+        system = prkd.PRSystem(cfg, trainable_optics=trainable).to(device)
         optimizer = torch.optim.Adam([p for p in system.parameters() if p.requires_grad], lr=1e-4)
         targets = None
         if mode == "student":
@@ -150,18 +158,49 @@ def _measure(spec: dict) -> dict:
                         torch.fft.ifft2(torch.fft.fft2(field, norm="ortho"), norm="ortho")
     else:
         raise ValueError(kind)
-    call()  # warm-up (also allocates what every step reuses)
+    return call
+
+
+def _timed(call, device: torch.device) -> float:
+    """Seconds of one call, the device synchronised."""
+    start = time.perf_counter()
+    call()
     _sync(device)
-    times = []
-    for _ in range(spec["steps"]):
-        start = time.perf_counter()
-        call()
-        _sync(device)
-        times.append(time.perf_counter() - start)
+    return time.perf_counter() - start
+
+
+def _measure(spec: dict) -> dict:
+    """One variant in this process: ms per call (median over steps) and peak memory growth in MB."""
+    device = default_device()
+    memory = PeakMemory(device)  # everything the variant builds (models, optimiser state, caches) and runs
+    call = _build(spec, device)
+    _timed(call, device)  # warm-up (also allocates what every step reuses)
+    times = [_timed(call, device) for _ in range(spec["steps"])]
     peak_mb = memory.mb()
     memory.close()
-    return {"ms": 1000 * statistics.median(times), "peak_mb": peak_mb, "batch": b,
+    return {"ms": 1000 * statistics.median(times), "peak_mb": peak_mb, "batch": _batch(spec["preset"]),
             "cosine_min": spec.get("cosine_min", float("nan"))}
+
+
+def _measure_paired(spec: dict) -> dict:
+    """Several variants built in this one process and called in turn (A B A B ...), each after a warm-up:
+    the median ms per call of each. Slow drifts of a shared machine's speed then hit every variant alike,
+    which separate processes minutes apart cannot ensure; time ratios are taken from here."""
+    device = default_device()
+    calls = {name: _build(v, device) for name, v in spec["variants"].items()}
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for call in calls.values():
+        _timed(call, device)
+    for _ in range(spec["steps"]):
+        for name, call in calls.items():
+            times[name].append(_timed(call, device))
+    out = {name: 1000 * statistics.median(t) for name, t in times.items()}
+    cosines = [v["cosine_min"] for v in spec["variants"].values() if "cosine_min" in v]
+    return {**out, **({"cosine_min": min(cosines)} if cosines else {})}
+
+
+def _batch(preset: str) -> int:
+    return SHAPES[preset][0].get("batch_size") or prkd.make(preset).train.batch_size
 
 
 def unet_gflop_per_image(cfg: prkd.Config) -> float:
@@ -215,6 +254,19 @@ def _run(spec: dict) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _paired(specs: dict[str, dict], steps: int, repeats: int) -> dict[str, float]:
+    """``repeats`` fresh processes, each calling the variants in turn (``_measure_paired``): the median over
+    processes of each variant's ms and of each ``<name>/<other>`` ratio of ms within a process."""
+    runs = [_run({"variants": specs, "steps": steps}) for _ in range(repeats)]
+    out = {name: statistics.median(r[name] for r in runs) for name in specs}
+    for a in specs:
+        for b in specs:
+            if a != b:
+                out[f"{a}/{b}"] = statistics.median(r[a] / r[b] for r in runs)
+    out["cosine_min"] = min(r.get("cosine_min", float("nan")) for r in runs)
+    return out
+
+
 def _alternate(specs: dict[str, dict], repeats: int) -> dict[str, dict]:
     """Run the named variants alternately ``repeats`` times; medians of ms and peak_mb per variant."""
     results: dict[str, list[dict]] = {name: [] for name in specs}
@@ -239,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(_measure(json.loads(args.child))))
+        spec = json.loads(args.child)
+        print(json.dumps(_measure_paired(spec) if "variants" in spec else _measure(spec)))
         return 0
 
     base = {"preset": args.preset, "steps": args.steps}
@@ -257,35 +310,45 @@ def main(argv: list[str] | None = None) -> int:
                estimate_gpu_hours(prkd.make(args.preset, n_masks=L), args.gpu_tflops, args.gpu_gbps))
     for L in [] if args.only_estimate else SHAPES[args.preset][1]:
         suffix = "" if len(SHAPES[args.preset][1]) == 1 else f"_L{L}"
+        # absolute speed and peak memory: each variant alone in its own process
         steps = _alternate({mode: {**base, "kind": "step", "mode": mode, "L": L}
                             for mode in ("teacher", "e2e", "random", "student")}, args.repeats)
         for mode, r in steps.items():
             report(f"train_step_images_per_s_{mode}{suffix}", r["batch"] / (r["ms"] / 1000))
         for mode, r in steps.items():
             report(f"train_step_peak_mb_{mode}{suffix}", r["peak_mb"])
-        report(f"kd_over_e2e_step_time{suffix}", steps["student"]["ms"] / steps["e2e"]["ms"])
-        report(f"kd_over_e2e_peak_memory{suffix}", steps["student"]["peak_mb"] / steps["e2e"]["peak_mb"])
         lean = _alternate({b: {**base, "kind": "init_backward", "mode": "teacher", "backward": b, "L": L}
-                           for b in ("recompute", "plain")}, args.repeats)
-        report(f"init_backward_memory_ratio{suffix}", lean["recompute"]["peak_mb"] / lean["plain"]["peak_mb"])
-        report(f"init_backward_time_ratio{suffix}", lean["recompute"]["ms"] / lean["plain"]["ms"])
+                           for b in ("recompute", "plain", "frozen")}, args.repeats)
         for b, r in lean.items():
             report(f"init_backward_peak_mb_{b}{suffix}", r["peak_mb"])
             report(f"init_backward_step_ms_{b}{suffix}", r["ms"])
-        versus = _alternate({w: {**base, "kind": "deepinv", "which": w, "L": L} for w in ("deepinv", "prkd")},
-                            args.repeats)
-        report(f"init_vs_deepinv{suffix}", versus["deepinv"]["ms"] / versus["prkd"]["ms"])
-        report(f"init_vs_deepinv_min_cosine{suffix}", versus["prkd"]["cosine_min"])
-        floor = _alternate({k: {**base, "kind": k, "L": L} for k in ("init", "fft")}, args.repeats)
-        report(f"init_vs_fft_floor{suffix}", floor["init"]["ms"] / floor["fft"]["ms"])
-        infer = _alternate({m: {**base, "kind": "inference", "mode": m, "L": L} for m in ("teacher", "student")},
-                           args.repeats)
-        report(f"teacher_over_student_inference{suffix}", infer["teacher"]["ms"] / infer["student"]["ms"])
+        # time ratios: the compared variants called in turn within each process (_measure_paired)
+        kd = _paired({m: {**base, "kind": "step", "mode": m, "L": L} for m in ("student", "e2e")}, args.steps,
+                     args.repeats)
+        report(f"kd_over_e2e_step_time{suffix}", kd["student/e2e"])
+        report(f"kd_over_e2e_peak_memory{suffix}", steps["student"]["peak_mb"] / steps["e2e"]["peak_mb"])
+        report(f"init_backward_memory_ratio{suffix}", lean["recompute"]["peak_mb"] / lean["plain"]["peak_mb"])
+        # the initialization's own backward memory: each step's peak above the same step with frozen optics
+        above = {b: lean[b]["peak_mb"] - lean["frozen"]["peak_mb"] for b in ("recompute", "plain")}
+        report(f"init_backward_memory_ratio_above_frozen{suffix}", above["recompute"] / above["plain"])
+        both = _paired({b: {**base, "kind": "init_backward", "mode": "teacher", "backward": b, "L": L}
+                        for b in ("recompute", "plain")}, args.steps, args.repeats)
+        report(f"init_backward_time_ratio{suffix}", both["recompute/plain"])
+        versus = _paired({w: {**base, "kind": "deepinv", "which": w, "L": L} for w in ("deepinv", "prkd")},
+                         args.steps, args.repeats)
+        report(f"init_vs_deepinv{suffix}", versus["deepinv/prkd"])
+        report(f"init_vs_deepinv_min_cosine{suffix}", versus["cosine_min"])
+        floor = _paired({k: {**base, "kind": k, "L": L} for k in ("init", "fft")}, args.steps, args.repeats)
+        report(f"init_vs_fft_floor{suffix}", floor["init/fft"])
+        infer = _paired({m: {**base, "kind": "inference", "mode": m, "L": L} for m in ("teacher", "student")},
+                        args.steps, args.repeats)
+        report(f"teacher_over_student_inference{suffix}", infer["teacher/student"])
+        # the allocator is a process setting: separate processes, alternated
         alloc = _alternate({a: {**base, "kind": "step", "mode": "teacher", "L": L, "allocator": a}
                             for a in ("default", "tuned")}, args.repeats)
         report(f"allocator_speedup{suffix}", alloc["default"]["ms"] / alloc["tuned"]["ms"])
-        report(f"teacher_inference_ms_per_batch{suffix}", infer["teacher"]["ms"])
-        report(f"student_inference_ms_per_batch{suffix}", infer["student"]["ms"])
+        report(f"teacher_inference_ms_per_batch{suffix}", infer["teacher"])
+        report(f"student_inference_ms_per_batch{suffix}", infer["student"])
 
     device = default_device()
     record = {
