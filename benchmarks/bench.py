@@ -2,6 +2,7 @@
 
     python benchmarks/bench.py --preset quick            # the quick shapes (32x32, L_t = 9, batch 64)
     python benchmarks/bench.py --preset paper --steps 2  # the paper shapes (96x96, L_t = 9 and 15, batch 64)
+    python benchmarks/bench.py --preset paper --steps 3 --only kd_time,init_backward_time   # some groups only
 
 Absolute speed and peak memory: each variant runs alone in a fresh process (so that its peak memory is its
 own), the compared variants alternately (A B A B ...), and the median over repeats is reported. Peak memory
@@ -69,6 +70,10 @@ SHAPES = {  # preset -> overrides giving the benchmark's shapes; L_t values meas
     "quick": (dict(batch_size=64), (9,)),
     "paper": (dict(batch_size=64), (9, 15)),
 }
+
+
+#: what ``--only`` can pick: groups of figures measured together
+GROUPS = ("steps", "init_backward", "kd_time", "init_backward_time", "deepinv", "fft_floor", "inference", "allocator")
 
 
 def _config(preset: str, mode: str, L: int, **extra) -> prkd.Config:
@@ -288,8 +293,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpu-gbps", type=float, default=1000.0,
                         help="sustained memory bandwidth in GB/s assumed for the GPU estimate (default 1000)")
     parser.add_argument("--only-estimate", action="store_true", help="print the counts and the estimate only")
+    parser.add_argument("--only", default=",".join(GROUPS),
+                        help="comma-separated groups to measure (default all): " + ", ".join(GROUPS))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    only = set(args.only.split(","))
+    if not only <= set(GROUPS):
+        parser.error(f"--only: unknown group(s) {', '.join(sorted(only - set(GROUPS)))}; allowed: {', '.join(GROUPS)}")
     if args.child:
         spec = json.loads(args.child)
         print(json.dumps(_measure_paired(spec) if "variants" in spec else _measure(spec)))
@@ -310,45 +320,51 @@ def main(argv: list[str] | None = None) -> int:
                estimate_gpu_hours(prkd.make(args.preset, n_masks=L), args.gpu_tflops, args.gpu_gbps))
     for L in [] if args.only_estimate else SHAPES[args.preset][1]:
         suffix = "" if len(SHAPES[args.preset][1]) == 1 else f"_L{L}"
-        # absolute speed and peak memory: each variant alone in its own process
-        steps = _alternate({mode: {**base, "kind": "step", "mode": mode, "L": L}
-                            for mode in ("teacher", "e2e", "random", "student")}, args.repeats)
-        for mode, r in steps.items():
-            report(f"train_step_images_per_s_{mode}{suffix}", r["batch"] / (r["ms"] / 1000))
-        for mode, r in steps.items():
-            report(f"train_step_peak_mb_{mode}{suffix}", r["peak_mb"])
-        lean = _alternate({b: {**base, "kind": "init_backward", "mode": "teacher", "backward": b, "L": L}
-                           for b in ("recompute", "plain", "frozen")}, args.repeats)
-        for b, r in lean.items():
-            report(f"init_backward_peak_mb_{b}{suffix}", r["peak_mb"])
-            report(f"init_backward_step_ms_{b}{suffix}", r["ms"])
+        if "steps" in only:  # absolute speed and peak memory: each variant alone in its own process
+            steps = _alternate({mode: {**base, "kind": "step", "mode": mode, "L": L}
+                                for mode in ("teacher", "e2e", "random", "student")}, args.repeats)
+            for mode, r in steps.items():
+                report(f"train_step_images_per_s_{mode}{suffix}", r["batch"] / (r["ms"] / 1000))
+            for mode, r in steps.items():
+                report(f"train_step_peak_mb_{mode}{suffix}", r["peak_mb"])
+            report(f"kd_over_e2e_peak_memory{suffix}", steps["student"]["peak_mb"] / steps["e2e"]["peak_mb"])
+        if "init_backward" in only:
+            lean = _alternate({b: {**base, "kind": "init_backward", "mode": "teacher", "backward": b, "L": L}
+                               for b in ("recompute", "plain", "frozen")}, args.repeats)
+            for b, r in lean.items():
+                report(f"init_backward_peak_mb_{b}{suffix}", r["peak_mb"])
+                report(f"init_backward_step_ms_{b}{suffix}", r["ms"])
+            report(f"init_backward_memory_ratio{suffix}", lean["recompute"]["peak_mb"] / lean["plain"]["peak_mb"])
+            # the initialization's own backward memory: each step's peak above the same step with frozen optics
+            above = {b: lean[b]["peak_mb"] - lean["frozen"]["peak_mb"] for b in ("recompute", "plain")}
+            report(f"init_backward_memory_ratio_above_frozen{suffix}", above["recompute"] / above["plain"])
         # time ratios: the compared variants called in turn within each process (_measure_paired)
-        kd = _paired({m: {**base, "kind": "step", "mode": m, "L": L} for m in ("student", "e2e")}, args.steps,
-                     args.repeats)
-        report(f"kd_over_e2e_step_time{suffix}", kd["student/e2e"])
-        report(f"kd_over_e2e_peak_memory{suffix}", steps["student"]["peak_mb"] / steps["e2e"]["peak_mb"])
-        report(f"init_backward_memory_ratio{suffix}", lean["recompute"]["peak_mb"] / lean["plain"]["peak_mb"])
-        # the initialization's own backward memory: each step's peak above the same step with frozen optics
-        above = {b: lean[b]["peak_mb"] - lean["frozen"]["peak_mb"] for b in ("recompute", "plain")}
-        report(f"init_backward_memory_ratio_above_frozen{suffix}", above["recompute"] / above["plain"])
-        both = _paired({b: {**base, "kind": "init_backward", "mode": "teacher", "backward": b, "L": L}
-                        for b in ("recompute", "plain")}, args.steps, args.repeats)
-        report(f"init_backward_time_ratio{suffix}", both["recompute/plain"])
-        versus = _paired({w: {**base, "kind": "deepinv", "which": w, "L": L} for w in ("deepinv", "prkd")},
-                         args.steps, args.repeats)
-        report(f"init_vs_deepinv{suffix}", versus["deepinv/prkd"])
-        report(f"init_vs_deepinv_min_cosine{suffix}", versus["cosine_min"])
-        floor = _paired({k: {**base, "kind": k, "L": L} for k in ("init", "fft")}, args.steps, args.repeats)
-        report(f"init_vs_fft_floor{suffix}", floor["init/fft"])
-        infer = _paired({m: {**base, "kind": "inference", "mode": m, "L": L} for m in ("teacher", "student")},
-                        args.steps, args.repeats)
-        report(f"teacher_over_student_inference{suffix}", infer["teacher/student"])
-        # the allocator is a process setting: separate processes, alternated
-        alloc = _alternate({a: {**base, "kind": "step", "mode": "teacher", "L": L, "allocator": a}
-                            for a in ("default", "tuned")}, args.repeats)
-        report(f"allocator_speedup{suffix}", alloc["default"]["ms"] / alloc["tuned"]["ms"])
-        report(f"teacher_inference_ms_per_batch{suffix}", infer["teacher"])
-        report(f"student_inference_ms_per_batch{suffix}", infer["student"])
+        if "kd_time" in only:
+            kd = _paired({m: {**base, "kind": "step", "mode": m, "L": L} for m in ("student", "e2e")}, args.steps,
+                         args.repeats)
+            report(f"kd_over_e2e_step_time{suffix}", kd["student/e2e"])
+        if "init_backward_time" in only:
+            both = _paired({b: {**base, "kind": "init_backward", "mode": "teacher", "backward": b, "L": L}
+                            for b in ("recompute", "plain")}, args.steps, args.repeats)
+            report(f"init_backward_time_ratio{suffix}", both["recompute/plain"])
+        if "deepinv" in only:
+            versus = _paired({w: {**base, "kind": "deepinv", "which": w, "L": L} for w in ("deepinv", "prkd")},
+                             args.steps, args.repeats)
+            report(f"init_vs_deepinv{suffix}", versus["deepinv/prkd"])
+            report(f"init_vs_deepinv_min_cosine{suffix}", versus["cosine_min"])
+        if "fft_floor" in only:
+            floor = _paired({k: {**base, "kind": k, "L": L} for k in ("init", "fft")}, args.steps, args.repeats)
+            report(f"init_vs_fft_floor{suffix}", floor["init/fft"])
+        if "inference" in only:
+            infer = _paired({m: {**base, "kind": "inference", "mode": m, "L": L} for m in ("teacher", "student")},
+                            args.steps, args.repeats)
+            report(f"teacher_over_student_inference{suffix}", infer["teacher/student"])
+            report(f"teacher_inference_ms_per_batch{suffix}", infer["teacher"])
+            report(f"student_inference_ms_per_batch{suffix}", infer["student"])
+        if "allocator" in only:  # a process setting: separate processes, alternated
+            alloc = _alternate({a: {**base, "kind": "step", "mode": "teacher", "L": L, "allocator": a}
+                                for a in ("default", "tuned")}, args.repeats)
+            report(f"allocator_speedup{suffix}", alloc["default"]["ms"] / alloc["tuned"]["ms"])
 
     device = default_device()
     record = {
@@ -356,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
-        "torch": torch.__version__, "allocator": os.environ.get("GLIBC_TUNABLES", "glibc defaults"),
+        "torch": torch.__version__, "groups": sorted(only), "allocator": os.environ.get("GLIBC_TUNABLES", "glibc defaults"),
         "estimate_assumptions": {"gpu_tflops": args.gpu_tflops, "gpu_gbps": args.gpu_gbps},
     }
     out = args.out or output_dir() / "benchmarks" / f"bench-{args.preset}.json"

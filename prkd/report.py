@@ -123,6 +123,7 @@ def table2(results: Results) -> list[dict]:
 def fig2_teachers(results: Results):
     """Fig. 2: teachers' validation PSNR over the epochs, and their test PSNR and SSIM against L_t."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     Ls = sorted(results.plan.teacher_masks)
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
@@ -130,6 +131,7 @@ def fig2_teachers(results: Results):
         h = results.teacher(L).history()
         axes[0].plot([r["epoch"] for r in h], [r["val_psnr"] for r in h], marker="o", ms=3, label=f"L_t = {L}")
     axes[0].set(xlabel="epoch", ylabel="validation PSNR (dB)", title="teachers during training")
+    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     axes[0].legend(fontsize=7)
     for ax, key, label in ((axes[1], "test_psnr", "test PSNR (dB)"), (axes[2], "test_ssim", "test SSIM")):
         ax.plot(Ls, [results.teacher(L).metrics()[key] for L in Ls], marker="o")

@@ -58,3 +58,11 @@ def test_gpu_estimate_counts_follow_the_shapes():
     hours = bench.estimate_gpu_hours(paper, 80.0, 1000.0)
     assert hours == pytest.approx(120 * (3 * 30_000 + 30_000) * (bench.unet_gflop_per_image(paper) / 80e3 +
                                                                     bench.init_mb_per_image(paper) / 1e6) / 3600)
+
+
+def test_an_unknown_group_is_refused_naming_the_allowed_ones(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench.py"), "--preset", "smoke",
+                             "--only", "kd_time,speed", "--out", str(out)], capture_output=True, text=True)
+    assert result.returncode == 2 and not out.exists()
+    assert "--only" in result.stderr and "speed" in result.stderr and "init_backward_time" in result.stderr
