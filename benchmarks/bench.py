@@ -73,7 +73,7 @@ SHAPES = {  # preset -> overrides giving the benchmark's shapes; L_t values meas
 
 
 #: what ``--only`` can pick: groups of figures measured together
-GROUPS = ("steps", "init_backward", "kd_time", "init_backward_time", "deepinv", "fft_floor", "inference", "allocator")
+GROUPS = ("train_steps", "init_backward", "kd_time", "init_backward_time", "deepinv", "fft_floor", "inference", "allocator")
 
 
 def _config(preset: str, mode: str, L: int, **extra) -> prkd.Config:
@@ -320,14 +320,14 @@ def main(argv: list[str] | None = None) -> int:
                estimate_gpu_hours(prkd.make(args.preset, n_masks=L), args.gpu_tflops, args.gpu_gbps))
     for L in [] if args.only_estimate else SHAPES[args.preset][1]:
         suffix = "" if len(SHAPES[args.preset][1]) == 1 else f"_L{L}"
-        if "steps" in only:  # absolute speed and peak memory: each variant alone in its own process
-            steps = _alternate({mode: {**base, "kind": "step", "mode": mode, "L": L}
+        if "train_steps" in only:  # absolute speed and peak memory: each variant alone in its own process
+            train = _alternate({mode: {**base, "kind": "step", "mode": mode, "L": L}
                                 for mode in ("teacher", "e2e", "random", "student")}, args.repeats)
-            for mode, r in steps.items():
+            for mode, r in train.items():
                 report(f"train_step_images_per_s_{mode}{suffix}", r["batch"] / (r["ms"] / 1000))
-            for mode, r in steps.items():
+            for mode, r in train.items():
                 report(f"train_step_peak_mb_{mode}{suffix}", r["peak_mb"])
-            report(f"kd_over_e2e_peak_memory{suffix}", steps["student"]["peak_mb"] / steps["e2e"]["peak_mb"])
+            report(f"kd_over_e2e_peak_memory{suffix}", train["student"]["peak_mb"] / train["e2e"]["peak_mb"])
         if "init_backward" in only:
             lean = _alternate({b: {**base, "kind": "init_backward", "mode": "teacher", "backward": b, "L": L}
                                for b in ("recompute", "plain", "frozen")}, args.repeats)
