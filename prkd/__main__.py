@@ -3,6 +3,7 @@
     python -m prkd train --mode {teacher,e2e,random,student} [--L N] [--teacher-L N] [--alpha A] [--beta B]
                          [--teacher-run ID] --preset P [--seed S] [--set key=value ...]
     python -m prkd reproduce [--preset quick] [--only 01 02] [--force]
+    python -m prkd study [--preset study] [--workers 2 | --shard I/N]
     python -m prkd runs [--mode M] [--preset P]
     python -m prkd check-results [--preset quick] [--committed docs/results/quick] [--fresh outputs/figures/quick]
 """
@@ -38,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                     help="any other config field, e.g. --set epochs=2 noise=gaussian snr_db=20")
+    st = sub.add_parser("study", help="train the runs of notebook 07's study (resumable; parallel shards)")
+    st.add_argument("--preset", default="study", help="study (default) or smoke")
+    group = st.add_mutually_exclusive_group()
+    group.add_argument("--workers", type=int, default=2, help="one-thread processes to split the plan over")
+    group.add_argument("--shard", default=None, metavar="I/N", help="train only shard I of N (0-based)")
     ls = sub.add_parser("runs", help="list the runs in the registry")
     ls.add_argument("--mode", default=None)
     ls.add_argument("--preset", default=None)
@@ -52,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         return _train(args, parser)
     if args.command == "runs":
         return _list(args)
+    if args.command == "study":
+        return _study(args, parser)
     if args.command == "check-results":
         return _check_results(args)
     from .reproduce import NotebookFailed, run_notebooks
@@ -117,6 +125,28 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     m = run.metrics()
     print(f"run {run.id}: test PSNR {m['test_psnr']:.2f} dB, SSIM {m['test_ssim']:.3f}")
     print(f"run folder: {run.path}")
+    return 0
+
+
+def _study(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from . import study
+    from .train import RunFailedError, TrainingDiverged, TrainingInterrupted
+
+    try:
+        if args.shard is None:
+            study.launch(args.preset, workers=args.workers)
+            return 0
+        i, sep, n = args.shard.partition("/")
+        if not (sep and i.isdigit() and n.isdigit()):
+            parser.error(f"--shard takes I/N with 0 <= I < N (e.g. 0/2); got {args.shard!r}")
+        study.run_shard(args.preset, shard=int(i), n_shards=int(n))
+    except (ConfigError, RunFailedError, TrainingDiverged, TimeoutError, RuntimeError) as err:
+        print(f"prkd: error: {err}", file=sys.stderr)
+        return 2
+    except (TrainingInterrupted, KeyboardInterrupt):
+        print("prkd: study interrupted; run the same command again to continue (finished runs are kept)",
+              file=sys.stderr)
+        return 130
     return 0
 
 

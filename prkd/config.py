@@ -7,7 +7,13 @@ the paper's values with the section that states them. Three presets scale the sa
 * ``smoke`` -- CI: a few seconds per notebook (16x16 images, a few hundred images).
 * ``quick`` -- a 2-core laptop CPU: about a minute per trained model (32x32 images); the 24 runs of the
   whole reproduction (``prkd.experiments``) fit in 30 minutes.
+* ``study`` -- the study of notebook 07 (``prkd.study``): quick's shapes trained four times longer.
 * ``paper`` -- Section 4.1 of the paper: 96x96, 30k/30k/10k split, 120 epochs, for a GPU.
+
+The optics get their own learning rates (``mask_lr``, ``filter_lr``): Adam moves a parameter by at most
+about its learning rate per step, so with the paper's 5e-4 the masks of a short CPU run could not leave
+their random start. Each preset sets them so that steps x mask_lr is of the order of the paper's
+56k x 5e-4 = 28 rad (see ``PRESETS``).
 
 Build a config with ``make(preset, **overrides)``; overrides use the field names of any section
 (they are unique), e.g. ``make("quick", n_masks=9, T=50)``. Anything unknown, mistyped or out of
@@ -71,6 +77,12 @@ class OpticsConfig:
     snr_db: float = _spec(30.0, lo=-20.0, hi=120.0, doc="Gaussian noise: SNR of the CDPs, dB")
     photons: float = _spec(1000.0, lo=0.0, hi=1e12, lo_open=True,
                            doc="Poisson noise: mean photon count per detector pixel")
+    # How phi starts (the paper does not say). "uniform": phi ~ U[0, 2 pi), fully developed speckle, so the
+    # mean CDP of many masks is nearly flat; "normal": phi ~ N(0, mask_init_std^2), which keeps part of the
+    # scene's own far field (a fraction exp(-std^2) of the energy stays coherent).
+    mask_init: str = _spec("uniform", choices=("uniform", "normal"), doc="distribution of the initial mask phases")
+    mask_init_std: float = _spec(1.0, lo=0.0, hi=10.0, lo_open=True,
+                                 doc="mask_init 'normal': standard deviation of the initial phases, radians")
     mask_levels: int = _spec(4, lo=2, hi=256, doc="fabrication levels K that R(phi) pulls toward")
     rho: float = _spec(0.0, lo=0.0, hi=1e6, doc="weight of the mask regularizer R(phi), Eq. (4)")
 
@@ -109,11 +121,20 @@ class TrainConfig:
     mode: str = _spec("e2e", choices=("teacher", "e2e", "random", "student"),
                       doc="configuration of Section 4.1")
     epochs: int = _spec(120, lo=1, hi=100_000)  # Sec. 4.1: 120 epochs
-    lr: float = _spec(5e-4, lo=0.0, hi=1.0, lo_open=True, doc="Adam learning rate")  # Sec. 4.1: 5e-4
+    lr: float = _spec(5e-4, lo=0.0, hi=1.0, lo_open=True, doc="Adam learning rate of the U-Net theta")  # Sec. 4.1
+    # Adam moves a parameter by at most about lr per step, so a mask phase can travel at most steps x mask_lr
+    # radians. At the paper's scale (120 epochs x 469 steps = 56k steps) 5e-4 allows ~28 rad; a preset with
+    # far fewer steps raises mask_lr so the optics can train at all (see PRESETS).
+    mask_lr: float = _spec(5e-4, lo=0.0, hi=1.0, lo_open=True, doc="Adam learning rate of the mask phases phi")
+    filter_lr: float = _spec(5e-4, lo=0.0, hi=1.0, lo_open=True,
+                             doc="Adam learning rate of the initialization filter psi")
     batch_size: int = _spec(64, lo=1, hi=65_536)  # Sec. 4.1: 64 images
     # Eq. (7) weights; the E2E objective (Eq. 4) is the case alpha = 1, beta = 0 (sigma = 0).
     alpha: float = _spec(1.0, lo=0.0, hi=1.0, doc="weight of L_task, Eqs. (4) and (7)")
     beta: float = _spec(0.0, lo=0.0, hi=1.0, doc="weight of L_cdp, Eq. (7); sigma = 1 - alpha - beta")
+    cdp_loss: str = _spec("paper", choices=("paper", "standardized"),
+                          doc="form of L_cdp (prkd.losses.cdp_loss): 'paper' = MSE of the mean CDPs (Eq. 5); "
+                              "'standardized' = MSE of the per-image standardized mean CDPs, 2 (1 - Pearson r)")
     seed: int = _spec(0, lo=0, hi=2**31 - 1, doc="seeds masks, filter, weights, shuffling and noise")
     # The frozen teacher of mode 'student' is the 'teacher' run with these snapshots and seed.
     teacher_masks: int = _spec(9, lo=1, hi=64, doc="snapshots L_t of the student's teacher")
@@ -148,8 +169,16 @@ _SECTIONS = {"data": DataConfig, "optics": OpticsConfig, "init": InitConfig, "ne
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
     # ~2 min per model on a 2-core CPU: 32x32 scenes, 4-level U-Net of width 16.
+    # 4 epochs x 32 steps = 128 Adam steps: at the paper's mask_lr a phase could travel at most 0.064 rad, so
+    # the masks would stay random. mask_lr = 0.1 allows 12.8 rad (the paper: 56k steps x 5e-4 = 28 rad);
+    # measured: mean wrapped drift 0.71 rad (0.16 rad at 0.01). psi keeps lr: its travel bound, 0.064, is
+    # already of the order of its entries (a 5 x 5 Gaussian of sum 1: at most 0.16).
     "quick": dict(image_size=32, n_train=2048, n_val=512, n_test=512, epochs=4,
-                  unet_depth=4, unet_width=16),
+                  unet_depth=4, unet_width=16, mask_lr=0.1),
+    # The study of notebook 07 (does distillation help?): quick's shapes, trained four times longer. A phase
+    # can travel at most 16 epochs x 32 steps x 0.05 = 26 rad (the paper: 28 rad).
+    "study": dict(image_size=32, n_train=2048, n_val=512, n_test=512, epochs=16,
+                  unet_depth=4, unet_width=16, mask_lr=0.05),
     # CI: seconds per notebook.
     "smoke": dict(image_size=16, n_train=128, n_val=64, n_test=64, epochs=1, batch_size=32,
                   T=10, unet_depth=3, unet_width=8),
@@ -215,6 +244,10 @@ def _check_relations(cfg: Config) -> None:
         raise ConfigError(f"config fields 'alpha' and 'beta' weight the KD objective (Eq. 7) and apply only to "
                           f"mode 'student'; mode {t.mode!r} uses the E2E objective (Eq. 4), alpha = 1, beta = 0; "
                           f"got alpha={t.alpha:g}, beta={t.beta:g}")
+    if t.mode != "student" and t.cdp_loss != "paper":
+        raise ConfigError(f"config field 'cdp_loss' selects the form of L_cdp in the KD objective (Eq. 7) and "
+                          f"applies only to mode 'student' (other modes log both forms as diagnostics); "
+                          f"got cdp_loss={t.cdp_loss!r} for mode {t.mode!r}")
     if cfg.train.alpha + cfg.train.beta > 1.0 + 1e-12:
         raise ConfigError(f"config fields 'alpha' + 'beta' must be <= 1 (sigma = 1 - alpha - beta >= 0, "
                           f"Eq. 7); got alpha={cfg.train.alpha:g}, beta={cfg.train.beta:g}")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["task_loss", "cdp_loss", "feature_loss", "kd_weights", "objective"]
+__all__ = ["CDP_LOSSES", "task_loss", "cdp_loss", "feature_loss", "kd_weights", "objective"]
 
 
 def _per_scene_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -31,9 +31,34 @@ def task_loss(x_hat: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
     return _per_scene_mse(x_hat, img)
 
 
-def cdp_loss(y_teacher: torch.Tensor, y_student: torch.Tensor) -> torch.Tensor:
-    """L_cdp (Eq. 5). y_teacher: (Q, L_t, M, M), y_student: (Q, L_s, M, M) CDPs of the same scenes."""
-    return _per_scene_mse(y_teacher.mean(dim=1), y_student.mean(dim=1))
+#: Forms of L_cdp (``TrainConfig.cdp_loss``).
+CDP_LOSSES = ("paper", "standardized")
+
+
+def _standardize(y: torch.Tensor) -> torch.Tensor:
+    """Each image's pattern (Q, M, M) shifted to mean 0 and scaled to standard deviation 1."""
+    flat = y.flatten(1)
+    mean, std = flat.mean(dim=1, keepdim=True), flat.std(dim=1, keepdim=True, correction=0)
+    return ((flat - mean) / std.clamp_min(1e-12)).view_as(y)
+
+
+def cdp_loss(y_teacher: torch.Tensor, y_student: torch.Tensor, kind: str = "paper") -> torch.Tensor:
+    """L_cdp (Eq. 5). y_teacher: (Q, L_t, M, M), y_student: (Q, L_s, M, M) CDPs of the same scenes.
+
+    * ``"paper"``: the MSE between the two mean CDPs, as Eq. (5) writes it.
+    * ``"standardized"``: the MSE between the mean CDPs after each image's pattern is standardized (mean 0,
+      standard deviation 1), which equals 2 (1 - r) with r the per-image Pearson correlation of the two
+      patterns. With masks drawn U[0, 2 pi) the teacher's mean of L_t speckle patterns is nearly flat (its
+      contrast is about 1 / sqrt(L_t)), so the paper's form is dominated by the student's own speckle
+      contrast and mostly asks for a flatter pattern, whatever the scene; the standardized form is blind to
+      contrast and offset and only asks the student's pattern to have the shape of the teacher's.
+    """
+    t, s = y_teacher.mean(dim=1), y_student.mean(dim=1)
+    if kind == "paper":
+        return _per_scene_mse(t, s)
+    if kind == "standardized":
+        return _per_scene_mse(_standardize(t), _standardize(s))
+    raise ValueError(f"cdp_loss kind must be one of {', '.join(map(repr, CDP_LOSSES))}; got {kind!r}")
 
 
 def feature_loss(f_teacher: torch.Tensor, f_student: torch.Tensor) -> torch.Tensor:

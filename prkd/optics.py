@@ -16,7 +16,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["CDPSensing", "add_noise", "mask_level_penalty"]
+__all__ = ["CDPSensing", "add_noise", "mask_level_penalty", "speckle_contrast"]
 
 
 class CDPSensing(nn.Module):
@@ -26,18 +26,34 @@ class CDPSensing(nn.Module):
         n_masks: number of snapshots L.
         size: side N of the (possibly padded) scene, pixels.
         trainable: whether phi receives gradients (False for the ``random`` baseline).
-        generator: seeds the random-uniform initialisation phi ~ U[0, 2 pi).
+        generator: seeds the random initialisation of phi.
+        init: ``"uniform"``: phi ~ U[0, 2 pi) (fully developed speckle); ``"normal"``: phi ~ N(0, init_std^2).
+        init_std: standard deviation of the ``"normal"`` initialisation, radians.
+
+    The initial phases are kept (``phi0``, not saved in the state dict: the seed redraws them) so that
+    ``drift_rad`` can say how far training moved the masks.
     """
 
     def __init__(self, *, n_masks: int, size: int, trainable: bool = True,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, init: str = "uniform", init_std: float = 1.0):
         super().__init__()
-        phi = 2 * math.pi * torch.rand(n_masks, size, size, generator=generator)
+        if init == "uniform":
+            phi = 2 * math.pi * torch.rand(n_masks, size, size, generator=generator)
+        elif init == "normal":
+            phi = init_std * torch.randn(n_masks, size, size, generator=generator)
+        else:
+            raise ValueError(f"mask init must be 'uniform' or 'normal'; got {init!r}")
         self.phi = nn.Parameter(phi, requires_grad=trainable)
+        self.register_buffer("phi0", phi.detach().clone(), persistent=False)
 
     @property
     def n_masks(self) -> int:
         return self.phi.shape[0]
+
+    def drift_rad(self) -> float:
+        """Mean over masks and pixels of the wrapped phase change |phi - phi0|, in [0, pi] radians."""
+        delta = (self.phi.detach() - self.phi0).remainder(2 * math.pi)
+        return torch.minimum(delta, 2 * math.pi - delta).mean().item()
 
     def masks(self) -> torch.Tensor:
         """The complex masks e^{j phi}, shape (L, N, N), unit modulus."""
@@ -117,3 +133,13 @@ def mask_level_penalty(phi: torch.Tensor, levels: int) -> torch.Tensor:
         levels: number of fabrication levels K >= 2.
     """
     return torch.sin(levels * phi / 2).square().mean()
+
+
+def speckle_contrast(y: torch.Tensor) -> torch.Tensor:
+    """Speckle contrast std(y) / mean(y) of each CDP (B, L, M, M) -> (B, L).
+
+    1 for fully developed speckle (uniform random phases), lower as the pattern flattens; the mean CDP of
+    L independent speckle patterns has contrast about 1 / sqrt(L).
+    """
+    flat = y.flatten(2)
+    return flat.std(dim=2) / flat.mean(dim=2).clamp_min(1e-30)

@@ -44,7 +44,8 @@ class PRSystem(nn.Module):
         self.cfg = cfg
         gen = torch.Generator().manual_seed(cfg.train.seed)
         size = cfg.data.image_size * cfg.data.pad_factor
-        self.sensing = CDPSensing(n_masks=cfg.optics.n_masks, size=size, trainable=trainable_optics, generator=gen)
+        self.sensing = CDPSensing(n_masks=cfg.optics.n_masks, size=size, trainable=trainable_optics, generator=gen,
+                                  init=cfg.optics.mask_init, init_std=cfg.optics.mask_init_std)
         self.init = SpectralInit(size=size, T=cfg.init.T, filter_size=cfg.init.filter_size,
                                  filter_sigma=cfg.init.filter_sigma, weighting=cfg.init.weighting,
                                  truncation=cfg.init.truncation, trainable=trainable_optics,

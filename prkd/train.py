@@ -29,6 +29,7 @@ from . import atomic
 from .config import Config, ConfigError, make
 from .data import Splits, load_splits, to_images
 from .device import default_device, to_device
+from .diagnostics import DIAGNOSTICS, LOW_DRIFT_RAD, OpticsProbe
 from .distill import TeacherTargets
 from .memory import PeakMemory
 from .losses import cdp_loss, feature_loss, objective, task_loss
@@ -44,7 +45,8 @@ STUDENT_ALPHA, STUDENT_BETA = 0.5, 0.25
 
 #: On a GPU, the loop reads the loss terms (one host synchronisation) once per this many steps.
 _SYNC_EVERY = 25
-_HISTORY_COLUMNS = ["epoch", "loss", "task", "penalty", "cdp", "feat", "val_psnr", "val_ssim", "seconds"]
+_HISTORY_COLUMNS = ["epoch", "loss", "task", "penalty", "cdp", "feat", "val_psnr", "val_ssim", *DIAGNOSTICS,
+                    "seconds"]
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -73,7 +75,7 @@ def teacher_config(cfg: Config) -> Config:
     with ``teacher_masks`` snapshots, seed ``teacher_seed``, mode ``teacher`` and the E2E objective."""
     d = cfg.to_dict()
     d["optics"]["n_masks"] = cfg.train.teacher_masks
-    d["train"].update(mode="teacher", seed=cfg.train.teacher_seed, alpha=1.0, beta=0.0)
+    d["train"].update(mode="teacher", seed=cfg.train.teacher_seed, alpha=1.0, beta=0.0, cdp_loss="paper")
     flat = {k: v for section in ("data", "optics", "init", "net", "train") for k, v in d[section].items()}
     return make(cfg.preset, **flat)
 
@@ -109,7 +111,8 @@ def _resolve_teacher(cfg: Config, teacher_run: str | None, device: torch.device,
 @torch.no_grad()
 def evaluate(system: PRSystem, images: torch.Tensor, *, batch_size: int = 256, seed: int = 0,
              device: torch.device | None = None) -> dict[str, float]:
-    """Mean per-image PSNR (dB) and SSIM of ``system`` on uint8 images (n, 28, 28), in eval mode.
+    """Mean per-image PSNR (dB) and SSIM of ``system`` on uint8 images (n, 28, 28), in eval mode, and the
+    per-image values (``psnr_per_image``, ``ssim_per_image``, lists in the images' order) for paired tests.
 
     Noise (if configured) is drawn from generators seeded by ``seed``, so the figure is reproducible.
     """
@@ -124,7 +127,9 @@ def evaluate(system: PRSystem, images: torch.Tensor, *, batch_size: int = 256, s
         p.append(psnr(x_hat, img))
         s.append(ssim(x_hat, img))
     system.train(was_training)
-    return {"psnr": torch.cat(p).mean().item(), "ssim": torch.cat(s).mean().item()}
+    p, s = torch.cat(p), torch.cat(s)
+    return {"psnr": p.mean().item(), "ssim": s.mean().item(), "psnr_per_image": p.tolist(),
+            "ssim_per_image": s.tolist()}
 
 
 class _InterruptFlag:
@@ -196,7 +201,7 @@ def train_step(system: PRSystem, optimizer: torch.optim.Optimizer, images: torch
     cdp = feat = None
     if targets is not None:
         mean_cdp, features = targets(index, img, generator=_generator(*noise, "teacher-noise"))
-        cdp, feat = cdp_loss(mean_cdp, out.y), feature_loss(features, out.features)
+        cdp, feat = cdp_loss(mean_cdp, out.y, t.cdp_loss), feature_loss(features, out.features)
     loss, terms = objective(task=task_loss(out.x_hat, img), penalty=system.mask_penalty(),
                             alpha=t.alpha, beta=t.beta, cdp=cdp, feat=feat)
     terms["loss"] = loss.detach()
@@ -288,17 +293,36 @@ def get_or_train(cfg: Config, *, teacher_run: str | None = None, device: torch.d
                                             "run_id": run.id})
     data = data or load_splits(cfg.data)
     with PeakMemory(device) as memory:  # counts the teacher, the model, the optimiser, the caches and the steps
-        _train(run, cfg, teacher.load_system(device) if teacher else None, device, progress, log, data, memory)
+        teacher_system = teacher.load_system(device) if teacher else _diagnostic_teacher(cfg, device)
+        _train(run, cfg, teacher_system, device, progress, log, data, memory)
     return run
+
+
+def _diagnostic_teacher(cfg: Config, device: torch.device) -> PRSystem | None:
+    """For the E2E and random baselines: the teacher their student would have, if complete (L_cdp diagnostic)."""
+    if cfg.train.mode == "teacher":
+        return None
+    run = Run.for_config(teacher_config(cfg))
+    return run.load_system(device) if run.is_complete else None
+
+
+def _optimizer(system: PRSystem, t) -> torch.optim.Adam:
+    """Adam with the learning rates of the masks phi (mask_lr), the filter psi (filter_lr) and the U-Net (lr)."""
+    groups = [(list(system.sensing.parameters()), t.mask_lr), (list(system.init.parameters()), t.filter_lr),
+              (list(system.unet.parameters()), t.lr)]
+    groups = [{"params": [p for p in params if p.requires_grad], "lr": lr} for params, lr in groups]
+    return torch.optim.Adam([g for g in groups if g["params"]])
 
 
 def _train(run: Run, cfg: Config, teacher: PRSystem | None, device: torch.device, progress: bool,
            log: Callable[[str], None], data: Splits, memory: PeakMemory) -> None:
     t = cfg.train
     system = PRSystem(cfg, trainable_optics=t.mode != "random").to(device)
-    optimizer = torch.optim.Adam([p for p in system.parameters() if p.requires_grad], lr=t.lr)
+    optimizer = _optimizer(system, t)
     train_images = to_device(data.train, device)
-    targets = TeacherTargets(teacher, train_images, device=device) if teacher is not None else None
+    targets = TeacherTargets(teacher, train_images, device=device) if teacher is not None and t.mode == "student" \
+        else None
+    probe = OpticsProbe(to_device(data.val, device), image_size=cfg.data.image_size, teacher=teacher)
     n = len(train_images)
     batch = min(t.batch_size, n)
     steps = n // batch  # full batches only, so batch-norm never sees a batch of one
@@ -351,7 +375,8 @@ def _train(run: Run, cfg: Config, teacher: PRSystem | None, device: torch.device
             val = evaluate(system, data.val, batch_size=max(batch, 256), seed=t.seed, device=device)
             elapsed += time.perf_counter() - started
             row = {"epoch": epoch + 1, **{k: v / steps for k, v in sums.items()},
-                   "val_psnr": val["psnr"], "val_ssim": val["ssim"], "seconds": elapsed}
+                   "val_psnr": val["psnr"], "val_ssim": val["ssim"], **probe(system, seed=t.seed),
+                   "seconds": elapsed}
             history.append(row)
             epoch, step, sums = epoch + 1, 0, {}
             save_checkpoint()
@@ -363,8 +388,14 @@ def _train(run: Run, cfg: Config, teacher: PRSystem | None, device: torch.device
     peak = memory.mb()
     inference_ms = _inference_ms(system, data.test, batch, device)
     atomic.torch_save(run.model_file, {"config": cfg.to_dict(), "state_dict": system.state_dict()})
-    atomic.write_json(run.metrics_file, {
+    start = probe(PRSystem(cfg, trainable_optics=t.mode != "random").to(device), seed=t.seed)  # redrawn from the seed
+    optics = {**{f"{k}_start": v for k, v in start.items() if k != "mask_drift"},
+              **{f"{k}_end": v for k, v in history[-1].items() if k in DIAGNOSTICS and k != "mask_drift"},
+              "mask_drift_rad": history[-1]["mask_drift"]}
+    atomic.write_json(run.metrics_file, {**optics,
         "test_psnr": test["psnr"], "test_ssim": test["ssim"], "n_test": len(data.test),
+        "test_psnr_per_image": [round(v, 4) for v in test["psnr_per_image"]],
+        "test_ssim_per_image": [round(v, 5) for v in test["ssim_per_image"]],
         "val_psnr": history[-1]["val_psnr"], "val_ssim": history[-1]["val_ssim"],
         "train_seconds": elapsed, "epochs": t.epochs, "images_per_second": t.epochs * steps * batch / max(elapsed, 1e-9),
         "peak_memory_mb": peak, "peak_memory_kind": memory.kind, "inference_ms_per_batch": inference_ms,
@@ -372,5 +403,9 @@ def _train(run: Run, cfg: Config, teacher: PRSystem | None, device: torch.device
         "torch": torch.__version__, "run_id": run.id,
     })
     run.checkpoint_file.unlink(missing_ok=True)
-    log(f"run {run.id}: test PSNR {test['psnr']:.2f} dB, SSIM {test['ssim']:.3f} ({run.path})")
+    log(f"run {run.id}: test PSNR {test['psnr']:.2f} dB, SSIM {test['ssim']:.3f}, mask drift "
+        f"{optics['mask_drift_rad']:.3f} rad ({run.path})")
+    if t.mode != "random" and optics["mask_drift_rad"] < LOW_DRIFT_RAD:
+        log(f"run {run.id}: its masks moved only {optics['mask_drift_rad']:.3f} rad on average (< {LOW_DRIFT_RAD} "
+            f"rad): the optics barely trained, so this run compares U-Nets more than masks (raise mask_lr or epochs)")
 
