@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     ls = sub.add_parser("runs", help="list the runs in the registry")
     ls.add_argument("--mode", default=None)
     ls.add_argument("--preset", default=None)
-    chk = sub.add_parser("check-results", help="compare committed result tables with a fresh run's (accuracy, "
-                                               "not times)")
+    chk = sub.add_parser("check-results", help="compare committed result tables with a fresh run's, within "
+                                               "tolerances from the seeds' spread (accuracy, not times)")
     chk.add_argument("--preset", default="quick", choices=sorted(PRESETS))
     chk.add_argument("--committed", default=None, help="default: docs/results/<preset> of this repository")
     chk.add_argument("--fresh", default=None, help="default: <output folder>/figures/<preset>")
@@ -163,24 +163,28 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _check_results(args: argparse.Namespace) -> int:
+    """Print the cells outside tolerance and the notes; 0 when the tables agree within tolerance, 1 when a
+    cell is outside it, 2 when a table is missing (docs/check-results.md)."""
     from pathlib import Path
 
     from .paths import output_dir
-    from .report import compare_results
+    from .report import MEASURED_ON_THE_MACHINE
+    from .tolerance import compare_folders
 
     committed = Path(args.committed or Path(__file__).resolve().parent.parent / "docs" / "results" / args.preset)
     fresh = Path(args.fresh or output_dir() / "figures" / args.preset)
     try:
-        differences = compare_results(committed, fresh)
+        comparison = compare_folders(committed, fresh, MEASURED_ON_THE_MACHINE)
     except FileNotFoundError as err:
         print(f"prkd: error: {err}", file=sys.stderr)
         return 2
-    for line in differences:
+    for line in comparison.failures + comparison.notes:
         print(line)
-    verdict = "differ" if differences else "agree"
-    print(f"{committed} and {fresh} {verdict} ({len(differences)} differing cells; times, memory and device "
-          f"not compared)")
-    return 1 if differences else 0
+    verdict = "differ" if comparison.failures else "agree within tolerance"
+    failures, notes = len(comparison.failures), len(comparison.notes)
+    print(f"{committed} and {fresh} {verdict} ({failures} cell{'s' * (failures != 1)} outside tolerance, "
+          f"{notes} note{'s' * (notes != 1)}; times, memory and device not compared; see docs/check-results.md)")
+    return 1 if comparison.failures else 0
 
 
 if __name__ == "__main__":

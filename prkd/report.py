@@ -19,6 +19,7 @@ from .data import load_splits, to_images
 from .experiments import ABLATIONS, Results, ablation_prefix, mean_ci95
 from .metrics import psnr, ssim
 from .paths import output_dir
+from .tolerance import compare_folders
 
 __all__ = ["FIG4_IMAGES", "MEASURED_ON_THE_MACHINE", "PAPER", "compare_results", "comparison", "figure_dir", "fig2_teachers", "fig3_students",
            "fig4_reconstructions", "format_ci", "save_figure", "table1", "table2", "to_markdown", "write_table"]
@@ -275,37 +276,14 @@ def _read_csv(path: Path) -> list[dict]:
 
 
 def compare_results(committed: Path, fresh: Path) -> list[str]:
-    """Differences between two folders of tables written by notebook 06 (e.g. ``docs/results/quick`` and a
-    fresh run's ``outputs/figures/quick``), one line per differing cell; empty when they agree.
+    """Differences outside tolerance between two folders of tables written by notebook 06 (e.g.
+    ``docs/results/quick`` and a fresh run's ``outputs/figures/quick``), one line per cell naming the table,
+    row, column, both values and the tolerance; empty when they agree.
 
-    Compares every CSV table's accuracy numbers as written (PSNR to 0.01 dB, SSIM to 0.001, as text);
-    times, memory and the device (``MEASURED_ON_THE_MACHINE``) are left out. Training is deterministic on
-    one CPU type with one torch version (same seed, same weights), so a fresh run there gives the same text.
-    Raises FileNotFoundError naming a table that either folder lacks.
+    Float kernels differ between CPU types, so cells are compared within a tolerance taken from their own seed
+    spread (``prkd.tolerance``; the rule and the measured cross-machine spread are in docs/check-results.md),
+    not as text. Times, memory and the device (``MEASURED_ON_THE_MACHINE``) are left out. Notes (a verdict or
+    a ranking that flipped between numbers within tolerance) are not failures: ``prkd.tolerance.compare_folders``
+    returns them too. Raises FileNotFoundError when ``committed`` holds no table or ``fresh`` lacks one.
     """
-    committed, fresh = Path(committed), Path(fresh)
-    names = sorted(p.stem for p in committed.glob("*.csv"))
-    if not names:
-        raise FileNotFoundError(f"no tables (*.csv) in {committed}")
-    differences = []
-    for name in names:
-        if name in MEASURED_ON_THE_MACHINE["tables"]:
-            continue
-        if not (fresh / f"{name}.csv").is_file():
-            raise FileNotFoundError(f"{fresh / f'{name}.csv'} is missing (run notebook 06 for this preset)")
-        old, new = _read_csv(committed / f"{name}.csv"), _read_csv(fresh / f"{name}.csv")
-        key = next(iter(old[0])) if old else ""
-        old_rows = {row[key]: row for row in old}
-        new_rows = {row[key]: row for row in new}
-        for label in sorted(set(old_rows) | set(new_rows), key=lambda k: (k not in old_rows, k)):
-            if name == "comparison_with_paper" and label.startswith(MEASURED_ON_THE_MACHINE["comparison_rows"]):
-                continue
-            if label not in new_rows or label not in old_rows:
-                where = "the fresh run" if label not in new_rows else "the committed results"
-                differences.append(f"{name}: row {label!r} is missing from {where}")
-                continue
-            for column, value in old_rows[label].items():
-                if new_rows[label].get(column) != value:
-                    differences.append(f"{name}: {label} / {column}: committed {value!r}, "
-                                       f"fresh {new_rows[label].get(column)!r}")
-    return differences
+    return compare_folders(committed, fresh, MEASURED_ON_THE_MACHINE).failures
