@@ -24,7 +24,7 @@ from .metrics import correlation
 from .optics import speckle_contrast
 from .system import PRSystem
 
-__all__ = ["DIAGNOSTICS", "OpticsProbe", "LOW_DRIFT_RAD"]
+__all__ = ["DIAGNOSTICS", "OpticsProbe", "LOW_DRIFT_RAD", "cdp_target_report"]
 
 #: The per-epoch columns that ``OpticsProbe`` adds to a run's history.
 DIAGNOSTICS = ("mask_drift", "speckle_contrast", "init_corr", "val_cdp", "val_cdp_std")
@@ -71,3 +71,33 @@ class OpticsProbe:
             out["val_cdp_std"] = cdp_loss(self.teacher_mean_cdp, y_clean, "standardized").item()
         system.train(was_training)
         return out
+
+
+@torch.no_grad()
+def cdp_target_report(teacher: PRSystem, student: PRSystem, images: torch.Tensor) -> dict[str, float]:
+    """What the teacher's mean CDP asks of a student: the measurements behind the choice of ``cdp_loss``.
+
+    Args:
+        teacher, student: systems of the same image size (e.g. a trained teacher and a freshly built student).
+        images: uint8 images (n, 28, 28) on the systems' device.
+    Returns:
+        ``teacher_contrast`` / ``student_contrast``: speckle contrast of the teacher's mean CDP / the student's CDP;
+        ``r_teacher_far_field``: per-image Pearson r between the teacher's mean CDP and the scene's own far field
+        |F x|^2 (no mask) -- how much of the scene it carries; ``cdp_student`` / ``cdp_flat``: the paper's
+        L_cdp of the student's CDP and of a flat pattern of the same mean (if flat scores lower, the paper's
+        form rewards a flatter pattern more than the scene); ``cdp_std_student`` / ``cdp_std_far_field``: the
+        standardized L_cdp of the student's CDP and of |F x|^2 itself.
+    """
+    img = to_images(images, teacher.cfg.data.image_size)
+    x = teacher.scene(img)
+    y_t = teacher.sensing(x).mean(dim=1, keepdim=True)
+    y_s = student.sensing(student.scene(img))[:, :1]
+    far = torch.fft.fft2(x, norm="ortho").abs().square().unsqueeze(1)
+    flat = torch.ones_like(y_s) * y_s.mean(dim=(2, 3), keepdim=True)
+    r = 1 - cdp_loss(y_t, far, "standardized") / 2  # standardized MSE = 2 (1 - r)
+    return {"teacher_contrast": speckle_contrast(y_t).mean().item(),
+            "student_contrast": speckle_contrast(y_s).mean().item(),
+            "r_teacher_far_field": r.item(),
+            "cdp_student": cdp_loss(y_t, y_s, "paper").item(), "cdp_flat": cdp_loss(y_t, flat, "paper").item(),
+            "cdp_std_student": cdp_loss(y_t, y_s, "standardized").item(),
+            "cdp_std_far_field": cdp_loss(y_t, far, "standardized").item()}

@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-__all__ = ["plot_curves", "plot_history", "show_complex", "show_images", "show_reconstructions", "show_sensing"]
+__all__ = ["plot_curves", "plot_history", "show_complex", "show_images", "show_masks", "show_reconstructions",
+           "show_sensing", "wrapped_drift"]
 
 
 def _numpy(a) -> np.ndarray:
@@ -237,4 +238,51 @@ def show_sensing(truth, y, z, correlation, *, n_cdps: int = 3, size: float = 1.9
     if suptitle:
         fig.suptitle(suptitle, fontsize=9)
     fig.tight_layout()
+    return fig
+
+
+def wrapped_drift(phases_before, phases_after) -> float:
+    """Mean wrapped phase change |phi - phi0| in [0, pi] radians (as ``PhaseMasks.drift_rad``, for any arrays)."""
+    delta = np.remainder(_numpy(phases_after).astype(np.float64) - _numpy(phases_before), 2 * math.pi)
+    return float(np.minimum(delta, 2 * math.pi - delta).mean())
+
+
+def show_masks(phases_before, phases_after, titles: Sequence[str] | None = None, *, size: float = 2.2,
+               suptitle: str | None = None):
+    """Mask phases before (top row) and after (bottom row) training, wrapped to [0, 2 pi), cyclic colour map.
+
+    Only e^{j phi} matters, so each phase is drawn modulo 2 pi on the cyclic ``twilight`` map (0 and 2 pi share
+    a colour); each 'after' panel is titled with its drift, the mean wrapped |phi - phi0| (``wrapped_drift``).
+
+    Args:
+        phases_before: K (N, N) initial phases phi0 (radians), as a (K, N, N) tensor or a sequence.
+        phases_after: the K trained phases phi, same shapes.
+        titles: K labels (e.g. the run and the mask index), or None.
+        size: panel side, inches.
+    Returns:
+        matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    before = [_numpy(p) for p in phases_before]
+    after = [_numpy(p) for p in phases_after]
+    if len(before) != len(after):
+        raise ValueError(f"{len(before)} masks before training but {len(after)} after")
+    k = len(before)
+    fig, axes = plt.subplots(2, k, figsize=(size * k + 0.8, 2 * size + 0.5), squeeze=False)
+    handle = None
+    for i, (p0, p) in enumerate(zip(before, after)):
+        label = titles[i] + "\n" if titles is not None else ""
+        for row, (phase, title) in enumerate(((p0, "before: phi_0"),
+                                              (p, f"after: phi, drift {wrapped_drift(p0, p):.3f} rad"))):
+            ax = axes[row, i]
+            handle = ax.imshow(np.remainder(phase, 2 * math.pi), cmap="twilight", vmin=0, vmax=2 * math.pi)
+            ax.set_title((label if row == 0 else "") + title, fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    if handle is not None:
+        bar = fig.colorbar(handle, ax=axes.ravel().tolist(), fraction=0.03, pad=0.03, label="phase (rad)")
+        bar.set_ticks([0, math.pi, 2 * math.pi], labels=["0", "π", "2π"])
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
     return fig

@@ -26,9 +26,18 @@ class NotebookFailed(RuntimeError):
     """A notebook raised; the message names it, the error and where its executed copy is."""
 
 
-def notebooks() -> list[Path]:
-    """The workbook's notebooks, in order (``notebooks/[0-9][0-9]_*.ipynb``)."""
-    return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+#: Notebook 07 runs the study of ``prkd.study``, which has its own preset: ``study`` runs 07 alone, ``quick`` and
+#: ``paper`` run 01-06 (the study is not part of their reproduction), ``smoke`` runs all seven (CI).
+STUDY_NOTEBOOK = "07"
+
+
+def notebooks(preset: str | None = None) -> list[Path]:
+    """The workbook's notebooks, in order (``notebooks/[0-9][0-9]_*.ipynb``); those a preset runs if given."""
+    found = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if preset is None or preset == "smoke":
+        return found
+    is_study = [nb.stem.startswith(STUDY_NOTEBOOK) for nb in found]
+    return [nb for nb, s in zip(found, is_study) if s == (preset == "study")]
 
 
 def _fingerprint(nb: Path, parameters: dict) -> str:
@@ -42,7 +51,7 @@ def run_notebooks(preset: str = "quick", *, seed: int = 0, only: list[str] | Non
     """Execute the notebooks headlessly; return the folder of executed copies.
 
     Args:
-        preset: ``smoke``, ``quick`` or ``paper`` (passed to every notebook).
+        preset: ``smoke``, ``quick``, ``paper`` or ``study`` (passed to every notebook; see ``notebooks``).
         seed: passed to every notebook that declares it (05 and 06 use the seeds of their plan).
         only: names (``"01_sensing_model"`` or a prefix such as ``"01"``) to run; default all.
         force: re-run notebooks already recorded as done.
@@ -54,11 +63,11 @@ def run_notebooks(preset: str = "quick", *, seed: int = 0, only: list[str] | Non
 
     if preset not in PRESETS:
         raise ConfigError(f"config field 'preset' must be one of {', '.join(map(repr, PRESETS))}; got {preset!r}")
-    selected = notebooks()
+    selected = notebooks(preset)
     if only:
         selected = [nb for nb in selected if any(nb.stem == o or nb.stem.startswith(o) for o in only)]
         if not selected:
-            known = ", ".join(nb.stem for nb in notebooks())
+            known = ", ".join(nb.stem for nb in notebooks(preset))
             raise ConfigError(f"no notebook matches {only}; known notebooks: {known}")
     out = output_dir() / "notebooks" / preset
     out.mkdir(parents=True, exist_ok=True)

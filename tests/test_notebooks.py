@@ -27,7 +27,8 @@ def executed(tmp_path_factory):
 def test_every_notebook_ran_and_was_written(executed):
     names = [nb.name for nb in reproduce.notebooks()]
     assert names == ["01_sensing_model.ipynb", "02_initialization.ipynb", "03_e2e_teacher.ipynb",
-                     "04_kd_student.ipynb", "05_ablations.ipynb", "06_figures.ipynb"]
+                     "04_kd_student.ipynb", "05_ablations.ipynb", "06_figures.ipynb",
+                     "07_does_distillation_help.ipynb"]
     for name in names:
         nb = json.loads((executed / name).read_text())
         assert nb["metadata"]["papermill"]["parameters"]["preset"] == "smoke"
@@ -44,6 +45,24 @@ def test_figures_and_tables_of_the_smoke_reproduction_are_written(executed):
     assert all((folder / name).stat().st_size > 0 for name in expected)
     table1 = (folder / "table1_ablation.csv").read_text().splitlines()
     assert table1[0].startswith("KD terms,alpha,beta,sigma,PSNR (dB),SSIM") and len(table1) == 5
+
+
+def test_the_study_notebook_writes_its_verdict_and_runs_table(executed):
+    folder = executed.parent.parent / "figures" / "study-smoke"  # notebook 07, apart from the smoke reproduction
+    names = {p.name for p in folder.iterdir()}
+    assert {"runs.csv", "verdict.csv", "verdict.md", "beta_sweep.csv", "wall_time.json"} <= names
+    assert {f"study_{n}.png" for n in ("curves", "mechanism", "beta_sweep", "teachers", "masks")} <= names
+    verdict = (folder / "verdict.csv").read_text()
+    assert verdict.startswith("claim,A,B,seeds,") and "student (KD, L_t = 9) > E2E" in verdict
+    runs = (folder / "runs.csv").read_text().splitlines()
+    assert runs[0].split(",")[:4] == ["name", "mode", "seed", "L_t"] and len(runs) > 20
+
+
+def test_each_preset_runs_its_notebooks():
+    stems = lambda preset: [nb.stem[:2] for nb in reproduce.notebooks(preset)]
+    assert stems("smoke") == ["01", "02", "03", "04", "05", "06", "07"]
+    assert stems("quick") == stems("paper") == ["01", "02", "03", "04", "05", "06"]
+    assert stems("study") == ["07"]
 
 
 def test_nbval_reproduces_the_checked_cells(executed):
@@ -118,4 +137,4 @@ def test_an_invalid_parameter_fails_with_the_config_error_and_the_executed_noteb
     nb = json.loads(target.read_text())
     errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert len(errors) == 1 and errors[0]["ename"] == "ConfigError"
-    assert "'preset' must be one of 'paper', 'quick', 'smoke'; got 'huge'" in errors[0]["evalue"]
+    assert "'preset' must be one of 'paper', 'quick', 'study', 'smoke'; got 'huge'" in errors[0]["evalue"]

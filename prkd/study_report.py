@@ -1,0 +1,172 @@
+"""Figures and files of the study (notebook 07) from its finished runs: curves, mechanism, beta sweep, masks.
+
+``write_study(results, folder)`` writes everything ``docs/results/study/`` holds: ``runs.csv``,
+``verdict.csv`` / ``verdict.md``, ``beta_sweep.csv`` / ``.md``, ``wall_time.json`` and the figures as PNG
+(PDF beside them). Nothing here trains.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+
+from . import atomic
+from .paths import output_dir
+from .report import save_figure, to_markdown, write_table
+from .study import wall_time
+from .verdict import PLATEAU_MARGIN_DB, StudyResults, beta_sweep_rows, compare, runs_rows, verdict_rows
+
+__all__ = ["CURVE_GROUPS", "results_dir", "fig_curves", "fig_mechanism", "fig_beta_sweep", "fig_teachers", "fig_masks",
+           "write_study"]
+
+#: The groups whose training curves the study shows (mean over seeds).
+CURVE_GROUPS = ("e2e", "random", "KD", "L_cdp only", "L_feat only", "e2e normal", "KD normal")
+
+
+def results_dir(preset: str) -> Path:
+    """Where notebook 07 writes the study's files: ``<output>/figures/study`` (``figures/study-<preset>`` for
+    another preset, e.g. smoke, so it never mixes with that preset's reproduction). Created."""
+    folder = output_dir() / "figures" / ("study" if preset == "study" else f"study-{preset}")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _mean_history(results: StudyResults, group: str, column: str) -> tuple[list[int], list[float]]:
+    """Per-epoch mean over the group's seeds of one history column (epochs where every seed has it)."""
+    histories = [run.history() for run in results.group(group).values()]
+    epochs = sorted(set.intersection(*[{r["epoch"] for r in h if column in r} for h in histories]))
+    means = [statistics.fmean(r[column] for h in histories for r in h if r["epoch"] == e) for e in epochs]
+    return epochs, means
+
+
+def _plot_groups(ax, results: StudyResults, groups, column: str) -> None:
+    for group in groups:
+        if not results.group(group):
+            continue
+        epochs, means = _mean_history(results, group, column)
+        if epochs:
+            ax.plot(epochs, means, marker=".", label=f"{group} ({len(results.group(group))})")
+
+
+def fig_curves(results: StudyResults):
+    """Validation PSNR per epoch (mean over seeds): has training flattened?"""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    L = results.plan.table_teacher
+    _plot_groups(ax, results, (f"teacher L_t={L}", *CURVE_GROUPS), "val_psnr")
+    ax.set(xlabel="epoch", ylabel="validation PSNR (dB)", title="Training curves (mean over seeds; n seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def fig_mechanism(results: StudyResults):
+    """Mask drift, speckle contrast, init correlation and L_cdp against the teacher, per epoch."""
+    import matplotlib.pyplot as plt
+
+    columns = {"mask_drift": "mask drift |φ − φ₀| (rad)", "speckle_contrast": "speckle contrast of the CDP",
+               "init_corr": "init correlation with the truth", "val_cdp": "L_cdp vs teacher (paper form)"}
+    groups = ("e2e", "KD", "L_cdp only", "L_feat only", "random", "KD standardized")
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.4 * len(columns), 3.0))
+    for ax, (column, title) in zip(axes, columns.items()):
+        _plot_groups(ax, results, groups, column)
+        ax.set(xlabel="epoch", title=title)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def fig_beta_sweep(rows: list[dict]):
+    """ΔPSNR of each student against E2E (paired over seeds, 95 % CI) against beta, for both series."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.6, 3.4))
+    for k, series in enumerate(dict.fromkeys(r["series"] for r in rows)):
+        sel = [r for r in rows if r["series"] == series]
+        x = [max(r["beta"], 1e-3) * (1.06 if k else 1 / 1.06) for r in sel]  # beta = 0 drawn at 1e-3
+        y = [r["ΔPSNR vs E2E (dB)"] for r in sel]
+        err = [[yi - r["low"] for yi, r in zip(y, sel)], [r["high"] - yi for yi, r in zip(y, sel)]]
+        ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=series)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xscale("log")
+    ax.set(xlabel="β (weight of L_cdp; β = 0 drawn at 0.001)", ylabel="ΔPSNR student − E2E (dB)",
+           title="β sweep: paired difference over seeds, 95 % CI")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def fig_teachers(results: StudyResults):
+    """Test PSNR of the teachers against L_t (Fig. 2) and of their students (Fig. 3), E2E as a band."""
+    import matplotlib.pyplot as plt
+
+    plan = results.plan
+    masks = sorted(set(plan.teacher_masks) | {1, plan.table_teacher})
+    teachers = [results.group(results.teacher_group(L))[0].metrics()["test_psnr"] for L in masks]
+    fig, ax = plt.subplots(figsize=(5.4, 3.4))
+    ax.plot(masks, teachers, marker="o", label="teacher (seed 0)")
+    students = sorted(set(plan.student_masks) | {plan.table_teacher})
+    rows = [compare(results, "KD" if L == plan.table_teacher else f"KD L_t={L}", "e2e") for L in students]
+    e2e = [r.metrics()["test_psnr"] for r in results.group("e2e").values()]
+    means = [statistics.fmean(r.metrics()["test_psnr"] for r in results.group(
+        "KD" if L == plan.table_teacher else f"KD L_t={L}").values()) for L in students]
+    ax.errorbar(students, means, yerr=[[c.psnr.mean - c.psnr.low for c in rows], [c.psnr.high - c.psnr.mean for c in rows]],
+                marker="s", capsize=3, label="student (mean; bar: paired CI vs E2E)")
+    lo, hi = min(e2e), max(e2e)
+    ax.axhspan(lo, hi, color="grey", alpha=0.25, label=f"E2E, {len(e2e)} seeds (min–max)")
+    ax.set(xlabel="teacher snapshots L_t", ylabel="test PSNR (dB)", title="Teachers and students against L_t")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def fig_masks(results: StudyResults, groups: tuple[str, ...] = ("e2e", "KD", "e2e normal", "KD normal")):
+    """Seed 0's mask phase before and after training (wrapped to [0, 2π)) for each group."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(groups), figsize=(2.3 * len(groups), 4.6), squeeze=False)
+    for k, group in enumerate(groups):
+        system = results.group(group)[0].load_system("cpu")
+        s = system.sensing
+        for row, (phi, when) in enumerate(((s.phi0, "start"), (s.phi.detach(), "end"))):
+            axes[row][k].imshow((phi[0] % (2 * math.pi)).numpy(), cmap="twilight", vmin=0, vmax=2 * math.pi)
+            axes[row][k].set_title(f"{group}, {when}" + (f"\ndrift {s.drift_rad():.2f} rad" if row else ""), fontsize=8)
+            axes[row][k].axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def _verdict_markdown(results: StudyResults, rows: list[dict], wall: dict) -> str:
+    plan = results.plan
+    head = (f"Study `{plan.preset}`: {len({r.id for r in results.runs.values()})} runs; {len(plan.core_seeds)} paired "
+            f"seeds for E2E, random, KD and its ablations, {len(plan.sweep_seeds)} for the sweeps and variants. "
+            f"Whole study: {wall['total_seconds'] / 60:.1f} min of wall time in {len(wall['sessions'])} launch(es). "
+            f"Verdict: the 95 % interval over seeds (over images for single runs) above 0 = holds, below 0 = refuted, "
+            f"containing 0 = not resolved; a plateau holds when the interval lies within ±{PLATEAU_MARGIN_DB} dB.")
+    return to_markdown(rows, "Verdict") + "\n" + head + "\n"
+
+
+def write_study(results: StudyResults, folder: Path) -> dict[str, list[dict]]:
+    """Write the study's tables, figures and wall time to ``folder``; return the tables."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tables = {"runs": runs_rows(results), "verdict": verdict_rows(results), "beta_sweep": beta_sweep_rows(results)}
+    write_table(tables["runs"], folder, "runs")
+    write_table(tables["beta_sweep"], folder, "beta_sweep", title="β sweep against E2E (paired over seeds)")
+    wall = wall_time(results.plan.preset)
+    write_table(tables["verdict"], folder, "verdict")
+    atomic.write_text(folder / "verdict.md", _verdict_markdown(results, tables["verdict"], wall))
+    atomic.write_json(folder / "wall_time.json", wall)
+    import matplotlib.pyplot as plt
+    for name, fig in (("study_curves", fig_curves(results)), ("study_mechanism", fig_mechanism(results)),
+                      ("study_beta_sweep", fig_beta_sweep(tables["beta_sweep"])),
+                      ("study_teachers", fig_teachers(results)), ("study_masks", fig_masks(results))):
+        save_figure(fig, folder, name)
+        plt.close(fig)
+    return tables
