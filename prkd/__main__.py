@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     st = sub.add_parser("study", help="train the runs of notebook 07's study (resumable; parallel shards)")
     st.add_argument("--preset", default="study", help="study (default) or smoke")
     group = st.add_mutually_exclusive_group()
-    group.add_argument("--workers", type=int, default=2, help="one-thread processes to split the plan over")
+    group.add_argument("--workers", type=int, default=None, help="one-thread processes to split the plan over "
+                                                                  "(default 2)")
     group.add_argument("--shard", default=None, metavar="I/N", help="train only shard I of N (0-based)")
     ls = sub.add_parser("runs", help="list the runs in the registry")
     ls.add_argument("--mode", default=None)
@@ -134,7 +135,7 @@ def _study(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     try:
         if args.shard is None:
-            study.launch(args.preset, workers=args.workers)
+            study.launch(args.preset, workers=2 if args.workers is None else args.workers)
             return 0
         i, sep, n = args.shard.partition("/")
         if not (sep and i.isdigit() and n.isdigit()):

@@ -67,6 +67,10 @@ STUDY_PLANS: dict[str, StudyPlan] = {
 }
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _plan(preset: str) -> StudyPlan:
     if preset not in STUDY_PLANS:
         raise ConfigError(f"config field 'preset' of the study must be one of {', '.join(map(repr, STUDY_PLANS))}; "
@@ -163,7 +167,7 @@ def run_shard(preset: str, *, shard: int = 0, n_shards: int = 1, device: torch.d
               progress: bool = True, log: Callable[[str], None] = print, data: Splits | None = None,
               poll_s: float = 10.0, timeout_s: float = 4 * 3600) -> None:
     """Train (or take from the registry) this shard's part of the study: its teachers, then its other runs."""
-    if not (isinstance(n_shards, int) and n_shards >= 1 and isinstance(shard, int) and 0 <= shard < n_shards):
+    if not (_is_int(n_shards) and n_shards >= 1 and _is_int(shard) and 0 <= shard < n_shards):
         raise ConfigError(f"study shard must be an integer in [0, n_shards - 1] with n_shards >= 1; "
                           f"got shard={shard!r}, n_shards={n_shards!r}")
     configs = study_configs(preset)
@@ -193,20 +197,31 @@ def wall_time(preset: str) -> dict:
     return {"sessions": sessions, "total_seconds": sum(s["seconds"] for s in sessions)}
 
 
+def _wait_all(procs: list[subprocess.Popen], poll_s: float = 1.0) -> list[int]:
+    """Wait for every shard; when one fails, stop the others (they could wait hours for its teachers)."""
+    while any(p.poll() is None for p in procs):
+        if any(p.poll() not in (None, 0) for p in procs):
+            for p in procs:
+                if p.poll() is None:
+                    p.terminate()  # SIGTERM: the run in progress keeps its last epoch checkpoint
+        time.sleep(poll_s)
+    return [p.returncode for p in procs]
+
+
 def launch(preset: str, *, workers: int = 2, log: Callable[[str], None] = print) -> dict:
     """Train the whole study in ``workers`` one-thread processes (``python -m prkd study --shard i/n``).
 
     Each launch adds its wall time to ``<output>/study/<preset>/wall.json``. Returns ``wall_time(preset)``.
     Raises RuntimeError naming the shards that failed (their finished runs are kept; launch again to resume).
     """
-    if not (isinstance(workers, int) and 1 <= workers <= 64):
+    if not (_is_int(workers) and 1 <= workers <= 64):
         raise ConfigError(f"study 'workers' must be an integer in [1, 64]; got {workers!r}")
     _plan(preset)
     start, started_at = time.monotonic(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     procs = [subprocess.Popen([sys.executable, "-m", "prkd", "study", "--preset", preset, "--shard", f"{i}/{workers}"],
                               env=env) for i in range(workers)]
-    codes = [p.wait() for p in procs]
+    codes = _wait_all(procs)
     seconds = time.monotonic() - start
     record = wall_time(preset)["sessions"] + [{"started": started_at, "seconds": round(seconds, 1),
                                                 "workers": workers, "exit_codes": codes}]

@@ -55,14 +55,15 @@ class StudyResults:
 
 def collect_study(preset: str) -> StudyResults:
     """The study's runs from the registry, all complete. Raises RunNotFoundError naming the missing ones."""
-    runs, missing = {}, []
+    runs, missing = {}, {}
     for name, cfg in study_configs(preset).items():
         run = run_of(cfg)
         if run.is_complete:
             runs[name] = run
         else:
-            missing.append(name)
+            missing.setdefault(run.id, name)
     if missing:
+        missing = list(missing.values())
         raise RunNotFoundError(f"{len(missing)} run(s) of the {preset!r} study are not in the registry yet: "
                                f"{', '.join(missing[:12])}{' ...' if len(missing) > 12 else ''}. Train them "
                                f"with: python -m prkd study --preset {preset}")

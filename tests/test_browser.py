@@ -6,6 +6,14 @@ Needs Playwright (the ``test`` extra) and Chromium at ``/usr/bin/chromium`` (``P
 them the test is skipped, unless ``PRKD_REQUIRE_BROWSER=1`` (as in CI), where it fails. Screenshots go to
 ``<output dir>/screenshots/``; ``PRKD_SCREENSHOT=path.png`` also saves the explorer there (the README's picture:
 ``PRKD_SCREENSHOT=docs/widgets/distillation_explorer.png python -m pytest tests/test_browser.py``).
+
+The README's picture shows trained systems, not the smoke preset's: ``PRKD_BROWSER_PRESET=quick`` serves notebook
+04 at the quick preset, and ``PRKD_BROWSER_REGISTRY=<an output folder>`` copies that folder's finished runs into
+the test's registry first (e.g. the ``outputs/`` of a quick reproduction), so the notebook loads its teacher,
+student and baselines and the button trains one quick student (about a minute)::
+
+    PRKD_BROWSER_PRESET=quick PRKD_BROWSER_REGISTRY=outputs PRKD_SCREENSHOT=docs/widgets/distillation_explorer.png \
+        python -m pytest tests/test_browser.py
 """
 
 import json
@@ -30,6 +38,7 @@ CHROMIUM = os.environ.get("PRKD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SERVER_START_S, NOTEBOOK_RUN_S, TRAIN_S = 90, 300, 240   # generous bounds; measured: ~10 s, ~60 s, ~10 s
+PRESET = os.environ.get("PRKD_BROWSER_PRESET", "smoke")
 
 
 def _unavailable(reason: str):
@@ -96,8 +105,10 @@ def lab(tmp_path):
 
     root = tmp_path / "notebooks"
     root.mkdir()
+    if os.environ.get("PRKD_BROWSER_REGISTRY"):  # finished runs to show (see the module docstring)
+        shutil.copytree(Path(os.environ["PRKD_BROWSER_REGISTRY"]) / "runs", output_dir() / "runs", dirs_exist_ok=True)
     pm.execute_notebook(str(REPO / "notebooks" / "04_kd_student.ipynb"), str(root / "04_kd_student.ipynb"),
-                        parameters={"preset": "smoke"}, prepare_only=True, kernel_name="python3", progress_bar=False)
+                        parameters={"preset": PRESET}, prepare_only=True, kernel_name="python3", progress_bar=False)
     jupyter = tmp_path / "jupyter"
     for name, values in (("apputils-extension/notification", {"fetchNews": "false", "checkForUpdates": False}),
                          ("notebook-extension/tracker", {"autoStartDefaultKernel": True})):
@@ -177,7 +188,7 @@ def test_distillation_explorer_in_jupyterlab(lab):
             expect(panel.locator(".prkd-message .prkd-ok")).to_contain_text("results below", timeout=TRAIN_S * 1000)
             trained = time.monotonic() - started - ran_notebook
             table = " ".join(panel.locator(".prkd-result").inner_text().split())
-            match = re.search(r"student 1 (\d+\.\d\d) (\d\.\d{3}) (student-L1-smoke-\S+)", table)
+            match = re.search(rf"student 1 (\d+\.\d\d) (\d\.\d{{3}}) (student-L1-{PRESET}-\S+)", table)
             assert match, table
             run = find_run(match.group(3))       # the run the kernel trained, in the test's registry
             assert (run.config().train.alpha, run.config().train.beta) == (0.6, 0.25)
@@ -210,4 +221,4 @@ def test_distillation_explorer_in_jupyterlab(lab):
             raise
         finally:
             context.close()
-    print(f"notebook 04 (smoke) ran in the browser in {ran_notebook:.0f} s; the button's training took {trained:.0f} s")
+    print(f"notebook 04 ({PRESET}) ran in the browser in {ran_notebook:.0f} s; the button's training took {trained:.0f} s")

@@ -1,0 +1,349 @@
+"""The study's verdict (prkd.verdict) and report (prkd.study_report) on a synthetic registry: every run of the
+smoke study written by hand (config.json, empty model.pt, history.csv, metrics.json) with chosen test PSNRs,
+so each claim's verdict and number is known in advance. Nothing trains and no model is loaded."""
+
+import csv
+import dataclasses
+import json
+import math
+import re
+import shutil
+import statistics
+
+import matplotlib
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from prkd import study_report, verdict
+from prkd.runs import Run, RunNotFoundError
+from prkd.stats import PairedResult
+from prkd.study import STUDY_PLANS, run_of, study_configs
+from prkd.train import _HISTORY_COLUMNS, teacher_config
+
+matplotlib.use("Agg")
+
+N_IMAGES = 64
+HISTORY_COLUMNS = ["epoch", "loss", "task", "penalty", "cdp", "feat", "val_psnr", "val_ssim", "mask_drift",
+                   "speckle_contrast", "init_corr", "val_cdp", "val_cdp_std", "seconds"]
+
+#: Test PSNR of seed s of each group = E2E's (20 + 0.4 s) + this offset; teachers have fixed values.
+OFFSET = {
+    "e2e": lambda s: 0.0,
+    "random": lambda s: -1.0 - 0.05 * s,
+    "KD": lambda s: 1.0 + 0.05 * s,                    # KD > E2E holds
+    "L_cdp only": lambda s: -0.5 - 0.02 * s,           # L_cdp only > E2E refuted
+    "L_feat only": lambda s: 0.3 if s == 0 else -0.3,  # the sign flips between seeds: not resolved
+    "sigma=0 beta=0.01": lambda s: 0.2 + 0.01 * s,
+    "sigma=0 beta=0.3": lambda s: -0.4 + 0.01 * s,
+    "alpha=0.5 beta=0.01": lambda s: 0.5 + 0.02 * s,
+    "alpha=0.5 beta=0.3": lambda s: 0.8 + 0.02 * s,
+    "e2e normal": lambda s: 0.6 + 0.03 * s,
+    "KD normal": lambda s: 1.5 + 0.05 * s,
+    "KD standardized": lambda s: 0.7 + 0.04 * s,
+    "KD normal standardized": lambda s: 1.2,
+    "KD L_t=3": lambda s: 0.4 + 0.01 * s,
+}
+TEACHER_PSNR = {"teacher L_t=9": 25.0, "teacher L_t=3": 23.0, "teacher L_t=9 normal": 24.5}
+#: Mask drift of seed s = this + 0.5 s (random: 0).
+DRIFT = {"e2e": 0.1, "KD": 0.3, "L_cdp only": 0.2, "L_feat only": 0.05, "e2e normal": 0.15, "KD normal": 0.35}
+
+EXPECTED_VERDICTS = {
+    ("KD", "e2e"): "holds",
+    ("KD", "random"): "holds",
+    ("e2e", "random"): "holds",
+    ("L_cdp only", "e2e"): "refuted",
+    ("L_feat only", "e2e"): "not resolved at this precision",
+    ("KD", "L_cdp only"): "holds",
+    ("KD", "L_feat only"): "not resolved at this precision",  # differences 0.7 and 1.35: too few seeds
+    ("teacher L_t=3", "e2e"): "holds",  # single runs: over images
+    ("teacher L_t=9", "teacher L_t=3"): "holds",
+    ("KD L_t=3", "e2e"): "holds",
+    ("KD normal", "e2e normal"): "holds",
+    ("KD standardized", "e2e"): "holds",
+    ("KD normal standardized", "e2e normal"): "holds",
+    ("e2e normal", "e2e"): "holds",
+}
+
+
+def _split(name: str) -> tuple[str, int]:
+    if name.startswith("teacher "):
+        return name, 0
+    group, seed = name.rsplit(" s", 1)
+    return group, int(seed)
+
+
+def _psnr(group: str, seed: int) -> float:
+    return TEACHER_PSNR[group] if group in TEACHER_PSNR else 20.0 + 0.4 * seed + OFFSET[group](seed)
+
+
+def _write_metrics(run: Run, psnr: float, drift: float, index: int) -> None:
+    noise = np.random.default_rng(index).normal(0.0, 0.3, N_IMAGES)
+    per_image = (psnr + noise - noise.mean()).tolist()
+    run.path.mkdir(parents=True, exist_ok=True)
+    run.metrics_file.write_text(json.dumps({
+        "test_psnr": psnr, "test_ssim": 0.5 + psnr / 100, "test_psnr_per_image": per_image,
+        "test_ssim_per_image": [0.5 + v / 100 for v in per_image],
+        "mask_drift_rad": drift, "speckle_contrast_start": 1.0, "speckle_contrast_end": 1.0 - drift / 10,
+        "init_corr_start": 0.4, "init_corr_end": 0.4 + drift / 10, "val_cdp_start": 0.02, "val_cdp_end": 0.02 - drift / 100,
+        "val_cdp_std_start": 0.5, "val_cdp_std_end": 0.5 - drift / 10, "train_seconds": 10.0 + index}))
+
+
+def _write_run(name: str, cfg, index: int) -> tuple[Run, float]:
+    run = run_of(cfg)
+    group, seed = _split(name)
+    psnr = _psnr(group, seed)
+    drift = 0.0 if cfg.train.mode == "random" else DRIFT.get(group, 0.25) + 0.5 * seed
+    teacher = Run.for_config(teacher_config(cfg)).id if cfg.train.mode == "student" else None
+    run.path.mkdir(parents=True)
+    run.config_file.write_text(json.dumps({"config": cfg.to_dict(), "teacher_run": teacher, "run_id": run.id}))
+    run.model_file.write_bytes(b"")
+    student = cfg.train.mode == "student"
+    lines = [",".join(HISTORY_COLUMNS)]
+    for epoch in (1, 2):
+        row = {"epoch": epoch, "loss": 0.1 / epoch, "task": 0.1 / epoch, "penalty": 0.0,
+               "cdp": 0.01 / epoch if student else "", "feat": 0.2 / epoch if student else "",
+               "val_psnr": psnr - 1.0 / epoch, "val_ssim": 0.5, "mask_drift": drift * epoch / 2,
+               "speckle_contrast": 1.0 - 0.01 * epoch, "init_corr": 0.4 + 0.01 * epoch, "val_cdp": 0.02 / epoch,
+               "val_cdp_std": 0.5 / epoch, "seconds": 5.0}
+        lines.append(",".join(str(row[c]) for c in HISTORY_COLUMNS))
+    run.history_file.write_text("\n".join(lines) + "\n")
+    _write_metrics(run, psnr, drift, index)
+    return run, psnr
+
+
+@pytest.fixture
+def registry() -> dict[str, Run]:
+    """Every distinct run of the smoke study, complete, in the isolated PRKD_OUTPUT_DIR; name -> Run."""
+    runs, seen = {}, {}
+    for index, (name, cfg) in enumerate(study_configs("smoke").items()):
+        run = run_of(cfg)
+        if run.id in seen:  # the same run under a second name: its numbers are those of the first name
+            runs[name] = run
+            continue
+        seen[run.id] = name
+        runs[name] = _write_run(name, cfg, index)[0]
+    return runs
+
+
+def test_history_columns_match_the_training_loop():
+    assert HISTORY_COLUMNS == list(_HISTORY_COLUMNS)
+
+
+def test_collect_finds_every_run_and_groups_them_by_seed(registry):
+    results = verdict.collect_study("smoke")
+    assert results.plan == STUDY_PLANS["smoke"] and results.runs == registry
+    assert len({r.id for r in results.runs.values()}) == 31
+    assert set(results.group("KD")) == {0, 1}  # not "KD standardized s0" nor "KD normal s0"
+    assert results.group("KD")[1] == registry["KD s1"]
+    assert results.group("teacher L_t=9") == {0: registry["teacher L_t=9"]}
+    assert results.group("teacher L_t=9 normal") == {0: registry["teacher L_t=9 normal"]}
+    assert results.group("alpha=0.5 beta=0")[1].id == registry["L_feat only s1"].id
+    assert results.group("no such group") == {}
+    assert results.teacher_group(1) == "e2e" and results.teacher_group(3) == "teacher L_t=3"
+    assert results.runs["KD s0"].history()[1]["val_psnr"] == pytest.approx(_psnr("KD", 0) - 0.5)
+
+
+@pytest.mark.parametrize("damage", ["delete folder", "no model", "failed"])
+def test_collect_names_a_missing_run(registry, damage):
+    run = registry["KD s1"]
+    if damage == "delete folder":
+        shutil.rmtree(run.path)
+    elif damage == "no model":
+        run.model_file.unlink()
+    else:
+        run.failure_file.write_text(json.dumps({"step": 3, "term": "task"}))
+    with pytest.raises(RunNotFoundError, match=r"1 run\(s\) of the 'smoke' study are not in the registry yet: "
+                                               r"KD s1\. Train them with: python -m prkd study --preset smoke"):
+        verdict.collect_study("smoke")
+
+
+def test_collect_counts_a_missing_shared_run_once(registry):
+    shutil.rmtree(registry["e2e s0"].path)  # also the run of "sigma=0 beta=0 s0" (the same config)
+    with pytest.raises(RunNotFoundError) as err:
+        verdict.collect_study("smoke")
+    assert str(err.value).startswith("1 run(s) of the 'smoke' study") and "e2e s0" in str(err.value)
+    assert "e2e s1" not in str(err.value)
+
+
+def _hand_t(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    d = [x - y for x, y in zip(a, b)]
+    mean = statistics.fmean(d)
+    half = sps.t.ppf(0.975, len(d) - 1) * statistics.stdev(d) / math.sqrt(len(d))
+    return mean, mean - half, mean + half
+
+
+def _numbers(cell: str) -> list[float]:
+    return [float(x) for x in re.findall(r"[+−-]?\d+\.\d+", cell.replace("−", "-"))]
+
+
+def test_compare_is_the_mean_paired_difference_over_shared_seeds(registry):
+    results = verdict.collect_study("smoke")
+    c = verdict.compare(results, "KD", "e2e")
+    assert c.seeds == (0, 1)
+    a = [_psnr("KD", s) for s in (0, 1)]
+    b = [_psnr("e2e", s) for s in (0, 1)]
+    mean, low, high = _hand_t(a, b)
+    assert (c.psnr.mean, c.psnr.low, c.psnr.high) == pytest.approx((mean, low, high), rel=1e-9)
+    assert c.psnr.mean == pytest.approx(1.025) and c.psnr.n == 2
+    assert c.ssim.mean == pytest.approx(mean / 100)
+    per_a = [v for s in (0, 1) for v in registry[f"KD s{s}"].metrics()["test_psnr_per_image"]]
+    per_b = [v for s in (0, 1) for v in registry[f"e2e s{s}"].metrics()["test_psnr_per_image"]]
+    assert c.images.n == 2 * N_IMAGES
+    assert c.images.mean == pytest.approx(statistics.fmean(x - y for x, y in zip(per_a, per_b)))
+    assert c.primary() is c.psnr
+    assert c.optics["mask_drift_rad_a"] == statistics.median([0.3, 0.8])
+    assert c.optics["mask_drift_rad_b"] == statistics.median([0.1, 0.6])
+    # a teacher is a group of one seed-0 run: compared with seed 0 of E2E, over images
+    t = verdict.compare(results, "teacher L_t=3", "e2e")
+    assert t.seeds == (0,) and t.primary() is t.images and math.isnan(t.psnr.low)
+    assert t.images.mean == pytest.approx(23.0 - 20.0)
+    assert verdict.compare(results, "KD", "e2e", seeds=(1,)).psnr.mean == pytest.approx(1.05)
+    with pytest.raises(ValueError, match="share no seed"):
+        verdict.compare(results, "KD", "no such group")
+
+
+def test_verdict_rows_give_the_designed_verdicts_and_the_hand_computed_numbers(registry):
+    results = verdict.collect_study("smoke")
+    rows = verdict.verdict_rows(results)
+    assert [(r["A"], r["B"]) for r in rows] == [(a, b) for _, a, b, _ in verdict.claims(results.plan)]
+    assert {(r["A"], r["B"]): r["verdict"] for r in rows} == EXPECTED_VERDICTS
+    assert not any(kind == "plateau" for *_, kind in verdict.claims(results.plan))  # smoke: student_masks = (3,)
+    for row in rows:
+        a, b = row["A"], row["B"]
+        ga, gb = results.group(a), results.group(b)
+        shared = sorted(set(ga) & set(gb))
+        assert row["seeds"] == len(shared)
+        pa = [_psnr(a, s) for s in shared]
+        pb = [_psnr(b, s) for s in shared]
+        if len(shared) >= 2:
+            expected = _hand_t(pa, pb)
+            assert _numbers(row["ΔPSNR over seeds (dB, 95% CI)"]) == pytest.approx(expected, abs=0.0051), row["claim"]
+        else:
+            assert row["ΔPSNR over seeds (dB, 95% CI)"] == "single run" and row["ΔSSIM over seeds"] == ""
+        img_mean = _numbers(row["ΔPSNR over images (dB, 95% CI)"])[0]
+        assert img_mean == pytest.approx(statistics.fmean(pa) - statistics.fmean(pb), abs=0.0051), row["claim"]
+        drift = [statistics.median([ga[s].metrics()["mask_drift_rad"] for s in shared]),
+                 statistics.median([gb[s].metrics()["mask_drift_rad"] for s in shared])]
+        assert row["mask drift A / B (rad)"] == f"{drift[0]:.2f} / {drift[1]:.2f}"
+    kd = next(r for r in rows if (r["A"], r["B"]) == ("KD", "e2e"))
+    assert kd["ΔPSNR over seeds (dB, 95% CI)"].startswith("+1.0") and kd["mask drift A / B (rad)"] == "0.55 / 0.35"
+    refuted = next(r for r in rows if r["verdict"] == "refuted")
+    assert refuted["ΔPSNR over seeds (dB, 95% CI)"].startswith("−0.51 [−0.6")
+
+
+@pytest.mark.parametrize("extra, expected", [(0.02, "holds"), (1.0, "refuted"), (None, "not resolved at this precision")])
+def test_the_plateau_claim_is_an_equivalence_test(registry, tmp_path, extra, expected):
+    """Smoke has no plateau row; a plan with a 15-snapshot student adds one, its runs written beside the registry."""
+    results = verdict.collect_study("smoke")
+    plan = dataclasses.replace(results.plan, student_masks=(3, 15))
+    runs = dict(results.runs)
+    for s in (0, 1):
+        run = Run(tmp_path / f"kd15-s{s}")
+        delta = (0.3 if s == 0 else -0.3) if extra is None else extra + 0.01 * s
+        _write_metrics(run, _psnr("KD", s) + delta, 0.4, 100 + s)
+        runs[f"KD L_t=15 s{s}"] = run
+    rows = verdict.verdict_rows(verdict.StudyResults(plan, runs))
+    plateau = [r for r in rows if (r["A"], r["B"]) == ("KD L_t=15", "KD")]
+    assert len(plateau) == 1 and f"±{verdict.PLATEAU_MARGIN_DB} dB" in plateau[0]["claim"]
+    assert plateau[0]["verdict"] == expected
+    if extra is not None:
+        mean, low, high = _hand_t([_psnr("KD", s) + extra + 0.01 * s for s in (0, 1)], [_psnr("KD", s) for s in (0, 1)])
+        assert _numbers(plateau[0]["ΔPSNR over seeds (dB, 95% CI)"]) == pytest.approx([mean, low, high], abs=0.0051)
+
+
+@pytest.mark.parametrize("low, high, expected", [
+    (-0.1, 0.2, "holds"),
+    (-0.24, 0.24, "holds"),
+    (-0.3, 0.1, "not resolved at this precision"),
+    (0.1, 0.4, "not resolved at this precision"),
+    (-0.25, 0.0, "not resolved at this precision"),  # the margin itself is not within it
+    (0.3, 0.9, "refuted"),
+    (-0.9, -0.3, "refuted"),
+    (math.nan, math.nan, "not resolved at this precision"),
+])
+def test_equivalence_reads_the_interval_against_the_margin(low, high, expected):
+    mid = 0.0 if math.isnan(low) else (low + high) / 2
+    result = PairedResult(mid, low, high, 3, math.nan, "t over seeds")
+    assert verdict._equivalence(result, verdict.PLATEAU_MARGIN_DB) == expected
+
+
+def test_beta_sweep_rows_compare_each_student_with_e2e(registry):
+    results = verdict.collect_study("smoke")
+    rows = verdict.beta_sweep_rows(results)
+    assert [(r["alpha"], r["beta"], r["sigma"]) for r in rows] == [
+        (1.0, 0.0, 0.0), (0.99, 0.01, 0.0), (0.7, 0.3, 0.0), (0.5, 0.0, 0.5), (0.5, 0.01, 0.49), (0.5, 0.3, 0.2)]
+    e2e_itself = rows[0]  # beta = 0, sigma = 0 is E2E itself
+    assert e2e_itself["ΔPSNR vs E2E (dB)"] == 0.0 and (e2e_itself["low"], e2e_itself["high"]) == (0.0, 0.0)
+    assert e2e_itself["verdict (> E2E)"] == "not resolved at this precision"
+    assert rows[3]["ΔPSNR vs E2E (dB)"] == pytest.approx(0.0, abs=1e-9)  # alpha 0.5, beta 0 is L_feat only: +-0.3
+    assert rows[3]["verdict (> E2E)"] == "not resolved at this precision"
+    for row, group in zip(rows[1:], ["sigma=0 beta=0.01", "sigma=0 beta=0.3", None, "alpha=0.5 beta=0.01",
+                                     "alpha=0.5 beta=0.3"]):
+        if group is None:
+            continue
+        mean, low, high = _hand_t([_psnr(group, s) for s in (0, 1)], [_psnr("e2e", s) for s in (0, 1)])
+        assert (row["ΔPSNR vs E2E (dB)"], row["low"], row["high"]) == pytest.approx((mean, low, high), abs=0.0006)
+        assert row["seeds"] == 2 and row["mask drift (rad)"] == pytest.approx(0.5)  # median of 0.25 and 0.75
+    assert [r["verdict (> E2E)"] for r in rows[1:3]] == ["holds", "refuted"]
+    assert [r["verdict (> E2E)"] for r in rows[4:]] == ["holds", "holds"]
+
+
+RUNS_COLUMNS = ["mode", "seed", "L_t", "alpha", "beta", "sigma", "mask_init", "cdp_loss", "epochs", "test_psnr",
+                "test_ssim", "mask_drift_rad", "wall_seconds"]
+
+
+def test_runs_rows_have_one_row_per_distinct_run(registry):
+    results = verdict.collect_study("smoke")
+    rows = verdict.runs_rows(results)
+    assert len(rows) == len({r.id for r in registry.values()}) == 31
+    assert len({r["run_id"] for r in rows}) == len(rows)
+    assert all(set(RUNS_COLUMNS) <= set(r) for r in rows)
+    by_name = {r["name"]: r for r in rows}
+    assert "sigma=0 beta=0 s0" not in by_name and "alpha=0.5 beta=0 s1" not in by_name  # listed under e2e / L_feat only
+    kd = by_name["KD s1"]
+    assert {k: kd[k] for k in RUNS_COLUMNS} == {
+        "mode": "student", "seed": 1, "L_t": 9, "alpha": 0.5, "beta": 0.25, "sigma": 0.25, "mask_init": "uniform",
+        "cdp_loss": "paper", "epochs": 1, "test_psnr": round(_psnr("KD", 1), 3),
+        "test_ssim": round(0.5 + _psnr("KD", 1) / 100, 4), "mask_drift_rad": 0.8,
+        "wall_seconds": registry["KD s1"].metrics()["train_seconds"]}
+    teacher = by_name["teacher L_t=9 normal"]
+    assert (teacher["mode"], teacher["L_t"], teacher["cdp_loss"], teacher["mask_init"]) == ("teacher", 9, "", "normal")
+    assert (by_name["random s0"]["L_t"], by_name["random s0"]["mask_drift_rad"]) == ("", 0.0)
+    assert by_name["KD normal standardized s0"]["cdp_loss"] == "standardized"
+    assert by_name["KD L_t=3 s0"]["L_t"] == 3
+
+
+def test_write_study_writes_the_tables_and_figures(registry, tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    def stub_masks(results, *args, **kwargs):
+        # fig_masks loads the trained models (Run.load_system); the synthetic runs' model.pt files are empty,
+        # so this one figure is replaced by a stub. The other figures are drawn from the synthetic registry.
+        fig, ax = plt.subplots(figsize=(2, 2))
+        ax.plot([0, 1], [0, 1])
+        return fig
+
+    monkeypatch.setattr(study_report, "fig_masks", stub_masks)
+    results = verdict.collect_study("smoke")
+    out = tmp_path / "study"
+    tables = study_report.write_study(results, out)
+    names = {p.name for p in out.iterdir()}
+    for stem in ("runs", "verdict", "beta_sweep"):
+        assert {f"{stem}.csv", f"{stem}.md"} <= names
+    for fig in ("study_curves", "study_mechanism", "study_beta_sweep", "study_teachers", "study_masks"):
+        assert {f"{fig}.png", f"{fig}.pdf"} <= names
+        assert (out / f"{fig}.png").read_bytes()[:4] == b"\x89PNG"
+    assert "wall_time.json" in names and not any(n.endswith(".tmp") for n in names)
+    with open(out / "runs.csv", newline="") as fh:
+        runs = list(csv.DictReader(fh))
+    assert len(runs) == 31 and set(RUNS_COLUMNS) <= set(runs[0])
+    with open(out / "verdict.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["verdict"] for r in rows] == [r["verdict"] for r in tables["verdict"]]
+    assert len(rows) == len(verdict.claims(results.plan))
+    md = (out / "verdict.md").read_text()
+    assert "| claim |" in md and "Study `smoke`: 31 runs" in md and "0.0 min of wall time in 0 launch(es)" in md
+    assert json.loads((out / "wall_time.json").read_text()) == {"sessions": [], "total_seconds": 0}
+    assert len(tables["beta_sweep"]) == 6
+    plt.close("all")
