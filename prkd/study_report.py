@@ -33,14 +33,23 @@ def results_dir(preset: str) -> Path:
 
 
 def _mean_history(results: StudyResults, group: str, column: str) -> tuple[list[int], list[float]]:
-    """Per-epoch mean over the group's seeds of one history column (epochs where every seed has it)."""
-    histories = [run.history() for run in results.group(group).values()]
+    """Per-epoch mean over the group's seeds of one history column (epochs where every seed has it), from
+    epoch 0 (before training: ``metrics.json``'s ``<column>_start``; a drift of 0) where the runs record it."""
+    runs = list(results.group(group).values())
+    histories = [run.history() for run in runs]
+    for run, rows in zip(runs, histories):
+        start = 0.0 if column == "mask_drift" else run.metrics().get(f"{column}_start")
+        if start is not None:
+            rows.insert(0, {"epoch": 0, column: start})
     epochs = sorted(set.intersection(*[{r["epoch"] for r in h if column in r} for h in histories]))
     means = [statistics.fmean(r[column] for h in histories for r in h if r["epoch"] == e) for e in epochs]
     return epochs, means
 
 
 def _plot_groups(ax, results: StudyResults, groups, column: str) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for group in groups:
         if not results.group(group):
             continue
