@@ -50,9 +50,18 @@ class CDPSensing(nn.Module):
     def n_masks(self) -> int:
         return self.phi.shape[0]
 
-    def drift_rad(self) -> float:
-        """Mean over masks and pixels of the wrapped phase change |phi - phi0|, in [0, pi] radians."""
-        delta = (self.phi.detach() - self.phi0).remainder(2 * math.pi)
+    def drift_rad(self, *, remove_offset: bool = False) -> float:
+        """Mean over masks and pixels of the wrapped phase change |phi - phi0|, in [0, pi] radians.
+
+        ``remove_offset``: first remove each mask's common phase offset (the angle of the mean of
+        e^{j(phi - phi0)}), which changes neither the CDPs nor the initialization, so only a change the
+        system can see is counted.
+        """
+        delta = self.phi.detach() - self.phi0
+        if remove_offset:
+            offset = torch.polar(torch.ones_like(delta), delta).mean(dim=(1, 2), keepdim=True).angle()
+            delta = delta - offset
+        delta = delta.remainder(2 * math.pi)
         return torch.minimum(delta, 2 * math.pi - delta).mean().item()
 
     def masks(self) -> torch.Tensor:

@@ -242,7 +242,7 @@ def show_sensing(truth, y, z, correlation, *, n_cdps: int = 3, size: float = 1.9
 
 
 def wrapped_drift(phases_before, phases_after) -> float:
-    """Mean wrapped phase change |phi - phi0| in [0, pi] radians (as ``PhaseMasks.drift_rad``, for any arrays)."""
+    """Mean wrapped phase change |phi - phi0| in [0, pi] radians (as ``CDPSensing.drift_rad``, for any arrays)."""
     delta = np.remainder(_numpy(phases_after).astype(np.float64) - _numpy(phases_before), 2 * math.pi)
     return float(np.minimum(delta, 2 * math.pi - delta).mean())
 

@@ -115,15 +115,15 @@ def paired_seeds(a: Sequence[float], b: Sequence[float], *, confidence: float = 
 
     Returns:
         The mean difference, the interval of ``scipy.stats.ttest_rel(a, b).confidence_interval``, the
-        two-sided p-value and n. With n < 2 the interval and p-value are nan; equal differences give a
-        zero-width interval.
+        two-sided p-value and n. With n < 2, or when every difference is the same (no spread to judge by),
+        the interval and p-value are nan.
 
     Raises:
         ValueError: If a or b is empty, not 1-D, contains non-finite values, or their lengths differ.
     """
     _check_confidence(confidence)
     d = _paired_arrays(a, b)
-    if d.size < 2:
+    if d.size < 2 or np.all(d == d[0]):  # no spread to judge by: an interval of zero width would be no evidence
         return PairedResult(float(d.mean()), math.nan, math.nan, int(d.size), math.nan, "t over seeds", confidence)
     res = stats.ttest_rel(a, b)
     ci = res.confidence_interval(confidence_level=confidence)

@@ -12,8 +12,10 @@ L_feat-only student) are the same run. The plan, per ``StudyPlan``:
   (alpha = 0.5, sigma = 0.5 - beta); E2E and KD with masks drawn N(0, 1); KD with the standardized L_cdp,
   from both initialisations; students of the teachers with ``student_masks`` snapshots (Fig. 3's plateau).
 
-Seed s of every configuration shares its data order, initial masks, filter and U-Net weights with seed s
-of the others, so comparisons are paired (``prkd.stats``).
+Seed s of every single-snapshot configuration shares its data order, initial masks (with the same
+``mask_init``), filter and U-Net weights with seed s of the others, so their comparisons are paired
+(``prkd.stats``). The teachers are single runs; a system with more masks draws more phases from the seed's
+generator before its U-Net, so teachers of different L_t do not share initial weights (``prkd.verdict``).
 
 Two processes on two cores train about 2.9x faster than one process with two threads on this project's
 CPU (measured: an E2E epoch at quick shapes takes 6.4 s in each of two one-thread processes, 9 s in
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -42,7 +45,7 @@ from .data import Splits, load_splits
 from .device import default_device
 from .paths import output_dir
 from .runs import Run
-from .train import STUDENT_ALPHA, STUDENT_BETA, RunFailedError, get_or_train, teacher_config
+from .train import STUDENT_ALPHA, STUDENT_BETA, RunFailedError, TrainingDiverged, get_or_train, teacher_config
 
 __all__ = ["StudyPlan", "STUDY_PLANS", "study_configs", "run_shard", "launch", "run_of", "wall_time"]
 
@@ -166,7 +169,11 @@ def _wait_for(runs: dict[str, Run], log: Callable[[str], None], poll_s: float, t
 def run_shard(preset: str, *, shard: int = 0, n_shards: int = 1, device: torch.device | None = None,
               progress: bool = True, log: Callable[[str], None] = print, data: Splits | None = None,
               poll_s: float = 10.0, timeout_s: float = 4 * 3600) -> None:
-    """Train (or take from the registry) this shard's part of the study: its teachers, then its other runs."""
+    """Train (or take from the registry) this shard's part of the study: its teachers, then its other runs.
+
+    A student or baseline whose training diverges is marked failed and skipped; the shard trains the rest and
+    then raises RunFailedError naming the failed runs. A failed teacher stops the shard at once.
+    """
     if not (_is_int(n_shards) and n_shards >= 1 and _is_int(shard) and 0 <= shard < n_shards):
         raise ConfigError(f"study shard must be an integer in [0, n_shards - 1] with n_shards >= 1; "
                           f"got shard={shard!r}, n_shards={n_shards!r}")
@@ -175,15 +182,25 @@ def run_shard(preset: str, *, shard: int = 0, n_shards: int = 1, device: torch.d
     data = data or load_splits(next(iter(configs.values())).data)
     teachers = [(n, c) for n, c in configs.items() if c.train.mode == "teacher"]
     others = [(n, c) for n, c in configs.items() if c.train.mode != "teacher"]
+    failed = []
     for phase, items in (("teachers", teachers), ("runs", others)):
         mine = _shard_items(items, shard, n_shards)
         bar = tqdm(mine, desc=f"study {preset} shard {shard + 1}/{n_shards}: {phase}", unit="run",
                    disable=not progress)
         for name, cfg in bar:
             bar.set_postfix_str(name)
-            get_or_train(cfg, device=device, progress=False, data=data, log=log)
+            if phase == "teachers":  # every student waits for them: a failure stops the study
+                get_or_train(cfg, device=device, progress=False, data=data, log=log)
+                continue
+            try:
+                get_or_train(cfg, device=device, progress=False, data=data, log=log)
+            except (RunFailedError, TrainingDiverged) as err:  # marked failed in the registry; the rest goes on
+                log(f"run {name} failed: {err}")
+                failed.append(name)
         if phase == "teachers":
             _wait_for({n: run_of(c) for n, c in teachers}, log, poll_s, timeout_s)
+    if failed:
+        raise RunFailedError(f"{len(failed)} run(s) of shard {shard} failed (see their failed.json): {', '.join(failed)}")
 
 
 def _wall_file(preset: str) -> Path:
@@ -197,14 +214,26 @@ def wall_time(preset: str) -> dict:
     return {"sessions": sessions, "total_seconds": sum(s["seconds"] for s in sessions)}
 
 
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """SIGINT to every live shard: each saves a checkpoint of its run at the next step and exits."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+
+
 def _wait_all(procs: list[subprocess.Popen], poll_s: float = 1.0) -> list[int]:
-    """Wait for every shard; when one fails, stop the others (they could wait hours for its teachers)."""
-    while any(p.poll() is None for p in procs):
-        if any(p.poll() not in (None, 0) for p in procs):
-            for p in procs:
-                if p.poll() is None:
-                    p.terminate()  # SIGTERM: the run in progress keeps its last epoch checkpoint
-        time.sleep(poll_s)
+    """Wait for every shard; when one fails, stop the others (they could wait hours for its teachers). An
+    interrupt of the caller (Ctrl-C, a kernel interrupt) stops the shards too instead of leaving them behind."""
+    try:
+        while any(p.poll() is None for p in procs):
+            if any(p.poll() not in (None, 0) for p in procs):
+                _stop(procs)
+            time.sleep(poll_s)
+    except BaseException:
+        _stop(procs)
+        for p in procs:
+            p.wait()
+        raise
     return [p.returncode for p in procs]
 
 
@@ -216,7 +245,8 @@ def launch(preset: str, *, workers: int = 2, log: Callable[[str], None] = print)
     """
     if not (_is_int(workers) and 1 <= workers <= 64):
         raise ConfigError(f"study 'workers' must be an integer in [1, 64]; got {workers!r}")
-    _plan(preset)
+    configs = study_configs(preset)
+    load_splits(next(iter(configs.values())).data)  # found (or downloaded) once, before the shards look for it
     start, started_at = time.monotonic(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     procs = [subprocess.Popen([sys.executable, "-m", "prkd", "study", "--preset", preset, "--shard", f"{i}/{workers}"],

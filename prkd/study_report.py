@@ -98,7 +98,8 @@ def fig_beta_sweep(rows: list[dict]):
         sel = [r for r in rows if r["series"] == series]
         x = [max(r["beta"], 1e-3) * (1.06 if k else 1 / 1.06) for r in sel]  # beta = 0 drawn at 1e-3
         y = [r["ΔPSNR vs E2E (dB)"] for r in sel]
-        err = [[yi - r["low"] for yi, r in zip(y, sel)], [r["high"] - yi for yi, r in zip(y, sel)]]
+        err = [[0.0 if math.isnan(r["low"]) else yi - r["low"] for yi, r in zip(y, sel)],
+               [0.0 if math.isnan(r["high"]) else r["high"] - yi for yi, r in zip(y, sel)]]
         ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=series)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xscale("log")
@@ -111,26 +112,31 @@ def fig_beta_sweep(rows: list[dict]):
 
 
 def fig_teachers(results: StudyResults):
-    """Test PSNR of the teachers against L_t (Fig. 2) and of their students (Fig. 3), E2E as a band."""
+    """Left: test PSNR of the teachers (seed 0) and of their students (mean over seeds) against L_t, the E2E seeds
+    as a band (Figs. 2 and 3). Right: each student minus E2E, paired over seeds, with its 95 % interval."""
     import matplotlib.pyplot as plt
 
     plan = results.plan
     masks = sorted(set(plan.teacher_masks) | {1, plan.table_teacher})
-    teachers = [results.group(results.teacher_group(L))[0].metrics()["test_psnr"] for L in masks]
-    fig, ax = plt.subplots(figsize=(5.4, 3.4))
-    ax.plot(masks, teachers, marker="o", label="teacher (seed 0)")
+    teachers = [statistics.fmean(r.metrics()["test_psnr"] for r in results.group(results.teacher_group(L)).values())
+                for L in masks]
     students = sorted(set(plan.student_masks) | {plan.table_teacher})
-    rows = [compare(results, "KD" if L == plan.table_teacher else f"KD L_t={L}", "e2e") for L in students]
+    groups = ["KD" if L == plan.table_teacher else f"KD L_t={L}" for L in students]
     e2e = [r.metrics()["test_psnr"] for r in results.group("e2e").values()]
-    means = [statistics.fmean(r.metrics()["test_psnr"] for r in results.group(
-        "KD" if L == plan.table_teacher else f"KD L_t={L}").values()) for L in students]
-    ax.errorbar(students, means, yerr=[[c.psnr.mean - c.psnr.low for c in rows], [c.psnr.high - c.psnr.mean for c in rows]],
-                marker="s", capsize=3, label="student (mean; bar: paired CI vs E2E)")
-    lo, hi = min(e2e), max(e2e)
-    ax.axhspan(lo, hi, color="grey", alpha=0.25, label=f"E2E, {len(e2e)} seeds (min–max)")
-    ax.set(xlabel="teacher snapshots L_t", ylabel="test PSNR (dB)", title="Teachers and students against L_t")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 3.4))
+    left.plot(masks, teachers, marker="o", label="teacher, seed 0 (L_t = 1: E2E, mean of its seeds)")
+    left.plot(students, [statistics.fmean(r.metrics()["test_psnr"] for r in results.group(g).values()) for g in groups],
+              marker="s", label="student, mean over seeds")
+    left.axhspan(min(e2e), max(e2e), color="grey", alpha=0.25, label=f"E2E, {len(e2e)} seeds (min–max)")
+    left.set(xlabel="teacher snapshots L_t", ylabel="test PSNR (dB)", title="Teachers and students against L_t")
+    diffs = [compare(results, g, "e2e").psnr for g in groups]
+    right.errorbar(students, [d.mean for d in diffs], yerr=[[d.mean - d.low for d in diffs], [d.high - d.mean for d in diffs]],
+                   marker="s", capsize=3, color="C1")
+    right.axhline(0, color="k", lw=0.8)
+    right.set(xlabel="teacher snapshots L_t", ylabel="ΔPSNR student − E2E (dB)", title="Paired over seeds, 95 % CI")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+    left.legend(fontsize=7)
     fig.tight_layout()
     return fig
 

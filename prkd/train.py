@@ -14,10 +14,8 @@ same weights and metrics as an uninterrupted one.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import signal
-import statistics
 import threading
 import time
 from typing import Callable
@@ -30,10 +28,10 @@ from .config import Config, ConfigError, make
 from .data import Splits, load_splits, to_images
 from .device import default_device, to_device
 from .diagnostics import DIAGNOSTICS, LOW_DRIFT_RAD, OpticsProbe
+from .evaluation import device_name, evaluate, inference_ms, seeded_generator as _generator
 from .distill import TeacherTargets
 from .memory import PeakMemory
 from .losses import cdp_loss, feature_loss, objective, task_loss
-from .metrics import psnr, ssim
 from .runs import Run, RunNotFoundError, find_run, load_checkpoint
 from .system import PRSystem
 
@@ -59,15 +57,6 @@ class TrainingDiverged(FloatingPointError):
 
 class RunFailedError(RuntimeError):
     """The run failed earlier (see its failed.json); it is not trained again automatically."""
-
-
-def _seed(*parts: object) -> int:
-    """A 63-bit seed derived from ``parts`` (stable across runs, platforms and Python's hash randomisation)."""
-    return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:15], 16)
-
-
-def _generator(*parts: object) -> torch.Generator:
-    return torch.Generator().manual_seed(_seed(*parts))
 
 
 def teacher_config(cfg: Config) -> Config:
@@ -108,30 +97,6 @@ def _resolve_teacher(cfg: Config, teacher_run: str | None, device: torch.device,
     return get_or_train(tcfg, device=device, log=log, progress=progress)
 
 
-@torch.no_grad()
-def evaluate(system: PRSystem, images: torch.Tensor, *, batch_size: int = 256, seed: int = 0,
-             device: torch.device | None = None) -> dict[str, float]:
-    """Mean per-image PSNR (dB) and SSIM of ``system`` on uint8 images (n, 28, 28), in eval mode, and the
-    per-image values (``psnr_per_image``, ``ssim_per_image``, lists in the images' order) for paired tests.
-
-    Noise (if configured) is drawn from generators seeded by ``seed``, so the figure is reproducible.
-    """
-    device = device or next(system.parameters()).device
-    was_training = system.training
-    system.eval()
-    p, s = [], []
-    images = to_device(images, device)
-    for i, start in enumerate(range(0, len(images), batch_size)):
-        img = to_images(images[start:start + batch_size], system.cfg.data.image_size)
-        x_hat = system(img, generator=_generator(seed, "eval", i)).x_hat
-        p.append(psnr(x_hat, img))
-        s.append(ssim(x_hat, img))
-    system.train(was_training)
-    p, s = torch.cat(p), torch.cat(s)
-    return {"psnr": p.mean().item(), "ssim": s.mean().item(), "psnr_per_image": p.tolist(),
-            "ssim_per_image": s.tolist()}
-
-
 class _InterruptFlag:
     """Turns SIGINT into a flag checked between steps, so an interrupt never lands mid-update."""
 
@@ -150,30 +115,6 @@ class _InterruptFlag:
     def __exit__(self, *exc):
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
-
-
-def _inference_ms(system: PRSystem, images: torch.Tensor, batch: int, device: torch.device, repeats: int = 5) -> float:
-    """Median wall time (ms) of one inference pass (measure, initialize, U-Net) over a batch of ``batch`` images."""
-    system.eval()
-    img = to_images(to_device(images[:batch], device), system.cfg.data.image_size)
-    times = []
-    with torch.inference_mode():
-        for i in range(repeats + 1):  # the first pass warms up
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
-            system(img)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times[1:])
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    import platform
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def _write_history(run: Run, history: list[dict]) -> None:
@@ -292,18 +233,26 @@ def get_or_train(cfg: Config, *, teacher_run: str | None = None, device: torch.d
         atomic.write_json(run.config_file, {"config": cfg.to_dict(), "teacher_run": teacher.id if teacher else None,
                                             "run_id": run.id})
     data = data or load_splits(cfg.data)
+    probe, start = _optics_probe(cfg, teacher, device, data)  # outside the run's memory: diagnostics only
     with PeakMemory(device) as memory:  # counts the teacher, the model, the optimiser, the caches and the steps
-        teacher_system = teacher.load_system(device) if teacher else _diagnostic_teacher(cfg, device)
-        _train(run, cfg, teacher_system, device, progress, log, data, memory)
+        _train(run, cfg, teacher.load_system(device) if teacher else None, device, progress, log, data, memory,
+               probe, start)
     return run
 
 
-def _diagnostic_teacher(cfg: Config, device: torch.device) -> PRSystem | None:
-    """For the E2E and random baselines: the teacher their student would have, if complete (L_cdp diagnostic)."""
-    if cfg.train.mode == "teacher":
-        return None
-    run = Run.for_config(teacher_config(cfg))
-    return run.load_system(device) if run.is_complete else None
+def _optics_probe(cfg: Config, teacher: Run | None, device: torch.device, data: Splits) -> tuple[OpticsProbe, dict]:
+    """The run's diagnostics probe (``prkd.diagnostics``) and its values before training (a fresh system redrawn
+    from the seed). L_cdp is measured against the student's teacher or, for the E2E and random baselines, the
+    teacher their student would have if that run is complete now (blank otherwise); it is loaded, used and freed
+    here, so it never counts in the run's peak memory."""
+    if teacher is None and cfg.train.mode != "teacher":
+        candidate = Run.for_config(teacher_config(cfg))
+        teacher = candidate if candidate.is_complete else None
+    teacher_system = teacher.load_system(device) if teacher else None
+    probe = OpticsProbe(to_device(data.val, device), image_size=cfg.data.image_size, teacher=teacher_system)
+    del teacher_system
+    start = probe(PRSystem(cfg, trainable_optics=cfg.train.mode != "random").to(device), seed=cfg.train.seed)
+    return probe, start
 
 
 def _optimizer(system: PRSystem, t) -> torch.optim.Adam:
@@ -315,14 +264,12 @@ def _optimizer(system: PRSystem, t) -> torch.optim.Adam:
 
 
 def _train(run: Run, cfg: Config, teacher: PRSystem | None, device: torch.device, progress: bool,
-           log: Callable[[str], None], data: Splits, memory: PeakMemory) -> None:
+           log: Callable[[str], None], data: Splits, memory: PeakMemory, probe: OpticsProbe, start: dict) -> None:
     t = cfg.train
     system = PRSystem(cfg, trainable_optics=t.mode != "random").to(device)
     optimizer = _optimizer(system, t)
     train_images = to_device(data.train, device)
-    targets = TeacherTargets(teacher, train_images, device=device) if teacher is not None and t.mode == "student" \
-        else None
-    probe = OpticsProbe(to_device(data.val, device), image_size=cfg.data.image_size, teacher=teacher)
+    targets = TeacherTargets(teacher, train_images, device=device) if teacher is not None else None
     n = len(train_images)
     batch = min(t.batch_size, n)
     steps = n // batch  # full batches only, so batch-norm never sees a batch of one
@@ -384,11 +331,19 @@ def _train(run: Run, cfg: Config, teacher: PRSystem | None, device: torch.device
             epochs_bar.update(1)
             epochs_bar.set_postfix(loss=f"{row['loss']:.4g}", val_psnr=f"{row['val_psnr']:.2f}")
     epochs_bar.close()
+    _finish(run, cfg, system, history, start, elapsed=elapsed, steps=steps, batch=batch, data=data, device=device,
+            memory=memory, log=log)
+
+
+def _finish(run: Run, cfg: Config, system: PRSystem, history: list[dict], start: dict, *, elapsed: float, steps: int,
+            batch: int, data: Splits, device: torch.device, memory: PeakMemory, log: Callable[[str], None]) -> None:
+    """Test the trained system, save it and write ``metrics.json`` (which completes the run); say if the masks
+    barely moved."""
+    t = cfg.train
     test = evaluate(system, data.test, batch_size=max(batch, 256), seed=t.seed + 1, device=device)
     peak = memory.mb()
-    inference_ms = _inference_ms(system, data.test, batch, device)
+    inference = inference_ms(system, data.test, batch, device)
     atomic.torch_save(run.model_file, {"config": cfg.to_dict(), "state_dict": system.state_dict()})
-    start = probe(PRSystem(cfg, trainable_optics=t.mode != "random").to(device), seed=t.seed)  # redrawn from the seed
     optics = {**{f"{k}_start": v for k, v in start.items() if k != "mask_drift"},
               **{f"{k}_end": v for k, v in history[-1].items() if k in DIAGNOSTICS and k != "mask_drift"},
               "mask_drift_rad": history[-1]["mask_drift"]}
@@ -398,8 +353,8 @@ def _train(run: Run, cfg: Config, teacher: PRSystem | None, device: torch.device
         "test_ssim_per_image": [round(v, 5) for v in test["ssim_per_image"]],
         "val_psnr": history[-1]["val_psnr"], "val_ssim": history[-1]["val_ssim"],
         "train_seconds": elapsed, "epochs": t.epochs, "images_per_second": t.epochs * steps * batch / max(elapsed, 1e-9),
-        "peak_memory_mb": peak, "peak_memory_kind": memory.kind, "inference_ms_per_batch": inference_ms,
-        "inference_batch": batch, "device": _device_name(device),
+        "peak_memory_mb": peak, "peak_memory_kind": memory.kind, "inference_ms_per_batch": inference,
+        "inference_batch": batch, "device": device_name(device),
         "torch": torch.__version__, "run_id": run.id,
     })
     run.checkpoint_file.unlink(missing_ok=True)

@@ -6,12 +6,18 @@ masks, filter and U-Net), through ``prkd.stats``:
 
 * over seeds -- the paired t interval of the mean difference of the runs' test PSNR (the primary figure,
   since it includes what changes when the study is run again), and
-* over images -- a BCa bootstrap interval of the mean per-image difference (every test image of every
-  shared seed; test-set sampling only). For single runs (the teachers) it is the only interval.
+* over images -- a BCa bootstrap interval of the mean per-image difference, each image's difference first
+  averaged over the shared seeds (test-set sampling only).
+
+The teachers are single runs (seed 0), and runs with different numbers of masks do not share their initial
+U-Net (the seed's generator draws the masks first), so a teacher comparison has no pairing. Its interval
+borrows the seed spread of the E2E baseline's seeds: difference +- t(0.975, n - 1) s sqrt(2) (or
+s sqrt(1 + 1/n) against the mean of the n E2E seeds, the L_t = 1 point), with s their standard deviation --
+an assumption, stated in the table.
 
 The verdict reads the primary interval: "holds" when it lies above 0 on the claimed side, "refuted" when it
 lies on the other side, "not resolved at this precision" otherwise. A plateau claim ("about equal") is an
-equivalence test with the margin ``PLATEAU_MARGIN_DB``. Beside every verdict stand the numbers that say
+equivalence test (two one-sided tests: the 90 % interval within +- ``PLATEAU_MARGIN_DB``). Beside every verdict stand the numbers that say
 whether the comparison could show anything: how far the masks moved, their speckle contrast, the
 initialization's correlation with the truth and L_cdp against the teacher.
 """
@@ -22,6 +28,8 @@ import math
 import statistics
 from dataclasses import dataclass
 
+from scipy import stats as scipy_stats
+
 from .runs import Run, RunNotFoundError
 from .stats import PairedResult, paired_images, paired_seeds
 from .study import STUDY_PLANS, StudyPlan, run_of, study_configs
@@ -29,8 +37,10 @@ from .study import STUDY_PLANS, StudyPlan, run_of, study_configs
 __all__ = ["PLATEAU_MARGIN_DB", "StudyResults", "Comparison", "collect_study", "compare", "claims", "verdict_rows",
            "beta_sweep_rows", "runs_rows"]
 
-#: A "plateau" holds when the whole interval of the difference lies within +- this many dB.
+#: A "plateau" holds when the whole 90 % interval of the difference lies within +- this many dB.
 PLATEAU_MARGIN_DB = 0.25
+#: Interval of an equivalence (plateau) claim: two one-sided tests at 5 % each.
+PLATEAU_CONFIDENCE = 0.90
 
 
 @dataclass
@@ -82,9 +92,9 @@ class Comparison:
     images: PairedResult
     optics: dict
 
-    def primary(self) -> PairedResult:
-        """The interval a verdict reads: over seeds when there are two or more, else over images."""
-        return self.psnr if len(self.seeds) >= 2 else self.images
+    def primary(self, metric: str = "psnr") -> PairedResult:
+        """The interval a verdict reads: over seeds (or, for single runs, with the E2E seeds' spread)."""
+        return self.ssim if metric == "ssim" else self.psnr
 
 
 def _median(runs, key: str) -> float:
@@ -103,20 +113,48 @@ def _optics(runs_a: list[Run], runs_b: list[Run]) -> dict:
     return out
 
 
-def compare(results: StudyResults, a: str, b: str, seeds: tuple[int, ...] | None = None) -> Comparison:
+def _per_image_mean(metrics: list[dict]) -> list[float]:
+    """Each test image's PSNR averaged over the runs (the same test images, in the same order)."""
+    return [statistics.fmean(values) for values in zip(*(m["test_psnr_per_image"] for m in metrics))]
+
+
+def compare(results: StudyResults, a: str, b: str, seeds: tuple[int, ...] | None = None, *,
+            confidence: float = 0.95) -> Comparison:
     """Paired comparison of groups ``a`` and ``b`` on their shared seeds (or ``seeds``)."""
     ga, gb = results.group(a), results.group(b)
     shared = tuple(sorted(set(ga) & set(gb) if seeds is None else seeds))
     if not shared:
         raise ValueError(f"groups {a!r} and {b!r} share no seed")
     ma, mb = [ga[s].metrics() for s in shared], [gb[s].metrics() for s in shared]
-    per_a = [v for m in ma for v in m["test_psnr_per_image"]]
-    per_b = [v for m in mb for v in m["test_psnr_per_image"]]
     return Comparison(a, b, shared,
-                      psnr=paired_seeds([m["test_psnr"] for m in ma], [m["test_psnr"] for m in mb]),
-                      ssim=paired_seeds([m["test_ssim"] for m in ma], [m["test_ssim"] for m in mb]),
-                      images=paired_images(per_a, per_b),
+                      psnr=paired_seeds([m["test_psnr"] for m in ma], [m["test_psnr"] for m in mb], confidence=confidence),
+                      ssim=paired_seeds([m["test_ssim"] for m in ma], [m["test_ssim"] for m in mb], confidence=confidence),
+                      images=paired_images(_per_image_mean(ma), _per_image_mean(mb), confidence=confidence),
                       optics=_optics([ga[s] for s in shared], [gb[s] for s in shared]))
+
+
+def _single_run_interval(results: StudyResults, a: float, b: float, *, b_is_e2e_mean: bool, key: str) -> PairedResult:
+    """a - b for single runs, with the seed spread s of the E2E seeds: +- t s sqrt(2), or s sqrt(1 + 1/n) when
+    b is the mean of the n E2E seeds."""
+    e2e = [r.metrics()[key] for r in results.group("e2e").values()]
+    n = len(e2e)
+    if n < 2:
+        return PairedResult(a - b, math.nan, math.nan, 1, math.nan, "single runs (no E2E seed spread)")
+    half = scipy_stats.t.ppf(0.975, n - 1) * statistics.stdev(e2e) * math.sqrt(1 + 1 / n if b_is_e2e_mean else 2)
+    return PairedResult(a - b, a - b - half, a - b + half, 1, math.nan, f"single runs ± E2E spread ({n} seeds)")
+
+
+def compare_teachers(results: StudyResults, a: str, b: str) -> Comparison:
+    """Teacher ``a`` (one run) against teacher ``b`` or, for ``b == "e2e"``, the mean of the E2E seeds."""
+    run_a = results.group(a)[0]
+    runs_b = list(results.group(b).values())
+    ma, mb = run_a.metrics(), [r.metrics() for r in runs_b]
+    versus_mean = b == "e2e"
+    intervals = {key: _single_run_interval(results, ma[key], statistics.fmean(m[key] for m in mb),
+                                           b_is_e2e_mean=versus_mean, key=key) for key in ("test_psnr", "test_ssim")}
+    return Comparison(a, b, (0,), psnr=intervals["test_psnr"], ssim=intervals["test_ssim"],
+                      images=paired_images(ma["test_psnr_per_image"], _per_image_mean(mb)),
+                      optics=_optics([run_a], runs_b))
 
 
 def _equivalence(result: PairedResult, margin: float) -> str:
@@ -130,7 +168,8 @@ def _equivalence(result: PairedResult, margin: float) -> str:
 
 
 def claims(plan: StudyPlan) -> list[tuple[str, str, str, str]]:
-    """(claim, A, B, kind) of every row of the verdict; kind is 'greater' (A > B) or 'plateau' (A = B)."""
+    """(claim, A, B, kind) of every row of the verdict. kind: 'greater' (A > B in PSNR), 'greater ssim'
+    (in SSIM), 'teacher' (A > B, single teacher runs) or 'plateau' (A = B within the margin)."""
     L = plan.table_teacher
     rows = [
         (f"student (KD, L_t = {L}) > E2E", "KD", "e2e", "greater"),
@@ -140,10 +179,13 @@ def claims(plan: StudyPlan) -> list[tuple[str, str, str, str]]:
         ("Table 1: L_feat only > neither (E2E)", "L_feat only", "e2e", "greater"),
         ("Table 1: L_cdp + L_feat > L_cdp only (the paper's best PSNR)", "KD", "L_cdp only", "greater"),
         ("Table 1: L_cdp + L_feat > L_feat only", "KD", "L_feat only", "greater"),
+        ("Table 1: L_cdp only > L_feat only", "L_cdp only", "L_feat only", "greater"),
+        ("Table 1 (SSIM): L_cdp only > L_cdp + L_feat (the paper's best SSIM)", "L_cdp only", "KD", "greater ssim"),
     ]
     masks = sorted(set(plan.teacher_masks) | {1, L})
-    rows += [(f"Fig. 2: teacher PSNR rises with L_t: L_t = {hi} > L_t = {lo}", f"teacher L_t={hi}",
-              "e2e" if lo == 1 else f"teacher L_t={lo}", "greater") for lo, hi in zip(masks, masks[1:])]
+    rows += [(f"Fig. 2: teacher PSNR rises with L_t: L_t = {hi} > L_t = {lo}" + (" (E2E, mean of its seeds)" if lo == 1
+              else ""), f"teacher L_t={hi}", "e2e" if lo == 1 else f"teacher L_t={lo}", "teacher")
+             for lo, hi in zip(masks, masks[1:])]
     for Ls in plan.student_masks:
         rows.append((f"Fig. 3: student of L_t = {Ls} > E2E", f"KD L_t={Ls}", "e2e", "greater"))
     big = max(plan.student_masks)
@@ -164,19 +206,31 @@ def _fmt(x: float, digits: int = 2) -> str:
     return "nan" if x is None or math.isnan(x) else f"{x:.{digits}f}"
 
 
+def _judge(results: StudyResults, a: str, b: str, kind: str) -> tuple[Comparison, str]:
+    """The comparison a claim rests on and its verdict."""
+    if kind == "teacher":
+        c = compare_teachers(results, a, b)
+        return c, c.psnr.verdict(claim_sign=+1)
+    if kind == "plateau":
+        c = compare(results, a, b, confidence=PLATEAU_CONFIDENCE)
+        supported = max(abs(c.psnr.low), abs(c.psnr.high))
+        return c, f"{_equivalence(c.psnr, PLATEAU_MARGIN_DB)} (90 % CI within ±{supported:.2f} dB)"
+    c = compare(results, a, b)
+    return c, c.primary("ssim" if kind == "greater ssim" else "psnr").verdict(claim_sign=+1)
+
+
 def verdict_rows(results: StudyResults) -> list[dict]:
     """One row per claim: the paired differences, the verdict, and the optics' state on both sides."""
     rows = []
     for claim, a, b, kind in claims(results.plan):
-        c = compare(results, a, b)
-        primary = c.primary()
-        verdict = _equivalence(primary, PLATEAU_MARGIN_DB) if kind == "plateau" else primary.verdict(claim_sign=+1)
+        c, verdict = _judge(results, a, b, kind)
         o = c.optics
         rows.append({
             "claim": claim, "A": a, "B": b, "seeds": len(c.seeds),
-            "ΔPSNR over seeds (dB, 95% CI)": c.psnr.format(2, "") if len(c.seeds) >= 2 else "single run",
+            "ΔPSNR (dB, CI)": c.psnr.format(2, ""), "interval": c.psnr.method if kind != "plateau" else
+            "t over seeds, 90 %",
             "ΔPSNR over images (dB, 95% CI)": c.images.format(2, ""),
-            "ΔSSIM over seeds": c.ssim.format(3, "") if len(c.seeds) >= 2 else "",
+            "ΔSSIM (CI)": c.ssim.format(3, ""),
             "verdict": verdict,
             "mask drift A / B (rad)": f"{_fmt(o['mask_drift_rad_a'])} / {_fmt(o['mask_drift_rad_b'])}",
             "speckle contrast A: start → end": f"{_fmt(o['speckle_contrast_start_a'])} → "
@@ -188,25 +242,46 @@ def verdict_rows(results: StudyResults) -> list[dict]:
 
 
 def beta_sweep_rows(results: StudyResults) -> list[dict]:
-    """Each student of the two beta sweeps against E2E: paired difference over seeds and the optics' state."""
+    """Each student of the two beta sweeps against E2E: paired difference over seeds and the optics' state.
+
+    Exploratory: eleven comparisons at 95 % each, so ``q (BH)`` gives the Benjamini-Hochberg adjusted p-values
+    (``scipy.stats.false_discovery_control``) over the sweep; the row sigma = 0, beta = 0 is E2E itself.
+    """
     rows = []
     for series, label in (("sigma=0", "σ = 0 (α = 1 − β)"), ("alpha=0.5", "σ = 0.5 − β (α = 0.5)")):
         for beta in results.plan.betas:
             group = f"{series} beta={beta:g}"
             alpha = 1 - beta if series == "sigma=0" else 0.5
             c = compare(results, group, "e2e")
-            rows.append({"series": label, "alpha": round(alpha, 4), "beta": beta, "sigma": round(1 - alpha - beta, 4),
-                         "seeds": len(c.seeds), "ΔPSNR vs E2E (dB)": round(c.psnr.mean, 3),
-                         "low": round(c.psnr.low, 3), "high": round(c.psnr.high, 3),
-                         "verdict (> E2E)": c.psnr.verdict(claim_sign=+1),
+            same = run_of_group(results, group) == run_of_group(results, "e2e")
+            rows.append({"series": label, "alpha": round(alpha, 4), "beta": beta,
+                         "sigma": round(max(0.0, 1 - alpha - beta), 4), "seeds": len(c.seeds),
+                         "ΔPSNR vs E2E (dB)": round(c.psnr.mean, 3),
+                         "low": round(c.psnr.low, 3), "high": round(c.psnr.high, 3), "p": c.psnr.p_value,
+                         "verdict (> E2E)": "= E2E" if same else c.psnr.verdict(claim_sign=+1),
                          "mask drift (rad)": round(c.optics["mask_drift_rad_a"], 3),
                          "speckle contrast end": round(c.optics["speckle_contrast_end_a"], 3),
                          "L_cdp end": round(c.optics["val_cdp_end_a"], 4)})
+    tested = [i for i, r in enumerate(rows) if not math.isnan(r["p"])]
+    q = scipy_stats.false_discovery_control([rows[i]["p"] for i in tested]) if tested else []
+    for i, row in enumerate(rows):
+        row["p"] = "" if math.isnan(row["p"]) else round(row["p"], 4)
+        row["q (BH)"] = round(float(q[tested.index(i)]), 4) if i in tested else ""
     return rows
 
 
+def run_of_group(results: StudyResults, group: str) -> list[str]:
+    """The run ids of a group, by seed (two groups with the same ids are the same runs)."""
+    return [run.id for _, run in sorted(results.group(group).items())]
+
+
+def _drift_without_offset(run: Run) -> float:
+    """The run's final mask drift once each mask's common phase offset (invisible to the CDPs) is removed."""
+    return run.load_system("cpu").sensing.drift_rad(remove_offset=True)
+
+
 def runs_rows(results: StudyResults) -> list[dict]:
-    """One row per distinct run of the study (``runs.csv``)."""
+    """One row per distinct run of the study (``runs.csv``); ``mask_drift_no_offset_rad`` loads each model."""
     rows, seen = [], set()
     for name, run in results.runs.items():
         if run.id in seen:
@@ -220,6 +295,7 @@ def runs_rows(results: StudyResults) -> list[dict]:
                      "cdp_loss": t.cdp_loss if t.mode == "student" else "", "epochs": t.epochs,
                      "test_psnr": round(m["test_psnr"], 3), "test_ssim": round(m["test_ssim"], 4),
                      "mask_drift_rad": round(m["mask_drift_rad"], 4),
+                     "mask_drift_no_offset_rad": round(_drift_without_offset(run), 4),
                      "speckle_contrast_start": round(m["speckle_contrast_start"], 4),
                      "speckle_contrast_end": round(m["speckle_contrast_end"], 4),
                      "init_corr_end": round(m["init_corr_end"], 4), "wall_seconds": round(m["train_seconds"], 1),

@@ -147,3 +147,16 @@ def test_student_with_the_standardized_cdp_loss_trains_and_its_teacher_is_the_pa
     assert teacher_config(cfg).train.cdp_loss == "paper"
     rows = run.history()
     assert all(0 <= r["cdp"] <= 4 for r in rows)  # 2 (1 - r) lies in [0, 4]
+
+
+def test_drift_without_offset_ignores_a_common_phase_the_cdps_cannot_see():
+    s = CDPSensing(n_masks=2, size=16, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        s.phi.copy_(s.phi0 + torch.tensor([0.7, -1.2]).view(2, 1, 1))  # one constant offset per mask
+    x = torch.polar(torch.ones(1, 16, 16), torch.rand(1, 16, 16))
+    fresh = CDPSensing(n_masks=2, size=16, generator=torch.Generator().manual_seed(4))
+    assert torch.allclose(s(x), fresh(x), atol=1e-5)  # the CDPs are unchanged
+    assert abs(s.drift_rad() - 0.95) < 1e-4 and s.drift_rad(remove_offset=True) < 1e-4
+    with torch.no_grad():
+        s.phi.copy_(s.phi0 + 0.5 * torch.randn(2, 16, 16, generator=torch.Generator().manual_seed(5)))
+    assert s.drift_rad(remove_offset=True) > 0.2  # a change the CDPs do see is still counted

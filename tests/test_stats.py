@@ -128,3 +128,10 @@ def test_paired_images_resolves_a_clear_gain():
 def test_paired_images_constant_differences_give_nan():
     r = paired_images([21.0, 22.0, 23.0], [20.0, 21.0, 22.0])
     assert r.mean == pytest.approx(1.0) and math.isnan(r.low) and math.isnan(r.high)
+
+
+def test_equal_differences_over_seeds_give_no_interval():
+    """Two seeds that differ by exactly the same amount have no spread to judge by: not a 'holds'."""
+    r = paired_seeds([21.0, 22.0], [20.0, 21.0])
+    assert r.mean == 1.0 and math.isnan(r.low) and math.isnan(r.high)
+    assert r.verdict() == "not resolved at this precision"

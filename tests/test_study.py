@@ -1,6 +1,7 @@
 """The study's plan (prkd.study): its configs, shared runs, seed pairing, shards, bad input and wall time.
 Nothing here trains: launch's worker processes are replaced by a stub."""
 
+import signal
 import json
 import math
 import os
@@ -177,7 +178,7 @@ class _FakePopen:
     def poll(self):
         return self.returncode
 
-    def terminate(self):
+    def send_signal(self, signum):
         pass
 
 
@@ -288,9 +289,60 @@ def test_launch_stops_the_other_shards_when_one_fails(monkeypatch):
                 self.returncode = -15 if self.terminated else self.code_after[1]
             return self.returncode
 
-        def terminate(self):
+        def send_signal(self, signum):
+            assert signum == signal.SIGINT  # the shard checkpoints its run and exits
             self.terminated = True
+
+        def wait(self):
+            return self.returncode
 
     failing, waiting = Proc((2, 2)), Proc((10**9, 0))
     assert study._wait_all([failing, waiting], poll_s=0) == [2, -15]
     assert waiting.terminated and not failing.terminated
+
+
+def test_an_interrupted_launch_stops_its_shards():
+    signals = []
+
+    class Proc:
+        def __init__(self):
+            self.stopped = False
+
+        def poll(self):
+            return -2 if self.stopped else None
+
+        def send_signal(self, signum):
+            signals.append(signum)
+            self.stopped = True
+
+        def wait(self):
+            return -2
+
+    def interrupt(_):
+        raise KeyboardInterrupt
+
+    import pytest as _pytest
+    with _pytest.MonkeyPatch.context() as mp:
+        mp.setattr(study.time, "sleep", interrupt)
+        with _pytest.raises(KeyboardInterrupt):
+            study._wait_all([Proc(), Proc()])
+    assert signals == [signal.SIGINT, signal.SIGINT]
+
+
+def test_a_failed_baseline_does_not_stop_the_shard(monkeypatch):
+    """A diverged student is skipped (the registry marks it failed); the shard trains the rest, then says which."""
+    trained = []
+
+    diverging = study.run_of(study.study_configs("smoke")["KD s1"]).id
+
+    def fake_get_or_train(cfg, **kwargs):
+        if study.run_of(cfg).id == diverging:
+            raise study.TrainingDiverged("loss became nan")
+        trained.append(cfg)
+
+    monkeypatch.setattr(study, "get_or_train", fake_get_or_train)
+    monkeypatch.setattr(study, "_wait_for", lambda *a, **k: None)
+    with pytest.raises(study.RunFailedError, match="1 run\\(s\\) of shard 0 failed.*KD s1"):
+        study.run_shard("smoke", progress=False, log=lambda m: None, data=object())
+    distinct = {study.run_of(c).id for c in study.study_configs("smoke").values()}
+    assert len(trained) == len(distinct) - 1
