@@ -162,8 +162,10 @@ def _verdict_markdown(results: StudyResults, rows: list[dict], wall: dict) -> st
     head = (f"Study `{plan.preset}`: {len({r.id for r in results.runs.values()})} runs; {len(plan.core_seeds)} paired "
             f"seeds for E2E, random, KD and its ablations, {len(plan.sweep_seeds)} for the sweeps and variants. "
             f"Whole study: {wall['total_seconds'] / 60:.1f} min of wall time in {len(wall['sessions'])} launch(es). "
-            f"Verdict: the 95 % interval over seeds (over images for single runs) above 0 = holds, below 0 = refuted, "
-            f"containing 0 = not resolved; a plateau holds when the interval lies within ±{PLATEAU_MARGIN_DB} dB.")
+            f"Verdict: the paired 95 % interval over seeds above 0 = holds, below 0 = refuted, containing 0 = not "
+            f"resolved; the single-seed teachers borrow the spread of the E2E seeds (column 'interval'); a plateau "
+            f"holds when the 90 % interval lies within ±{PLATEAU_MARGIN_DB} dB (two one-sided tests). 'ΔPSNR over "
+            f"images' is the BCa bootstrap over the test images (seed-averaged differences), test-set sampling only.")
     return to_markdown(rows, "Verdict") + "\n" + head + "\n"
 
 

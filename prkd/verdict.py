@@ -253,7 +253,7 @@ def beta_sweep_rows(results: StudyResults) -> list[dict]:
             group = f"{series} beta={beta:g}"
             alpha = 1 - beta if series == "sigma=0" else 0.5
             c = compare(results, group, "e2e")
-            same = run_of_group(results, group) == run_of_group(results, "e2e")
+            same = run_of_group(results, group, c.seeds) == run_of_group(results, "e2e", c.seeds)
             rows.append({"series": label, "alpha": round(alpha, 4), "beta": beta,
                          "sigma": round(max(0.0, 1 - alpha - beta), 4), "seeds": len(c.seeds),
                          "ΔPSNR vs E2E (dB)": round(c.psnr.mean, 3),
@@ -270,9 +270,10 @@ def beta_sweep_rows(results: StudyResults) -> list[dict]:
     return rows
 
 
-def run_of_group(results: StudyResults, group: str) -> list[str]:
-    """The run ids of a group, by seed (two groups with the same ids are the same runs)."""
-    return [run.id for _, run in sorted(results.group(group).items())]
+def run_of_group(results: StudyResults, group: str, seeds: tuple[int, ...]) -> list[str]:
+    """The run ids of a group for ``seeds`` (two groups with the same ids are the same runs)."""
+    runs = results.group(group)
+    return [runs[s].id for s in seeds]
 
 
 def _drift_without_offset(run: Run) -> float:
