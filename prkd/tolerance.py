@@ -17,8 +17,11 @@ number, with a tolerance taken from the committed cell itself:
   (e.g. the name of the best variant) is a note when the numbers it summarises are within tolerance (its row's,
   or its table's for a row without numbers), else a failure.
 
-Rows are matched by the ``run_id`` column if the table has one, else by the first column. Columns whose
-header names a time, memory, the device or the mask drift (``UNCOMPARED_COLUMN_WORDS``) are left out.
+Rows are matched by the ``run_id`` column if the table has one, else by the fewest leading columns that tell
+the committed rows apart (the first column, for most tables). Columns whose
+header names a time, memory, the device or an optics diagnostic (mask drift, speckle contrast, init correlation,
+L_cdp: ``UNCOMPARED_COLUMN_WORDS``) are left out, and so are the interval ends and p-values of the study's beta
+sweep (``UNCOMPARED_COLUMNS``), whose differences are compared.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["HALF_WIDTH_RATIO_TOLERANCE", "KEY_COLUMN", "MEAN_TOLERANCE_IN_HALF_WIDTHS", "SINGLE_RUN_TOLERANCE",
-           "UNCOMPARED_COLUMN_WORDS", "Comparison", "Measurement", "compare_cells", "compare_folders",
+           "UNCOMPARED_COLUMN_WORDS", "UNCOMPARED_COLUMNS", "Comparison", "Measurement", "compare_cells", "compare_folders",
            "compare_tables", "parse_cell"]
 
 #: The fresh mean may move by this many committed 95 % half-widths: it must lie inside the committed CI.
@@ -45,7 +48,10 @@ SINGLE_RUN_TOLERANCE = {"psnr": 0.5, "ssim": 0.05}
 KEY_COLUMN = "run_id"
 #: Columns whose (lower-case) header holds one of these are not compared: times, memory and the device are
 #: measurements of the machine, and the mask drift has no documented tolerance yet.
-UNCOMPARED_COLUMN_WORDS = ("second", "time", "memory", "inference", "device", "drift")
+UNCOMPARED_COLUMN_WORDS = ("second", "time", "memory", "inference", "device", "drift", "contrast", "corr", "l_cdp")
+#: Columns (exact headers) of derived statistics that are not compared: the study's beta sweep gives each
+#: difference's interval ends and p-values beside the difference itself, which is compared.
+UNCOMPARED_COLUMNS = ("low", "high", "p", "q (BH)")
 
 _NUMBER = r"[+-]?\d+\.\d+(?:[eE][+-]?\d+)?"
 _MEASUREMENT = re.compile(rf"(?<![\w.])({_NUMBER})(?:\s*±\s*({_NUMBER}))?(?![\w.])")
@@ -209,12 +215,24 @@ def _judge_conclusions(conclusions: list[str], numbers_failed: bool, where_numbe
     return result
 
 
-def _rows_by_key(rows: list[dict], key: str, table: str, side: str, result: Comparison) -> dict[str, dict]:
+def _key_columns(columns: list[str], rows: list[dict]) -> list[str]:
+    """The columns that name a row: ``KEY_COLUMN`` if present, else the fewest leading columns whose values are
+    unique over the committed rows (a sweep's series and its weights, e.g.)."""
+    if KEY_COLUMN in columns:
+        return [KEY_COLUMN]
+    for n in range(1, len(columns) + 1):
+        if len({tuple(row.get(c) for c in columns[:n]) for row in rows}) == len(rows):
+            return columns[:n]
+    return columns[:1]
+
+
+def _rows_by_key(rows: list[dict], keys: list[str], table: str, side: str, result: Comparison) -> dict[str, dict]:
     by_key = {}
     for row in rows:
-        if row.get(key) in by_key:
-            result.failures.append(f"{table}: row {row.get(key)!r} appears twice in {side}")
-        by_key[row.get(key)] = row
+        label = " / ".join(str(row.get(k)) for k in keys)
+        if label in by_key:
+            result.failures.append(f"{table}: row {label!r} appears twice in {side}")
+        by_key[label] = row
     return by_key
 
 
@@ -224,10 +242,11 @@ def compare_tables(name: str, old: list[dict], new: list[dict], skip_rows: tuple
     numbers of its own (e.g. the name of the best variant) is judged by the numbers of the whole table."""
     result, without_numbers = Comparison(), []
     columns = list(old[0]) if old else []
-    key = KEY_COLUMN if KEY_COLUMN in columns else (columns[0] if columns else "")
-    compared = [c for c in columns if c != key and not any(word in c.lower() for word in UNCOMPARED_COLUMN_WORDS)]
-    old_rows = _rows_by_key(old, key, name, "the committed results", result)
-    new_rows = _rows_by_key(new, key, name, "the fresh run", result)
+    keys = _key_columns(columns, old)
+    compared = [c for c in columns if c not in keys and c not in UNCOMPARED_COLUMNS
+                and not any(word in c.lower() for word in UNCOMPARED_COLUMN_WORDS)]
+    old_rows = _rows_by_key(old, keys, name, "the committed results", result)
+    new_rows = _rows_by_key(new, keys, name, "the fresh run", result)
     for label in sorted(set(old_rows) | set(new_rows), key=lambda k: (k not in old_rows, str(k))):
         if str(label).startswith(skip_rows):
             continue

@@ -195,3 +195,16 @@ def test_check_results_command_exits_0_1_2(folders, capsys):
     assert "differ (2 cells outside tolerance" in out
     assert main(["check-results", "--committed", str(committed.parent / "nowhere"), "--fresh", str(fresh)]) == 2
     assert "no tables" in capsys.readouterr().err
+
+
+def test_a_sweep_table_is_keyed_by_its_leading_columns_and_its_statistics_are_not_compared(tmp_path):
+    """The study's beta_sweep repeats its first column (the series); rows are told apart by series, alpha and beta."""
+    from prkd.tolerance import compare_tables
+    header = ["series", "alpha", "beta", "ΔPSNR vs E2E (dB)", "low", "high", "p", "speckle contrast end"]
+    old = [dict(zip(header, row)) for row in (["σ = 0", "0.99", "0.01", "-0.36", "-0.48", "-0.24", "0.0059", "0.82"],
+                                              ["σ = 0", "0.97", "0.03", "-0.80", "-1.30", "-0.30", "0.0205", "0.82"])]
+    moved = [dict(r, **{"low": "-0.70", "p": "0.03", "speckle contrast end": "0.79"}) for r in old]
+    assert compare_tables("beta_sweep", old, moved).failures == []
+    far = [dict(old[0]), dict(old[1], **{"ΔPSNR vs E2E (dB)": "-1.40"})]
+    failures = compare_tables("beta_sweep", old, far).failures
+    assert len(failures) == 1 and "σ = 0 / 0.97 /" in failures[0] and "ΔPSNR vs E2E (dB)" in failures[0]
