@@ -16,7 +16,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["CDPSensing", "add_noise", "mask_level_penalty", "speckle_contrast"]
+__all__ = ["CDPSensing", "add_noise", "mask_level_penalty", "speckle_contrast", "wrapped_phase_change"]
 
 
 class CDPSensing(nn.Module):
@@ -61,8 +61,7 @@ class CDPSensing(nn.Module):
         if remove_offset:
             offset = torch.polar(torch.ones_like(delta), delta).mean(dim=(1, 2), keepdim=True).angle()
             delta = delta - offset
-        delta = delta.remainder(2 * math.pi)
-        return torch.minimum(delta, 2 * math.pi - delta).mean().item()
+        return wrapped_phase_change(torch.zeros_like(delta), delta).mean().item()
 
     def masks(self) -> torch.Tensor:
         """The complex masks e^{j phi}, shape (L, N, N), unit modulus."""
@@ -152,3 +151,9 @@ def speckle_contrast(y: torch.Tensor) -> torch.Tensor:
     """
     flat = y.flatten(2)
     return flat.std(dim=2) / flat.mean(dim=2).clamp_min(1e-30)
+
+
+def wrapped_phase_change(phi0: torch.Tensor, phi: torch.Tensor) -> torch.Tensor:
+    """|phi - phi0| wrapped to [0, pi] radians, elementwise: how far e^{j phi} moved from e^{j phi0}."""
+    delta = (phi - phi0).remainder(2 * math.pi)
+    return torch.minimum(delta, 2 * math.pi - delta)

@@ -243,8 +243,11 @@ def show_sensing(truth, y, z, correlation, *, n_cdps: int = 3, size: float = 1.9
 
 def wrapped_drift(phases_before, phases_after) -> float:
     """Mean wrapped phase change |phi - phi0| in [0, pi] radians (as ``CDPSensing.drift_rad``, for any arrays)."""
-    delta = np.remainder(_numpy(phases_after).astype(np.float64) - _numpy(phases_before), 2 * math.pi)
-    return float(np.minimum(delta, 2 * math.pi - delta).mean())
+    from .optics import wrapped_phase_change
+
+    before = torch.as_tensor(_numpy(phases_before), dtype=torch.float64)
+    after = torch.as_tensor(_numpy(phases_after), dtype=torch.float64)
+    return float(wrapped_phase_change(before, after).mean())
 
 
 def show_masks(phases_before, phases_after, titles: Sequence[str] | None = None, *, size: float = 2.2,

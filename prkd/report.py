@@ -270,11 +270,6 @@ def comparison(results: Results, device: torch.device | str = "cpu") -> list[dic
 MEASURED_ON_THE_MACHINE = {"tables": ("table2_cost",), "comparison_rows": ("Table 2", "device")}
 
 
-def _read_csv(path: Path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
 def compare_results(committed: Path, fresh: Path) -> list[str]:
     """Differences outside tolerance between two folders of tables written by notebook 06 (e.g.
     ``docs/results/quick`` and a fresh run's ``outputs/figures/quick``), one line per cell naming the table,

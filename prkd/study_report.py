@@ -142,19 +142,11 @@ def fig_teachers(results: StudyResults):
 
 
 def fig_masks(results: StudyResults, groups: tuple[str, ...] = ("e2e", "KD", "e2e normal", "KD normal")):
-    """Seed 0's mask phase before and after training (wrapped to [0, 2π)) for each group."""
-    import matplotlib.pyplot as plt
+    """Seed 0's mask phase before and after training (wrapped to [0, 2π)) for each group (``plots.show_masks``)."""
+    from .plots import show_masks
 
-    fig, axes = plt.subplots(2, len(groups), figsize=(2.3 * len(groups), 4.6), squeeze=False)
-    for k, group in enumerate(groups):
-        system = results.group(group)[0].load_system("cpu")
-        s = system.sensing
-        for row, (phi, when) in enumerate(((s.phi0, "start"), (s.phi.detach(), "end"))):
-            axes[row][k].imshow((phi[0] % (2 * math.pi)).numpy(), cmap="twilight", vmin=0, vmax=2 * math.pi)
-            axes[row][k].set_title(f"{group}, {when}" + (f"\ndrift {s.drift_rad():.2f} rad" if row else ""), fontsize=8)
-            axes[row][k].axis("off")
-    fig.tight_layout()
-    return fig
+    masks = [results.group(group)[0].load_system("cpu").sensing for group in groups]
+    return show_masks([m.phi0[0] for m in masks], [m.phi.detach()[0] for m in masks], [f"{g}, seed 0" for g in groups])
 
 
 def _verdict_markdown(results: StudyResults, rows: list[dict], wall: dict) -> str:
