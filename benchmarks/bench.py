@@ -62,7 +62,7 @@ from prkd.allocator import TUNABLES
 from prkd.device import default_device
 from prkd.distill import TeacherTargets
 from prkd.memory import PeakMemory
-from prkd.paths import output_dir
+from prkd.registry import open_registry
 from prkd.train import train_step
 
 SHAPES = {  # preset -> overrides giving the benchmark's shapes; L_t values measured
@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__, "groups": sorted(only), "allocator": os.environ.get("GLIBC_TUNABLES", "glibc defaults"),
         "estimate_assumptions": {"gpu_tflops": args.gpu_tflops, "gpu_gbps": args.gpu_gbps},
     }
-    out = args.out or output_dir() / "benchmarks" / f"bench-{args.preset}.json"
+    out = args.out or open_registry().folder("benchmarks") / f"bench-{args.preset}.json"
     atomic.write_json(out, record)
     print(f"written: {out}")
     return 0

@@ -10,14 +10,17 @@ A thin, GPU-ready helper package for the notebooks in ``notebooks/``. Modules, o
 * ``system``        -- ``PRSystem``: sensing -> initialization -> U-Net
 * ``metrics``       -- per-image PSNR, SSIM, correlation
 * ``device``        -- the one place the compute device is chosen
-* ``paths``         -- where outputs go
+* ``registry``      -- the run registry: run folders, one trainer per run (locks), provenance (events.jsonl),
+                       the output root (``open_registry``)
+* ``paths``         -- where the repository's own folders are
 * ``reproduce``     -- run the notebooks headlessly with papermill
 * ``widgets``       -- JupyterLab panels: the sensing explorer and the distillation explorer
 """
 
 from .config import Config, ConfigError, make
 from .device import default_device
+from .registry import Registry, open_registry
 from .system import PROutput, PRSystem
 
-__all__ = ["Config", "ConfigError", "make", "default_device", "PRSystem", "PROutput"]
+__all__ = ["Config", "ConfigError", "make", "default_device", "open_registry", "PRSystem", "PROutput", "Registry"]
 __version__ = "0.1.0"

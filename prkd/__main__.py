@@ -1,10 +1,11 @@
-"""Command line.
+"""Command line. Every command works on one output root (the run registry): ``--output-dir``, else
+``PRKD_OUTPUT_DIR``, else ``outputs/`` of the repository checkout (``prkd.registry.default_root``).
 
-    python -m prkd train --mode {teacher,e2e,random,student} [--L N] [--teacher-L N] [--alpha A] [--beta B]
+    python -m prkd [--output-dir DIR] train --mode {teacher,e2e,random,student} [--L N] [--teacher-L N] [--alpha A] [--beta B]
                          [--teacher-run ID] --preset P [--seed S] [--set key=value ...]
     python -m prkd reproduce [--preset quick] [--only 01 02] [--force]
     python -m prkd study [--preset study] [--workers 2 | --shard I/N]
-    python -m prkd runs [--mode M] [--preset P]
+    python -m prkd runs [--mode M] [--preset P]        (state, damage and who trained each run)
     python -m prkd check-results [--preset quick] [--committed docs/results/quick] [--fresh outputs/figures/quick]
 """
 
@@ -20,7 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:  # a launch from the shell: restart once with the allocator settings (prkd.allocator)
         from .allocator import reexec_with_allocator
         reexec_with_allocator(["-m", "prkd", *sys.argv[1:]])
-    parser = argparse.ArgumentParser(prog="prkd", description=__doc__)
+    parser = argparse.ArgumentParser(prog="prkd", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output-dir", default=None, metavar="DIR",
+                        help="the output root holding the run registry (default: PRKD_OUTPUT_DIR, else the "
+                             "repository's outputs/)")
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("reproduce", help="run the notebooks headlessly with papermill (resumable)")
     rep.add_argument("--preset", default="quick", choices=sorted(PRESETS),
@@ -54,18 +59,23 @@ def main(argv: list[str] | None = None) -> int:
     chk.add_argument("--committed", default=None, help="default: docs/results/<preset> of this repository")
     chk.add_argument("--fresh", default=None, help="default: <output folder>/figures/<preset>")
     args = parser.parse_args(argv)
-
+    from .registry import OutputNotWritableError, open_registry
+    try:
+        registry = open_registry(args.output_dir, log=lambda message: print(message, file=sys.stderr))
+    except OutputNotWritableError as err:
+        print(f"prkd: error: {err}", file=sys.stderr)
+        return 2
     if args.command == "train":
-        return _train(args, parser)
+        return _train(args, parser, registry)
     if args.command == "runs":
-        return _list(args)
+        return _list(args, registry)
     if args.command == "study":
-        return _study(args, parser)
+        return _study(args, parser, registry)
     if args.command == "check-results":
-        return _check_results(args)
+        return _check_results(args, registry)
     from .reproduce import NotebookFailed, run_notebooks
     try:
-        out = run_notebooks(args.preset, seed=args.seed, only=args.only, force=args.force)
+        out = run_notebooks(args.preset, registry=registry, seed=args.seed, only=args.only, force=args.force)
     except (ConfigError, NotebookFailed) as err:
         print(f"prkd: error: {err}", file=sys.stderr)
         return 1
@@ -85,11 +95,10 @@ def _parse_value(text: str):
     return text
 
 
-def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _train(args: argparse.Namespace, parser: argparse.ArgumentParser, registry) -> int:
     from .config import make
     from .data import CorruptDataError, DataNotFoundError
-    from .paths import OutputNotWritableError
-    from .runs import CorruptCheckpointError, RunNotFoundError
+    from .registry import CorruptCheckpointError, DamagedRunError, OutputNotWritableError, RunNotFoundError
     from .train import (STUDENT_ALPHA, STUDENT_BETA, RunFailedError, TrainingDiverged, TrainingInterrupted,
                         get_or_train)
 
@@ -112,8 +121,8 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             if value is not None:
                 parser.error(f"{flag} applies only to --mode student")
     try:
-        run = get_or_train(make(args.preset, **overrides), teacher_run=args.teacher_run)
-    except (ConfigError, RunNotFoundError, RunFailedError, TrainingDiverged, CorruptCheckpointError,
+        run = get_or_train(make(args.preset, **overrides), registry=registry, teacher_run=args.teacher_run)
+    except (ConfigError, RunNotFoundError, RunFailedError, TrainingDiverged, CorruptCheckpointError, DamagedRunError,
             OutputNotWritableError, DataNotFoundError, CorruptDataError) as err:
         print(f"prkd: error: {err}", file=sys.stderr)
         return 2
@@ -129,18 +138,18 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-def _study(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _study(args: argparse.Namespace, parser: argparse.ArgumentParser, registry) -> int:
     from . import study
     from .train import RunFailedError, TrainingDiverged, TrainingInterrupted
 
     try:
         if args.shard is None:
-            study.launch(args.preset, workers=2 if args.workers is None else args.workers)
+            study.launch(args.preset, registry=registry, workers=2 if args.workers is None else args.workers)
             return 0
         i, sep, n = args.shard.partition("/")
         if not (sep and i.isdigit() and n.isdigit()):
             parser.error(f"--shard takes I/N with 0 <= I < N (e.g. 0/2); got {args.shard!r}")
-        study.run_shard(args.preset, shard=int(i), n_shards=int(n))
+        study.run_shard(args.preset, registry=registry, shard=int(i), n_shards=int(n))
     except (ConfigError, RunFailedError, TrainingDiverged, TimeoutError, RuntimeError) as err:
         print(f"prkd: error: {err}", file=sys.stderr)
         return 2
@@ -151,29 +160,40 @@ def _study(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-def _list(args: argparse.Namespace) -> int:
-    from .runs import list_runs, runs_root
-    runs = list_runs(mode=args.mode, preset=args.preset)
-    if not runs:
-        print(f"no runs in {runs_root()}")
-    for run in runs:
-        state = "complete" if run.is_complete else "incomplete"
-        extra = f"  PSNR {run.metrics()['test_psnr']:.2f} dB  SSIM {run.metrics()['test_ssim']:.3f}" if run.is_complete else ""
-        print(f"{run.id}  {state}{extra}")
+def _list(args: argparse.Namespace, registry) -> int:
+    """One line per run folder: id, state (a damaged one names its file), test metrics, who trained it."""
+    entries = registry.entries()
+    shown = 0
+    for entry in entries:
+        run = entry.run
+        if entry.state != "damaged":
+            cfg = run.config()
+            if (args.mode and cfg.train.mode != args.mode) or (args.preset and cfg.preset != args.preset):
+                continue
+        shown += 1
+        if entry.state == "damaged":
+            print(f"{run.id}  damaged: {entry.problem} (delete the folder to train it again)")
+            continue
+        scores = ""
+        if entry.state == "complete":
+            m = run.metrics()
+            scores = f"  PSNR {m['test_psnr']:.2f} dB  SSIM {m['test_ssim']:.3f}"
+        print(f"{run.id}  {entry.state}{scores}  [{entry.history}]")
+    if not shown:
+        print(f"no runs in {registry.runs_dir}")
     return 0
 
 
-def _check_results(args: argparse.Namespace) -> int:
+def _check_results(args: argparse.Namespace, registry) -> int:
     """Print the cells outside tolerance and the notes; 0 when the tables agree within tolerance, 1 when a
     cell is outside it, 2 when a table is missing (docs/check-results.md)."""
     from pathlib import Path
 
-    from .paths import output_dir
     from .report import MEASURED_ON_THE_MACHINE
     from .tolerance import compare_folders
 
     committed = Path(args.committed or Path(__file__).resolve().parent.parent / "docs" / "results" / args.preset)
-    fresh = Path(args.fresh or output_dir() / "figures" / args.preset)
+    fresh = Path(args.fresh or registry.root / "figures" / args.preset)
     try:
         comparison = compare_folders(committed, fresh, MEASURED_ON_THE_MACHINE)
     except FileNotFoundError as err:

@@ -28,10 +28,11 @@ from tqdm.auto import tqdm
 from .config import Config, ConfigError, make
 from .data import Splits, load_splits
 from .device import default_device
-from .runs import Run, RunNotFoundError
+from .registry import Registry, Run, RunNotFoundError, run_id
 from .train import STUDENT_ALPHA, STUDENT_BETA, get_or_train, teacher_config
 
-__all__ = ["ABLATIONS", "PLANS", "ablation_prefix", "Plan", "Results", "collect", "experiment_configs", "mean_ci95", "run_all"]
+__all__ = ["ABLATIONS", "PLANS", "ablation_prefix", "Plan", "Results", "collect", "experiment_configs", "mean_ci95",
+           "plan_run_id", "run_all", "run_of"]
 
 #: Table 1 (Sec. 4.3): KD term(s) used -> Eq. (7) weights (alpha, beta); sigma = 1 - alpha - beta weighs L_feat.
 #: alpha stays at the student's 0.5 and the weight of a dropped term goes to the other KD term, so the task
@@ -108,8 +109,8 @@ def ablation_prefix(plan: Plan, name: str) -> str:
     return {"L_cdp + L_feat": f"student L_t={plan.table_teacher}", "neither": "e2e"}.get(name, name)
 
 
-def run_all(preset: str, *, device: torch.device | None = None, progress: bool = True, data: Splits | None = None,
-            log=print) -> dict[str, Run]:
+def run_all(preset: str, *, registry: Registry, device: torch.device | None = None, progress: bool = True,
+            data: Splits | None = None, log=print) -> dict[str, Run]:
     """Train (or take from the registry) every run of ``experiment_configs(preset)``; return them by name.
 
     Interrupt it and call it again to continue: finished runs are taken from the registry, a run in progress
@@ -122,7 +123,7 @@ def run_all(preset: str, *, device: torch.device | None = None, progress: bool =
     bar = tqdm(configs.items(), desc=f"experiments ({preset})", unit="run", disable=not progress)
     for name, cfg in bar:
         bar.set_postfix_str(name)
-        runs[name] = get_or_train(cfg, device=device, progress=progress, data=data, log=log)
+        runs[name] = get_or_train(cfg, registry=registry, device=device, progress=progress, data=data, log=log)
     return runs
 
 
@@ -157,7 +158,18 @@ class Results:
         return self.runs[f"teacher L_t={L}"]
 
 
-def collect(preset: str) -> Results:
+def plan_run_id(cfg: Config) -> str:
+    """The run id of a plan's config: a student's includes its (implied) teacher's."""
+    teacher_id = run_id(teacher_config(cfg)) if cfg.train.mode == "student" else None
+    return run_id(cfg, teacher_id)
+
+
+def run_of(cfg: Config, registry: Registry) -> Run:
+    """The registry folder of a plan's config."""
+    return Run(registry.runs_dir / plan_run_id(cfg))
+
+
+def collect(preset: str, *, registry: Registry) -> Results:
     """The runs of ``experiment_configs(preset)`` from the registry, all complete; nothing is trained.
 
     Raises:
@@ -166,8 +178,7 @@ def collect(preset: str) -> Results:
     plan = _plan(preset)
     runs, missing = {}, []
     for name, cfg in experiment_configs(preset).items():
-        teacher_id = Run.for_config(teacher_config(cfg)).id if cfg.train.mode == "student" else None
-        run = Run.for_config(cfg, teacher_id)
+        run = run_of(cfg, registry)
         if run.is_complete:
             runs[name] = run
         else:

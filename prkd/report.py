@@ -18,7 +18,7 @@ from . import atomic
 from .data import load_splits, to_images
 from .experiments import ABLATIONS, Results, ablation_prefix, mean_ci95
 from .metrics import psnr, ssim
-from .paths import output_dir
+from .registry import Registry
 from .tolerance import compare_folders
 
 __all__ = ["FIG4_IMAGES", "MEASURED_ON_THE_MACHINE", "PAPER", "compare_results", "comparison", "figure_dir", "fig2_teachers", "fig3_students",
@@ -42,11 +42,9 @@ PAPER = {
 FIG4_IMAGES = (0, 1, 2)
 
 
-def figure_dir(preset: str) -> Path:
-    """``<output_dir>/figures/<preset>/`` (created)."""
-    folder = output_dir() / "figures" / preset
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+def figure_dir(registry: Registry, preset: str) -> Path:
+    """``<registry root>/figures/<preset>/`` (created)."""
+    return registry.folder("figures", preset)
 
 
 def format_ci(mean: float, half: float, digits: int) -> str:

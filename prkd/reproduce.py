@@ -1,7 +1,7 @@
 """Headless reproduction: run the notebooks in order with papermill, resumably.
 
 Each notebook ``notebooks/NN_name.ipynb`` is executed with the parameters ``preset`` (and ``seed``) and
-written to ``<output_dir>/notebooks/<preset>/NN_name.ipynb``. A notebook that finished is recorded in
+written to ``<registry root>/notebooks/<preset>/NN_name.ipynb``. A notebook that finished is recorded in
 ``done.json`` beside the executed copies together with a hash of its source and parameters, so re-running
 skips it unless the notebook or the parameters changed (or ``force``). The first failing notebook stops
 the run with its name and the error; papermill still writes the executed copy, failing cell included.
@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 
 from . import atomic
 from .config import PRESETS, ConfigError
-from .paths import NOTEBOOK_DIR, output_dir
+from .paths import NOTEBOOK_DIR
+from .registry import Registry
 
 __all__ = ["NotebookFailed", "notebooks", "run_notebooks"]
 
@@ -46,12 +47,13 @@ def _fingerprint(nb: Path, parameters: dict) -> str:
     return h.hexdigest()
 
 
-def run_notebooks(preset: str = "quick", *, seed: int = 0, only: list[str] | None = None,
+def run_notebooks(preset: str = "quick", *, registry: Registry, seed: int = 0, only: list[str] | None = None,
                   force: bool = False, kernel: str = "python3") -> Path:
     """Execute the notebooks headlessly; return the folder of executed copies.
 
     Args:
         preset: ``smoke``, ``quick``, ``paper`` or ``study`` (passed to every notebook; see ``notebooks``).
+        registry: the output root; its path is passed to every notebook as ``output_dir``.
         seed: passed to every notebook that declares it (05 and 06 use the seeds of their plan).
         only: names (``"01_sensing_model"`` or a prefix such as ``"01"``) to run; default all.
         force: re-run notebooks already recorded as done.
@@ -69,11 +71,10 @@ def run_notebooks(preset: str = "quick", *, seed: int = 0, only: list[str] | Non
         if not selected:
             known = ", ".join(nb.stem for nb in notebooks(preset))
             raise ConfigError(f"no notebook matches {only}; known notebooks: {known}")
-    out = output_dir() / "notebooks" / preset
-    out.mkdir(parents=True, exist_ok=True)
+    out = registry.folder("notebooks", preset)
     done_file = out / "done.json"
     done = json.loads(done_file.read_text()) if done_file.exists() else {}
-    offered = {"preset": preset, "seed": seed}
+    offered = {"preset": preset, "seed": seed, "output_dir": str(registry.root)}
     bar = tqdm(selected, desc=f"notebooks ({preset})", unit="notebook")
     for nb in bar:
         bar.set_postfix_str(nb.stem)

@@ -43,11 +43,11 @@ from . import atomic
 from .config import Config, ConfigError, make
 from .data import Splits, load_splits
 from .device import default_device
-from .paths import output_dir
-from .runs import Run
-from .train import STUDENT_ALPHA, STUDENT_BETA, RunFailedError, TrainingDiverged, get_or_train, teacher_config
+from .experiments import plan_run_id, run_of
+from .registry import Registry, Run
+from .train import STUDENT_ALPHA, STUDENT_BETA, RunFailedError, TrainingDiverged, get_or_train
 
-__all__ = ["StudyPlan", "STUDY_PLANS", "study_configs", "run_shard", "launch", "run_of", "wall_time"]
+__all__ = ["StudyPlan", "STUDY_PLANS", "study_configs", "run_shard", "launch", "wall_time"]
 
 
 @dataclass(frozen=True)
@@ -123,12 +123,6 @@ def study_configs(preset: str) -> dict[str, Config]:
     return out
 
 
-def run_of(cfg: Config) -> Run:
-    """The registry folder of a study config (a student's id includes its teacher's)."""
-    teacher_id = Run.for_config(teacher_config(cfg)).id if cfg.train.mode == "student" else None
-    return Run.for_config(cfg, teacher_id)
-
-
 def _cost(cfg: Config) -> float:
     """Relative training time (an E2E run = 1; a step's cost grows with the number of masks)."""
     return 1.0 + 0.16 * (cfg.optics.n_masks - 1)
@@ -140,7 +134,7 @@ def _shard_items(items: list[tuple[str, Config]], shard: int, n_shards: int) -> 
     mine = []
     unique = {}
     for name, cfg in items:
-        unique.setdefault(run_of(cfg).id, (name, cfg))
+        unique.setdefault(plan_run_id(cfg), (name, cfg))
     for name, cfg in sorted(unique.values(), key=lambda item: -_cost(item[1])):
         target = min(range(n_shards), key=lambda i: (load[i], i))
         load[target] += _cost(cfg)
@@ -166,7 +160,7 @@ def _wait_for(runs: dict[str, Run], log: Callable[[str], None], poll_s: float, t
         time.sleep(poll_s)
 
 
-def run_shard(preset: str, *, shard: int = 0, n_shards: int = 1, device: torch.device | None = None,
+def run_shard(preset: str, *, registry: Registry, shard: int = 0, n_shards: int = 1, device: torch.device | None = None,
               progress: bool = True, log: Callable[[str], None] = print, data: Splits | None = None,
               poll_s: float = 10.0, timeout_s: float = 4 * 3600) -> None:
     """Train (or take from the registry) this shard's part of the study: its teachers, then its other runs.
@@ -190,26 +184,26 @@ def run_shard(preset: str, *, shard: int = 0, n_shards: int = 1, device: torch.d
         for name, cfg in bar:
             bar.set_postfix_str(name)
             if phase == "teachers":  # every student waits for them: a failure stops the study
-                get_or_train(cfg, device=device, progress=False, data=data, log=log)
+                get_or_train(cfg, registry=registry, device=device, progress=False, data=data, log=log)
                 continue
             try:
-                get_or_train(cfg, device=device, progress=False, data=data, log=log)
+                get_or_train(cfg, registry=registry, device=device, progress=False, data=data, log=log)
             except (RunFailedError, TrainingDiverged) as err:  # marked failed in the registry; the rest goes on
                 log(f"run {name} failed: {err}")
                 failed.append(name)
         if phase == "teachers":
-            _wait_for({n: run_of(c) for n, c in teachers}, log, poll_s, timeout_s)
+            _wait_for({n: run_of(c, registry) for n, c in teachers}, log, poll_s, timeout_s)
     if failed:
         raise RunFailedError(f"{len(failed)} run(s) of shard {shard} failed (see their failed.json): {', '.join(failed)}")
 
 
-def _wall_file(preset: str) -> Path:
-    return output_dir() / "study" / preset / "wall.json"
+def _wall_file(preset: str, registry: Registry) -> Path:
+    return registry.folder("study", preset) / "wall.json"
 
 
-def wall_time(preset: str) -> dict:
+def wall_time(preset: str, registry: Registry) -> dict:
     """The study's recorded launches (start, seconds, workers) and their total seconds."""
-    path = _wall_file(preset)
+    path = _wall_file(preset, registry)
     sessions = json.loads(path.read_text())["sessions"] if path.is_file() else []
     return {"sessions": sessions, "total_seconds": sum(s["seconds"] for s in sessions)}
 
@@ -237,10 +231,11 @@ def _wait_all(procs: list[subprocess.Popen], poll_s: float = 1.0) -> list[int]:
     return [p.returncode for p in procs]
 
 
-def launch(preset: str, *, workers: int = 2, log: Callable[[str], None] = print) -> dict:
-    """Train the whole study in ``workers`` one-thread processes (``python -m prkd study --shard i/n``).
+def launch(preset: str, *, registry: Registry, workers: int = 2, log: Callable[[str], None] = print) -> dict:
+    """Train the whole study in ``workers`` one-thread processes (``python -m prkd study --shard i/n``), all on
+    ``registry``.
 
-    Each launch adds its wall time to ``<output>/study/<preset>/wall.json``. Returns ``wall_time(preset)``.
+    Each launch adds its wall time to ``<root>/study/<preset>/wall.json``. Returns ``wall_time(preset, registry)``.
     Raises RuntimeError naming the shards that failed (their finished runs are kept; launch again to resume).
     """
     if not (_is_int(workers) and 1 <= workers <= 64):
@@ -249,16 +244,16 @@ def launch(preset: str, *, workers: int = 2, log: Callable[[str], None] = print)
     load_splits(next(iter(configs.values())).data)  # found (or downloaded) once, before the shards look for it
     start, started_at = time.monotonic(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, "-m", "prkd", "study", "--preset", preset, "--shard", f"{i}/{workers}"],
-                              env=env) for i in range(workers)]
+    procs = [subprocess.Popen([sys.executable, "-m", "prkd", "--output-dir", str(registry.root), "study", "--preset",
+                               preset, "--shard", f"{i}/{workers}"], env=env) for i in range(workers)]
     codes = _wait_all(procs)
     seconds = time.monotonic() - start
-    record = wall_time(preset)["sessions"] + [{"started": started_at, "seconds": round(seconds, 1),
+    record = wall_time(preset, registry)["sessions"] + [{"started": started_at, "seconds": round(seconds, 1),
                                                 "workers": workers, "exit_codes": codes}]
-    atomic.write_json(_wall_file(preset), {"sessions": record})
+    atomic.write_json(_wall_file(preset, registry), {"sessions": record})
     failed = [i for i, c in enumerate(codes) if c != 0]
     if failed:
         raise RuntimeError(f"study shard(s) {failed} of {workers} exited with {[codes[i] for i in failed]}; "
                            f"launch again to resume (finished runs are kept)")
     log(f"study {preset!r}: {workers} shards finished in {seconds:.0f} s")
-    return wall_time(preset)
+    return wall_time(preset, registry)

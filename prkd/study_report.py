@@ -12,7 +12,7 @@ import statistics
 from pathlib import Path
 
 from . import atomic
-from .paths import output_dir
+from .registry import Registry
 from .report import save_figure, to_markdown, write_table
 from .study import wall_time
 from .verdict import PLATEAU_MARGIN_DB, StudyResults, beta_sweep_rows, compare, runs_rows, verdict_rows
@@ -24,12 +24,10 @@ __all__ = ["CURVE_GROUPS", "results_dir", "fig_curves", "fig_mechanism", "fig_be
 CURVE_GROUPS = ("e2e", "random", "KD", "L_cdp only", "L_feat only", "e2e normal", "KD normal")
 
 
-def results_dir(preset: str) -> Path:
-    """Where notebook 07 writes the study's files: ``<output>/figures/study`` (``figures/study-<preset>`` for
+def results_dir(registry: Registry, preset: str) -> Path:
+    """Where notebook 07 writes the study's files: ``<root>/figures/study`` (``figures/study-<preset>`` for
     another preset, e.g. smoke, so it never mixes with that preset's reproduction). Created."""
-    folder = output_dir() / "figures" / ("study" if preset == "study" else f"study-{preset}")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return registry.folder("figures", "study" if preset == "study" else f"study-{preset}")
 
 
 def _mean_history(results: StudyResults, group: str, column: str) -> tuple[list[int], list[float]]:
@@ -168,7 +166,7 @@ def write_study(results: StudyResults, folder: Path) -> dict[str, list[dict]]:
     tables = {"runs": runs_rows(results), "verdict": verdict_rows(results), "beta_sweep": beta_sweep_rows(results)}
     write_table(tables["runs"], folder, "runs")
     write_table(tables["beta_sweep"], folder, "beta_sweep", title="β sweep against E2E (paired over seeds)")
-    wall = wall_time(results.plan.preset)
+    wall = wall_time(results.plan.preset, results.registry)
     write_table(tables["verdict"], folder, "verdict")
     atomic.write_text(folder / "verdict.md", _verdict_markdown(results, tables["verdict"], wall))
     atomic.write_json(folder / "wall_time.json", wall)

@@ -18,7 +18,8 @@ import math
 import signal
 import threading
 import time
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import torch
 from tqdm.auto import tqdm
@@ -32,7 +33,7 @@ from .evaluation import device_name, evaluate, inference_ms, seeded_generator as
 from .distill import TeacherTargets
 from .memory import PeakMemory
 from .losses import cdp_loss, feature_loss, objective, task_loss
-from .runs import Run, RunNotFoundError, find_run, load_checkpoint
+from .registry import Registry, Run, RunNotFoundError, events, load_checkpoint
 from .system import PRSystem
 
 __all__ = ["TrainingInterrupted", "TrainingDiverged", "RunFailedError", "teacher_config", "check_teacher_fits",
@@ -81,20 +82,20 @@ def check_teacher_fits(student: Config, teacher: Config, teacher_id: str) -> Non
                               f"the student must share the teacher's image size and U-Net")
 
 
-def _resolve_teacher(cfg: Config, teacher_run: str | None, device: torch.device, log: Callable[[str], None],
-                     progress: bool) -> Run:
+def _resolve_teacher(cfg: Config, registry: Registry, teacher_run: str | None, device: torch.device,
+                     log: Callable[[str], None], progress: bool) -> Run:
     if teacher_run is not None:
-        run = find_run(teacher_run)
+        run = registry.find(teacher_run)
         check_teacher_fits(cfg, run.config(), run.id)
         if not run.is_complete:
             raise RunNotFoundError(f"teacher run '{teacher_run}' is not complete; train it (or resume it) first")
         return run
     tcfg = teacher_config(cfg)
-    run = Run.for_config(tcfg)
+    run = registry.run_for(tcfg)
     if not run.is_complete:
         log(f"the student needs teacher {run.id} (L_t = {tcfg.optics.n_masks}), which is not in the registry "
             f"yet: training it first")
-    return get_or_train(tcfg, device=device, log=log, progress=progress)
+    return get_or_train(tcfg, registry=registry, device=device, log=log, progress=progress)
 
 
 class _InterruptFlag:
@@ -195,16 +196,23 @@ def _stop_if_not_finite(run: Run, epoch: int, step: int, loss: float, terms: dic
     bad = [names[name] for name, value in terms.items() if name in names and not math.isfinite(value)] or ["the total"]
     message = f"the loss became {loss} at epoch {epoch + 1}, step {step + 1} (non-finite term: {', '.join(bad)})."
     atomic.write_json(run.failure_file, {"epoch": epoch + 1, "step": step + 1, "terms": bad, "message": message})
+    events.record(run.path, "failed", message=message)
     raise TrainingDiverged(f"training of run {run.id} stopped: {message} The run is marked failed; its last "
                            f"good checkpoint is kept in {run.path}.")
 
 
-def get_or_train(cfg: Config, *, teacher_run: str | None = None, device: torch.device | None = None,
-                 progress: bool = True, log: Callable[[str], None] = print, data: Splits | None = None) -> Run:
+def get_or_train(cfg: Config, *, registry: Registry, teacher_run: str | None = None,
+                 device: torch.device | None = None, progress: bool = True, log: Callable[[str], None] = print,
+                 data: Splits | None = None) -> Run:
     """Return the complete run of ``cfg``: from the registry, resumed from its checkpoint, or trained now.
+
+    Exactly one process trains a run: the others wait on its lock (``prkd.registry.locks``, with a message)
+    and then load it; a lock left by a killed process is broken and its checkpoint resumed. Every step is
+    recorded in the run's ``events.jsonl``.
 
     Args:
         cfg: the experiment (``cfg.train.mode`` picks the configuration).
+        registry: where runs live (``prkd.open_registry``).
         teacher_run: mode ``student`` only: an explicit teacher run id instead of the one ``cfg`` implies.
         device: default ``prkd.default_device()``.
         progress: show tqdm bars (epochs with loss and validation PSNR; steps within an epoch).
@@ -213,14 +221,39 @@ def get_or_train(cfg: Config, *, teacher_run: str | None = None, device: torch.d
     Raises:
         ConfigError: a teacher that does not fit the student.
         RunNotFoundError: an explicit teacher run id that does not exist.
+        DamagedRunError: the run's folder is damaged (named; nothing is deleted).
         TrainingInterrupted: Ctrl-C; the checkpoint is saved, and the same call resumes.
     """
     device = device or default_device()
     mode = cfg.train.mode
     if teacher_run is not None and mode != "student":
         raise ConfigError(f"teacher_run applies only to mode 'student'; got mode {mode!r}")
-    teacher = _resolve_teacher(cfg, teacher_run, device, log, progress) if mode == "student" else None
-    run = Run.for_config(cfg, teacher.id if teacher else None)
+    teacher = _resolve_teacher(cfg, registry, teacher_run, device, log, progress) if mode == "student" else None
+    run = registry.check(registry.run_for(cfg, teacher.id if teacher else None))
+    if _is_done(run, log):
+        return run
+    with registry.lock(run).acquire(log=log) as lock:
+        if lock.recovered is not None:
+            events.record(run.path, "recovered", holder=lock.recovered.describe())
+        if lock.waited_for is not None:
+            registry.check(run)
+            events.record(run.path, "waited", holder=lock.waited_for.describe(),
+                          outcome="loaded" if run.is_complete else "took over")
+        if _is_done(run, log):
+            return run
+        if not run.config_file.is_file():
+            atomic.write_json(run.config_file, {"config": cfg.to_dict(), "run_id": run.id,
+                                                "teacher_run": teacher.id if teacher else None})
+        data = data or load_splits(cfg.data)
+        probe, start = _optics_probe(cfg, registry, teacher, device, data)  # outside the run's memory
+        with _outcome_recorded(run), PeakMemory(device) as memory:  # the teacher, model, optimiser, caches, steps
+            _train(run, cfg, teacher.load_system(device) if teacher else None, device, progress, log, data, memory,
+                   probe, start)
+    return run
+
+
+def _is_done(run: Run, log: Callable[[str], None]) -> bool:
+    """True for a complete run (said in ``log``); RunFailedError for a failed one; False otherwise."""
     if run.is_failed:
         f = run.failure()
         raise RunFailedError(f"run {run.id} failed earlier: {f['message']} Its last good checkpoint is kept in "
@@ -228,25 +261,33 @@ def get_or_train(cfg: Config, *, teacher_run: str | None = None, device: torch.d
                              f"{run.failure_file.name} to try this one again.")
     if run.is_complete:
         log(f"run {run.id} is complete: taken from the registry ({run.path})")
-        return run
-    if not run.config_file.is_file():
-        atomic.write_json(run.config_file, {"config": cfg.to_dict(), "teacher_run": teacher.id if teacher else None,
-                                            "run_id": run.id})
-    data = data or load_splits(cfg.data)
-    probe, start = _optics_probe(cfg, teacher, device, data)  # outside the run's memory: diagnostics only
-    with PeakMemory(device) as memory:  # counts the teacher, the model, the optimiser, the caches and the steps
-        _train(run, cfg, teacher.load_system(device) if teacher else None, device, progress, log, data, memory,
-               probe, start)
-    return run
+        return True
+    return False
 
 
-def _optics_probe(cfg: Config, teacher: Run | None, device: torch.device, data: Splits) -> tuple[OpticsProbe, dict]:
+@contextmanager
+def _outcome_recorded(run: Run) -> Iterator[None]:
+    """Record in ``events.jsonl`` how training stopped when it did not complete (divergence records itself)."""
+    try:
+        yield
+    except TrainingDiverged:
+        raise
+    except KeyboardInterrupt as err:  # TrainingInterrupted too
+        events.record(run.path, "interrupted", message=str(err) or "KeyboardInterrupt")
+        raise
+    except BaseException as err:
+        events.record(run.path, "aborted", error=f"{type(err).__name__}: {err}"[:500])
+        raise
+
+
+def _optics_probe(cfg: Config, registry: Registry, teacher: Run | None, device: torch.device, data: Splits
+                  ) -> tuple[OpticsProbe, dict]:
     """The run's diagnostics probe (``prkd.diagnostics``) and its values before training (a fresh system redrawn
     from the seed). L_cdp is measured against the student's teacher or, for the E2E and random baselines, the
     teacher their student would have if that run is complete now (blank otherwise); it is loaded, used and freed
     here, so it never counts in the run's peak memory."""
     if teacher is None and cfg.train.mode != "teacher":
-        candidate = Run.for_config(teacher_config(cfg))
+        candidate = registry.run_for(teacher_config(cfg))
         teacher = candidate if candidate.is_complete else None
     teacher_system = teacher.load_system(device) if teacher else None
     probe = OpticsProbe(to_device(data.val, device), image_size=cfg.data.image_size, teacher=teacher_system)
@@ -283,6 +324,9 @@ def _train(run: Run, cfg: Config, teacher: PRSystem | None, device: torch.device
                                                state["elapsed"])
         _write_history(run, history)  # a process killed between checkpoint and history leaves it behind
         log(f"resuming run {run.id} at epoch {epoch + 1}, step {step + 1} of {steps}")
+        events.record(run.path, "resumed", epoch=epoch + 1, step=step + 1)
+    else:
+        events.record(run.path, "started", device=device_name(device))
 
     def save_checkpoint() -> None:
         atomic.torch_save(run.checkpoint_file, {"model": system.state_dict(), "optimizer": optimizer.state_dict(),
@@ -358,6 +402,7 @@ def _finish(run: Run, cfg: Config, system: PRSystem, history: list[dict], start:
         "torch": torch.__version__, "run_id": run.id,
     })
     run.checkpoint_file.unlink(missing_ok=True)
+    events.record(run.path, "completed", test_psnr=round(test["psnr"], 4))
     log(f"run {run.id}: test PSNR {test['psnr']:.2f} dB, SSIM {test['ssim']:.3f}, mask drift "
         f"{optics['mask_drift_rad']:.3f} rad ({run.path})")
     if t.mode != "random" and optics["mask_drift_rad"] < LOW_DRIFT_RAD:

@@ -30,9 +30,10 @@ from dataclasses import dataclass
 
 from scipy import stats as scipy_stats
 
-from .runs import Run, RunNotFoundError
+from .experiments import run_of
+from .registry import Registry, Run, RunNotFoundError
 from .stats import PairedResult, paired_images, paired_seeds
-from .study import STUDY_PLANS, StudyPlan, run_of, study_configs
+from .study import STUDY_PLANS, StudyPlan, study_configs
 
 __all__ = ["PLATEAU_MARGIN_DB", "StudyResults", "Comparison", "collect_study", "compare", "claims", "verdict_rows",
            "beta_sweep_rows", "runs_rows"]
@@ -49,6 +50,7 @@ class StudyResults:
 
     plan: StudyPlan
     runs: dict[str, Run]
+    registry: Registry
 
     def group(self, group: str) -> dict[int, Run]:
         """Seed -> run of ``group`` (a teacher's name is a group of its one seed-0 run)."""
@@ -63,11 +65,11 @@ class StudyResults:
         return "e2e" if L == 1 else f"teacher L_t={L}"
 
 
-def collect_study(preset: str) -> StudyResults:
+def collect_study(preset: str, *, registry: Registry) -> StudyResults:
     """The study's runs from the registry, all complete. Raises RunNotFoundError naming the missing ones."""
     runs, missing = {}, {}
     for name, cfg in study_configs(preset).items():
-        run = run_of(cfg)
+        run = run_of(cfg, registry)
         if run.is_complete:
             runs[name] = run
         else:
@@ -77,7 +79,7 @@ def collect_study(preset: str) -> StudyResults:
         raise RunNotFoundError(f"{len(missing)} run(s) of the {preset!r} study are not in the registry yet: "
                                f"{', '.join(missing[:12])}{' ...' if len(missing) > 12 else ''}. Train them "
                                f"with: python -m prkd study --preset {preset}")
-    return StudyResults(STUDY_PLANS[preset], runs)
+    return StudyResults(STUDY_PLANS[preset], runs, registry)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from .config import PRESETS, Config, ConfigError, from_dict, make
 from .data import Splits, load_splits, phase_object, to_images
 from .device import default_device
 from .metrics import correlation
-from .runs import Run, find_run, list_runs, runs_root
+from .registry import Registry, Run
 from .system import PRSystem
 from .train import (
     STUDENT_ALPHA,
@@ -83,15 +83,17 @@ class SensingExplorer:
 
     Args:
         preset: the starting preset (image size, default T); the panel can switch to another.
+        registry: where the learned masks are listed from (``prkd.open_registry``).
         seed: seeds the random masks, the power iteration's start and the noise draws.
         n_images: test images shown.
         images: uint8 test images (n, 28, 28) to use instead of loading Fashion-MNIST.
         device: default ``prkd.default_device()``.
     """
 
-    def __init__(self, preset: str = "quick", *, seed: int = 0, n_masks: int = 1, n_images: int = 3,
-                 images: torch.Tensor | None = None, device: torch.device | None = None):
+    def __init__(self, preset: str = "quick", *, registry: Registry, seed: int = 0, n_masks: int = 1,
+                 n_images: int = 3, images: torch.Tensor | None = None, device: torch.device | None = None):
         base = make(preset, seed=seed, n_masks=n_masks)
+        self.registry = registry
         self.seed, self.n_images, self.device = seed, n_images, device or default_device()
         self._raw = None if images is None else images[:n_images]
         self._learned: dict[str, dict] = {}  # run id -> state dict, loaded once
@@ -127,7 +129,8 @@ class SensingExplorer:
         return self.widget._repr_mimebundle_(**kwargs)
 
     def _list_masks(self) -> None:
-        runs = [r for r in list_runs(preset=self.preset.value, complete=True) if r.config().train.mode in _LEARNED_MODES]
+        runs = [r for r in self.registry.runs(preset=self.preset.value, complete=True)
+                if r.config().train.mode in _LEARNED_MODES]
         options = [(f"random (seed {self.seed})", None)]
         options += [(f"learned: {r.config().train.mode}, L = {r.config().optics.n_masks} ({r.id})", r.id) for r in runs]
         self._syncing = True
@@ -147,7 +150,7 @@ class SensingExplorer:
         self.n_masks.disabled = learned
         if learned:
             self._syncing = True
-            self.n_masks.value = find_run(self.mask.value).config().optics.n_masks
+            self.n_masks.value = self.registry.find(self.mask.value).config().optics.n_masks
             self._syncing = False
         self.update()
 
@@ -157,7 +160,7 @@ class SensingExplorer:
                    "photons": float(self.photons.value), "T": int(self.T.value)}
         if self.mask.value is None:
             return make(self.preset.value, seed=self.seed, n_masks=int(self.n_masks.value), **sensing)
-        d = find_run(self.mask.value).config().to_dict()
+        d = self.registry.find(self.mask.value).config().to_dict()
         for name, value in sensing.items():
             d["init" if name == "T" else "optics"][name] = value
         return from_dict(d)
@@ -168,7 +171,7 @@ class SensingExplorer:
         run_id = self.mask.value
         if run_id is not None:
             if run_id not in self._learned:
-                self._learned[run_id] = find_run(run_id).load_system("cpu").state_dict()
+                self._learned[run_id] = self.registry.find(run_id).load_system("cpu").state_dict()
             system.load_state_dict(self._learned[run_id])
         return system
 
@@ -220,12 +223,12 @@ class TeacherChoice:
     run_id: str | None = None
 
 
-def teacher_choices(preset: str, *, seed: int = 0, L_t: int = 9) -> list[tuple[str, TeacherChoice]]:
+def teacher_choices(preset: str, *, registry: Registry, seed: int = 0, L_t: int = 9) -> list[tuple[str, TeacherChoice]]:
     """(label, choice) pairs: the complete teacher runs of ``preset`` that a student of ``preset`` can use, then
     the default L_t values (and ``L_t``) that no such run has yet, to be trained first."""
     student = make(preset, mode="student", seed=seed)
     options, have = [], set()
-    for run in list_runs(mode="teacher", preset=preset, complete=True):
+    for run in registry.runs(mode="teacher", preset=preset, complete=True):
         cfg = run.config()
         try:
             check_teacher_fits(student, cfg, run.id)
@@ -250,14 +253,17 @@ class DistillationExplorer:
 
     Args:
         preset: ``smoke`` or ``quick``; any other (``paper``) starts the panel at ``quick`` with a note.
+        registry: where the teachers are listed from and the runs are trained (``prkd.open_registry``).
         seed: seed of the student and of the E2E baseline it is compared with.
         L_t, alpha, beta: the starting values (the notebook's parameters).
         n_images: test images reconstructed after training.
         device: default ``prkd.default_device()``.
     """
 
-    def __init__(self, preset: str = "quick", *, seed: int = 0, L_t: int = 9, alpha: float = STUDENT_ALPHA,
-                 beta: float = STUDENT_BETA, n_images: int = 4, device: torch.device | None = None):
+    def __init__(self, preset: str = "quick", *, registry: Registry, seed: int = 0, L_t: int = 9,
+                 alpha: float = STUDENT_ALPHA, beta: float = STUDENT_BETA, n_images: int = 4,
+                 device: torch.device | None = None):
+        self.registry = registry
         self.seed, self.n_images, self.device = seed, n_images, device or default_device()
         self._L_t, self._busy, self._splits = L_t, False, {}
         self.note = "" if preset in PANEL_PRESETS else (
@@ -300,7 +306,7 @@ class DistillationExplorer:
     def _list_teachers(self) -> None:
         """Fill the teacher list for the current preset, keeping the chosen L_t where it is still offered."""
         current = self.teacher.value.L_t if self.teacher.value is not None else self._L_t
-        options = teacher_choices(self.preset.value, seed=self.seed, L_t=current)
+        options = teacher_choices(self.preset.value, registry=self.registry, seed=self.seed, L_t=current)
         self.teacher.options = options
         self.teacher.value = next(c for _, c in options if c.L_t == current)
 
@@ -324,7 +330,7 @@ class DistillationExplorer:
         return make(self.preset.value, mode="e2e", seed=self.seed)
 
     def _teacher_id(self, cfg: Config) -> str:
-        return self.teacher.value.run_id or Run.for_config(teacher_config(cfg)).id
+        return self.teacher.value.run_id or self.registry.run_for(teacher_config(cfg)).id
 
     def validate(self, change=None) -> bool:
         """Show sigma and what the button would do; refuse (message, disabled button) an invalid setting."""
@@ -340,9 +346,9 @@ class DistillationExplorer:
             return False
         self.sigma.value = f"σ = 1 − α − β = {sigma:.2f} (weight of L<sub>feat</sub>)"
         teacher_id = self._teacher_id(cfg)
-        student = Run.for_config(cfg, teacher_id)
-        todo = [name for name, run in (("teacher", Run(runs_root() / teacher_id)),
-                                       ("E2E baseline", Run.for_config(self.baseline_config())),
+        student = self.registry.run_for(cfg, teacher_id)
+        todo = [name for name, run in (("teacher", Run(self.registry.runs_dir / teacher_id)),
+                                       ("E2E baseline", self.registry.run_for(self.baseline_config())),
                                        ("student", student)) if not run.is_complete]
         self.train_button.description = "Train student" if todo else "Load student"
         self.train_button.disabled = self._busy
@@ -377,9 +383,10 @@ class DistillationExplorer:
         try:
             with self.log:
                 data = self._data(cfg)
-                kw = {"device": self.device, "data": data, "log": print}
+                kw = {"registry": self.registry, "device": self.device, "data": data, "log": print}
                 self._stage(0, f"teacher (L_t = {choice.L_t})")
-                teacher = find_run(choice.run_id) if choice.run_id else get_or_train(teacher_config(cfg), **kw)
+                teacher = (self.registry.find(choice.run_id) if choice.run_id
+                           else get_or_train(teacher_config(cfg), **kw))
                 self._stage(1, "E2E baseline")
                 e2e = get_or_train(self.baseline_config(), **kw)
                 self._stage(2, "student")

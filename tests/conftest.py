@@ -1,8 +1,16 @@
-"""Shared fixtures. Tests read Fashion-MNIST from ../shared/data/fashion-mnist unless PRKD_DATA_DIR is set,
-and write only into temporary folders."""
+"""Shared fixtures. Tests that need real Fashion-MNIST images get them through the project's resolver
+(``prkd.data.locate_fashion_mnist`` / ``load_splits``): PRKD_DATA_DIR, ./data, Debian's package
+``dataset-fashion-mnist``, torchvision's download. PRKD_DATA_DIR defaults to ../shared/data/fashion-mnist only
+where that folder exists beside the repository (the lab's offline copy); elsewhere it is left unset, so the
+resolver searches as it would for any user. Those tests carry the marker ``real_data`` (``-m real_data``).
+Tests of file layouts and corruption build tiny IDX files of their own (``tiny_fashion_mnist``).
+Every test writes only into temporary folders."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import io
 import os
 from pathlib import Path
 
@@ -12,13 +20,64 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data" / "fashion-mnist"
 
-os.environ.setdefault("PRKD_DATA_DIR", str(SHARED_DATA))
+if SHARED_DATA.is_dir() and not os.environ.get("PRKD_DATA_DIR"):
+    os.environ["PRKD_DATA_DIR"] = str(SHARED_DATA)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(config, items):
+    """Every test that requests ``test_images`` reads the real Fashion-MNIST: mark it ``real_data``."""
+    for item in items:
+        if "test_images" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.real_data)
+
+
+def tiny_fashion_mnist(folder: Path, *, n_train: int = 12, n_test: int = 6, gzipped: bool = True,
+                       seed: int = 0) -> dict[str, str]:
+    """Write a tiny but valid copy of Fashion-MNIST's four IDX files into ``folder``; return their MD5s.
+
+    ``n_train`` / ``n_test`` random 28x28 uint8 images (IDX3) with labels 0-9 (IDX1). Gzipped (default)
+    as upstream publishes them: the gzip header carries the FNAME field (the unpacked name). The returned
+    map (IDX name -> MD5 of the unpacked bytes) is what ``prkd.data.FASHION_MNIST_MD5`` must be
+    monkeypatched to, since prkd checks the content against it.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    gen = torch.Generator().manual_seed(seed)
+    md5 = {}
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=gen)
+        labels = torch.arange(n, dtype=torch.uint8) % 10
+        content = {
+            f"{split}-images-idx3-ubyte": (0x0803).to_bytes(4, "big") + b"".join(
+                d.to_bytes(4, "big") for d in (n, 28, 28)) + images.numpy().tobytes(),
+            f"{split}-labels-idx1-ubyte": (0x0801).to_bytes(4, "big") + n.to_bytes(4, "big")
+            + labels.numpy().tobytes(),
+        }
+        for name, raw in content.items():
+            md5[name] = hashlib.md5(raw).hexdigest()
+            if not gzipped:
+                (folder / name).write_bytes(raw)
+                continue
+            buf = io.BytesIO()
+            with gzip.GzipFile(filename=name, mode="wb", fileobj=buf, mtime=1_500_000_000) as gz:
+                gz.write(raw)
+            (folder / f"{name}.gz").write_bytes(buf.getvalue())
+    return md5
 
 
 @pytest.fixture(autouse=True)
 def _isolated_outputs(tmp_path_factory, monkeypatch):
-    """Every test writes its outputs to a temporary folder, never into the repository."""
+    """Every test writes its outputs to a temporary folder, never into the repository (also a ``python -m prkd``
+    child, which reads PRKD_OUTPUT_DIR)."""
     monkeypatch.setenv("PRKD_OUTPUT_DIR", str(tmp_path_factory.mktemp("outputs")))
+
+
+@pytest.fixture
+def registry(_isolated_outputs):
+    """The test's own output root, opened as the library's callers do (``prkd.open_registry``)."""
+    import prkd
+    return prkd.open_registry(os.environ["PRKD_OUTPUT_DIR"])
 
 
 @pytest.fixture(params=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))

@@ -31,9 +31,6 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from prkd.paths import output_dir
-from prkd.runs import find_run
-
 CHROMIUM = os.environ.get("PRKD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -92,7 +89,7 @@ def _wait_for_server(url: str, proc: subprocess.Popen, log: Path) -> None:
 
 
 @pytest.fixture
-def lab(tmp_path):
+def lab(tmp_path, registry):
     """JupyterLab on a free localhost port (no token), serving a smoke copy of notebook 04; shut down afterwards."""
     import papermill as pm
 
@@ -106,7 +103,7 @@ def lab(tmp_path):
     root = tmp_path / "notebooks"
     root.mkdir()
     if os.environ.get("PRKD_BROWSER_REGISTRY"):  # finished runs to show (see the module docstring)
-        shutil.copytree(Path(os.environ["PRKD_BROWSER_REGISTRY"]) / "runs", output_dir() / "runs", dirs_exist_ok=True)
+        shutil.copytree(Path(os.environ["PRKD_BROWSER_REGISTRY"]) / "runs", registry.root / "runs", dirs_exist_ok=True)
     pm.execute_notebook(str(REPO / "notebooks" / "04_kd_student.ipynb"), str(root / "04_kd_student.ipynb"),
                         parameters={"preset": PRESET}, prepare_only=True, kernel_name="python3", progress_bar=False)
     jupyter = tmp_path / "jupyter"
@@ -148,22 +145,22 @@ def lab(tmp_path):
                 pass
 
 
-def _screenshot(locator, name: str) -> Path:
-    folder = output_dir() / "screenshots"
+def _screenshot(locator, name: str, registry) -> Path:
+    folder = registry.root / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
     locator.screenshot(path=str(path))
     return path
 
 
-def test_distillation_explorer_in_jupyterlab(lab):
+def test_distillation_explorer_in_jupyterlab(lab, registry):
     from playwright.sync_api import expect, sync_playwright
 
     url, log = lab
     started = time.monotonic()
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(output_dir() / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
+            str(registry.root / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
             viewport={"width": 1300, "height": 2000})
         page = context.new_page()
         try:
@@ -190,12 +187,12 @@ def test_distillation_explorer_in_jupyterlab(lab):
             table = " ".join(panel.locator(".prkd-result").inner_text().split())
             match = re.search(rf"student 1 (\d+\.\d\d) (\d\.\d{{3}}) (student-L1-{PRESET}-\S+)", table)
             assert match, table
-            run = find_run(match.group(3))       # the run the kernel trained, in the test's registry
+            run = registry.find(match.group(3))       # the run the kernel trained, in the test's registry
             assert (run.config().train.alpha, run.config().train.beta) == (0.6, 0.25)
             assert float(match.group(1)) == round(run.metrics()["test_psnr"], 2)
             assert re.search(r"E2E baseline 1 \d+\.\d\d", table) and "student − E2E baseline" in table
             expect(panel.locator("img")).to_be_visible()   # the reconstructions
-            shot = _screenshot(panel, "distillation_explorer.png")
+            shot = _screenshot(panel, "distillation_explorer.png", registry)
             if os.environ.get("PRKD_SCREENSHOT"):
                 target = Path(os.environ["PRKD_SCREENSHOT"])
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -212,9 +209,9 @@ def test_distillation_explorer_in_jupyterlab(lab):
             expect(panel.locator(".prkd-sigma")).to_contain_text("-0.10 < 0: refused")
             expect(panel.locator(".prkd-train")).to_be_disabled()
             expect(panel.locator(".prkd-alpha .widget-readout")).to_have_text("0.60")
-            _screenshot(panel, "distillation_explorer_refused.png")
+            _screenshot(panel, "distillation_explorer_refused.png", registry)
         except Exception:
-            page.screenshot(path=str(output_dir() / "browser-failure.png"), full_page=True)
+            page.screenshot(path=str(registry.root / "browser-failure.png"), full_page=True)
             errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
             print("notebook stderr:", *errors.all_inner_texts()[-3:], sep="\n")
             print("JupyterLab log:", log.read_text()[-3000:], sep="\n")

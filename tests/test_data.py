@@ -9,7 +9,7 @@ from prkd import data
 from prkd.data import (CorruptDataError, DataNotFoundError, load_splits, locate_fashion_mnist, phase_object,
                        to_images)
 
-from conftest import SHARED_DATA
+from conftest import tiny_fashion_mnist
 
 
 @pytest.fixture
@@ -26,11 +26,27 @@ def no_other_sources(monkeypatch, tmp_path):
     monkeypatch.delenv("PRKD_DATA_DIR", raising=False)
 
 
+@pytest.fixture
+def tiny(monkeypatch):
+    """Write tiny synthetic IDX files (``tiny(folder)``) that prkd accepts: its MD5s are patched to theirs."""
+    def write(folder, **kw):
+        md5 = tiny_fashion_mnist(folder, **kw)
+        monkeypatch.setattr(data, "FASHION_MNIST_MD5", md5)
+        return md5
+    return write
+
+
+def _torchvision_shapes(root):
+    from torchvision.datasets import FashionMNIST
+    return (FashionMNIST(str(root), train=True).data.shape, FashionMNIST(str(root), train=False).targets.shape)
+
+
 @pytest.fixture(scope="module")
 def paper_splits():
     return load_splits(prkd.make("paper").data, download=False)
 
 
+@pytest.mark.real_data
 def test_split_sizes_and_disjointness_at_paper_scale(paper_splits):
     from torchvision.datasets import FashionMNIST
     s = paper_splits
@@ -44,6 +60,7 @@ def test_split_sizes_and_disjointness_at_paper_scale(paper_splits):
     assert torch.bincount(torch.cat([s.train_labels, s.val_labels])).tolist() == [6000] * 10
 
 
+@pytest.mark.real_data
 def test_split_is_fixed_and_subsets_are_prefixes(paper_splits):
     full = paper_splits
     small = load_splits(prkd.make("quick", n_train=100, n_val=50, n_test=20).data, download=False)
@@ -51,36 +68,46 @@ def test_split_is_fixed_and_subsets_are_prefixes(paper_splits):
     assert torch.equal(small.test, full.test[:20])
 
 
+@pytest.mark.real_data
 def test_first_training_labels_match_the_original_files():
     from torchvision.datasets import FashionMNIST
     root = locate_fashion_mnist(download=False)
     assert FashionMNIST(str(root), train=True).targets[:10].tolist() == [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]
 
 
-def test_debian_layout_with_rewritten_gzip_headers_is_accepted(tmp_path, cache, no_other_sources, monkeypatch):
+def test_debian_layout_with_rewritten_gzip_headers_is_accepted(tmp_path, cache, no_other_sources, monkeypatch,
+                                                               tiny):
     # Debian's build drops the gzip FNAME field and changes mtime: the .gz bytes differ, the content does not.
+    upstream = tmp_path / "upstream"
+    md5 = tiny(upstream)
     debian = tmp_path / "debian"
     debian.mkdir()
-    for src in SHARED_DATA.glob("*.gz"):
+    sources = sorted(upstream.glob("*.gz"))
+    assert len(sources) == 4
+    for src in sources:
         original = src.read_bytes()
         assert original[3] == 0x08, "upstream files carry the FNAME field"
         name_end = original.index(b"\0", 10)
+        assert original[10:name_end] == src.stem.encode()
         debian_bytes = b"\x1f\x8b\x08\x00" + (1234567890).to_bytes(4, "little") + original[8:10] + original[name_end + 1:]
         (debian / src.name).write_bytes(debian_bytes)
+        assert debian_bytes != original
         with gzip.open(debian / src.name) as a, gzip.open(src) as b:
-            assert a.read(4096) == b.read(4096)
+            assert a.read() == b.read()
     monkeypatch.setattr(data, "DEBIAN_DIR", debian)
     root = locate_fashion_mnist(download=False)
-    assert root == cache and (cache / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+    staged = cache / "FashionMNIST" / "raw"
+    assert root == cache and (staged / "train-images-idx3-ubyte").is_file()
+    assert {name: data._md5(staged / name) for name in md5} == md5
+    assert _torchvision_shapes(root) == ((12, 28, 28), (6,))
 
 
-def test_unpacked_torchvision_layout_in_dot_data_is_accepted(tmp_path, cache, no_other_sources):
+def test_unpacked_torchvision_layout_in_dot_data_is_accepted(tmp_path, cache, no_other_sources, tiny):
     raw = tmp_path / "data" / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True)
-    for src in SHARED_DATA.glob("*.gz"):
-        with gzip.open(src, "rb") as fh, open(raw / src.name[:-3], "wb") as out:
-            shutil.copyfileobj(fh, out)
+    tiny(raw, gzipped=False)
+    assert not list(raw.glob("*.gz")) and len(list(raw.iterdir())) == 4
     assert locate_fashion_mnist(download=False) == cache
+    assert _torchvision_shapes(cache) == ((12, 28, 28), (6,))
 
 
 def test_missing_data_lists_the_three_ways(cache, no_other_sources, monkeypatch):
@@ -97,18 +124,25 @@ def test_missing_data_lists_the_three_ways(cache, no_other_sources, monkeypatch)
     assert "no network" in msg
 
 
-def test_truncated_file_gives_a_clear_error_and_leaves_the_cache_intact(tmp_path, cache):
-    locate_fashion_mnist(download=False)  # a good staged copy exists
+def test_truncated_file_gives_a_clear_error_and_leaves_the_cache_intact(tmp_path, cache, tiny):
+    good_dir = tmp_path / "good"
+    md5 = tiny(good_dir)
+    locate_fashion_mnist(good_dir, download=False)  # a good staged copy exists
     staged = cache / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte"
     good = staged.read_bytes()
     bad = tmp_path / "bad"
-    shutil.copytree(SHARED_DATA, bad)
+    shutil.copytree(good_dir, bad)
     staged.unlink()
-    (bad / "t10k-labels-idx1-ubyte.gz").write_bytes((SHARED_DATA / "t10k-labels-idx1-ubyte.gz").read_bytes()[:2000])
+    original = (good_dir / "t10k-labels-idx1-ubyte.gz").read_bytes()
+    (bad / "t10k-labels-idx1-ubyte.gz").write_bytes(original[: len(original) - 12])  # cut inside the deflate stream
     with pytest.raises(CorruptDataError, match="t10k-labels-idx1-ubyte.gz.*truncated"):
         locate_fashion_mnist(bad, download=False)
     assert not list(staged.parent.glob(".*")), "a temporary file was left behind"
+    assert not staged.exists(), "half a file was staged"
+    others = sorted(set(md5) - {staged.name})
+    assert {n: data._md5(staged.parent / n) for n in others} == {n: md5[n] for n in others}
     staged.write_bytes(good)
+    assert _torchvision_shapes(cache) == ((12, 28, 28), (6,))
 
 
 def test_to_images_resizes_into_the_unit_interval():

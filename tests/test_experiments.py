@@ -8,7 +8,7 @@ import pytest
 
 import prkd
 from prkd import experiments, report
-from prkd.runs import RunNotFoundError
+from prkd.registry import RunNotFoundError
 
 matplotlib.use("Agg")
 
@@ -55,10 +55,10 @@ def test_mean_and_95_percent_confidence_interval():
     assert report.format_ci(2.0, half, 2) == "2.00" and report.format_ci(2.0, 0.123, 2) == "2.00 ± 0.12"
 
 
-def test_collect_names_the_missing_runs_and_trains_nothing():
+def test_collect_names_the_missing_runs_and_trains_nothing(registry):
     with pytest.raises(RunNotFoundError, match=r"20 run\(s\) of the 'smoke' reproduction.*teacher L_t=1 \(teacher-L1"):
-        experiments.collect("smoke")
-    assert prkd.runs.list_runs() == []
+        experiments.collect("smoke", registry=registry)
+    assert registry.runs() == []
 
 
 def test_unknown_preset_is_refused_with_the_allowed_values():

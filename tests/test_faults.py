@@ -17,10 +17,10 @@ import torch
 
 import prkd
 from prkd import train as train_module
-from prkd.runs import CorruptCheckpointError, Run, load_checkpoint
+from prkd.registry import CorruptCheckpointError, Run, load_checkpoint
 from prkd.train import RunFailedError, TrainingDiverged, get_or_train
 
-from conftest import SHARED_DATA
+from conftest import tiny_fashion_mnist
 
 TINY = dict(n_train=64, n_val=32, n_test=32, batch_size=16, epochs=2)
 CHILD_CFG = "prkd.make('smoke', mode='e2e', n_train=64, n_val=32, n_test=32, batch_size=16, epochs=3)"
@@ -28,7 +28,7 @@ CHILD_CFG = "prkd.make('smoke', mode='e2e', n_train=64, n_val=32, n_test=32, bat
 
 def _child(script: str, out_dir, timeout=120) -> subprocess.CompletedProcess:
     """Run a training script in a fresh interpreter (so SIGKILL really kills a whole process)."""
-    env = {**os.environ, "PRKD_OUTPUT_DIR": str(out_dir), "PRKD_DATA_DIR": str(SHARED_DATA)}
+    env = {**os.environ, "PRKD_OUTPUT_DIR": str(out_dir)}
     code = "import os, signal, prkd\nfrom prkd import atomic, train\n" + script
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout)
 
@@ -46,13 +46,16 @@ _KILL_HOOKS = {
         train.objective = objective
     """,
     # half-way through writing a file: the temporary file is half written, the target untouched
+    # (only prkd.atomic's writes are counted; events.jsonl's appends fsync too)
     "mid-write": """
+        import sys
         calls = [0]
         original = atomic.os.fsync
         def fsync(fd):
-            calls[0] += 1
-            if calls[0] == {n}:
-                os.kill(os.getpid(), signal.SIGKILL)
+            if sys._getframe(1).f_globals.get("__name__") == "prkd.atomic":
+                calls[0] += 1
+                if calls[0] == {n}:
+                    os.kill(os.getpid(), signal.SIGKILL)
             return original(fd)
         atomic.os.fsync = fsync
     """,
@@ -86,7 +89,7 @@ def _assert_run_files_are_whole(run_dir):
 
 def test_sigkill_at_many_points_then_resume_gives_the_uninterrupted_result(tmp_path):
     reference_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
-    done = _child(f"run = train.get_or_train({CHILD_CFG}, progress=False)\nprint(run.id)", reference_dir)
+    done = _child(f"run = train.get_or_train({CHILD_CFG}, registry=prkd.open_registry(), progress=False)\nprint(run.id)", reference_dir)
     assert done.returncode == 0, done.stderr
     run_id = done.stdout.strip().splitlines()[-1]
     # Kill points, in order (4 steps per epoch, 3 epochs; each process counts its own calls):
@@ -99,7 +102,7 @@ def test_sigkill_at_many_points_then_resume_gives_the_uninterrupted_result(tmp_p
               ("mid-write", 4), ("mid-write", 4), ("mid-write", 3)]
     progress = []
     for hook, n in points:
-        result = _child(textwrap.dedent(_KILL_HOOKS[hook]).format(n=n) + f"train.get_or_train({CHILD_CFG}, progress=False)\n",
+        result = _child(textwrap.dedent(_KILL_HOOKS[hook]).format(n=n) + f"train.get_or_train({CHILD_CFG}, registry=prkd.open_registry(), progress=False)\n",
                         killed_dir)
         assert result.returncode == -signal.SIGKILL, (hook, n, result.stdout, result.stderr[-2000:])
         _assert_run_files_are_whole(killed_dir / "runs" / run_id)
@@ -108,10 +111,12 @@ def test_sigkill_at_many_points_then_resume_gives_the_uninterrupted_result(tmp_p
     # the kills landed where intended: checkpoint from kill 3 on, history from kill 4 on, model.pt before kill 8
     assert "checkpoint.pt" not in progress[1] and "checkpoint.pt" in progress[2] and "history.csv" not in progress[2]
     assert "history.csv" in progress[3] and "model.pt" not in progress[6] and "model.pt" in progress[7]
-    final = _child(f"run = train.get_or_train({CHILD_CFG}, progress=False)\nprint(run.id)", killed_dir)
+    final = _child(f"run = train.get_or_train({CHILD_CFG}, registry=prkd.open_registry(), progress=False)\nprint(run.id)", killed_dir)
     assert final.returncode == 0, final.stderr
     ref, res = Run(reference_dir / "runs" / run_id), Run(killed_dir / "runs" / run_id)
     assert res.is_complete and not res.checkpoint_file.exists()
+    kinds = [e["event"] for e in res.events()]  # every killed holder left its lock; each next process broke it
+    assert kinds.count("recovered") == len(points) and kinds[-1] == "completed" and "resumed" in kinds, kinds
     assert not [p.name for p in res.path.iterdir() if p.name.startswith(".")], "temporary files left behind"
     ref_state = load_checkpoint(ref.model_file)["state_dict"]
     for name, value in load_checkpoint(res.model_file)["state_dict"].items():
@@ -122,7 +127,7 @@ def test_sigkill_at_many_points_then_resume_gives_the_uninterrupted_result(tmp_p
 
 
 def test_ctrl_c_on_the_command_line_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
-    env = {**os.environ, "PRKD_OUTPUT_DIR": str(tmp_path), "PRKD_DATA_DIR": str(SHARED_DATA)}
+    env = {**os.environ, "PRKD_OUTPUT_DIR": str(tmp_path)}
     args = [sys.executable, "-m", "prkd", "train", "--mode", "e2e", "--preset", "smoke", "--set", "n_train=64",
             "n_val=32", "n_test=32", "batch_size=16", "epochs=200"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -138,7 +143,7 @@ def test_ctrl_c_on_the_command_line_saves_a_checkpoint_and_says_how_to_resume(tm
     assert state["epoch"] >= 1
 
 
-def test_a_nan_loss_stops_training_names_step_and_term_and_marks_the_run_failed(monkeypatch):
+def test_a_nan_loss_stops_training_names_step_and_term_and_marks_the_run_failed(monkeypatch, registry):
     cfg = prkd.make("smoke", mode="e2e", **TINY)
     calls = [0]
     original = train_module.task_loss
@@ -150,15 +155,15 @@ def test_a_nan_loss_stops_training_names_step_and_term_and_marks_the_run_failed(
 
     monkeypatch.setattr(train_module, "task_loss", poisoned)
     with pytest.raises(TrainingDiverged, match=r"epoch 2, step 2 \(non-finite term: L_task\)"):
-        get_or_train(cfg, progress=False, log=lambda m: None)
-    run = Run.for_config(cfg)
+        get_or_train(cfg, registry=registry, progress=False, log=lambda m: None)
+    run = registry.run_for(cfg)
     assert run.is_failed and not run.is_complete
     state = load_checkpoint(run.checkpoint_file)  # the last good checkpoint: end of epoch 1
     assert state["epoch"] == 1 and all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
     monkeypatch.setattr(train_module, "task_loss", original)
     with pytest.raises(RunFailedError, match="failed earlier"):
-        get_or_train(cfg, progress=False, log=lambda m: None)
-    assert prkd.runs.list_runs(complete=True) == []
+        get_or_train(cfg, registry=registry, progress=False, log=lambda m: None)
+    assert registry.runs(complete=True) == []
 
 
 def test_malicious_checkpoint_cannot_execute_code(tmp_path):
@@ -182,11 +187,10 @@ def test_malicious_checkpoint_cannot_execute_code(tmp_path):
 def finished(tmp_path_factory):
     """A complete e2e run and a complete teacher, and a fingerprint of every file under the output folder."""
     root = tmp_path_factory.mktemp("finished")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PRKD_OUTPUT_DIR", str(root))
-        e2e = get_or_train(prkd.make("smoke", mode="e2e", **TINY), progress=False, log=lambda m: None)
-        teacher = get_or_train(prkd.make("smoke", mode="teacher", n_masks=2, **TINY), progress=False,
-                               log=lambda m: None)
+    registry = prkd.open_registry(root)
+    e2e = get_or_train(prkd.make("smoke", mode="e2e", **TINY), registry=registry, progress=False, log=lambda m: None)
+    teacher = get_or_train(prkd.make("smoke", mode="teacher", n_masks=2, **TINY), registry=registry, progress=False,
+                           log=lambda m: None)
     return root, e2e.id, teacher.id
 
 
@@ -259,13 +263,17 @@ def test_missing_fashion_mnist_lists_the_ways_to_get_it(finished, tmp_path):
 def test_corrupt_idx_file_is_named(finished, tmp_path):
     root, _, _ = finished
     bad = tmp_path / "bad-data"
-    bad.mkdir()
-    for f in SHARED_DATA.glob("*.gz"):
-        (bad / f.name).write_bytes(f.read_bytes())
+    md5 = tiny_fashion_mnist(bad)  # tiny synthetic IDX files; the child accepts them by their MD5s
     data = bytearray((bad / "train-images-idx3-ubyte.gz").read_bytes())
     (bad / "train-images-idx3-ubyte.gz").write_bytes(bytes(data[: len(data) // 2]))
-    result = _prkd("train", "--mode", "e2e", *SMOKE, "n_train=62", root=root,
-                   env_extra={"PRKD_DATA_DIR": str(bad), "PRKD_CACHE_DIR": str(tmp_path / "cache")})
+    code = textwrap.dedent(f"""
+        import sys, prkd.data as data, prkd.__main__ as cli
+        data.FASHION_MNIST_MD5.update({md5!r})
+        sys.exit(cli.main({["train", "--mode", "e2e", *SMOKE, "n_train=62"]!r}))
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, "PRKD_OUTPUT_DIR": str(root), "PRKD_DATA_DIR": str(bad),
+                                 "PRKD_CACHE_DIR": str(tmp_path / "cache")})
     assert result.returncode == 2 and "train-images-idx3-ubyte.gz" in result.stderr and "truncated" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -282,16 +290,16 @@ def test_student_pointed_at_a_missing_or_mismatched_teacher(finished):
 
 
 @pytest.mark.parametrize("damage", ["truncated", "garbage"])
-def test_corrupt_checkpoint_gives_a_clear_message_and_is_not_deleted(damage, tmp_path, monkeypatch):
+def test_corrupt_checkpoint_gives_a_clear_message_and_is_not_deleted(damage, tmp_path, monkeypatch, registry):
     cfg = prkd.make("smoke", mode="e2e", **TINY)
-    run = Run.for_config(cfg)
+    run = registry.run_for(cfg)
     run.path.mkdir(parents=True)
     good = tmp_path / "good.pt"
     torch.save({"model": {}, "epoch": 1}, good)
     blob = good.read_bytes()[:50] if damage == "truncated" else b"not a checkpoint at all"
     run.checkpoint_file.write_bytes(blob)
     with pytest.raises(CorruptCheckpointError, match="checkpoint.pt is truncated, corrupt or not a prkd file"):
-        get_or_train(cfg, progress=False, log=lambda m: None)
+        get_or_train(cfg, registry=registry, progress=False, log=lambda m: None)
     assert run.checkpoint_file.read_bytes() == blob
 
 

@@ -7,9 +7,10 @@ import sys
 
 import pytest
 
+import prkd
+
 from prkd import reproduce
 from prkd.config import ConfigError
-from prkd.paths import output_dir
 
 from conftest import REPO
 
@@ -18,9 +19,7 @@ from conftest import REPO
 def executed(tmp_path_factory):
     """Run every notebook once at the smoke preset (outputs in a temporary folder)."""
     out_root = tmp_path_factory.mktemp("reproduction")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PRKD_OUTPUT_DIR", str(out_root))
-        folder = reproduce.run_notebooks("smoke")
+    folder = reproduce.run_notebooks("smoke", registry=prkd.open_registry(out_root))
     return folder
 
 
@@ -86,16 +85,15 @@ def test_source_notebooks_are_committed_clean():
                 assert "sys.path" not in src and "os.chdir" not in src and "cuda" not in src
 
 
-def test_a_finished_notebook_is_not_run_again(executed, monkeypatch, capsys):
-    monkeypatch.setenv("PRKD_OUTPUT_DIR", str(executed.parent.parent))
+def test_a_finished_notebook_is_not_run_again(executed, capsys):
     before = {p: p.stat().st_mtime_ns for p in executed.glob("*.ipynb")}
-    reproduce.run_notebooks("smoke")
+    reproduce.run_notebooks("smoke", registry=prkd.open_registry(executed.parent.parent))
     assert {p: p.stat().st_mtime_ns for p in executed.glob("*.ipynb")} == before
     captured = capsys.readouterr()
     assert "01_sensing_model: already done, skipped" in captured.out + captured.err
 
 
-def test_a_failing_notebook_stops_the_run_with_its_name(tmp_path, monkeypatch):
+def test_a_failing_notebook_stops_the_run_with_its_name(tmp_path, monkeypatch, registry):
     import nbformat
     nb_dir = tmp_path / "notebooks"
     nb_dir.mkdir()
@@ -110,16 +108,16 @@ def test_a_failing_notebook_stops_the_run_with_its_name(tmp_path, monkeypatch):
     nbformat.write(good, nb_dir / "03_never.ipynb")
     monkeypatch.setattr(reproduce, "NOTEBOOK_DIR", nb_dir)
     with pytest.raises(reproduce.NotebookFailed, match="notebook 02_bad failed.*ValueError: broken on purpose"):
-        reproduce.run_notebooks("smoke")
-    written = {p.name for p in (output_dir() / "notebooks" / "smoke").glob("*")}
+        reproduce.run_notebooks("smoke", registry=registry)
+    written = {p.name for p in (registry.root / "notebooks" / "smoke").glob("*")}
     assert "02_bad.ipynb" in written and "03_never.ipynb" not in written  # the failing copy is kept
 
 
-def test_unknown_preset_and_notebook_are_refused():
+def test_unknown_preset_and_notebook_are_refused(registry):
     with pytest.raises(ConfigError, match="'preset' must be one of"):
-        reproduce.run_notebooks("huge")
+        reproduce.run_notebooks("huge", registry=registry)
     with pytest.raises(ConfigError, match="no notebook matches"):
-        reproduce.run_notebooks("smoke", only=["99"])
+        reproduce.run_notebooks("smoke", registry=registry, only=["99"])
 
 
 def test_command_line_reports_a_bad_preset_and_exits_non_zero():

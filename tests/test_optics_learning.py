@@ -106,13 +106,13 @@ def test_standardized_cdp_loss_is_two_one_minus_r_and_blind_to_contrast_and_offs
         cdp_loss(t, s, "l1")
 
 
-def test_every_run_logs_the_optics_diagnostics_per_epoch(tiny_data):
+def test_every_run_logs_the_optics_diagnostics_per_epoch(tiny_data, registry):
     logs = []
-    teacher = get_or_train(prkd.make("smoke", mode="teacher", n_masks=3, mask_lr=0.1, **TINY), data=tiny_data,
+    teacher = get_or_train(prkd.make("smoke", mode="teacher", n_masks=3, mask_lr=0.1, **TINY), registry=registry, data=tiny_data,
                            progress=False, log=logs.append)
-    e2e = get_or_train(prkd.make("smoke", mode="e2e", mask_lr=0.1, teacher_masks=3, **TINY), data=tiny_data,
+    e2e = get_or_train(prkd.make("smoke", mode="e2e", mask_lr=0.1, teacher_masks=3, **TINY), registry=registry, data=tiny_data,
                        progress=False, log=logs.append)
-    rand = get_or_train(prkd.make("smoke", mode="random", mask_lr=0.1, teacher_masks=3, **TINY), data=tiny_data,
+    rand = get_or_train(prkd.make("smoke", mode="random", mask_lr=0.1, teacher_masks=3, **TINY), registry=registry, data=tiny_data,
                         progress=False, log=logs.append)
     for run in (teacher, e2e, rand):
         rows = run.history()
@@ -129,20 +129,20 @@ def test_every_run_logs_the_optics_diagnostics_per_epoch(tiny_data):
     assert e2e.metrics()["speckle_contrast_start"] == pytest.approx(1.0, abs=0.1)
 
 
-def test_a_run_whose_masks_barely_moved_says_so(tiny_data):
+def test_a_run_whose_masks_barely_moved_says_so(tiny_data, registry):
     logs = []
-    get_or_train(prkd.make("smoke", mode="e2e", mask_lr=1e-6, **TINY), data=tiny_data, progress=False, log=logs.append)
+    get_or_train(prkd.make("smoke", mode="e2e", mask_lr=1e-6, **TINY), registry=registry, data=tiny_data, progress=False, log=logs.append)
     assert any("masks moved only" in line and "< 0.1 rad" in line for line in logs)
     logs.clear()
-    get_or_train(prkd.make("smoke", mode="e2e", mask_lr=0.3, seed=1, **TINY), data=tiny_data, progress=False,
+    get_or_train(prkd.make("smoke", mode="e2e", mask_lr=0.3, seed=1, **TINY), registry=registry, data=tiny_data, progress=False,
                  log=logs.append)
     assert not any("masks moved only" in line for line in logs)
 
 
-def test_student_with_the_standardized_cdp_loss_trains_and_its_teacher_is_the_papers(tiny_data):
+def test_student_with_the_standardized_cdp_loss_trains_and_its_teacher_is_the_papers(tiny_data, registry):
     cfg = prkd.make("smoke", mode="student", alpha=0.5, beta=0.5, teacher_masks=3, cdp_loss="standardized",
                     mask_lr=0.1, **TINY)
-    run = get_or_train(cfg, data=tiny_data, progress=False, log=lambda m: None)
+    run = get_or_train(cfg, registry=registry, data=tiny_data, progress=False, log=lambda m: None)
     from prkd.train import teacher_config
     assert teacher_config(cfg).train.cdp_loss == "paper"
     rows = run.history()

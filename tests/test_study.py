@@ -4,18 +4,15 @@ Nothing here trains: launch's worker processes are replaced by a stub."""
 import signal
 import json
 import math
-import os
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import torch
 
 import prkd
-from prkd import study
+from prkd import experiments, study
 from prkd.__main__ import main
 from prkd.config import ConfigError, from_dict
-from prkd.runs import Run, list_runs, runs_root
 from prkd.system import PRSystem
 from prkd.train import teacher_config
 
@@ -30,7 +27,7 @@ def _group_seeds(configs: dict, group: str) -> set[int]:
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_every_config_validates_names_are_unique_and_teachers_come_first(preset):
+def test_every_config_validates_names_are_unique_and_teachers_come_first(preset, registry):
     configs = study.study_configs(preset)
     names = list(configs)
     assert len(names) == len(set(names))
@@ -43,10 +40,10 @@ def test_every_config_validates_names_are_unique_and_teachers_come_first(preset)
     n_teachers = modes.count("teacher")
     assert n_teachers >= 2 and set(modes[:n_teachers]) == {"teacher"} and "teacher" not in modes[n_teachers:]
     # every student's teacher is a run of the plan (so a shard can wait for it instead of training it twice)
-    teacher_ids = {study.run_of(c).id for c in configs.values() if c.train.mode == "teacher"}
+    teacher_ids = {experiments.plan_run_id(c) for c in configs.values() if c.train.mode == "teacher"}
     for name, cfg in configs.items():
         if cfg.train.mode == "student":
-            assert Run.for_config(teacher_config(cfg)).id in teacher_ids, name
+            assert registry.run_for(teacher_config(cfg)).id in teacher_ids, name
 
 
 def test_study_plan_has_the_paired_seeds_sweeps_and_variants():
@@ -87,9 +84,9 @@ def test_study_preset_lets_the_masks_travel_at_least_10_rad():
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_identical_configs_share_one_run(preset):
+def test_identical_configs_share_one_run(preset, registry):
     configs = study.study_configs(preset)
-    ids = {name: study.run_of(cfg).id for name, cfg in configs.items()}
+    ids = {name: experiments.plan_run_id(cfg) for name, cfg in configs.items()}
     seeds = study.STUDY_PLANS[preset].sweep_seeds
     for s in seeds:
         assert ids[f"alpha=0.5 beta=0 s{s}"] == ids[f"L_feat only s{s}"]
@@ -100,7 +97,7 @@ def test_identical_configs_share_one_run(preset):
     assert all(c == 2 for c in counts.values() if c > 1)
     # a student's id includes its teacher's: the same student config under another teacher is another run
     kd = configs["KD s0"]
-    assert study.run_of(kd) != Run.for_config(kd, None)
+    assert experiments.run_of(kd, registry) != registry.run_for(kd, None)
 
 
 @pytest.mark.parametrize("group", ["KD", "random", "L_cdp only", "KD standardized"])
@@ -136,30 +133,30 @@ def test_normal_mask_init_pairs_its_own_groups():
 def test_shards_cover_every_run_once_and_balance_the_load(preset, phase, n_shards):
     configs = study.study_configs(preset)
     items = [(n, c) for n, c in configs.items() if (c.train.mode == "teacher") == (phase == "teacher")]
-    all_ids = {study.run_of(c).id for _, c in items}
+    all_ids = {experiments.plan_run_id(c) for _, c in items}
     shards = [study._shard_items(items, i, n_shards) for i in range(n_shards)]
-    ids = [study.run_of(c).id for shard in shards for _, c in shard]
+    ids = [experiments.plan_run_id(c) for shard in shards for _, c in shard]
     assert len(ids) == len(set(ids)) and set(ids) == all_ids  # each distinct run in exactly one shard
     loads = [sum(study._cost(c) for _, c in shard) for shard in shards]
-    assert sum(loads) == pytest.approx(sum(study._cost(c) for c in {study.run_of(c).id: c for _, c in items}.values()))
+    assert sum(loads) == pytest.approx(sum(study._cost(c) for c in {experiments.plan_run_id(c): c for _, c in items}.values()))
     assert max(loads) - min(loads) <= max(study._cost(c) for _, c in items) + 1e-9
     assert study._shard_items(items, 0, n_shards) == shards[0]  # deterministic
 
 
-def test_cost_grows_with_the_number_of_masks():
+def test_cost_grows_with_the_number_of_masks(registry):
     assert study._cost(prkd.make("smoke", mode="e2e")) == 1.0
     assert study._cost(prkd.make("smoke", mode="teacher", n_masks=9)) == pytest.approx(1 + 0.16 * 8)
 
 
-def _nothing_written():
-    return not runs_root().exists() and list_runs() == [] and not (Path(os.environ["PRKD_OUTPUT_DIR"]) / "study").exists()
+def _nothing_written(registry):
+    return not any(registry.runs_dir.iterdir()) and not (registry.root / "study").exists()
 
 
 @pytest.mark.parametrize("shard, n_shards", [(2, 2), (-1, 2), (0, 0), (1.0, 2), ("0", 1)])
-def test_run_shard_refuses_a_shard_out_of_range(shard, n_shards):
+def test_run_shard_refuses_a_shard_out_of_range(shard, n_shards, registry):
     with pytest.raises(ConfigError, match=r"shard must be an integer in \[0, n_shards - 1\].*shard="):
-        study.run_shard("smoke", shard=shard, n_shards=n_shards, progress=False)
-    assert _nothing_written()
+        study.run_shard("smoke", registry=registry, shard=shard, n_shards=n_shards, progress=False)
+    assert _nothing_written(registry)
 
 
 class _FakePopen:
@@ -190,28 +187,28 @@ def fake_workers(monkeypatch):
 
 
 @pytest.mark.parametrize("workers", [0, -1, 65, 1.5, "2", True])
-def test_launch_refuses_a_bad_number_of_workers(workers, fake_workers):
+def test_launch_refuses_a_bad_number_of_workers(workers, fake_workers, registry):
     with pytest.raises(ConfigError, match="'workers' must be an integer in \\[1, 64\\]"):
-        study.launch("smoke", workers=workers)
-    assert fake_workers.calls == [] and _nothing_written()
+        study.launch("smoke", registry=registry, workers=workers)
+    assert fake_workers.calls == [] and _nothing_written(registry)
 
 
 @pytest.mark.parametrize("preset", ["fast", "quick", "paper"])
-def test_an_unknown_study_preset_is_refused_naming_the_field(preset, fake_workers):
-    for call in (lambda: study.study_configs(preset), lambda: study.launch(preset, workers=1),
-                 lambda: study.run_shard(preset, progress=False)):
+def test_an_unknown_study_preset_is_refused_naming_the_field(preset, fake_workers, registry):
+    for call in (lambda: study.study_configs(preset), lambda: study.launch(preset, registry=registry, workers=1),
+                 lambda: study.run_shard(preset, registry=registry, progress=False)):
         with pytest.raises(ConfigError, match=f"'preset' of the study must be one of 'smoke', 'study'; got '{preset}'"):
             call()
-    assert fake_workers.calls == [] and _nothing_written()
+    assert fake_workers.calls == [] and _nothing_written(registry)
 
 
 @pytest.mark.parametrize("shard", ["x", "2", "1/", "/2", "a/b", "-1/2", "1/-2"])
-def test_cli_refuses_a_malformed_shard(shard, capsys):
+def test_cli_refuses_a_malformed_shard(shard, capsys, registry):
     with pytest.raises(SystemExit) as exc:
         main(["study", "--preset", "smoke", f"--shard={shard}"])
     assert exc.value.code == 2
     assert "--shard takes I/N" in capsys.readouterr().err
-    assert _nothing_written()
+    assert _nothing_written(registry)
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -220,10 +217,10 @@ def test_cli_refuses_a_malformed_shard(shard, capsys):
     (["--preset", "fast", "--shard", "0/1"], "'preset' of the study"),
     (["--preset", "smoke", "--workers", "0"], "'workers' must be an integer"),
 ])
-def test_cli_reports_a_bad_study_argument_and_writes_nothing(argv, message, capsys, fake_workers):
+def test_cli_reports_a_bad_study_argument_and_writes_nothing(argv, message, capsys, fake_workers, registry):
     assert main(["study", *argv]) == 2
     assert message in capsys.readouterr().err
-    assert fake_workers.calls == [] and _nothing_written()
+    assert fake_workers.calls == [] and _nothing_written(registry)
 
 
 @pytest.fixture
@@ -236,45 +233,45 @@ def no_training(monkeypatch):
 
 
 @pytest.mark.parametrize("workers", ["3", "2"])  # "2" equals the default: argparse sees the conflict only with default=None
-def test_cli_refuses_shard_and_workers_together(workers, no_training, capsys):
+def test_cli_refuses_shard_and_workers_together(workers, no_training, capsys, registry):
     with pytest.raises(SystemExit) as exc:
         main(["study", "--preset", "smoke", "--shard", "0/2", "--workers", workers])
     assert exc.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
-    assert no_training == [] and _nothing_written()
+    assert no_training == [] and _nothing_written(registry)
 
 
-def test_cli_passes_a_good_shard_and_workers_on(no_training):
+def test_cli_passes_a_good_shard_and_workers_on(no_training, registry):
     assert main(["study", "--preset", "smoke", "--shard", "1/3"]) == 0
     assert main(["study", "--preset", "smoke", "--workers", "4"]) == 0
-    assert no_training == [("run_shard", ("smoke",), {"shard": 1, "n_shards": 3}),
-                           ("launch", ("smoke",), {"workers": 4})]
+    assert no_training == [("run_shard", ("smoke",), {"registry": registry, "shard": 1, "n_shards": 3}),
+                           ("launch", ("smoke",), {"registry": registry, "workers": 4})]
 
 
-def test_launch_records_each_session_and_wall_time_sums_them(fake_workers):
-    assert study.wall_time("smoke") == {"sessions": [], "total_seconds": 0}
-    first = study.launch("smoke", workers=3, log=lambda _: None)
+def test_launch_records_each_session_and_wall_time_sums_them(fake_workers, registry):
+    assert study.wall_time("smoke", registry) == {"sessions": [], "total_seconds": 0}
+    first = study.launch("smoke", registry=registry, workers=3, log=lambda _: None)
     argvs = [argv for argv, _ in fake_workers.calls]
     assert [a[-3:] for a in argvs] == [["smoke", "--shard", f"{i}/3"] for i in range(3)]
-    assert all(a[1:4] == ["-m", "prkd", "study"] for a in argvs)
+    assert all(a[1:6] == ["-m", "prkd", "--output-dir", str(registry.root), "study"] for a in argvs)  # one registry
     assert all(env["OMP_NUM_THREADS"] == "1" and env["MKL_NUM_THREADS"] == "1" for _, env in fake_workers.calls)
     assert len(first["sessions"]) == 1 and first["sessions"][0]["workers"] == 3
     assert first["sessions"][0]["exit_codes"] == [0, 0, 0]
     fake_workers.code = 1
     with pytest.raises(RuntimeError, match=r"shard\(s\) \[0, 1\] of 2 exited with \[1, 1\]"):
-        study.launch("smoke", workers=2)
-    wall = study.wall_time("smoke")
+        study.launch("smoke", registry=registry, workers=2)
+    wall = study.wall_time("smoke", registry)
     assert [s["workers"] for s in wall["sessions"]] == [3, 2]  # a failed launch is recorded too
     assert wall["total_seconds"] == pytest.approx(sum(s["seconds"] for s in wall["sessions"]))
-    assert study.wall_time("study") == {"sessions": [], "total_seconds": 0}  # per preset
+    assert study.wall_time("study", registry) == {"sessions": [], "total_seconds": 0}  # per preset
 
 
-def test_wall_time_reads_the_sessions_file():
-    path = Path(os.environ["PRKD_OUTPUT_DIR"]) / "study" / "smoke" / "wall.json"
+def test_wall_time_reads_the_sessions_file(registry):
+    path = registry.root / "study" / "smoke" / "wall.json"
     path.parent.mkdir(parents=True)
     sessions = [{"started": "2024-01-01T00:00:00+0000", "seconds": 61.5, "workers": 2, "exit_codes": [0, 0]},
                 {"started": "2024-01-02T00:00:00+0000", "seconds": 120.25, "workers": 2, "exit_codes": [0, 1]}]
     path.write_text(json.dumps({"sessions": sessions}))
-    wall = study.wall_time("smoke")
+    wall = study.wall_time("smoke", registry)
     assert wall["sessions"] == sessions and math.isclose(wall["total_seconds"], 181.75)
 
 
@@ -329,20 +326,20 @@ def test_an_interrupted_launch_stops_its_shards():
     assert signals == [signal.SIGINT, signal.SIGINT]
 
 
-def test_a_failed_baseline_does_not_stop_the_shard(monkeypatch):
+def test_a_failed_baseline_does_not_stop_the_shard(monkeypatch, registry):
     """A diverged student is skipped (the registry marks it failed); the shard trains the rest, then says which."""
     trained = []
 
-    diverging = study.run_of(study.study_configs("smoke")["KD s1"]).id
+    diverging = experiments.plan_run_id(study.study_configs("smoke")["KD s1"])
 
     def fake_get_or_train(cfg, **kwargs):
-        if study.run_of(cfg).id == diverging:
+        if experiments.plan_run_id(cfg) == diverging:
             raise study.TrainingDiverged("loss became nan")
         trained.append(cfg)
 
     monkeypatch.setattr(study, "get_or_train", fake_get_or_train)
     monkeypatch.setattr(study, "_wait_for", lambda *a, **k: None)
     with pytest.raises(study.RunFailedError, match="1 run\\(s\\) of shard 0 failed.*KD s1"):
-        study.run_shard("smoke", progress=False, log=lambda m: None, data=object())
-    distinct = {study.run_of(c).id for c in study.study_configs("smoke").values()}
+        study.run_shard("smoke", registry=registry, progress=False, log=lambda m: None, data=object())
+    distinct = {experiments.plan_run_id(c) for c in study.study_configs("smoke").values()}
     assert len(trained) == len(distinct) - 1

@@ -16,9 +16,10 @@ import pytest
 from scipy import stats as sps
 
 from prkd import study_report, verdict
-from prkd.runs import Run, RunNotFoundError
+from prkd.registry import Run, RunNotFoundError
 from prkd.stats import PairedResult
-from prkd.study import STUDY_PLANS, run_of, study_configs
+from prkd.experiments import run_of
+from prkd.study import STUDY_PLANS, study_configs
 from prkd.train import _HISTORY_COLUMNS, teacher_config
 
 matplotlib.use("Agg")
@@ -92,12 +93,12 @@ def _write_metrics(run: Run, psnr: float, drift: float, index: int) -> None:
         "val_cdp_std_start": 0.5, "val_cdp_std_end": 0.5 - drift / 10, "train_seconds": 10.0 + index}))
 
 
-def _write_run(name: str, cfg, index: int) -> tuple[Run, float]:
-    run = run_of(cfg)
+def _write_run(name: str, cfg, index: int, registry) -> tuple[Run, float]:
+    run = run_of(cfg, registry)
     group, seed = _split(name)
     psnr = _psnr(group, seed)
     drift = 0.0 if cfg.train.mode == "random" else DRIFT.get(group, 0.25) + 0.5 * seed
-    teacher = Run.for_config(teacher_config(cfg)).id if cfg.train.mode == "student" else None
+    teacher = registry.run_for(teacher_config(cfg)).id if cfg.train.mode == "student" else None
     run.path.mkdir(parents=True)
     run.config_file.write_text(json.dumps({"config": cfg.to_dict(), "teacher_run": teacher, "run_id": run.id}))
     run.model_file.write_bytes(b"")
@@ -116,7 +117,7 @@ def _write_run(name: str, cfg, index: int) -> tuple[Run, float]:
 
 
 @pytest.fixture
-def registry(monkeypatch) -> dict[str, Run]:
+def study_runs(monkeypatch, registry) -> dict[str, Run]:
     """Every distinct run of the smoke study, complete, in the isolated PRKD_OUTPUT_DIR; name -> Run.
 
     The synthetic model.pt files are empty, so the offset-free drift of ``runs.csv`` (which loads each model)
@@ -124,12 +125,12 @@ def registry(monkeypatch) -> dict[str, Run]:
     monkeypatch.setattr(verdict, "_drift_without_offset", lambda run: 0.123)
     runs, seen = {}, {}
     for index, (name, cfg) in enumerate(study_configs("smoke").items()):
-        run = run_of(cfg)
+        run = run_of(cfg, registry)
         if run.id in seen:  # the same run under a second name: its numbers are those of the first name
             runs[name] = run
             continue
         seen[run.id] = name
-        runs[name] = _write_run(name, cfg, index)[0]
+        runs[name] = _write_run(name, cfg, index, registry)[0]
     return runs
 
 
@@ -137,23 +138,23 @@ def test_history_columns_match_the_training_loop():
     assert HISTORY_COLUMNS == list(_HISTORY_COLUMNS)
 
 
-def test_collect_finds_every_run_and_groups_them_by_seed(registry):
-    results = verdict.collect_study("smoke")
-    assert results.plan == STUDY_PLANS["smoke"] and results.runs == registry
+def test_collect_finds_every_run_and_groups_them_by_seed(study_runs, registry):
+    results = verdict.collect_study("smoke", registry=registry)
+    assert results.plan == STUDY_PLANS["smoke"] and results.runs == study_runs
     assert len({r.id for r in results.runs.values()}) == 31
     assert set(results.group("KD")) == {0, 1}  # not "KD standardized s0" nor "KD normal s0"
-    assert results.group("KD")[1] == registry["KD s1"]
-    assert results.group("teacher L_t=9") == {0: registry["teacher L_t=9"]}
-    assert results.group("teacher L_t=9 normal") == {0: registry["teacher L_t=9 normal"]}
-    assert results.group("alpha=0.5 beta=0")[1].id == registry["L_feat only s1"].id
+    assert results.group("KD")[1] == study_runs["KD s1"]
+    assert results.group("teacher L_t=9") == {0: study_runs["teacher L_t=9"]}
+    assert results.group("teacher L_t=9 normal") == {0: study_runs["teacher L_t=9 normal"]}
+    assert results.group("alpha=0.5 beta=0")[1].id == study_runs["L_feat only s1"].id
     assert results.group("no such group") == {}
     assert results.teacher_group(1) == "e2e" and results.teacher_group(3) == "teacher L_t=3"
     assert results.runs["KD s0"].history()[1]["val_psnr"] == pytest.approx(_psnr("KD", 0) - 0.5)
 
 
 @pytest.mark.parametrize("damage", ["delete folder", "no model", "failed"])
-def test_collect_names_a_missing_run(registry, damage):
-    run = registry["KD s1"]
+def test_collect_names_a_missing_run(study_runs, damage, registry):
+    run = study_runs["KD s1"]
     if damage == "delete folder":
         shutil.rmtree(run.path)
     elif damage == "no model":
@@ -162,13 +163,13 @@ def test_collect_names_a_missing_run(registry, damage):
         run.failure_file.write_text(json.dumps({"step": 3, "term": "task"}))
     with pytest.raises(RunNotFoundError, match=r"1 run\(s\) of the 'smoke' study are not in the registry yet: "
                                                r"KD s1\. Train them with: python -m prkd study --preset smoke"):
-        verdict.collect_study("smoke")
+        verdict.collect_study("smoke", registry=registry)
 
 
-def test_collect_counts_a_missing_shared_run_once(registry):
-    shutil.rmtree(registry["e2e s0"].path)  # also the run of "sigma=0 beta=0 s0" (the same config)
+def test_collect_counts_a_missing_shared_run_once(study_runs, registry):
+    shutil.rmtree(study_runs["e2e s0"].path)  # also the run of "sigma=0 beta=0 s0" (the same config)
     with pytest.raises(RunNotFoundError) as err:
-        verdict.collect_study("smoke")
+        verdict.collect_study("smoke", registry=registry)
     assert str(err.value).startswith("1 run(s) of the 'smoke' study") and "e2e s0" in str(err.value)
     assert "e2e s1" not in str(err.value)
 
@@ -184,8 +185,8 @@ def _numbers(cell: str) -> list[float]:
     return [float(x) for x in re.findall(r"[+−-]?\d+\.\d+", cell.replace("−", "-"))]
 
 
-def test_compare_is_the_mean_paired_difference_over_shared_seeds(registry):
-    results = verdict.collect_study("smoke")
+def test_compare_is_the_mean_paired_difference_over_shared_seeds(study_runs, registry):
+    results = verdict.collect_study("smoke", registry=registry)
     c = verdict.compare(results, "KD", "e2e")
     assert c.seeds == (0, 1)
     a = [_psnr("KD", s) for s in (0, 1)]
@@ -194,8 +195,8 @@ def test_compare_is_the_mean_paired_difference_over_shared_seeds(registry):
     assert (c.psnr.mean, c.psnr.low, c.psnr.high) == pytest.approx((mean, low, high), rel=1e-9)
     assert c.psnr.mean == pytest.approx(1.025) and c.psnr.n == 2
     assert c.ssim.mean == pytest.approx(mean / 100)
-    per_a = [v for s in (0, 1) for v in registry[f"KD s{s}"].metrics()["test_psnr_per_image"]]
-    per_b = [v for s in (0, 1) for v in registry[f"e2e s{s}"].metrics()["test_psnr_per_image"]]
+    per_a = [v for s in (0, 1) for v in study_runs[f"KD s{s}"].metrics()["test_psnr_per_image"]]
+    per_b = [v for s in (0, 1) for v in study_runs[f"e2e s{s}"].metrics()["test_psnr_per_image"]]
     assert c.images.n == N_IMAGES  # each image's difference averaged over the seeds, then bootstrapped
     assert c.images.mean == pytest.approx(statistics.fmean(x - y for x, y in zip(per_a, per_b)))
     assert c.primary() is c.psnr
@@ -215,8 +216,8 @@ def test_compare_is_the_mean_paired_difference_over_shared_seeds(registry):
         verdict.compare(results, "KD", "no such group")
 
 
-def test_verdict_rows_give_the_designed_verdicts_and_the_hand_computed_numbers(registry):
-    results = verdict.collect_study("smoke")
+def test_verdict_rows_give_the_designed_verdicts_and_the_hand_computed_numbers(study_runs, registry):
+    results = verdict.collect_study("smoke", registry=registry)
     rows = verdict.verdict_rows(results)
     assert [(r["A"], r["B"]) for r in rows] == [(a, b) for _, a, b, _ in verdict.claims(results.plan)]
     assert {(r["A"], r["B"]): r["verdict"] for r in rows} == EXPECTED_VERDICTS
@@ -251,9 +252,9 @@ def test_verdict_rows_give_the_designed_verdicts_and_the_hand_computed_numbers(r
 
 
 @pytest.mark.parametrize("extra, expected", [(0.02, "holds"), (1.0, "refuted"), (None, "not resolved at this precision")])
-def test_the_plateau_claim_is_an_equivalence_test(registry, tmp_path, extra, expected):
+def test_the_plateau_claim_is_an_equivalence_test(study_runs, tmp_path, extra, expected, registry):
     """Smoke has no plateau row; a plan with a 15-snapshot student adds one, its runs written beside the registry."""
-    results = verdict.collect_study("smoke")
+    results = verdict.collect_study("smoke", registry=registry)
     plan = dataclasses.replace(results.plan, student_masks=(3, 15))
     runs = dict(results.runs)
     for s in (0, 1):
@@ -261,7 +262,7 @@ def test_the_plateau_claim_is_an_equivalence_test(registry, tmp_path, extra, exp
         delta = (0.3 if s == 0 else -0.3) if extra is None else extra + 0.01 * s
         _write_metrics(run, _psnr("KD", s) + delta, 0.4, 100 + s)
         runs[f"KD L_t=15 s{s}"] = run
-    rows = verdict.verdict_rows(verdict.StudyResults(plan, runs))
+    rows = verdict.verdict_rows(verdict.StudyResults(plan, runs, registry))
     plateau = [r for r in rows if (r["A"], r["B"]) == ("KD L_t=15", "KD")]
     assert len(plateau) == 1 and f"±{verdict.PLATEAU_MARGIN_DB} dB" in plateau[0]["claim"]
     assert plateau[0]["verdict"].startswith(expected + " (90 % CI within ±")
@@ -287,8 +288,8 @@ def test_equivalence_reads_the_interval_against_the_margin(low, high, expected):
     assert verdict._equivalence(result, verdict.PLATEAU_MARGIN_DB) == expected
 
 
-def test_beta_sweep_rows_compare_each_student_with_e2e(registry):
-    results = verdict.collect_study("smoke")
+def test_beta_sweep_rows_compare_each_student_with_e2e(study_runs, registry):
+    results = verdict.collect_study("smoke", registry=registry)
     rows = verdict.beta_sweep_rows(results)
     assert [(r["alpha"], r["beta"], r["sigma"]) for r in rows] == [
         (1.0, 0.0, 0.0), (0.99, 0.01, 0.0), (0.7, 0.3, 0.0), (0.5, 0.0, 0.5), (0.5, 0.01, 0.49), (0.5, 0.3, 0.2)]
@@ -314,10 +315,10 @@ RUNS_COLUMNS = ["mode", "seed", "L_t", "alpha", "beta", "sigma", "mask_init", "c
                 "test_ssim", "mask_drift_rad", "wall_seconds"]
 
 
-def test_runs_rows_have_one_row_per_distinct_run(registry):
-    results = verdict.collect_study("smoke")
+def test_runs_rows_have_one_row_per_distinct_run(study_runs, registry):
+    results = verdict.collect_study("smoke", registry=registry)
     rows = verdict.runs_rows(results)
-    assert len(rows) == len({r.id for r in registry.values()}) == 31
+    assert len(rows) == len({r.id for r in study_runs.values()}) == 31
     assert len({r["run_id"] for r in rows}) == len(rows)
     assert all(set(RUNS_COLUMNS) <= set(r) for r in rows)
     by_name = {r["name"]: r for r in rows}
@@ -327,7 +328,7 @@ def test_runs_rows_have_one_row_per_distinct_run(registry):
         "mode": "student", "seed": 1, "L_t": 9, "alpha": 0.5, "beta": 0.25, "sigma": 0.25, "mask_init": "uniform",
         "cdp_loss": "paper", "epochs": 1, "test_psnr": round(_psnr("KD", 1), 3),
         "test_ssim": round(0.5 + _psnr("KD", 1) / 100, 4), "mask_drift_rad": 0.8,
-        "wall_seconds": registry["KD s1"].metrics()["train_seconds"]}
+        "wall_seconds": study_runs["KD s1"].metrics()["train_seconds"]}
     teacher = by_name["teacher L_t=9 normal"]
     assert (teacher["mode"], teacher["L_t"], teacher["cdp_loss"], teacher["mask_init"]) == ("teacher", 9, "", "normal")
     assert (by_name["random s0"]["L_t"], by_name["random s0"]["mask_drift_rad"]) == ("", 0.0)
@@ -335,7 +336,7 @@ def test_runs_rows_have_one_row_per_distinct_run(registry):
     assert by_name["KD L_t=3 s0"]["L_t"] == 3
 
 
-def test_write_study_writes_the_tables_and_figures(registry, tmp_path, monkeypatch):
+def test_write_study_writes_the_tables_and_figures(study_runs, tmp_path, monkeypatch, registry):
     import matplotlib.pyplot as plt
 
     def stub_masks(results, *args, **kwargs):
@@ -346,7 +347,7 @@ def test_write_study_writes_the_tables_and_figures(registry, tmp_path, monkeypat
         return fig
 
     monkeypatch.setattr(study_report, "fig_masks", stub_masks)
-    results = verdict.collect_study("smoke")
+    results = verdict.collect_study("smoke", registry=registry)
     out = tmp_path / "study"
     tables = study_report.write_study(results, out)
     names = {p.name for p in out.iterdir()}

@@ -13,7 +13,6 @@ from prkd import widgets
 from prkd.config import ConfigError
 from prkd.data import phase_object
 from prkd.metrics import correlation
-from prkd.runs import Run, list_runs, runs_root
 from prkd.train import get_or_train
 from prkd.widgets import (
     DistillationExplorer,
@@ -24,15 +23,13 @@ from prkd.widgets import (
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory):
+def trained(tmp_path_factory):
     """A registry with the smoke E2E baseline and a smoke teacher that does not fit a smoke student (U-Net width 4)."""
-    root = tmp_path_factory.mktemp("registry")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PRKD_OUTPUT_DIR", str(root))
-        get_or_train(prkd.make("smoke", mode="e2e"), progress=False, log=lambda _: None)
-        get_or_train(prkd.make("smoke", mode="teacher", n_masks=2, unet_width=4, n_train=32, n_val=16, n_test=16),
-                     progress=False, log=lambda _: None)
-    return root
+    registry = prkd.open_registry(tmp_path_factory.mktemp("registry"))
+    get_or_train(prkd.make("smoke", mode="e2e"), registry=registry, progress=False, log=lambda _: None)
+    get_or_train(prkd.make("smoke", mode="teacher", n_masks=2, unet_width=4, n_train=32, n_val=16, n_test=16),
+                 registry=registry, progress=False, log=lambda _: None)
+    return registry
 
 
 def _text(html: str) -> str:
@@ -48,8 +45,8 @@ def _forbid_training(monkeypatch):
 
 # ---------------------------------------------------------------------------------------- distillation explorer
 
-def test_slider_values_give_the_students_config_and_sigma():
-    panel = DistillationExplorer("smoke", seed=3, L_t=6, alpha=0.5, beta=0.25)
+def test_slider_values_give_the_students_config_and_sigma(registry):
+    panel = DistillationExplorer("smoke", registry=registry, seed=3, L_t=6, alpha=0.5, beta=0.25)
     assert panel.teacher.value == TeacherChoice(6, 3, None)
     panel.alpha.value = 0.6
     cfg = panel.config()
@@ -57,19 +54,19 @@ def test_slider_values_give_the_students_config_and_sigma():
     assert cfg.sigma == pytest.approx(0.15)
     assert "σ = 1 − α − β = 0.15" in panel.sigma.value
     assert not panel.train_button.disabled and panel.train_button.description == "Train student"
-    assert Run.for_config(cfg, Run.for_config(prkd.train.teacher_config(cfg)).id).id in panel.message.value
+    assert registry.run_for(cfg, registry.run_for(prkd.train.teacher_config(cfg)).id).id in panel.message.value
     assert "trains teacher, E2E baseline, student at the &#x27;smoke&#x27; preset" in panel.message.value
 
 
-def test_alpha_plus_beta_one_is_accepted_with_sigma_zero():
-    panel = DistillationExplorer("smoke", alpha=0.8, beta=0.2)
+def test_alpha_plus_beta_one_is_accepted_with_sigma_zero(registry):
+    panel = DistillationExplorer("smoke", registry=registry, alpha=0.8, beta=0.2)
     assert panel.validate() and panel.config().train.alpha + panel.config().train.beta == pytest.approx(1.0)
     assert "σ = 1 − α − β = 0.00" in panel.sigma.value and not panel.train_button.disabled
 
 
-def test_alpha_plus_beta_above_one_is_refused_visibly_not_clipped_and_nothing_trains(monkeypatch):
+def test_alpha_plus_beta_above_one_is_refused_visibly_not_clipped_and_nothing_trains(monkeypatch, registry):
     _forbid_training(monkeypatch)
-    panel = DistillationExplorer("smoke")
+    panel = DistillationExplorer("smoke", registry=registry)
     panel.alpha.value, panel.beta.value = 0.8, 0.4
     assert (panel.alpha.value, panel.beta.value) == (0.8, 0.4)       # the sliders keep what was chosen
     assert panel.train_button.disabled
@@ -81,30 +78,30 @@ def test_alpha_plus_beta_above_one_is_refused_visibly_not_clipped_and_nothing_tr
         panel.config()
     assert panel.on_train() is None                                   # pressed anyway: refused again
     assert "Refused" in panel.message.value and panel.result.value == ""
-    assert list_runs() == [] and not runs_root().exists()
+    assert registry.runs() == [] and not any(registry.runs_dir.iterdir())
     panel.beta.value = 0.2                                            # back to a valid setting
     assert not panel.train_button.disabled and "Refused" not in panel.message.value
 
 
-def test_the_button_trains_only_at_smoke_or_quick(monkeypatch):
+def test_the_button_trains_only_at_smoke_or_quick(monkeypatch, registry):
     _forbid_training(monkeypatch)
-    panel = DistillationExplorer("paper", L_t=9)
+    panel = DistillationExplorer("paper", registry=registry, L_t=9)
     assert panel.preset.options == ("smoke", "quick") and panel.preset.value == "quick"
     assert "trains at &#x27;smoke&#x27; or &#x27;quick&#x27; only" in panel.message.value
     assert panel.config().preset == "quick"
 
 
-def test_teacher_list_without_teachers_offers_the_defaults_to_train():
-    options = teacher_choices("smoke", seed=0, L_t=4)
+def test_teacher_list_without_teachers_offers_the_defaults_to_train(registry):
+    options = teacher_choices("smoke", registry=registry, seed=0, L_t=4)
     assert [c for _, c in options] == [TeacherChoice(L, 0, None) for L in (3, 4, 6, 9, 15)]
     assert all("not in the registry, trained first" in label for label, _ in options)
 
 
-def test_the_button_trains_the_missing_runs_then_loads_them(registry, monkeypatch):
-    monkeypatch.setenv("PRKD_OUTPUT_DIR", str(registry))
-    misfit = [r for r in list_runs(mode="teacher") if r.config().net.unet_width == 4]
-    assert misfit and all(c.run_id is None for _, c in teacher_choices("smoke"))   # the misfit is not offered
-    panel = DistillationExplorer("smoke", L_t=2, alpha=0.5, beta=0.25)
+def test_the_button_trains_the_missing_runs_then_loads_them(trained, monkeypatch):
+    registry = trained
+    misfit = [r for r in registry.runs(mode="teacher") if r.config().net.unet_width == 4]
+    assert misfit and all(c.run_id is None for _, c in teacher_choices("smoke", registry=registry))   # the misfit is not offered
+    panel = DistillationExplorer("smoke", registry=registry, L_t=2, alpha=0.5, beta=0.25)
     assert panel.teacher.value == TeacherChoice(2, 0, None)
     assert "trains teacher, student" in panel.message.value           # the E2E baseline is in the registry
     student = panel.on_train()
@@ -112,11 +109,11 @@ def test_the_button_trains_the_missing_runs_then_loads_them(registry, monkeypatc
     assert "results below" in panel.message.value and panel.progress.value == 3
     cfg = student.config()
     assert (cfg.train.alpha, cfg.train.beta, cfg.train.teacher_masks, cfg.preset) == (0.5, 0.25, 2, "smoke")
-    teacher = prkd.runs.find_run(student.teacher_id())
+    teacher = registry.find(student.teacher_id())
     assert teacher.config().optics.n_masks == 2 and teacher.is_complete
     # the table shows the registry's numbers, and the reconstructions were drawn
     m_student = student.metrics()
-    m_e2e = Run.for_config(prkd.make("smoke", mode="e2e")).metrics()
+    m_e2e = registry.run_for(prkd.make("smoke", mode="e2e")).metrics()
     table = _text(panel.result.value)
     assert f"student 1 {m_student['test_psnr']:.2f} {m_student['test_ssim']:.3f} {student.id}" in table
     assert f"E2E baseline 1 {m_e2e['test_psnr']:.2f} {m_e2e['test_ssim']:.3f}" in table
@@ -133,11 +130,11 @@ def test_the_button_trains_the_missing_runs_then_loads_them(registry, monkeypatc
     assert {p: p.stat().st_mtime_ns for p in student.path.iterdir()} == before
 
 
-def test_a_failure_during_training_is_shown_in_the_panel(monkeypatch):
+def test_a_failure_during_training_is_shown_in_the_panel(monkeypatch, registry):
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
     monkeypatch.setattr(widgets, "get_or_train", broken)
-    panel = DistillationExplorer("smoke")
+    panel = DistillationExplorer("smoke", registry=registry)
     assert panel.on_train() is None
     assert "Training failed: RuntimeError: disk on fire" in panel.message.value
     assert not panel.train_button.disabled          # usable again
@@ -145,8 +142,8 @@ def test_a_failure_during_training_is_shown_in_the_panel(monkeypatch):
 
 # --------------------------------------------------------------------------------------------- sensing explorer
 
-def test_sensing_config_follows_the_widgets(test_images):
-    panel = SensingExplorer("smoke", seed=2, images=test_images)
+def test_sensing_config_follows_the_widgets(test_images, registry):
+    panel = SensingExplorer("smoke", registry=registry, seed=2, images=test_images)
     panel.n_masks.value, panel.T.value = 4, 30
     panel.noise.value = "poisson"
     panel.photons.value = 100.0
@@ -159,8 +156,8 @@ def test_sensing_config_follows_the_widgets(test_images):
     assert view.img.shape == (3, 1, 32, 32) and view.y.shape == (3, 4, 32, 32) and view.z.shape == (3, 32, 32)
 
 
-def test_sensing_view_is_the_systems_measurement_and_initial_estimate(test_images):
-    panel = SensingExplorer("smoke", seed=0, n_masks=3, images=test_images)
+def test_sensing_view_is_the_systems_measurement_and_initial_estimate(test_images, registry):
+    panel = SensingExplorer("smoke", registry=registry, seed=0, n_masks=3, images=test_images)
     view = panel.compute()
     system = prkd.PRSystem(prkd.make("smoke", seed=0, n_masks=3)).eval()
     with torch.no_grad():
@@ -172,8 +169,8 @@ def test_sensing_view_is_the_systems_measurement_and_initial_estimate(test_image
     assert f"<b>{expected.mean().item():.3f}</b>" in panel.summary.value
 
 
-def test_more_snapshots_and_less_noise_give_a_better_initial_estimate(test_images):
-    panel = SensingExplorer("smoke", seed=0, n_images=8, images=test_images)
+def test_more_snapshots_and_less_noise_give_a_better_initial_estimate(test_images, registry):
+    panel = SensingExplorer("smoke", registry=registry, seed=0, n_images=8, images=test_images)
     panel.T.value = 50
     one = panel.compute().correlation.mean().item()
     drawn = panel.figure.value
@@ -188,10 +185,10 @@ def test_more_snapshots_and_less_noise_give_a_better_initial_estimate(test_image
     assert bytes(panel.figure.value).startswith(b"\x89PNG")   # the figure, redrawn in place
 
 
-def test_learned_masks_come_from_a_registry_run(registry, monkeypatch, test_images):
-    monkeypatch.setenv("PRKD_OUTPUT_DIR", str(registry))
-    e2e = Run.for_config(prkd.make("smoke", mode="e2e"))
-    panel = SensingExplorer("smoke", n_masks=5, images=test_images)
+def test_learned_masks_come_from_a_registry_run(trained, monkeypatch, test_images):
+    registry = trained
+    e2e = registry.run_for(prkd.make("smoke", mode="e2e"))
+    panel = SensingExplorer("smoke", registry=registry, n_masks=5, images=test_images)
     assert e2e.id in [value for _, value in panel.mask.options]
     panel.mask.value = e2e.id
     assert panel.n_masks.value == 1 and panel.n_masks.disabled
@@ -213,7 +210,7 @@ def test_learned_masks_come_from_a_registry_run(registry, monkeypatch, test_imag
 @pytest.mark.parametrize("notebook, panel", [("01_sensing_model", "SensingExplorer("),
                                              ("02_initialization", "SensingExplorer("),
                                              ("04_kd_student", "DistillationExplorer(")])
-def test_the_notebooks_show_the_panels_without_checking_their_output(notebook, panel):
+def test_the_notebooks_show_the_panels_without_checking_their_output(notebook, panel, registry):
     nb = json.loads((REPO / "notebooks" / f"{notebook}.ipynb").read_text())
     cells = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
     using = [src for src in cells if panel in src]

@@ -1,4 +1,4 @@
-"""The run registry: every trained model lives in ``<output_dir>/runs/<run id>/`` and is reused, not retrained.
+"""A run folder: every trained model lives in ``<registry root>/runs/<run id>/`` and is reused, not retrained.
 
 A run's id is ``<mode>-L<snapshots>-<preset>-s<seed>-<hash>``, where the hash covers the *whole* config
 (and, for a student, its teacher's run id), so two configs share a folder only if they describe the same
@@ -12,9 +12,14 @@ training. A run folder holds:
 * ``metrics.json``   -- final test metrics, training time, peak memory, device. Written last: a run is
   complete exactly when it exists (and no ``failed.json`` does);
 * ``failed.json``    -- written instead when training diverged (a NaN or infinite loss): which step and
-  which loss term. A failed run is never returned as complete; its last good checkpoint is kept.
+  which loss term. A failed run is never returned as complete; its last good checkpoint is kept;
+* ``events.jsonl``   -- who trained it, when, and whether it was resumed (``prkd.registry.events``);
+* ``train.lock``     -- present while a process trains it (``prkd.registry.locks``).
 
-Every file is written atomically and loads with ``torch.load(..., weights_only=True)``.
+Every file is written atomically and loads with ``torch.load(..., weights_only=True)``. A folder whose
+``config.json`` or ``metrics.json`` cannot be read, or whose stored config does not hash to its run id, is
+*damaged*: :meth:`Run.problem` names the file, and reading it raises :class:`DamagedRunError`, which says to
+delete the folder to train the run again. Nothing is deleted automatically.
 """
 
 from __future__ import annotations
@@ -28,10 +33,9 @@ from pathlib import Path
 
 import torch
 
-from .config import Config, from_dict
-from .paths import output_dir
+from ..config import Config, ConfigError, from_dict
 
-__all__ = ["RunNotFoundError", "CorruptCheckpointError", "load_checkpoint", "Run", "run_id", "runs_root", "find_run", "list_runs"]
+__all__ = ["RunNotFoundError", "CorruptCheckpointError", "DamagedRunError", "load_checkpoint", "Run", "run_id"]
 
 #: Bump when a change to the training code makes old runs incomparable; it is part of every run id.
 REGISTRY_FORMAT = 1
@@ -39,6 +43,14 @@ REGISTRY_FORMAT = 1
 
 class RunNotFoundError(LookupError):
     """No run with that id exists in the registry."""
+
+
+class DamagedRunError(RuntimeError):
+    """A run folder's ``config.json`` or ``metrics.json`` is unreadable or does not belong to its run id.
+
+    ``detail`` names the file and what is wrong with it."""
+
+    detail: str = ""
 
 
 class CorruptCheckpointError(RuntimeError):
@@ -65,10 +77,6 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
     return state
 
 
-def runs_root() -> Path:
-    return output_dir() / "runs"
-
-
 def _identity(cfg: Config, teacher_id: str | None) -> dict:
     d = cfg.to_dict()
     if cfg.train.mode != "student":  # the teacher fields mean nothing outside mode 'student'
@@ -85,13 +93,9 @@ def run_id(cfg: Config, teacher_id: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class Run:
-    """A run folder. ``Run.for_config(cfg)`` names the folder of a config; nothing is written until training."""
+    """A run folder (``Registry.run_for(cfg)`` names the folder of a config); nothing is written until training."""
 
     path: Path
-
-    @classmethod
-    def for_config(cls, cfg: Config, teacher_id: str | None = None) -> "Run":
-        return cls(runs_root() / run_id(cfg, teacher_id))
 
     @property
     def id(self) -> str:
@@ -122,25 +126,75 @@ class Run:
         return self.path / "failed.json"
 
     @property
+    def exists(self) -> bool:
+        return self.config_file.is_file()
+
+    @property
     def is_failed(self) -> bool:
         return self.failure_file.is_file()
 
     @property
     def is_complete(self) -> bool:
+        """``metrics.json`` and ``model.pt`` exist and the run did not fail (``problem()`` checks their content)."""
         return self.metrics_file.is_file() and self.model_file.is_file() and not self.is_failed
+
+    def _json(self, path: Path, required: tuple[str, ...]) -> dict:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as err:
+            raise self._damaged(path, f"cannot be read ({type(err).__name__}: {str(err)[:120]})") from None
+        missing = [k for k in required if not isinstance(data, dict) or k not in data]
+        if missing:
+            raise self._damaged(path, f"lacks {', '.join(missing)}")
+        return data
+
+    def _damaged(self, path: Path, what: str) -> DamagedRunError:
+        err = DamagedRunError(f"run {self.id} is damaged: {path.name} {what} ({path}). Nothing was loaded from "
+                              f"it; delete the folder {self.path} to train that run again.")
+        err.detail = f"{path.name} {what}"
+        return err
+
+    def _record(self) -> dict:
+        """``config.json``, checked: readable, a valid config, and hashing to this folder's run id."""
+        record = self._json(self.config_file, ("config",))
+        try:
+            cfg = from_dict(record["config"])
+        except (ConfigError, TypeError, KeyError, AttributeError, ValueError) as err:
+            raise self._damaged(self.config_file, f"does not hold a valid config ({err})") from None
+        expected = run_id(cfg, record.get("teacher_run"))
+        if expected != self.id:
+            raise self._damaged(self.config_file, f"describes run {expected}, not {self.id} (edited or copied "
+                                                  f"from another folder)")
+        return record
+
+    def problem(self) -> str | None:
+        """What is wrong with the folder (naming the file), or None when it is sound. Never raises."""
+        try:
+            self._record()
+            if self.metrics_file.is_file():
+                self.metrics()
+            if self.is_failed:
+                self._json(self.failure_file, ("message",))
+        except DamagedRunError as err:
+            return err.detail
+        return None
 
     def failure(self) -> dict | None:
         """What ``failed.json`` says (step, loss term, message), or None for a run that did not fail."""
-        return json.loads(self.failure_file.read_text()) if self.is_failed else None
+        return self._json(self.failure_file, ("message",)) if self.is_failed else None
 
     def config(self) -> Config:
-        return from_dict(json.loads(self.config_file.read_text())["config"])
+        return from_dict(self._record()["config"])
 
     def teacher_id(self) -> str | None:
-        return json.loads(self.config_file.read_text()).get("teacher_run")
+        return self._record().get("teacher_run")
 
     def metrics(self) -> dict:
-        return json.loads(self.metrics_file.read_text())
+        return self._json(self.metrics_file, ("test_psnr", "test_ssim"))
+
+    def events(self) -> list[dict]:
+        from .events import read
+        return read(self.path)
 
     def history(self) -> list[dict]:
         """Per-epoch rows of ``history.csv`` with numbers as floats (epoch as int)."""
@@ -151,34 +205,12 @@ class Run:
 
     def load_system(self, device: torch.device | str = "cpu"):
         """The trained PRSystem of a complete run, in eval mode on ``device``."""
-        from .system import PRSystem
+        from ..system import PRSystem
         if not self.is_complete:
             raise RunNotFoundError(f"run {self.id} is not complete (no {self.metrics_file.name}); train it first")
+        self._record()
         saved = load_checkpoint(self.model_file, device)
         cfg = from_dict(saved["config"])
         system = PRSystem(cfg, trainable_optics=cfg.train.mode != "random")
         system.load_state_dict(saved["state_dict"])
         return system.to(device).eval()
-
-
-def find_run(run_id_: str) -> Run:
-    """The run with this id; RunNotFoundError (listing what exists) if there is none."""
-    run = Run(runs_root() / run_id_)
-    if not run.config_file.is_file():
-        known = ", ".join(r.id for r in list_runs()) or "none"
-        raise RunNotFoundError(f"run '{run_id_}' does not exist in {runs_root()}; runs there: {known}")
-    return run
-
-
-def list_runs(*, mode: str | None = None, preset: str | None = None, complete: bool | None = None) -> list[Run]:
-    """Runs in the registry, sorted by id, optionally filtered."""
-    root = runs_root()
-    runs = [Run(p) for p in sorted(root.iterdir())] if root.is_dir() else []
-    runs = [r for r in runs if r.config_file.is_file()]
-    if mode is not None:
-        runs = [r for r in runs if r.config().train.mode == mode]
-    if preset is not None:
-        runs = [r for r in runs if r.config().preset == preset]
-    if complete is not None:
-        runs = [r for r in runs if r.is_complete == complete]
-    return runs

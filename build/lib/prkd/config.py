@@ -1,0 +1,292 @@
+"""Experiment configuration: frozen dataclasses, named presets and a validating ``make()``.
+
+One :class:`Config` describes one experiment completely. It groups five frozen sections
+(data, optics, init, net, train); every field carries its allowed range, and the defaults are
+the paper's values with the section that states them. Three presets scale the same experiment:
+
+* ``smoke`` -- CI: a few seconds per notebook (16x16 images, a few hundred images).
+* ``quick`` -- a 2-core laptop CPU: about a minute per trained model (32x32 images); the 24 runs of the
+  whole reproduction (``prkd.experiments``) fit in 30 minutes.
+* ``study`` -- the study of notebook 07 (``prkd.study``): quick's shapes trained four times longer.
+* ``paper`` -- Section 4.1 of the paper: 96x96, 30k/30k/10k split, 120 epochs, for a GPU.
+
+The optics get their own learning rates (``mask_lr``, ``filter_lr``): Adam moves a parameter by at most
+about its learning rate per step, so with the paper's 5e-4 the masks of a short CPU run could not leave
+their random start. Each preset sets them so that steps x mask_lr is of the order of the paper's
+56k x 5e-4 = 28 rad (see ``PRESETS``).
+
+Build a config with ``make(preset, **overrides)``; overrides use the field names of any section
+(they are unique), e.g. ``make("quick", n_masks=9, T=50)``. Anything unknown, mistyped or out of
+range raises :class:`ConfigError` naming the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "OpticsConfig",
+    "InitConfig",
+    "NetConfig",
+    "TrainConfig",
+    "Config",
+    "PRESETS",
+    "make",
+    "flat_fields",
+    "from_dict",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration value is unknown, of the wrong type or outside its allowed range."""
+
+
+def _spec(default: Any, *, lo: float | None = None, hi: float | None = None,
+          lo_open: bool = False, choices: tuple | None = None, doc: str = "") -> Any:
+    """A dataclass field with its allowed range stored in ``metadata`` (checked by :func:`make`)."""
+    return field(default=default,
+                 metadata={"lo": lo, "hi": hi, "lo_open": lo_open, "choices": choices, "doc": doc})
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Fashion-MNIST scenes (Section 4.1)."""
+
+    image_size: int = _spec(96, lo=8, hi=1024, doc="side N of the N x N scene, pixels")  # Sec. 4.1: 96x96
+    n_train: int = _spec(30_000, lo=1, hi=30_000, doc="training images used")  # Sec. 4.1: 30k train
+    n_val: int = _spec(30_000, lo=1, hi=30_000, doc="validation images used")  # Sec. 4.1: 30k validation
+    n_test: int = _spec(10_000, lo=1, hi=10_000, doc="test images used")  # Sec. 4.1: 10k test
+    split_seed: int = _spec(0, lo=0, hi=2**31 - 1, doc="seed of the fixed 30k/30k train/validation split")
+    # Scene model (our choice, not stated in the paper): x = exp(j * phase_range * img), img in [0, 1].
+    phase_range: float = _spec(math.pi, lo=0.0, hi=2 * math.pi, lo_open=True,
+                               doc="phase excursion of the phase object, radians")
+    pad_factor: int = _spec(1, lo=1, hi=4, doc="zero-padding (oversampling) factor of the scene; 1 = none")
+
+
+@dataclass(frozen=True)
+class OpticsConfig:
+    """Coded diffraction patterns, Eq. (1)."""
+
+    n_masks: int = _spec(1, lo=1, hi=64, doc="number of snapshots L (coded phase masks)")
+    noise: str = _spec("none", choices=("none", "gaussian", "poisson"), doc="sensor noise model")
+    snr_db: float = _spec(30.0, lo=-20.0, hi=120.0, doc="Gaussian noise: SNR of the CDPs, dB")
+    photons: float = _spec(1000.0, lo=0.0, hi=1e12, lo_open=True,
+                           doc="Poisson noise: mean photon count per detector pixel")
+    # How phi starts (the paper does not say). "uniform": phi ~ U[0, 2 pi), fully developed speckle, so the
+    # mean CDP of many masks is nearly flat; "normal": phi ~ N(0, mask_init_std^2), which keeps part of the
+    # scene's own far field (a fraction exp(-std^2) of the energy stays coherent).
+    mask_init: str = _spec("uniform", choices=("uniform", "normal"), doc="distribution of the initial mask phases")
+    mask_init_std: float = _spec(1.0, lo=0.0, hi=10.0, lo_open=True,
+                                 doc="mask_init 'normal': standard deviation of the initial phases, radians")
+    mask_levels: int = _spec(4, lo=2, hi=256, doc="fabrication levels K that R(phi) pulls toward")
+    rho: float = _spec(0.0, lo=0.0, hi=1e6, doc="weight of the mask regularizer R(phi), Eq. (4)")
+
+
+@dataclass(frozen=True)
+class InitConfig:
+    """Filtered spectral initialization, Eq. (2) and Algorithm 1."""
+
+    T: int = _spec(25, lo=1, hi=10_000, doc="power iterations")  # Sec. 4.1: T = 25
+    filter_size: int = _spec(5, lo=1, hi=31, doc="side k of the k x k low-pass filter psi (odd)")
+    filter_sigma: float = _spec(1.0, lo=0.0, hi=100.0, lo_open=True,
+                                doc="std of the Gaussian that initialises psi, pixels")
+    weighting: str = _spec("truncated", choices=("truncated", "y"), doc="measurement weighting w(y) in Gamma")
+    truncation: float = _spec(9.0, lo=0.0, hi=1e6, lo_open=True,
+                              doc="truncated weighting keeps y <= truncation * mean(y)")
+    backward: str = _spec("plain", choices=("plain", "recompute"),
+                          doc="gradient through the T iterations: plain autograd (fastest on a CPU) or "
+                              "recompute (stores one iterate per iteration; same gradient, less memory, more time)")
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """The recovery U-Net D_theta (Section 4.1 uses the U-Net of Ronneberger et al.)."""
+
+    unet_depth: int = _spec(5, lo=2, hi=7, doc="resolution levels (poolings = depth - 1)")
+    unet_width: int = _spec(64, lo=1, hi=512, doc="channels of the first level (doubled per level)")
+    precision: str = _spec("auto", choices=("auto", "float32"),
+                           doc="U-Net arithmetic: auto = bfloat16 autocast on CUDA (the optics and the "
+                               "initialization's FFTs stay float32), float32 everywhere else; float32 = always")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation (Section 4.1) and the KD weights of Eq. (7)."""
+
+    mode: str = _spec("e2e", choices=("teacher", "e2e", "random", "student"),
+                      doc="configuration of Section 4.1")
+    epochs: int = _spec(120, lo=1, hi=100_000)  # Sec. 4.1: 120 epochs
+    lr: float = _spec(5e-4, lo=0.0, hi=1.0, lo_open=True, doc="Adam learning rate of the U-Net theta")  # Sec. 4.1
+    # Adam moves a parameter by at most about lr per step, so a mask phase can travel at most steps x mask_lr
+    # radians. At the paper's scale (120 epochs x 469 steps = 56k steps) 5e-4 allows ~28 rad; a preset with
+    # far fewer steps raises mask_lr so the optics can train at all (see PRESETS).
+    mask_lr: float = _spec(5e-4, lo=0.0, hi=1.0, lo_open=True, doc="Adam learning rate of the mask phases phi")
+    filter_lr: float = _spec(5e-4, lo=0.0, hi=1.0, lo_open=True,
+                             doc="Adam learning rate of the initialization filter psi")
+    batch_size: int = _spec(64, lo=1, hi=65_536)  # Sec. 4.1: 64 images
+    # Eq. (7) weights; the E2E objective (Eq. 4) is the case alpha = 1, beta = 0 (sigma = 0).
+    alpha: float = _spec(1.0, lo=0.0, hi=1.0, doc="weight of L_task, Eqs. (4) and (7)")
+    beta: float = _spec(0.0, lo=0.0, hi=1.0, doc="weight of L_cdp, Eq. (7); sigma = 1 - alpha - beta")
+    cdp_loss: str = _spec("paper", choices=("paper", "standardized"),
+                          doc="form of L_cdp (prkd.losses.cdp_loss): 'paper' = MSE of the mean CDPs (Eq. 5); "
+                              "'standardized' = MSE of the per-image standardized mean CDPs, 2 (1 - Pearson r)")
+    seed: int = _spec(0, lo=0, hi=2**31 - 1, doc="seeds masks, filter, weights, shuffling and noise")
+    # The frozen teacher of mode 'student' is the 'teacher' run with these snapshots and seed.
+    teacher_masks: int = _spec(9, lo=1, hi=64, doc="snapshots L_t of the student's teacher")
+    teacher_seed: int = _spec(0, lo=0, hi=2**31 - 1, doc="seed of the student's teacher")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One experiment. ``preset`` records which preset the values started from."""
+
+    preset: str = "paper"
+    data: DataConfig = field(default_factory=DataConfig)
+    optics: OpticsConfig = field(default_factory=OpticsConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+    net: NetConfig = field(default_factory=NetConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        """Nested plain dict (JSON-ready)."""
+        return dataclasses.asdict(self)
+
+    @property
+    def sigma(self) -> float:
+        """Weight of L_feat in Eq. (7): sigma = 1 - alpha - beta."""
+        return 1.0 - self.train.alpha - self.train.beta
+
+
+_SECTIONS = {"data": DataConfig, "optics": OpticsConfig, "init": InitConfig, "net": NetConfig,
+             "train": TrainConfig}
+
+#: Overrides applied to the paper's defaults by each preset.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    # ~2 min per model on a 2-core CPU: 32x32 scenes, 4-level U-Net of width 16.
+    # 4 epochs x 32 steps = 128 Adam steps: at the paper's mask_lr a phase could travel at most 0.064 rad, so
+    # the masks would stay random. mask_lr = 0.1 allows 12.8 rad (the paper: 56k steps x 5e-4 = 28 rad);
+    # measured: mean wrapped drift 0.71 rad (0.16 rad at 0.01). psi keeps lr: its travel bound, 0.064, is
+    # already of the order of its entries (a 5 x 5 Gaussian of sum 1: at most 0.16).
+    "quick": dict(image_size=32, n_train=2048, n_val=512, n_test=512, epochs=4,
+                  unet_depth=4, unet_width=16, mask_lr=0.1),
+    # The study of notebook 07 (does distillation help?): quick's shapes, trained four times longer. A phase
+    # can travel at most 16 epochs x 32 steps x 0.05 = 26 rad (the paper: 28 rad).
+    "study": dict(image_size=32, n_train=2048, n_val=512, n_test=512, epochs=16,
+                  unet_depth=4, unet_width=16, mask_lr=0.05),
+    # CI: seconds per notebook.
+    "smoke": dict(image_size=16, n_train=128, n_val=64, n_test=64, epochs=1, batch_size=32,
+                  T=10, unet_depth=3, unet_width=8),
+}
+
+
+def flat_fields() -> dict[str, tuple[str, dataclasses.Field]]:
+    """Map every field name to (section name, dataclass field). Names are unique across sections."""
+    out: dict[str, tuple[str, dataclasses.Field]] = {}
+    for section, cls in _SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            assert f.name not in out, f"duplicate config field {f.name}"
+            out[f.name] = (section, f)
+    return out
+
+
+def _describe_range(f: dataclasses.Field) -> str:
+    m = f.metadata
+    if m["choices"] is not None:
+        return "one of " + ", ".join(repr(c) for c in m["choices"])
+    if f.type == "str":
+        return "a string"
+    left = "(" if m["lo_open"] else "["
+    lo = "-inf" if m["lo"] is None else f"{m['lo']:g}"
+    hi = "inf" if m["hi"] is None else f"{m['hi']:g}"
+    kind = {"int": "an integer", "float": "a number"}[f.type]
+    return f"{kind} in {left}{lo}, {hi}]"
+
+
+def _check_value(name: str, f: dataclasses.Field, value: Any) -> Any:
+    """Return ``value`` coerced to the field's type (int -> float only), or raise ConfigError."""
+    expected = {"int": int, "float": float, "str": str}[f.type]
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(value, bool) or not isinstance(value, expected):
+        raise ConfigError(f"config field '{name}' must be {_describe_range(f)}; "
+                          f"got {value!r} of type {type(value).__name__}")
+    m = f.metadata
+    if m["choices"] is not None:
+        if value not in m["choices"]:
+            raise ConfigError(f"config field '{name}' must be {_describe_range(f)}; got {value!r}")
+        return value
+    if expected is float and not math.isfinite(value):
+        raise ConfigError(f"config field '{name}' must be {_describe_range(f)}; got {value!r}")
+    too_low = m["lo"] is not None and (value <= m["lo"] if m["lo_open"] else value < m["lo"])
+    too_high = m["hi"] is not None and value > m["hi"]
+    if too_low or too_high:
+        raise ConfigError(f"config field '{name}' must be {_describe_range(f)}; got {value!r}")
+    return value
+
+
+def _check_relations(cfg: Config) -> None:
+    """Constraints that involve more than one field."""
+    if cfg.init.filter_size % 2 == 0:
+        raise ConfigError(f"config field 'filter_size' must be an odd integer in [1, 31] "
+                          f"(the filter is centred); got {cfg.init.filter_size}")
+    step = 2 ** (cfg.net.unet_depth - 1)
+    if cfg.data.image_size % step:
+        raise ConfigError(f"config field 'image_size' must be a multiple of 2**(unet_depth-1) = {step} "
+                          f"for a U-Net of depth {cfg.net.unet_depth}; got {cfg.data.image_size}")
+    t = cfg.train
+    if t.mode != "student" and (t.alpha != 1.0 or t.beta != 0.0):
+        raise ConfigError(f"config fields 'alpha' and 'beta' weight the KD objective (Eq. 7) and apply only to "
+                          f"mode 'student'; mode {t.mode!r} uses the E2E objective (Eq. 4), alpha = 1, beta = 0; "
+                          f"got alpha={t.alpha:g}, beta={t.beta:g}")
+    if t.mode != "student" and t.cdp_loss != "paper":
+        raise ConfigError(f"config field 'cdp_loss' selects the form of L_cdp in the KD objective (Eq. 7) and "
+                          f"applies only to mode 'student' (other modes log both forms as diagnostics); "
+                          f"got cdp_loss={t.cdp_loss!r} for mode {t.mode!r}")
+    if cfg.train.alpha + cfg.train.beta > 1.0 + 1e-12:
+        raise ConfigError(f"config fields 'alpha' + 'beta' must be <= 1 (sigma = 1 - alpha - beta >= 0, "
+                          f"Eq. 7); got alpha={cfg.train.alpha:g}, beta={cfg.train.beta:g}")
+
+
+def make(preset: str = "quick", **overrides: Any) -> Config:
+    """Build a validated :class:`Config` from a preset and flat field overrides.
+
+    Args:
+        preset: one of ``PRESETS`` (``"smoke"``, ``"quick"``, ``"paper"``).
+        **overrides: field names of any section, e.g. ``n_masks=9, T=50, alpha=0.5``.
+
+    Raises:
+        ConfigError: unknown preset or field, wrong type, or a value outside its allowed range.
+    """
+    if not isinstance(preset, str) or preset not in PRESETS:
+        raise ConfigError(f"config field 'preset' must be one of {', '.join(map(repr, PRESETS))}; "
+                          f"got {preset!r}")
+    fields = flat_fields()
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown config field(s) {', '.join(map(repr, unknown))}; "
+                          f"known fields: {', '.join(sorted(fields))}")
+    values = {**PRESETS[preset], **overrides}
+    per_section: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
+    for name, value in values.items():
+        section, f = fields[name]
+        per_section[section][name] = _check_value(name, f, value)
+    for name, (section, f) in fields.items():  # defaults are checked too (a preset could break them)
+        if name not in per_section[section]:
+            _check_value(name, f, f.default)
+    cfg = Config(preset=preset, **{s: cls(**per_section[s]) for s, cls in _SECTIONS.items()})
+    _check_relations(cfg)
+    return cfg
+
+
+def from_dict(d: dict) -> Config:
+    """Rebuild (and re-validate) a Config from :meth:`Config.to_dict` output."""
+    d = dict(d)
+    preset = d.pop("preset", "paper")
+    flat = {k: v for section in _SECTIONS for k, v in d.get(section, {}).items()}
+    return make(preset, **flat)

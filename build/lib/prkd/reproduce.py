@@ -1,0 +1,96 @@
+"""Headless reproduction: run the notebooks in order with papermill, resumably.
+
+Each notebook ``notebooks/NN_name.ipynb`` is executed with the parameters ``preset`` (and ``seed``) and
+written to ``<registry root>/notebooks/<preset>/NN_name.ipynb``. A notebook that finished is recorded in
+``done.json`` beside the executed copies together with a hash of its source and parameters, so re-running
+skips it unless the notebook or the parameters changed (or ``force``). The first failing notebook stops
+the run with its name and the error; papermill still writes the executed copy, failing cell included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from . import atomic
+from .config import PRESETS, ConfigError
+from .paths import NOTEBOOK_DIR
+from .registry import Registry
+
+__all__ = ["NotebookFailed", "notebooks", "run_notebooks"]
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised; the message names it, the error and where its executed copy is."""
+
+
+#: Notebook 07 runs the study of ``prkd.study``, which has its own preset: ``study`` runs 07 alone, ``quick`` and
+#: ``paper`` run 01-06 (the study is not part of their reproduction), ``smoke`` runs all seven (CI).
+STUDY_NOTEBOOK = "07"
+
+
+def notebooks(preset: str | None = None) -> list[Path]:
+    """The workbook's notebooks, in order (``notebooks/[0-9][0-9]_*.ipynb``); those a preset runs if given."""
+    found = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if preset is None or preset == "smoke":
+        return found
+    is_study = [nb.stem.startswith(STUDY_NOTEBOOK) for nb in found]
+    return [nb for nb, s in zip(found, is_study) if s == (preset == "study")]
+
+
+def _fingerprint(nb: Path, parameters: dict) -> str:
+    h = hashlib.sha256(nb.read_bytes())
+    h.update(json.dumps(parameters, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def run_notebooks(preset: str = "quick", *, registry: Registry, seed: int = 0, only: list[str] | None = None,
+                  force: bool = False, kernel: str = "python3") -> Path:
+    """Execute the notebooks headlessly; return the folder of executed copies.
+
+    Args:
+        preset: ``smoke``, ``quick``, ``paper`` or ``study`` (passed to every notebook; see ``notebooks``).
+        registry: the output root; its path is passed to every notebook as ``output_dir``.
+        seed: passed to every notebook that declares it (05 and 06 use the seeds of their plan).
+        only: names (``"01_sensing_model"`` or a prefix such as ``"01"``) to run; default all.
+        force: re-run notebooks already recorded as done.
+    Raises:
+        ConfigError: unknown preset or notebook name.
+        NotebookFailed: a notebook raised.
+    """
+    import papermill as pm
+
+    if preset not in PRESETS:
+        raise ConfigError(f"config field 'preset' must be one of {', '.join(map(repr, PRESETS))}; got {preset!r}")
+    selected = notebooks(preset)
+    if only:
+        selected = [nb for nb in selected if any(nb.stem == o or nb.stem.startswith(o) for o in only)]
+        if not selected:
+            known = ", ".join(nb.stem for nb in notebooks(preset))
+            raise ConfigError(f"no notebook matches {only}; known notebooks: {known}")
+    out = registry.folder("notebooks", preset)
+    done_file = out / "done.json"
+    done = json.loads(done_file.read_text()) if done_file.exists() else {}
+    offered = {"preset": preset, "seed": seed, "output_dir": str(registry.root)}
+    bar = tqdm(selected, desc=f"notebooks ({preset})", unit="notebook")
+    for nb in bar:
+        bar.set_postfix_str(nb.stem)
+        declared = pm.inspect_notebook(str(nb))  # the names in its cell tagged 'parameters'
+        parameters = {k: v for k, v in offered.items() if k in declared}
+        fingerprint = _fingerprint(nb, parameters)
+        target = out / nb.name
+        if not force and done.get(nb.stem) == fingerprint and target.exists():
+            bar.write(f"{nb.stem}: already done, skipped ({target})")
+            continue
+        try:
+            pm.execute_notebook(str(nb), str(target), parameters=parameters, kernel_name=kernel,
+                                cwd=str(nb.parent), progress_bar={"desc": f"  {nb.stem} cells", "leave": False})
+        except pm.PapermillExecutionError as err:
+            raise NotebookFailed(f"notebook {nb.stem} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
+                                 f"executed copy with the failing cell: {target}") from None
+        done[nb.stem] = fingerprint
+        atomic.write_json(done_file, done)
+    return out

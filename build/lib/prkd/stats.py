@@ -1,0 +1,164 @@
+"""Paired statistics for comparing two configurations A and B on the same seeds or test images.
+
+* :func:`paired_seeds` -- one number per seed (e.g. a run's mean test PSNR): Student t interval of the
+  mean difference A - B (``scipy.stats.ttest_rel``); the error bar for "A beats B when rerun".
+* :func:`paired_images` -- one number per test image: BCa bootstrap interval of the mean per-image
+  difference (``scipy.stats.bootstrap``); test-set sampling error only, not seed-to-seed variation.
+
+:meth:`PairedResult.verdict` reads an interval as "holds" / "refuted" / "not resolved at this precision".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["PairedResult", "paired_seeds", "paired_images"]
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    """Mean paired difference A - B with a two-sided confidence interval.
+
+    Attributes:
+        mean: Mean of the paired differences A - B.
+        low: Lower end of the confidence interval (nan when it cannot be computed, e.g. n < 2).
+        high: Upper end of the confidence interval (nan likewise).
+        n: Number of pairs.
+        p_value: Two-sided paired t-test p-value for "mean difference = 0" (nan for the bootstrap,
+            which computes no p-value).
+        method: "t over seeds" or "bootstrap over images".
+        confidence: Confidence level of the interval, e.g. 0.95.
+    """
+
+    mean: float
+    low: float
+    high: float
+    n: int
+    p_value: float
+    method: str
+    confidence: float = 0.95
+
+    def verdict(self, *, claim_sign: int = +1) -> str:
+        """Judge a claim about the sign of A - B from the interval.
+
+        Args:
+            claim_sign: +1 for the claim "A > B", -1 for "A < B".
+
+        Returns:
+            "holds" when the whole interval lies strictly on the claimed side of 0, "refuted" when it
+            lies strictly on the other side, and "not resolved at this precision" otherwise (including a
+            nan interval).
+
+        Raises:
+            ValueError: If ``claim_sign`` is not +1 or -1.
+        """
+        if claim_sign not in (1, -1):
+            raise ValueError(f"claim_sign must be +1 or -1, got {claim_sign!r}")
+        low, high = sorted((claim_sign * self.low, claim_sign * self.high))
+        if low > 0:  # False for nan
+            return "holds"
+        if high < 0:
+            return "refuted"
+        return "not resolved at this precision"
+
+    def format(self, digits: int = 2, unit: str = "dB") -> str:
+        """Render as e.g. ``"+0.31 dB [−0.05, +0.67]"`` (signed, with a typographic minus).
+
+        Args:
+            digits: Decimal places.
+            unit: Unit written after the mean; "" for none.
+
+        Returns:
+            The mean, the unit and the interval in brackets.
+        """
+        def num(x: float) -> str:
+            return "nan" if math.isnan(x) else f"{x:+.{digits}f}".replace("-", "\u2212")
+
+        head = f"{num(self.mean)} {unit}" if unit else num(self.mean)
+        return f"{head} [{num(self.low)}, {num(self.high)}]"
+
+
+def _paired_arrays(a: Sequence[float], b: Sequence[float]) -> np.ndarray:
+    """Validate two paired samples and return their differences a - b as a float64 array."""
+    arrays = []
+    for name, x in (("a", a), ("b", b)):
+        arr = np.asarray(x, dtype=np.float64)
+        if arr.ndim != 1:
+            raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+        if arr.size == 0:
+            raise ValueError(f"{name} is empty")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} contains non-finite values (nan or inf)")
+        arrays.append(arr)
+    if arrays[0].size != arrays[1].size:
+        raise ValueError(f"a and b must be paired: a has {arrays[0].size} values, b has {arrays[1].size}")
+    return arrays[0] - arrays[1]
+
+
+def _check_confidence(confidence: float) -> None:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+
+
+def paired_seeds(a: Sequence[float], b: Sequence[float], *, confidence: float = 0.95) -> PairedResult:
+    """Paired t interval of the mean difference a - b over seeds.
+
+    Args:
+        a: One value per seed for configuration A (e.g. mean test PSNR of each run).
+        b: The same for configuration B, in the same seed order.
+        confidence: Two-sided confidence level.
+
+    Returns:
+        The mean difference, the interval of ``scipy.stats.ttest_rel(a, b).confidence_interval``, the
+        two-sided p-value and n. With n < 2, or when every difference is the same (no spread to judge by),
+        the interval and p-value are nan.
+
+    Raises:
+        ValueError: If a or b is empty, not 1-D, contains non-finite values, or their lengths differ.
+    """
+    _check_confidence(confidence)
+    d = _paired_arrays(a, b)
+    if d.size < 2 or np.all(d == d[0]):  # no spread to judge by: an interval of zero width would be no evidence
+        return PairedResult(float(d.mean()), math.nan, math.nan, int(d.size), math.nan, "t over seeds", confidence)
+    res = stats.ttest_rel(a, b)
+    ci = res.confidence_interval(confidence_level=confidence)
+    return PairedResult(float(d.mean()), float(ci.low), float(ci.high), int(d.size), float(res.pvalue),
+                        "t over seeds", confidence)
+
+
+def paired_images(a: Sequence[float], b: Sequence[float], *, confidence: float = 0.95,
+                  n_resamples: int = 2000, seed: int = 0) -> PairedResult:
+    """BCa bootstrap interval of the mean per-image difference a - b.
+
+    The images are resampled as pairs: the bootstrap runs over the differences d = a - b (the same as
+    ``scipy.stats.bootstrap((a, b), ..., paired=True)`` with statistic mean(a - b)). No p-value is
+    computed (``p_value`` is nan). If all differences are equal, BCa is undefined and the interval is nan.
+
+    Args:
+        a: One value per test image for system A (e.g. per-image PSNR), possibly concatenated over seeds.
+        b: The same for system B, on the same images in the same order.
+        confidence: Two-sided confidence level.
+        n_resamples: Number of bootstrap resamples.
+        seed: Seed of the resampling; the result is deterministic given it.
+
+    Returns:
+        The mean difference, the bootstrap interval and n (interval nan when n < 2).
+
+    Raises:
+        ValueError: If a or b is empty, not 1-D, contains non-finite values, or their lengths differ.
+    """
+    _check_confidence(confidence)
+    d = _paired_arrays(a, b)
+    method = "bootstrap over images"
+    if d.size < 2 or np.all(d == d[0]):
+        return PairedResult(float(d.mean()), math.nan, math.nan, int(d.size), math.nan, method, confidence)
+    res = stats.bootstrap((d,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
+                          method="BCa", rng=np.random.default_rng(seed))
+    ci = res.confidence_interval
+    return PairedResult(float(d.mean()), float(ci.low), float(ci.high), int(d.size), math.nan, method,
+                        confidence)
