@@ -1,26 +1,28 @@
 """prkd: single-snapshot distillation for phase coded mask design in phase retrieval.
 
-A thin, GPU-ready helper package for the notebooks in ``notebooks/``. Modules, one job each:
+A thin, GPU-ready helper package for the notebooks in ``notebooks/``, laid out as the method flows:
 
-* ``config``        -- frozen experiment configs, presets ``smoke`` / ``quick`` / ``paper``, ``make()``
-* ``data``          -- Fashion-MNIST loading and the 30k/30k/10k split; phase objects
-* ``optics``        -- coded diffraction patterns, Eq. (1); noise; mask regularizer R(phi)
-* ``spectral_init`` -- filtered spectral initialization, Eq. (2) and Algorithm 1
-* ``unet``          -- the recovery U-Net D_theta with its bottleneck exposed
-* ``system``        -- ``PRSystem``: sensing -> initialization -> U-Net
-* ``metrics``       -- per-image PSNR, SSIM, correlation
-* ``device``        -- the one place the compute device is chosen
-* ``registry``      -- the run registry: run folders, one trainer per run (locks), provenance (events.jsonl),
-                       the output root (``open_registry``)
-* ``paths``         -- where the repository's own folders are
-* ``reproduce``     -- run the notebooks headlessly with papermill
-* ``widgets``       -- JupyterLab panels: the sensing explorer and the distillation explorer
+* ``config``, ``data``, ``metrics`` -- experiment configs and presets (``make``); Fashion-MNIST and its split;
+  PSNR, SSIM, correlation
+* ``physics/``     -- the imaging system: CDPs with coded masks (Eq. 1), noise, R(phi); the filtered spectral
+  initialization (Eq. 2); ``PRSystem`` = sensing -> initialization -> U-Net
+* ``nets/``        -- the recovery U-Net D_theta with its bottleneck exposed
+* ``learning/``    -- the objectives of Eqs. (4) and (7), the frozen teacher's targets, one step, the fit loop,
+  ``get_or_train``, evaluation, optics diagnostics
+* ``registry/``    -- run folders, one trainer per run (locks), provenance (``events.jsonl``), the output root
+* ``experiments/`` -- the reproduction's plans, notebook 07's study, its verdict and statistics, check-results
+* ``views/``       -- plots, the reproduction's and the study's figures and tables, the JupyterLab panels
+* ``utils/``       -- atomic writes, the device, peak memory, the allocator setting, the repository's folders
+* ``reproduce``    -- run the notebooks headlessly with papermill; ``__main__`` -- the command line
+
+Dependencies point one way: ``physics`` and ``nets`` import nothing from ``learning``, ``experiments`` or
+``views``; ``learning`` nothing from ``experiments`` or ``views``; ``experiments`` nothing from ``views``.
 """
 
-from .config import Config, ConfigError, make
-from .device import default_device
-from .registry import Registry, open_registry
-from .system import PROutput, PRSystem
+from prkd.config import Config, ConfigError, make
+from prkd.utils.device import default_device
+from prkd.registry import Registry, open_registry
+from prkd.physics.system import PROutput, PRSystem
 
 __all__ = ["Config", "ConfigError", "make", "default_device", "open_registry", "PRSystem", "PROutput", "Registry"]
 __version__ = "0.1.0"

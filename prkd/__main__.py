@@ -14,19 +14,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .config import PRESETS, ConfigError
+from prkd.config import PRESETS, ConfigError
 
 
-def main(argv: list[str] | None = None) -> int:
-    if argv is None:  # a launch from the shell: restart once with the allocator settings (prkd.allocator)
-        from .allocator import reexec_with_allocator
-        reexec_with_allocator(["-m", "prkd", *sys.argv[1:]])
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="prkd", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output-dir", default=None, metavar="DIR",
                         help="the output root holding the run registry (default: PRKD_OUTPUT_DIR, else the "
                              "repository's outputs/)")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_commands(sub)
+    return parser
+
+
+def _add_commands(sub) -> None:
     rep = sub.add_parser("reproduce", help="run the notebooks headlessly with papermill (resumable)")
     rep.add_argument("--preset", default="quick", choices=sorted(PRESETS),
                      help="smoke (CI), quick (laptop CPU, default) or paper (GPU)")
@@ -58,13 +60,22 @@ def main(argv: list[str] | None = None) -> int:
     chk.add_argument("--preset", default="quick", choices=sorted(PRESETS))
     chk.add_argument("--committed", default=None, help="default: docs/results/<preset> of this repository")
     chk.add_argument("--fresh", default=None, help="default: <output folder>/figures/<preset>")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
-    from .registry import OutputNotWritableError, open_registry
+    from prkd.registry import OutputNotWritableError, open_registry
     try:
         registry = open_registry(args.output_dir, log=lambda message: print(message, file=sys.stderr))
     except OutputNotWritableError as err:
         print(f"prkd: error: {err}", file=sys.stderr)
         return 2
+    if args.command in ("train", "study", "reproduce"):
+        from prkd.utils.allocator import advice
+        note = advice()
+        if note:
+            print(f"prkd: {note}", file=sys.stderr)
     if args.command == "train":
         return _train(args, parser, registry)
     if args.command == "runs":
@@ -73,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         return _study(args, parser, registry)
     if args.command == "check-results":
         return _check_results(args, registry)
-    from .reproduce import NotebookFailed, run_notebooks
+    from prkd.reproduce import NotebookFailed, run_notebooks
     try:
         out = run_notebooks(args.preset, registry=registry, seed=args.seed, only=args.only, force=args.force)
     except (ConfigError, NotebookFailed) as err:
@@ -96,10 +107,10 @@ def _parse_value(text: str):
 
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser, registry) -> int:
-    from .config import make
-    from .data import CorruptDataError, DataNotFoundError
-    from .registry import CorruptCheckpointError, DamagedRunError, OutputNotWritableError, RunNotFoundError
-    from .train import (STUDENT_ALPHA, STUDENT_BETA, RunFailedError, TrainingDiverged, TrainingInterrupted,
+    from prkd.config import make
+    from prkd.data import CorruptDataError, DataNotFoundError
+    from prkd.registry import CorruptCheckpointError, DamagedRunError, OutputNotWritableError, RunNotFoundError
+    from prkd.learning import (STUDENT_ALPHA, STUDENT_BETA, RunFailedError, TrainingDiverged, TrainingInterrupted,
                         get_or_train)
 
     overrides = {}
@@ -139,8 +150,8 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser, registry) 
 
 
 def _study(args: argparse.Namespace, parser: argparse.ArgumentParser, registry) -> int:
-    from . import study
-    from .train import RunFailedError, TrainingDiverged, TrainingInterrupted
+    from prkd.experiments import study
+    from prkd.learning import RunFailedError, TrainingDiverged, TrainingInterrupted
 
     try:
         if args.shard is None:
@@ -189,8 +200,8 @@ def _check_results(args: argparse.Namespace, registry) -> int:
     cell is outside it, 2 when a table is missing (docs/check-results.md)."""
     from pathlib import Path
 
-    from .report import MEASURED_ON_THE_MACHINE
-    from .tolerance import compare_folders
+    from prkd.views.paper_comparison import MEASURED_ON_THE_MACHINE
+    from prkd.experiments.tolerance import compare_folders
 
     committed = Path(args.committed or Path(__file__).resolve().parent.parent / "docs" / "results" / args.preset)
     fresh = Path(args.fresh or registry.root / "figures" / args.preset)

@@ -133,7 +133,7 @@ class TrainConfig:
     alpha: float = _spec(1.0, lo=0.0, hi=1.0, doc="weight of L_task, Eqs. (4) and (7)")
     beta: float = _spec(0.0, lo=0.0, hi=1.0, doc="weight of L_cdp, Eq. (7); sigma = 1 - alpha - beta")
     cdp_loss: str = _spec("paper", choices=("paper", "standardized"),
-                          doc="form of L_cdp (prkd.losses.cdp_loss): 'paper' = MSE of the mean CDPs (Eq. 5); "
+                          doc="form of L_cdp (prkd.learning.objectives.cdp_loss): 'paper' = MSE of the mean CDPs (Eq. 5); "
                               "'standardized' = MSE of the per-image standardized mean CDPs, 2 (1 - Pearson r)")
     seed: int = _spec(0, lo=0, hi=2**31 - 1, doc="seeds masks, filter, weights, shuffling and noise")
     # The frozen teacher of mode 'student' is the 'teacher' run with these snapshots and seed.

@@ -29,8 +29,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import atomic
-from .config import DataConfig
+from prkd.utils import atomic
+from prkd.config import DataConfig
 
 __all__ = ["DataNotFoundError", "CorruptDataError", "FASHION_MNIST_MD5", "DEBIAN_DIR", "locate_fashion_mnist",
            "Splits", "load_splits", "to_images", "phase_object"]

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from . import atomic
-from .config import PRESETS, ConfigError
-from .paths import NOTEBOOK_DIR
-from .registry import Registry
+from prkd.utils import atomic
+from prkd.config import PRESETS, ConfigError
+from prkd.utils.paths import NOTEBOOK_DIR
+from prkd.registry import Registry
 
 __all__ = ["NotebookFailed", "notebooks", "run_notebooks"]
 

@@ -23,5 +23,5 @@ if [[ -z "${PRKD_DATA_DIR:-}" && -d "$shared_data" ]]; then
     export PRKD_DATA_DIR="$shared_data"
 fi
 export PATH="$venv/bin:$PATH"
-# glibc malloc settings that make large per-step temporaries cheap (prkd/allocator.py); empty if already set.
-eval "$("$venv/bin/python" -m prkd.allocator)"
+# glibc malloc settings that make large per-step temporaries cheap (prkd/utils/allocator.py); empty if already set.
+eval "$("$venv/bin/python" -m prkd.utils.allocator)"

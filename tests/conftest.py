@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,38 @@ def test_images() -> torch.Tensor:
     import prkd
     from prkd.data import load_splits
     return load_splits(prkd.make("quick", n_test=16).data, download=False).test
+
+
+@dataclass(frozen=True)
+class CliResult:
+    """What one in-process ``prkd`` command did: its exit code, what it printed, and whether it ended by raising
+    SystemExit (argparse's refusals: an invalid choice, a missing option, ``parser.error``) instead of returning."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    exited: bool
+
+
+@pytest.fixture
+def prkd_cli(capsys, monkeypatch):
+    """Run the command line in this process: ``prkd_cli("train", "--mode", ..., root=folder)``.
+
+    Calls ``prkd.__main__.main(argv)`` as ``python -m prkd`` does, with ``PRKD_OUTPUT_DIR`` set to ``root`` when
+    given (as a child process would get it), and returns a ``CliResult`` with what it wrote to stdout/stderr
+    (``capsys``). A SystemExit (argparse) is caught and reported with ``exited=True``; other exceptions propagate,
+    so a traceback fails the test."""
+    from prkd.__main__ import main
+
+    def call(*argv: str, root: str | os.PathLike | None = None) -> CliResult:
+        if root is not None:
+            monkeypatch.setenv("PRKD_OUTPUT_DIR", str(root))
+        capsys.readouterr()  # drop anything printed before the command
+        try:
+            code, exited = main([str(a) for a in argv]), False
+        except SystemExit as stop:
+            code, exited = stop.code, True
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err, exited)
+
+    return call

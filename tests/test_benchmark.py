@@ -1,68 +1,108 @@
-"""The benchmark script runs end to end at the smoke shapes and reports every figure (no timing is asserted)."""
+"""The benchmark scripts run end to end at the smoke shapes and report every figure (no timing is asserted).
 
+The scripts in benchmarks/ are run as scripts (subprocess), as a user runs them; the one module the tests
+call directly (benchmarks/estimates.py, which imports prkd only) is loaded from its file path."""
+
+import importlib.util
 import json
 import math
+import os
+import platform
 import subprocess
 import sys
 
 import pytest
 
 from conftest import REPO
+from prkd.utils.allocator import TUNABLES
 
+BENCHMARKS = REPO / "benchmarks"
+
+#: every figure ``bench.py --preset smoke`` reports (at presets measuring several L_t, measured ones end in _L<L>)
 FIGURES = ["train_step_images_per_s_teacher", "train_step_images_per_s_e2e", "train_step_images_per_s_random",
-           "train_step_images_per_s_student", "kd_over_e2e_step_time", "kd_over_e2e_peak_memory",
-           "init_backward_memory_ratio", "init_backward_time_ratio", "init_vs_fft_floor",
-           "teacher_over_student_inference", "allocator_speedup", "init_vs_deepinv", "init_vs_deepinv_min_cosine",
+           "train_step_images_per_s_student", "train_step_peak_mb_teacher", "train_step_peak_mb_e2e",
+           "train_step_peak_mb_random", "train_step_peak_mb_student", "kd_over_e2e_peak_memory",
+           "backward_peak_mb_recompute", "backward_peak_mb_plain", "backward_peak_mb_frozen",
+           "backward_step_ms_recompute", "backward_step_ms_plain", "backward_step_ms_frozen",
+           "backward_memory_ratio", "backward_memory_ratio_above_frozen",
+           "kd_over_e2e_step_time", "backward_time_ratio", "init_vs_deepinv", "init_vs_deepinv_min_cosine",
+           "init_vs_fft_floor", "teacher_over_student_inference", "teacher_inference_ms_per_batch",
+           "student_inference_ms_per_batch", "allocator_speedup",
            "unet_gflop_per_image", "init_mb_per_image_L3", "estimate_gpu_hours_teacher_L3",
-           "estimate_gpu_hours_student_L1", "train_step_peak_mb_e2e", "train_step_peak_mb_student",
-           "init_backward_peak_mb_plain", "init_backward_peak_mb_recompute", "init_backward_step_ms_plain",
-           "init_backward_peak_mb_frozen", "init_backward_memory_ratio_above_frozen"]
+           "estimate_gpu_hours_student_L1"]
+
+
+def _bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BENCHMARKS / "bench.py"), *args], capture_output=True, text=True)
+
+
+def _load_estimates():
+    spec = importlib.util.spec_from_file_location("benchmark_estimates", BENCHMARKS / "estimates.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_benchmark_prints_and_writes_every_figure(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench.py"), "--preset", "smoke",
-                             "--repeats", "1", "--steps", "1", "--out", str(out)], capture_output=True, text=True)
+    result = _bench("--preset", "smoke", "--repeats", "1", "--steps", "1", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     with capsys.disabled():  # the figures go to the test log (CI's too), unasserted
         print("\nbenchmarks/bench.py --preset smoke:\n" + result.stdout)
     printed = dict(line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
+    assert printed.pop("written") == str(out)
     record = json.loads(out.read_text())
+    assert sorted(printed) == sorted(record["figures"]) == sorted(FIGURES)  # no figure lost, renamed or added
     for name in FIGURES:
         assert float(printed[name]) == pytest.approx(record["figures"][name], rel=1e-3), name
         # a difference of two peaks at these tiny shapes can come out at or below zero: finite is all it must be
         floor = -math.inf if name.endswith("_above_frozen") else 0
         assert math.isfinite(record["figures"][name]) and record["figures"][name] > floor, name
     assert record["preset"] == "smoke" and record["torch"] and record["device"] and record["date"]
+    assert record["groups"] == ["train_steps", "backward", "kd_time", "backward_time", "deepinv", "fft_floor",
+                                "inference", "allocator"]
 
 
-def test_step_time_script_runs_with_either_allocator():
-    import os
-    for extra in ({}, {"PRKD_ALLOCATOR": "default"}):
-        env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"} | extra
-        result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "step_time.py"), "--L", "2", "--size", "16",
-                                 "--batch", "4", "--steps", "1"], capture_output=True, text=True, env=env)
+def test_step_time_script_times_in_a_child_with_the_allocator_asked_for():
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    clean = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "PRKD_ALLOCATOR")}
+    cases = [({}, glibc), ({"PRKD_ALLOCATOR": "default"}, False),
+             ({"PRKD_ALLOCATOR": "default", "GLIBC_TUNABLES": TUNABLES}, False),  # removed for the child
+             ({"GLIBC_TUNABLES": TUNABLES}, True)]  # already set: times in this process, starts nothing
+    for extra, tuned in cases:
+        result = subprocess.run([sys.executable, str(BENCHMARKS / "step_time.py"), "--L", "2", "--size", "16",
+                                 "--batch", "4", "--steps", "1"], capture_output=True, text=True, env=clean | extra)
         assert result.returncode == 0, result.stderr[-2000:]
-        assert "ms per step" in result.stdout
-        assert ("glibc defaults" in result.stdout) == bool(extra)
+        assert result.stdout.count("ms per step") == 1, result.stdout
+        assert (repr(TUNABLES) in result.stdout) == tuned and ("glibc defaults" in result.stdout) != tuned, extra
 
 
 def test_gpu_estimate_counts_follow_the_shapes():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    import bench
     import prkd
+    estimates = _load_estimates()
     paper, quick = prkd.make("paper"), prkd.make("quick")
+    gflop, init_mb = estimates.unet_gflop_per_image, estimates.init_mb_per_image
     # 96x96 vs 32x32 images: 9x the pixels; the paper's U-Net is also 4x wider and one level deeper
-    assert bench.unet_gflop_per_image(paper) > 9 * 16 * bench.unet_gflop_per_image(quick) / 2
-    assert bench.init_mb_per_image(prkd.make("paper", n_masks=15)) == pytest.approx(15 * bench.init_mb_per_image(paper))
-    hours = bench.estimate_gpu_hours(paper, 80.0, 1000.0)
-    assert hours == pytest.approx(120 * (3 * 30_000 + 30_000) * (bench.unet_gflop_per_image(paper) / 80e3 +
-                                                                    bench.init_mb_per_image(paper) / 1e6) / 3600)
+    assert gflop(paper) > 9 * 16 * gflop(quick) / 2
+    assert init_mb(prkd.make("paper", n_masks=15)) == pytest.approx(15 * init_mb(paper))
+    hours = estimates.estimate_gpu_hours(paper, 80.0, 1000.0)
+    assert hours == pytest.approx(120 * (3 * 30_000 + 30_000) * (gflop(paper) / 80e3 + init_mb(paper) / 1e6) / 3600)
+
+
+def test_only_estimate_prints_the_counts_and_writes_them(tmp_path):
+    out = tmp_path / "bench.json"
+    result = _bench("--preset", "paper", "--only-estimate", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads(out.read_text())
+    assert record["groups"] == [] and sorted(record["figures"]) == sorted(
+        ["unet_gflop_per_image", "init_mb_per_image_L9", "init_mb_per_image_L15", "estimate_gpu_hours_teacher_L9",
+         "estimate_gpu_hours_teacher_L15", "estimate_gpu_hours_student_L1"])
+    assert all(f"{name}: " in result.stdout for name in record["figures"])
 
 
 def test_an_unknown_group_is_refused_naming_the_allowed_ones(tmp_path):
     out = tmp_path / "bench.json"
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench.py"), "--preset", "smoke",
-                             "--only", "kd_time,speed", "--out", str(out)], capture_output=True, text=True)
+    result = _bench("--preset", "smoke", "--only", "kd_time", "init_backward_time", "--out", str(out))
     assert result.returncode == 2 and not out.exists()
-    assert "--only" in result.stderr and "speed" in result.stderr and "init_backward_time" in result.stderr
+    assert "--only" in result.stderr and "'init_backward_time'" in result.stderr
+    assert all(f"'{group}'" in result.stderr for group in ("train_steps", "backward", "backward_time", "allocator"))

@@ -1,10 +1,10 @@
-"""The frozen teacher's targets (prkd.distill.TeacherTargets): cached once or computed per step, the same values."""
+"""The frozen teacher's targets (prkd.learning.teacher_targets.TeacherTargets): cached once or computed per step, the same values."""
 
 import torch
 
 import prkd
 from prkd.data import to_images
-from prkd.distill import TeacherTargets
+from prkd.learning.teacher_targets import TeacherTargets
 
 
 def _teacher(**overrides) -> prkd.PRSystem:

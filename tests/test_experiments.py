@@ -7,7 +7,8 @@ import matplotlib
 import pytest
 
 import prkd
-from prkd import experiments, report
+from prkd import experiments
+from prkd.views import report
 from prkd.registry import RunNotFoundError
 
 matplotlib.use("Agg")

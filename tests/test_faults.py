@@ -1,5 +1,8 @@
 """Reliability: SIGKILL at many points and resume to the same result, atomic files, NaN stops,
-safe loading, and at least 15 kinds of bad input that each give one clear error and destroy nothing."""
+safe loading, and at least 15 kinds of bad input that each give one clear error and destroy nothing.
+
+The kill and Ctrl-C tests start real processes (a signal must hit a whole interpreter); the bad-input tests call
+the command line in this process (``prkd_cli``: ``prkd.__main__.main`` with its output captured)."""
 
 import hashlib
 import json
@@ -16,9 +19,9 @@ import pytest
 import torch
 
 import prkd
-from prkd import train as train_module
+from prkd.learning import step as step_module
 from prkd.registry import CorruptCheckpointError, Run, load_checkpoint
-from prkd.train import RunFailedError, TrainingDiverged, get_or_train
+from prkd.learning import RunFailedError, TrainingDiverged, get_or_train
 
 from conftest import tiny_fashion_mnist
 
@@ -29,7 +32,7 @@ CHILD_CFG = "prkd.make('smoke', mode='e2e', n_train=64, n_val=32, n_test=32, bat
 def _child(script: str, out_dir, timeout=120) -> subprocess.CompletedProcess:
     """Run a training script in a fresh interpreter (so SIGKILL really kills a whole process)."""
     env = {**os.environ, "PRKD_OUTPUT_DIR": str(out_dir)}
-    code = "import os, signal, prkd\nfrom prkd import atomic, train\n" + script
+    code = "import os, signal, prkd\nfrom prkd.learning import fit, step, train\nfrom prkd.utils import atomic\n" + script
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout)
 
 
@@ -37,22 +40,22 @@ _KILL_HOOKS = {
     # inside a training step (the 3rd loss evaluation of the run)
     "mid-step": """
         calls = [0]
-        original = train.objective
+        original = step.objective
         def objective(**kw):
             calls[0] += 1
             if calls[0] == {n}:
                 os.kill(os.getpid(), signal.SIGKILL)
             return original(**kw)
-        train.objective = objective
+        step.objective = objective
     """,
     # half-way through writing a file: the temporary file is half written, the target untouched
-    # (only prkd.atomic's writes are counted; events.jsonl's appends fsync too)
+    # (only prkd.utils.atomic's writes are counted; events.jsonl's appends fsync too)
     "mid-write": """
         import sys
         calls = [0]
         original = atomic.os.fsync
         def fsync(fd):
-            if sys._getframe(1).f_globals.get("__name__") == "prkd.atomic":
+            if sys._getframe(1).f_globals.get("__name__") == "prkd.utils.atomic":
                 calls[0] += 1
                 if calls[0] == {n}:
                     os.kill(os.getpid(), signal.SIGKILL)
@@ -62,13 +65,13 @@ _KILL_HOOKS = {
     # during validation
     "mid-evaluation": """
         calls = [0]
-        original = train.evaluate
+        original = fit.evaluate
         def evaluate(*a, **kw):
             calls[0] += 1
             if calls[0] == {n}:
                 os.kill(os.getpid(), signal.SIGKILL)
             return original(*a, **kw)
-        train.evaluate = evaluate
+        fit.evaluate = evaluate
     """,
 }
 
@@ -146,21 +149,21 @@ def test_ctrl_c_on_the_command_line_saves_a_checkpoint_and_says_how_to_resume(tm
 def test_a_nan_loss_stops_training_names_step_and_term_and_marks_the_run_failed(monkeypatch, registry):
     cfg = prkd.make("smoke", mode="e2e", **TINY)
     calls = [0]
-    original = train_module.task_loss
+    original = step_module.task_loss
 
     def poisoned(x_hat, img):
         calls[0] += 1
         value = original(x_hat, img)
         return value * float("nan") if calls[0] == 6 else value  # epoch 2, step 2
 
-    monkeypatch.setattr(train_module, "task_loss", poisoned)
+    monkeypatch.setattr(step_module, "task_loss", poisoned)
     with pytest.raises(TrainingDiverged, match=r"epoch 2, step 2 \(non-finite term: L_task\)"):
         get_or_train(cfg, registry=registry, progress=False, log=lambda m: None)
     run = registry.run_for(cfg)
     assert run.is_failed and not run.is_complete
     state = load_checkpoint(run.checkpoint_file)  # the last good checkpoint: end of epoch 1
     assert state["epoch"] == 1 and all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
-    monkeypatch.setattr(train_module, "task_loss", original)
+    monkeypatch.setattr(step_module, "task_loss", original)
     with pytest.raises(RunFailedError, match="failed earlier"):
         get_or_train(cfg, registry=registry, progress=False, log=lambda m: None)
     assert registry.runs(complete=True) == []
@@ -199,12 +202,6 @@ def _fingerprint(root):
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def _prkd(*args, root, env_extra=None):
-    env = {**os.environ, "PRKD_OUTPUT_DIR": str(root), **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "prkd", *args], capture_output=True, text=True, env=env,
-                          cwd=env_extra.pop("_cwd", None) if env_extra else None)
-
-
 SMOKE = ["--preset", "smoke", "--set", "n_train=64", "n_val=32", "n_test=32", "batch_size=16", "epochs=2"]
 
 BAD_INPUTS = {
@@ -224,34 +221,38 @@ BAD_INPUTS = {
     "unknown preset": (["--mode", "e2e", "--preset", "huge"], "invalid choice: 'huge'"),
     "unknown mode": (["--mode", "wizard", *SMOKE], "invalid choice: 'wizard'"),
 }
+REFUSED_BY_ARGPARSE = {"unknown preset", "unknown mode"}  # SystemExit(2) from the parser; the others return 2
 
 
 @pytest.mark.parametrize("case", sorted(BAD_INPUTS))
-def test_bad_input_gives_one_clear_error_and_destroys_nothing(case, finished):
+def test_bad_input_gives_one_clear_error_and_destroys_nothing(case, finished, prkd_cli):
     root, _, _ = finished
     before = _fingerprint(root)
     args, message = BAD_INPUTS[case]
-    result = _prkd("train", *args, root=root)
-    assert result.returncode != 0
+    result = prkd_cli("train", *args, root=root)
+    assert result.returncode == 2 and result.exited == (case in REFUSED_BY_ARGPARSE), result
     assert message in result.stderr, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert _fingerprint(root) == before
 
 
-def test_missing_fashion_mnist_lists_the_ways_to_get_it(finished, tmp_path):
+def test_missing_fashion_mnist_lists_the_ways_to_get_it(finished, tmp_path, monkeypatch, prkd_cli):
+    import torchvision.datasets
+
+    import prkd.data as data
     root, _, _ = finished
     before = _fingerprint(root)
-    code = textwrap.dedent(f"""
-        import sys, torchvision.datasets as d, prkd.data as data, prkd.__main__ as cli
-        data.DEBIAN_DIR = data.Path('{tmp_path}/no-debian')
-        def offline(self): raise RuntimeError('no network')
-        d.FashionMNIST.download = offline
-        sys.exit(cli.main({["train", "--mode", "e2e", *SMOKE, "n_train=63"]!r}))
-    """)
-    env = {k: v for k, v in os.environ.items() if k != "PRKD_DATA_DIR"}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                            env={**env, "PRKD_OUTPUT_DIR": str(root), "PRKD_CACHE_DIR": str(tmp_path / "cache")})
-    assert result.returncode == 2, result.stderr[-2000:]
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
+
+    def offline(self):
+        raise RuntimeError("no network")
+
+    monkeypatch.setattr(torchvision.datasets.FashionMNIST, "download", offline)
+    monkeypatch.delenv("PRKD_DATA_DIR", raising=False)
+    monkeypatch.setenv("PRKD_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)  # no ./data here
+    result = prkd_cli("train", "--mode", "e2e", *SMOKE, "n_train=63", root=root)
+    assert result.returncode == 2 and not result.exited, result.stderr[-2000:]
     for way in ("PRKD_DATA_DIR", "apt-get install dataset-fashion-mnist", "torchvision download"):
         assert way in result.stderr
     assert "Traceback" not in result.stderr
@@ -260,32 +261,33 @@ def test_missing_fashion_mnist_lists_the_ways_to_get_it(finished, tmp_path):
     assert {k: v for k, v in _fingerprint(root).items() if k in before} == before
 
 
-def test_corrupt_idx_file_is_named(finished, tmp_path):
+def test_corrupt_idx_file_is_named(finished, tmp_path, monkeypatch, prkd_cli):
+    import prkd.data as data
     root, _, _ = finished
     bad = tmp_path / "bad-data"
-    md5 = tiny_fashion_mnist(bad)  # tiny synthetic IDX files; the child accepts them by their MD5s
-    data = bytearray((bad / "train-images-idx3-ubyte.gz").read_bytes())
-    (bad / "train-images-idx3-ubyte.gz").write_bytes(bytes(data[: len(data) // 2]))
-    code = textwrap.dedent(f"""
-        import sys, prkd.data as data, prkd.__main__ as cli
-        data.FASHION_MNIST_MD5.update({md5!r})
-        sys.exit(cli.main({["train", "--mode", "e2e", *SMOKE, "n_train=62"]!r}))
-    """)
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env={**os.environ, "PRKD_OUTPUT_DIR": str(root), "PRKD_DATA_DIR": str(bad),
-                                 "PRKD_CACHE_DIR": str(tmp_path / "cache")})
-    assert result.returncode == 2 and "train-images-idx3-ubyte.gz" in result.stderr and "truncated" in result.stderr
+    md5 = tiny_fashion_mnist(bad)  # tiny synthetic IDX files; prkd accepts them by their MD5s
+    blob = bytearray((bad / "train-images-idx3-ubyte.gz").read_bytes())
+    (bad / "train-images-idx3-ubyte.gz").write_bytes(bytes(blob[: len(blob) // 2]))
+    for name, digest in md5.items():
+        monkeypatch.setitem(data.FASHION_MNIST_MD5, name, digest)
+    monkeypatch.setenv("PRKD_DATA_DIR", str(bad))
+    monkeypatch.setenv("PRKD_CACHE_DIR", str(tmp_path / "cache"))
+    result = prkd_cli("train", "--mode", "e2e", *SMOKE, "n_train=62", root=root)
+    assert result.returncode == 2 and not result.exited
+    assert "train-images-idx3-ubyte.gz" in result.stderr and "truncated" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_student_pointed_at_a_missing_or_mismatched_teacher(finished):
+def test_student_pointed_at_a_missing_or_mismatched_teacher(finished, prkd_cli):
     root, e2e_id, teacher_id = finished
     before = _fingerprint(root)
-    missing = _prkd("train", "--mode", "student", "--teacher-run", "teacher-L9-nope", *SMOKE, root=root)
+    missing = prkd_cli("train", "--mode", "student", "--teacher-run", "teacher-L9-nope", *SMOKE, root=root)
     assert missing.returncode == 2 and "run 'teacher-L9-nope' does not exist" in missing.stderr
-    mismatch = _prkd("train", "--mode", "student", "--teacher-run", teacher_id, *SMOKE[:2], "--set",
-                     "image_size=24", "n_train=64", "n_val=32", "n_test=32", "batch_size=16", "epochs=2", root=root)
+    mismatch = prkd_cli("train", "--mode", "student", "--teacher-run", teacher_id, *SMOKE[:2], "--set",
+                        "image_size=24", "n_train=64", "n_val=32", "n_test=32", "batch_size=16", "epochs=2",
+                        root=root)
     assert mismatch.returncode == 2 and "image_size=16 but the student has image_size=24" in mismatch.stderr
+    assert not missing.exited and not mismatch.exited and "Traceback" not in missing.stderr + mismatch.stderr
     assert _fingerprint(root) == before
 
 
@@ -303,11 +305,11 @@ def test_corrupt_checkpoint_gives_a_clear_message_and_is_not_deleted(damage, tmp
     assert run.checkpoint_file.read_bytes() == blob
 
 
-def test_output_folder_that_cannot_be_written(tmp_path):
+def test_output_folder_that_cannot_be_written(tmp_path, prkd_cli):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    result = _prkd("train", "--mode", "e2e", *SMOKE, root=blocker / "outputs")
-    assert result.returncode == 2 and "cannot be written" in result.stderr and "PRKD_OUTPUT_DIR" in result.stderr
+    result = prkd_cli("train", "--mode", "e2e", *SMOKE, root=blocker / "outputs")
+    assert result.returncode == 2 and not result.exited and "cannot be written" in result.stderr and "PRKD_OUTPUT_DIR" in result.stderr
     assert blocker.read_text() == "x"
 
 
@@ -315,12 +317,12 @@ def test_division_by_zero_is_guarded_in_the_normalisations():
     system = prkd.PRSystem(prkd.make("smoke"))
     z = system.initialize(torch.zeros(2, 1, 16, 16))  # an all-zero measurement
     assert torch.isfinite(torch.view_as_real(z)).all()
-    from prkd.spectral_init import SpectralInit
+    from prkd.physics.spectral_init import SpectralInit
     init = SpectralInit(size=16, T=3)
     init.z0.zero_()  # a zero initial vector
     y = system.sensing(system.scene(torch.rand(2, 1, 16, 16)))
     assert torch.isfinite(torch.view_as_real(init(y, system.sensing))).all()
-    from prkd.optics import add_noise
+    from prkd.physics.optics import add_noise
     assert torch.isfinite(add_noise(torch.zeros(1, 1, 4, 4), kind="poisson", photons=10.0)).all()
     assert math.isfinite(float(prkd.metrics.correlation(torch.zeros(1, 4, 4, dtype=torch.complex64),
                                                         torch.ones(1, 4, 4, dtype=torch.complex64))))

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from prkd.losses import cdp_loss, feature_loss, kd_weights, objective, task_loss
-from prkd.optics import mask_level_penalty
+from prkd.learning.objectives import cdp_loss, feature_loss, kd_weights, objective, task_loss
+from prkd.physics.optics import mask_level_penalty
 
 
 def test_task_loss_eq3_by_hand():

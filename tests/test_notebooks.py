@@ -58,7 +58,9 @@ def test_the_study_notebook_writes_its_verdict_and_runs_table(executed):
 
 
 def test_each_preset_runs_its_notebooks():
-    stems = lambda preset: [nb.stem[:2] for nb in reproduce.notebooks(preset)]
+    def stems(preset):
+        return [nb.stem[:2] for nb in reproduce.notebooks(preset)]
+
     assert stems("smoke") == ["01", "02", "03", "04", "05", "06", "07"]
     assert stems("quick") == stems("paper") == ["01", "02", "03", "04", "05", "06"]
     assert stems("study") == ["07"]
@@ -120,10 +122,9 @@ def test_unknown_preset_and_notebook_are_refused(registry):
         reproduce.run_notebooks("smoke", registry=registry, only=["99"])
 
 
-def test_command_line_reports_a_bad_preset_and_exits_non_zero():
-    result = subprocess.run([sys.executable, "-m", "prkd", "reproduce", "--preset", "huge"],
-                            capture_output=True, text=True)
-    assert result.returncode != 0 and "invalid choice: 'huge'" in result.stderr
+def test_command_line_reports_a_bad_preset_and_exits_non_zero(prkd_cli):
+    result = prkd_cli("reproduce", "--preset", "huge")
+    assert result.exited and result.returncode == 2 and "invalid choice: 'huge'" in result.stderr
 
 
 def test_an_invalid_parameter_fails_with_the_config_error_and_the_executed_notebook_is_kept(tmp_path):

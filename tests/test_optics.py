@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from prkd.optics import CDPSensing, add_noise, mask_level_penalty
+from prkd.physics.optics import CDPSensing, add_noise, mask_level_penalty
 
 
 def _crandn(*shape, gen, dtype=torch.complex64):
@@ -98,3 +98,22 @@ def test_mask_penalty_is_zero_exactly_on_the_fabrication_levels():
     phi = torch.rand(2, 8, 8, requires_grad=True)
     mask_level_penalty(phi, K).backward()
     assert phi.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "poisson"])
+def test_noise_is_drawn_on_the_generators_device_and_is_reproducible_per_seed(kind, device):
+    """A generator on the data's device draws there (no copy from the host each step, no synchronisation);
+    the same seed gives the same noise; on the CPU the draw is that of a CPU generator (results unchanged)."""
+    from prkd.learning.evaluation import seeded_generator
+    y = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)).to(device)
+    a = add_noise(y, kind=kind, photons=50.0, generator=seeded_generator(1, 0, 0, "noise", device=device))
+    b = add_noise(y, kind=kind, photons=50.0, generator=seeded_generator(1, 0, 0, "noise", device=device))
+    c = add_noise(y, kind=kind, photons=50.0, generator=seeded_generator(1, 0, 1, "noise", device=device))
+    assert a.device == y.device and torch.equal(a, b) and not torch.equal(a, c)
+    if device.type == "cpu":
+        ref = add_noise(y, kind=kind, photons=50.0, generator=torch.Generator().manual_seed(
+            seeded_generator(1, 0, 0, "noise").initial_seed()))
+        assert torch.equal(a, ref)
+    else:  # a host generator still works for data on the device (drawn on the host, then copied)
+        cpu = add_noise(y, kind=kind, photons=50.0, generator=seeded_generator(1, 0, 0, "noise"))
+        assert cpu.device == y.device

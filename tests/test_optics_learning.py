@@ -9,9 +9,10 @@ import torch
 import prkd
 from prkd.config import ConfigError
 from prkd.data import load_splits
-from prkd.losses import cdp_loss
-from prkd.optics import CDPSensing, speckle_contrast
-from prkd.train import _optimizer, get_or_train
+from prkd.learning.objectives import cdp_loss
+from prkd.physics.optics import CDPSensing, speckle_contrast
+from prkd.learning import get_or_train
+from prkd.learning.fit import build_optimizer
 
 TINY = dict(n_train=64, n_val=32, n_test=32, batch_size=16, epochs=2)
 
@@ -52,12 +53,12 @@ def test_presets_let_the_masks_travel_as_far_as_the_papers():
 def test_optimizer_gives_masks_filter_and_unet_their_own_rates():
     cfg = prkd.make("smoke", mask_lr=0.1, filter_lr=0.01, lr=1e-3)
     system = prkd.PRSystem(cfg)
-    groups = {g["lr"]: g["params"] for g in _optimizer(system, cfg.train).param_groups}
+    groups = {g["lr"]: g["params"] for g in build_optimizer(system, cfg.train).param_groups}
     assert groups[0.1] == [system.sensing.phi]
     assert {id(p) for p in groups[0.01]} == {id(p) for p in system.init.parameters()}
     assert {id(p) for p in groups[1e-3]} == {id(p) for p in system.unet.parameters()}
     frozen = prkd.PRSystem(cfg, trainable_optics=False)
-    assert [g["lr"] for g in _optimizer(frozen, cfg.train).param_groups] == [1e-3]
+    assert [g["lr"] for g in build_optimizer(frozen, cfg.train).param_groups] == [1e-3]
 
 
 def test_normal_mask_init_has_the_requested_spread_and_keeps_the_scene_far_field():
@@ -143,7 +144,7 @@ def test_student_with_the_standardized_cdp_loss_trains_and_its_teacher_is_the_pa
     cfg = prkd.make("smoke", mode="student", alpha=0.5, beta=0.5, teacher_masks=3, cdp_loss="standardized",
                     mask_lr=0.1, **TINY)
     run = get_or_train(cfg, registry=registry, data=tiny_data, progress=False, log=lambda m: None)
-    from prkd.train import teacher_config
+    from prkd.learning import teacher_config
     assert teacher_config(cfg).train.cdp_loss == "paper"
     rows = run.history()
     assert all(0 <= r["cdp"] <= 4 for r in rows)  # 2 (1 - r) lies in [0, 4]

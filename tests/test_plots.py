@@ -6,8 +6,8 @@ import matplotlib
 import pytest
 import torch
 
-from prkd.optics import CDPSensing
-from prkd.plots import show_masks, wrapped_drift
+from prkd.physics.optics import CDPSensing
+from prkd.views.plots import show_masks, wrapped_drift
 
 matplotlib.use("Agg")
 

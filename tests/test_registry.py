@@ -22,7 +22,7 @@ from prkd.__main__ import main
 from prkd.registry import (DamagedRunError, LockTimeout, OutputNotWritableError, Registry, RunLock, default_root,
                            events, open_registry)
 from prkd.registry.locks import Holder, _process_start
-from prkd.train import get_or_train
+from prkd.learning import get_or_train
 
 STUDENT_ARGS = ["train", "--mode", "student", "--teacher-L", "3", "--preset", "smoke"]
 

@@ -5,8 +5,8 @@ import torch
 import prkd
 from prkd.data import to_images
 from prkd.metrics import correlation
-from prkd.optics import CDPSensing
-from prkd.spectral_init import LowPassFilter, SpectralInit, gaussian_kernel
+from prkd.physics.optics import CDPSensing
+from prkd.physics.spectral_init import LowPassFilter, SpectralInit, gaussian_kernel
 
 
 def _correlation_at(L, images, T=50):
@@ -147,15 +147,14 @@ def test_forward_is_the_finished_last_iterate():
     torch.testing.assert_close(init(y, op), init.finish(iterates[-1], y))
 
 
-def test_memory_lean_backward_gives_the_plain_autograd_gradient():
-    cfg = prkd.make("smoke", n_masks=3, T=6)
+def test_recompute_backward_gives_the_plain_autograd_gradient():
     grads = {}
-    for lean in (True, False):
-        system = prkd.PRSystem(cfg)
-        system.init.memory_lean = lean
+    for backward in ("recompute", "plain"):
+        system = prkd.PRSystem(prkd.make("smoke", n_masks=3, T=6, backward=backward))
+        assert system.init.backward == backward
         img = torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(0))
         z = system.initialize(system.measure(img))
         (z.real.square().sum() + z.imag[:, :5].sum()).backward()
-        grads[lean] = [p.grad.clone() for p in (system.sensing.phi, system.init.filter.psi)]
-    for lean_grad, plain_grad in zip(grads[True], grads[False]):
+        grads[backward] = [p.grad.clone() for p in (system.sensing.phi, system.init.filter.psi)]
+    for lean_grad, plain_grad in zip(grads["recompute"], grads["plain"]):
         torch.testing.assert_close(lean_grad, plain_grad, rtol=1e-5, atol=1e-7)

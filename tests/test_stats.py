@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from prkd.stats import PairedResult, paired_images, paired_seeds
+from prkd.experiments.stats import PairedResult, paired_images, paired_seeds
 
 A = [21.0, 20.5, 22.0]
 B = [20.0, 20.4, 21.2]

@@ -10,11 +10,12 @@ import pytest
 import torch
 
 import prkd
-from prkd import experiments, study
+from prkd import experiments
+from prkd.experiments import study
 from prkd.__main__ import main
 from prkd.config import ConfigError, from_dict
-from prkd.system import PRSystem
-from prkd.train import teacher_config
+from prkd.physics.system import PRSystem
+from prkd.learning import teacher_config
 
 PRESETS = ["smoke", "study"]
 CORE = ("e2e", "random", "KD", "L_cdp only", "L_feat only")

@@ -6,7 +6,7 @@ import torch
 import prkd
 from prkd.data import to_images
 from prkd.metrics import psnr, ssim
-from prkd.unet import UNet
+from prkd.nets.unet import UNet
 
 
 @pytest.mark.parametrize("depth, width, n", [(2, 4, 8), (3, 8, 16), (4, 16, 32)])
@@ -90,14 +90,6 @@ def test_default_device_is_chosen_once_and_overridable(monkeypatch):
     assert prkd.default_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def test_allocator_settings_are_offered_once_and_can_be_turned_off():
-    from prkd.allocator import TUNABLES, allocator_env
-    env = allocator_env({})
-    assert env in ({"GLIBC_TUNABLES": TUNABLES}, {})  # {} only off glibc
-    assert allocator_env({"GLIBC_TUNABLES": "x"}) == {}
-    assert allocator_env({"PRKD_ALLOCATOR": "default"}) == {}
-
-
 def test_channels_last_unet_matches_the_contiguous_layout():
     torch.manual_seed(0)
     net = UNet(depth=3, width=8).eval()
@@ -124,7 +116,7 @@ def test_unet_precision_is_float32_on_the_cpu_and_bfloat16_autocast_on_cuda(devi
 
 
 def test_peak_memory_counts_this_work_only():
-    from prkd.memory import PeakMemory
+    from prkd.utils.memory import PeakMemory
     cpu = torch.device("cpu")
     earlier = torch.ones(64, 2**20)  # 256 MB, freed before tracking starts: its pages may stay resident
     del earlier

@@ -1,4 +1,4 @@
-"""check-results (prkd.tolerance, prkd.report.compare_results): committed and fresh result tables agree within
+"""check-results (prkd.tolerance, prkd.views.paper_comparison.compare_results): committed and fresh result tables agree within
 tolerances taken from the seeds' spread, not digit for digit (docs/check-results.md)."""
 
 import csv
@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from prkd import report, tolerance
+from prkd.views import paper_comparison, report
+
+from prkd.experiments import tolerance
 from prkd.__main__ import main
-from prkd.tolerance import Measurement, compare_cells, compare_tables, parse_cell
+from prkd.experiments.tolerance import Measurement, compare_cells, compare_tables, parse_cell
 
 COMMITTED_QUICK = Path(__file__).resolve().parent.parent / "docs" / "results" / "quick"
 
@@ -68,19 +70,19 @@ def test_the_measured_cross_machine_spread_is_within_tolerance(folders):
     _write_result_tables(fresh, feat_only="18.72 ± 0.80", ranking="random 18.64 ± 0.70 < student 18.95 ± 0.80",
                          psnr="19.30 ± 0.69", ssim="0.559 ± 0.071", teachers="L_t=1: 19.71, L_t=3: 21.02",
                          train_seconds="123.4", device_here="cuda (NVIDIA H100)")  # times and device: not compared
-    assert report.compare_results(committed, fresh) == []
-    assert tolerance.compare_folders(committed, fresh, report.MEASURED_ON_THE_MACHINE).notes == []
+    assert paper_comparison.compare_results(committed, fresh) == []
+    assert tolerance.compare_folders(committed, fresh, paper_comparison.MEASURED_ON_THE_MACHINE).notes == []
 
 
 def test_the_committed_quick_results_agree_with_themselves(tmp_path):
     shutil.copytree(COMMITTED_QUICK, tmp_path / "fresh")
-    assert report.compare_results(COMMITTED_QUICK, tmp_path / "fresh") == []
+    assert paper_comparison.compare_results(COMMITTED_QUICK, tmp_path / "fresh") == []
 
 
 def test_a_mean_outside_the_committed_ci_fails_naming_the_cell(folders):
     committed, fresh = folders
     _write_result_tables(fresh, feat_only="19.40 ± 0.75")
-    assert report.compare_results(committed, fresh) == [
+    assert paper_comparison.compare_results(committed, fresh) == [
         "table1_ablation: L_feat only / PSNR (dB): committed '18.58 ± 0.75', fresh '19.40 ± 0.75': "
         "18.58 -> 19.40: mean moved 0.82, tolerance 0.75 (1 x the committed half-width)"]
 
@@ -88,20 +90,20 @@ def test_a_mean_outside_the_committed_ci_fails_naming_the_cell(folders):
 def test_a_half_width_may_change_threefold_but_not_more(folders):
     committed, fresh = folders
     _write_result_tables(fresh, feat_only="18.58 ± 2.20")
-    assert report.compare_results(committed, fresh) == []
+    assert paper_comparison.compare_results(committed, fresh) == []
     _write_result_tables(fresh, feat_only="18.58 ± 2.30")
-    [failure] = report.compare_results(committed, fresh)
+    [failure] = paper_comparison.compare_results(committed, fresh)
     assert failure.startswith("table1_ablation: L_feat only / PSNR (dB)") and "half-width 0.75 -> 2.30" in failure
     _write_result_tables(fresh, feat_only="18.58 ± 0.00")  # every seed gave the same number: seeds not applied?
-    assert "half-width 0.75 -> 0.00" in report.compare_results(committed, fresh)[0]
+    assert "half-width 0.75 -> 0.00" in paper_comparison.compare_results(committed, fresh)[0]
 
 
 def test_a_psnr_slash_ssim_cell_gives_each_part_its_metric(folders):
     committed, fresh = folders
     _write_result_tables(fresh, ssim="0.600 ± 0.068")  # +0.037 SSIM: inside the SSIM CI (0.068)
-    assert report.compare_results(committed, fresh) == []
+    assert paper_comparison.compare_results(committed, fresh) == []
     _write_result_tables(fresh, ssim="0.640 ± 0.068")
-    failures = report.compare_results(committed, fresh)
+    failures = paper_comparison.compare_results(committed, fresh)
     assert [f.split(": committed")[0] for f in failures] == [
         "comparison_with_paper: Table 1, L_cdp only: PSNR (dB) / SSIM / this run", "table1_ablation: L_cdp only / SSIM"]
     assert all("0.563 -> 0.640: mean moved 0.077, tolerance 0.068" in f for f in failures)
@@ -110,19 +112,19 @@ def test_a_psnr_slash_ssim_cell_gives_each_part_its_metric(folders):
 def test_single_seed_numbers_in_text_have_the_absolute_tolerance(folders):
     committed, fresh = folders
     _write_result_tables(fresh, teachers="L_t=1: 20.05, L_t=3: 20.74")  # +-0.49 dB
-    assert report.compare_results(committed, fresh) == []
+    assert paper_comparison.compare_results(committed, fresh) == []
     _write_result_tables(fresh, teachers="L_t=1: 19.56, L_t=3: 21.80")
-    assert report.compare_results(committed, fresh) == [
+    assert paper_comparison.compare_results(committed, fresh) == [
         "comparison_with_paper: Fig. 2: teacher PSNR rises with L_t / this run: committed 'L_t=1: 19.56, L_t=3: "
         "21.23', fresh 'L_t=1: 19.56, L_t=3: 21.80': 21.23 -> 21.80: moved 0.57, tolerance 0.5 (single run)"]
     _write_result_tables(fresh, teachers="L_t=1: 19.56, L_t=4: 21.23")  # a label is text: it must match
-    assert report.compare_results(committed, fresh)[0].endswith("the text differs (beyond its numbers)")
+    assert paper_comparison.compare_results(committed, fresh)[0].endswith("the text differs (beyond its numbers)")
 
 
 def test_numbers_of_no_known_metric_must_be_equal(folders):
     committed, fresh = folders
     _write_result_tables(fresh, alpha="0.45")
-    assert report.compare_results(committed, fresh) == [
+    assert paper_comparison.compare_results(committed, fresh) == [
         "table1_ablation: L_cdp only / alpha: committed '0.5', fresh '0.45': 0.5 -> 0.45: not a PSNR or SSIM, "
         "so it must be equal"]
 
@@ -130,7 +132,7 @@ def test_numbers_of_no_known_metric_must_be_equal(folders):
 def test_a_flipped_conclusion_is_a_note_when_its_numbers_are_within_tolerance(folders, capsys):
     committed, fresh = folders
     _write_result_tables(fresh, best="neither", holds="yes", ranking="student 18.66 ± 0.54 < random 18.71 ± 0.67")
-    result = tolerance.compare_folders(committed, fresh, report.MEASURED_ON_THE_MACHINE)
+    result = tolerance.compare_folders(committed, fresh, paper_comparison.MEASURED_ON_THE_MACHINE)
     assert result.failures == []
     assert [n.split(": committed")[0] for n in result.notes] == [
         "note: comparison_with_paper: random < student (L_t = 9), test PSNR / this run",
@@ -177,10 +179,10 @@ def test_missing_tables_and_rows_are_reported(folders):
     _write_result_tables(fresh)
     (fresh / "comparison_with_paper.csv").write_text("quantity,paper,this run,claim holds here\n")
     assert "comparison_with_paper: row 'Table 1: best PSNR' is missing from the fresh run" in (
-        report.compare_results(committed, fresh))
+        paper_comparison.compare_results(committed, fresh))
     (fresh / "comparison_with_paper.csv").unlink()
     with pytest.raises(FileNotFoundError, match="comparison_with_paper.csv"):
-        report.compare_results(committed, fresh)
+        paper_comparison.compare_results(committed, fresh)
 
 
 def test_check_results_command_exits_0_1_2(folders, capsys):
@@ -199,7 +201,7 @@ def test_check_results_command_exits_0_1_2(folders, capsys):
 
 def test_a_sweep_table_is_keyed_by_its_leading_columns_and_its_statistics_are_not_compared(tmp_path):
     """The study's beta_sweep repeats its first column (the series); rows are told apart by series, alpha and beta."""
-    from prkd.tolerance import compare_tables
+    from prkd.experiments.tolerance import compare_tables
     header = ["series", "alpha", "beta", "ΔPSNR vs E2E (dB)", "low", "high", "p", "speckle contrast end"]
     old = [dict(zip(header, row)) for row in (["σ = 0", "0.99", "0.01", "-0.36", "-0.48", "-0.24", "0.0059", "0.82"],
                                               ["σ = 0", "0.97", "0.03", "-0.80", "-1.30", "-0.30", "0.0205", "0.82"])]

@@ -1,6 +1,7 @@
 """Training the four configurations through the registry: what is trained, what stays frozen, reuse,
 resume, determinism, and the errors around a student's teacher."""
 
+import os
 import subprocess
 import sys
 
@@ -8,11 +9,12 @@ import pytest
 import torch
 
 import prkd
-from prkd import train as train_module
+from prkd.learning import fit as fit_module
+from prkd.learning import train as train_module
 from prkd.config import ConfigError
 from prkd.data import load_splits
 from prkd.registry import Run, RunNotFoundError
-from prkd.train import get_or_train, teacher_config
+from prkd.learning import get_or_train, teacher_config
 
 TINY = dict(n_train=64, n_val=32, n_test=32, batch_size=16, epochs=2)
 
@@ -88,7 +90,7 @@ def test_a_complete_run_is_returned_without_training(tiny_data, monkeypatch, reg
     def must_not_train(*args, **kwargs):
         raise AssertionError("a complete run was trained again")
 
-    monkeypatch.setattr(train_module, "_train", must_not_train)
+    monkeypatch.setattr(train_module, "fit_run", must_not_train)
     again = get_or_train(cfg, registry=registry, data=tiny_data, **_quiet())
     assert again == first and again.metrics_file.stat().st_mtime_ns == stamp
     assert [r.id for r in registry.runs(mode="e2e", complete=True)] == [first.id]
@@ -126,7 +128,7 @@ def test_an_interrupted_run_resumes_to_the_same_result(interrupt_after, tiny_dat
 
     registry = prkd.open_registry(tmp_path / "interrupted")
     with monkeypatch.context() as patch:
-        patch.setattr(train_module, "_InterruptFlag", _InterruptAfter(interrupt_after))
+        patch.setattr(fit_module, "_InterruptFlag", _InterruptAfter(interrupt_after))
         with pytest.raises(train_module.TrainingInterrupted, match="Run the same command .* again to resume"):
             get_or_train(cfg, registry=registry, data=tiny_data, **_quiet())
     run = registry.run_for(cfg)
@@ -187,7 +189,7 @@ def test_alpha_beta_belong_to_the_student():
 
 
 def _cli(*args, env_dir):
-    import os
+    """``python -m prkd ...`` in a real child process (the end-to-end test of the command line)."""
     env = {**os.environ, "PRKD_OUTPUT_DIR": str(env_dir)}
     return subprocess.run([sys.executable, "-m", "prkd", *args], capture_output=True, text=True, env=env)
 
@@ -213,18 +215,19 @@ def test_command_line_trains_and_reuses_a_run(tmp_path):
     (["--mode", "wizard", "--preset", "smoke"], "invalid choice: 'wizard'"),
     (["--mode", "e2e", "--preset", "smoke", "--set", "epochz=2"], "unknown config field(s) 'epochz'"),
 ])
-def test_command_line_refuses_bad_arguments(args, message, tmp_path):
-    result = _cli("train", *args, env_dir=tmp_path)
-    assert result.returncode != 0 and message in result.stderr
+def test_command_line_refuses_bad_arguments(args, message, tmp_path, prkd_cli):
+    result = prkd_cli("train", *args, root=tmp_path)
+    by_argparse = message.startswith("invalid choice") or "applies only to" in message  # SystemExit(2), not a return
+    assert result.returncode == 2 and result.exited == by_argparse and message in result.stderr, result
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 def test_step_log_reads_terms_in_batches_and_names_the_first_non_finite_step(tmp_path, monkeypatch, registry):
-    from prkd.train import TrainingDiverged, _StepLog
+    from prkd.learning.step import StepLog, TrainingDiverged
     cfg = prkd.make("smoke", mode="e2e")
     run = registry.run_for(cfg)
     sums: dict = {}
-    log = _StepLog(run, sums, every=4)
+    log = StepLog(run, sums, every=4)
     good = {"task": torch.tensor(1.0), "penalty": torch.tensor(0.0), "loss": torch.tensor(1.0)}
     assert [log.add(0, s, good) for s in range(4)] == [False, False, False, True]
     assert sums == {"task": 4.0, "penalty": 0.0, "loss": 4.0} and log.last["loss"] == 1.0

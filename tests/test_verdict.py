@@ -15,12 +15,15 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from prkd import study_report, verdict
+from prkd.views import study_report
+
+from prkd.experiments import verdict
 from prkd.registry import Run, RunNotFoundError
-from prkd.stats import PairedResult
+from prkd.experiments.stats import PairedResult
 from prkd.experiments import run_of
-from prkd.study import STUDY_PLANS, study_configs
-from prkd.train import _HISTORY_COLUMNS, teacher_config
+from prkd.experiments.study import STUDY_PLANS, study_configs
+from prkd.learning import teacher_config
+from prkd.learning.fit import HISTORY_COLUMNS as TRAINING_HISTORY_COLUMNS
 
 matplotlib.use("Agg")
 
@@ -122,7 +125,7 @@ def study_runs(monkeypatch, registry) -> dict[str, Run]:
 
     The synthetic model.pt files are empty, so the offset-free drift of ``runs.csv`` (which loads each model)
     reads a stand-in value."""
-    monkeypatch.setattr(verdict, "_drift_without_offset", lambda run: 0.123)
+    monkeypatch.setattr(study_report, "_drift_without_offset", lambda run: 0.123)
     runs, seen = {}, {}
     for index, (name, cfg) in enumerate(study_configs("smoke").items()):
         run = run_of(cfg, registry)
@@ -135,7 +138,7 @@ def study_runs(monkeypatch, registry) -> dict[str, Run]:
 
 
 def test_history_columns_match_the_training_loop():
-    assert HISTORY_COLUMNS == list(_HISTORY_COLUMNS)
+    assert HISTORY_COLUMNS == list(TRAINING_HISTORY_COLUMNS)
 
 
 def test_collect_finds_every_run_and_groups_them_by_seed(study_runs, registry):
@@ -317,7 +320,7 @@ RUNS_COLUMNS = ["mode", "seed", "L_t", "alpha", "beta", "sigma", "mask_init", "c
 
 def test_runs_rows_have_one_row_per_distinct_run(study_runs, registry):
     results = verdict.collect_study("smoke", registry=registry)
-    rows = verdict.runs_rows(results)
+    rows = study_report.runs_rows(results)
     assert len(rows) == len({r.id for r in study_runs.values()}) == 31
     assert len({r["run_id"] for r in rows}) == len(rows)
     assert all(set(RUNS_COLUMNS) <= set(r) for r in rows)

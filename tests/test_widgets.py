@@ -1,4 +1,4 @@
-"""The interactive panels of prkd.widgets, driven through their callbacks (no browser): the configs they build,
+"""The interactive panels of prkd.views (sensing and distillation explorers), driven through their callbacks (no browser): the configs they build,
 the refusal of alpha + beta > 1, training and loading from the button, and the sensing explorer's numbers."""
 
 import json
@@ -9,12 +9,12 @@ import torch
 from conftest import REPO
 
 import prkd
-from prkd import widgets
+from prkd.views import distillation_explorer
 from prkd.config import ConfigError
 from prkd.data import phase_object
 from prkd.metrics import correlation
-from prkd.train import get_or_train
-from prkd.widgets import (
+from prkd.learning import get_or_train
+from prkd.views.widgets import (
     DistillationExplorer,
     SensingExplorer,
     TeacherChoice,
@@ -40,7 +40,7 @@ def _text(html: str) -> str:
 def _forbid_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("training started")
-    monkeypatch.setattr(widgets, "get_or_train", refuse)
+    monkeypatch.setattr(distillation_explorer, "get_or_train", refuse)
 
 
 # ---------------------------------------------------------------------------------------- distillation explorer
@@ -54,7 +54,7 @@ def test_slider_values_give_the_students_config_and_sigma(registry):
     assert cfg.sigma == pytest.approx(0.15)
     assert "σ = 1 − α − β = 0.15" in panel.sigma.value
     assert not panel.train_button.disabled and panel.train_button.description == "Train student"
-    assert registry.run_for(cfg, registry.run_for(prkd.train.teacher_config(cfg)).id).id in panel.message.value
+    assert registry.run_for(cfg, registry.run_for(prkd.learning.teacher_config(cfg)).id).id in panel.message.value
     assert "trains teacher, E2E baseline, student at the &#x27;smoke&#x27; preset" in panel.message.value
 
 
@@ -125,7 +125,7 @@ def test_the_button_trains_the_missing_runs_then_loads_them(trained, monkeypatch
     assert panel.teacher.value == TeacherChoice(2, 0, teacher.id)
     assert panel.train_button.description == "Load student"
     before = {p: p.stat().st_mtime_ns for p in student.path.iterdir()}
-    monkeypatch.setattr(prkd.train, "_train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
+    monkeypatch.setattr(prkd.learning.train, "fit_run", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
     assert panel.on_train() == student
     assert {p: p.stat().st_mtime_ns for p in student.path.iterdir()} == before
 
@@ -133,7 +133,7 @@ def test_the_button_trains_the_missing_runs_then_loads_them(trained, monkeypatch
 def test_a_failure_during_training_is_shown_in_the_panel(monkeypatch, registry):
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
-    monkeypatch.setattr(widgets, "get_or_train", broken)
+    monkeypatch.setattr(distillation_explorer, "get_or_train", broken)
     panel = DistillationExplorer("smoke", registry=registry)
     assert panel.on_train() is None
     assert "Training failed: RuntimeError: disk on fire" in panel.message.value

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import Config, ConfigError, from_dict
+from prkd.config import Config, ConfigError, from_dict
 
 __all__ = ["RunNotFoundError", "CorruptCheckpointError", "DamagedRunError", "load_checkpoint", "Run", "run_id"]
 
@@ -205,7 +205,7 @@ class Run:
 
     def load_system(self, device: torch.device | str = "cpu"):
         """The trained PRSystem of a complete run, in eval mode on ``device``."""
-        from ..system import PRSystem
+        from prkd.physics.system import PRSystem
         if not self.is_complete:
             raise RunNotFoundError(f"run {self.id} is not complete (no {self.metrics_file.name}); train it first")
         self._record()

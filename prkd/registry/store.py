@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..config import Config
-from ..paths import REPO_ROOT
+from prkd.config import Config
+from prkd.utils.paths import REPO_ROOT
 from . import events
 from .locks import RunLock
 from .run import DamagedRunError, Run, RunNotFoundError, run_id

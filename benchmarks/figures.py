@@ -1,0 +1,100 @@
+"""The groups of measured figures, each a function of the group's settings returning its figures.
+
+**Training steps**: speed and peak memory per configuration, the student's step time over an
+E2E step, and the gain of prkd's glibc allocator settings.
+
+Groups: ``train_steps`` (each variant alone in its own process, alternated), ``kd_time`` (the two steps called
+in turn in each process), ``allocator`` (a process setting: separate processes, alternated).
+
+**The backward pass** through the spectral initialization (``InitConfig.backward``): a learned-mask
+teacher step with ``backward="recompute"`` against plain autograd through the T iterations (the same gradient;
+see tests/test_spectral_init.py), and against the same step with masks and filter frozen (no backward through
+the initialization at all: the floor of any backward scheme).
+
+Groups: ``backward`` (peak memory and step time, each variant alone in its own process, alternated),
+``backward_time`` (the time ratio, the two steps called in turn in each process).
+
+**Forward passes** without a gradient, the compared variants called in turn in each process: the
+spectral initialization against deepinv's and against its own FFTs, and teacher against student inference.
+
+Groups: ``deepinv``, ``fft_floor``, ``inference``.
+"""
+
+from __future__ import annotations
+
+from shapes import GroupSettings, batch_size
+from timed_variant import alternately, in_turn
+
+MODES = ("teacher", "e2e", "random", "student")
+
+
+def train_steps(run: GroupSettings) -> dict[str, float]:
+    """``train_step_images_per_s_<mode>``, ``train_step_peak_mb_<mode>`` and ``kd_over_e2e_peak_memory``."""
+    steps = alternately({mode: run.variant("step", mode=mode) for mode in MODES}, run.repeats)
+    images = batch_size(run.preset)
+    figures = {f"train_step_images_per_s_{mode}{run.suffix}": images / (r["ms"] / 1000) for mode, r in steps.items()}
+    figures |= {f"train_step_peak_mb_{mode}{run.suffix}": r["peak_mb"] for mode, r in steps.items()}
+    figures[f"kd_over_e2e_peak_memory{run.suffix}"] = steps["student"]["peak_mb"] / steps["e2e"]["peak_mb"]
+    return figures
+
+
+def kd_step_time(run: GroupSettings) -> dict[str, float]:
+    """``kd_over_e2e_step_time``: a student step (cached teacher targets) over an E2E step."""
+    kd = in_turn({mode: run.variant("step", mode=mode) for mode in ("student", "e2e")}, run.steps, run.repeats)
+    return {f"kd_over_e2e_step_time{run.suffix}": kd["student/e2e"]}
+
+
+def allocator_speedup(run: GroupSettings) -> dict[str, float]:
+    """``allocator_speedup``: a teacher step with glibc's default malloc over the same with prkd's settings."""
+    allocators = {"default": "default", "tuned": "tuned"}
+    steps = alternately({a: run.variant("step", mode="teacher") for a in allocators}, run.repeats, allocators)
+    return {f"allocator_speedup{run.suffix}": steps["default"]["ms"] / steps["tuned"]["ms"]}
+
+
+BACKWARDS = ("recompute", "plain", "frozen")
+
+
+def backward_memory_and_time(run: GroupSettings) -> dict[str, float]:
+    """``backward_peak_mb_<b>``, ``backward_step_ms_<b>``, ``backward_memory_ratio`` (recompute over plain)
+    and ``backward_memory_ratio_above_frozen``: (recompute - frozen) / (plain - frozen) peak memory, the share
+    of the initialization's own backward memory that recomputation keeps."""
+    steps = alternately({b: run.variant("step", mode="teacher", backward=b) for b in BACKWARDS}, run.repeats)
+    figures = {}
+    for b, r in steps.items():
+        figures[f"backward_peak_mb_{b}{run.suffix}"] = r["peak_mb"]
+        figures[f"backward_step_ms_{b}{run.suffix}"] = r["ms"]
+    figures[f"backward_memory_ratio{run.suffix}"] = steps["recompute"]["peak_mb"] / steps["plain"]["peak_mb"]
+    above = {b: steps[b]["peak_mb"] - steps["frozen"]["peak_mb"] for b in ("recompute", "plain")}
+    figures[f"backward_memory_ratio_above_frozen{run.suffix}"] = above["recompute"] / above["plain"]
+    return figures
+
+
+def backward_time_ratio(run: GroupSettings) -> dict[str, float]:
+    """``backward_time_ratio``: a recompute step's time over a plain step's."""
+    both = in_turn({b: run.variant("step", mode="teacher", backward=b) for b in ("recompute", "plain")}, run.steps,
+                   run.repeats)
+    return {f"backward_time_ratio{run.suffix}": both["recompute/plain"]}
+
+
+def versus_deepinv(run: GroupSettings) -> dict[str, float]:
+    """``init_vs_deepinv``: deepinv's ``spectral_methods`` time over prkd's initialization on prkd's CDP
+    operator (identity filter, w = y, same start and T, no early stop); ``init_vs_deepinv_min_cosine``: the
+    smallest per-image cosine similarity between the two results."""
+    versus = in_turn({w: run.variant("deepinv", which=w) for w in ("deepinv", "prkd")}, run.steps, run.repeats)
+    return {f"init_vs_deepinv{run.suffix}": versus["deepinv/prkd"],
+            f"init_vs_deepinv_min_cosine{run.suffix}": versus["cosine_min"]}
+
+
+def versus_fft_floor(run: GroupSettings) -> dict[str, float]:
+    """``init_vs_fft_floor``: the initialization's time over that of its 2 L T FFTs alone."""
+    floor = in_turn({k: run.variant(k) for k in ("init", "fft")}, run.steps, run.repeats)
+    return {f"init_vs_fft_floor{run.suffix}": floor["init/fft"]}
+
+
+def inference(run: GroupSettings) -> dict[str, float]:
+    """``teacher_over_student_inference`` (the L_t teacher over the single-snapshot student) and each one's
+    ``<mode>_inference_ms_per_batch``."""
+    infer = in_turn({m: run.variant("inference", mode=m) for m in ("teacher", "student")}, run.steps, run.repeats)
+    return {f"teacher_over_student_inference{run.suffix}": infer["teacher/student"],
+            f"teacher_inference_ms_per_batch{run.suffix}": infer["teacher"],
+            f"student_inference_ms_per_batch{run.suffix}": infer["student"]}

@@ -1,0 +1,135 @@
+"""What each benchmark variant builds, and the call of it that is timed.
+
+A variant is a JSON spec (``shapes.GroupSettings.variant``) with a ``kind``:
+
+* ``step``       one training step (``train_step``) of ``mode`` teacher / e2e / random / student; ``backward``
+                 "plain" or "recompute" sets ``InitConfig.backward``, "frozen" fixes masks and filter (no
+                 backward through the initialization)
+* ``inference``  one forward pass of ``mode`` teacher or student on a batch, no gradient
+* ``deepinv``    the spectral initialization, ``which`` = "prkd" (ours) or "deepinv" (deepinv's
+                 ``spectral_methods`` on prkd's own CDP operator: same masks, start, weighting y and T)
+* ``init``       prkd's spectral initialization alone, no gradient
+* ``fft``        the 2 L T FFTs of the initialization alone, no gradient (its floor)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+import prkd
+import prkd.data
+import prkd.learning
+import prkd.metrics
+from prkd.learning.step import train_step
+from prkd.learning.teacher_targets import TeacherTargets
+from shapes import batch_size, variant_config
+
+
+@dataclass
+class Variant:
+    """The timed call of one built variant, and checks made once while building it (``cosine_min``)."""
+
+    call: Callable[[], object]
+    checks: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """Random raw images (four batches), the first batch's indices, and the scenes of that batch."""
+
+    images: torch.Tensor
+    index: torch.Tensor
+    scenes: torch.Tensor
+
+
+def _inputs(preset: str, device: torch.device) -> _Inputs:
+    b, n = batch_size(preset), prkd.make(preset).data.image_size
+    images = torch.randint(0, 256, (4 * b, 28, 28), dtype=torch.uint8, device=device)
+    return _Inputs(images, torch.arange(b, device=device), prkd.data.to_images(images[:b], n))
+
+
+def _train_step(spec: dict, inputs: _Inputs, device: torch.device) -> Variant:
+    backward = spec.get("backward")
+    extra = {"backward": backward} if backward in ("plain", "recompute") else {}
+    cfg = variant_config(spec["preset"], spec["mode"], spec["L"], **extra)
+    trainable = cfg.train.mode != "random" and backward != "frozen"
+    system = prkd.PRSystem(cfg, trainable_optics=trainable).to(device)
+    optimizer = torch.optim.Adam([p for p in system.parameters() if p.requires_grad], lr=1e-4)
+    targets = None
+    if spec["mode"] == "student":
+        teacher = prkd.PRSystem(prkd.learning.teacher_config(cfg)).to(device)
+        targets = TeacherTargets(teacher, inputs.images, device=device)
+    return Variant(lambda: train_step(system, optimizer, inputs.images, inputs.index, targets=targets))
+
+
+def _inference(spec: dict, inputs: _Inputs, device: torch.device) -> Variant:
+    system = prkd.PRSystem(variant_config(spec["preset"], spec["mode"], spec["L"])).to(device).eval()
+
+    def call():
+        with torch.inference_mode():
+            system(inputs.scenes)
+    return Variant(call)
+
+
+def _versus_deepinv(spec: dict, inputs: _Inputs, device: torch.device) -> Variant:
+    import deepinv
+    from deepinv.optim.phase_retrieval import spectral_methods
+
+    cfg = variant_config(spec["preset"], "teacher", spec["L"], weighting="y")
+    system = prkd.PRSystem(cfg).to(device)
+    system.init.filter.set_identity()
+    sensing = system.sensing
+    physics = deepinv.physics.PhaseRetrieval(deepinv.physics.LinearPhysics(A=sensing.A, A_adjoint=sensing.A_adjoint))
+    with torch.no_grad():
+        y = system.measure(inputs.scenes)
+    b, n = inputs.scenes.shape[0], cfg.data.image_size
+    z_start = system.init.z0.expand(b, n, n).clone()
+
+    @torch.no_grad()
+    def theirs():
+        return spectral_methods(y, physics, x=z_start, n_iter=cfg.init.T, preprocessing=lambda y, p: y, lamb=0.0,
+                                early_stop=False)
+
+    @torch.no_grad()
+    def ours():
+        return system.init(y, sensing)
+
+    if spec["which"] == "deepinv":
+        return Variant(theirs)
+    # agreement, checked once: the smallest cosine similarity per image between the two results
+    return Variant(ours, {"cosine_min": prkd.metrics.correlation(ours(), theirs()).min().item()})
+
+
+def _init_or_its_ffts(spec: dict, inputs: _Inputs, device: torch.device) -> Variant:
+    cfg = variant_config(spec["preset"], "teacher", spec["L"])
+    system = prkd.PRSystem(cfg).to(device)
+    with torch.no_grad():
+        y = system.measure(inputs.scenes)
+    b, n = inputs.scenes.shape[0], cfg.data.image_size
+    stack = torch.randn(b, spec["L"], n, n, dtype=torch.complex64, device=device)
+
+    @torch.no_grad()
+    def init():
+        system.init(y, system.sensing)
+
+    @torch.no_grad()
+    def ffts():
+        for _ in range(cfg.init.T):
+            torch.fft.ifft2(torch.fft.fft2(stack, norm="ortho"), norm="ortho")
+    return Variant(init if spec["kind"] == "init" else ffts)
+
+
+_BUILDERS = {"step": _train_step, "inference": _inference, "deepinv": _versus_deepinv, "init": _init_or_its_ffts,
+             "fft": _init_or_its_ffts}
+
+
+def build(spec: dict, device: torch.device) -> Variant:
+    """Build one variant (models, optimiser, data, caches) on ``device``, seeded, and return its timed call."""
+    if spec["kind"] not in _BUILDERS:
+        raise ValueError(f"unknown variant kind {spec['kind']!r}; known: {', '.join(_BUILDERS)}")
+    torch.manual_seed(0)
+    inputs = _inputs(spec["preset"], device)
+    return _BUILDERS[spec["kind"]](spec, inputs, device)

@@ -1,0 +1,278 @@
+"""The study's answer: each claim of the paper as a paired difference with its 95 % interval and a verdict.
+
+Everything here reads finished runs of ``prkd.study`` from the registry; nothing trains. A comparison of
+two configurations A and B uses the seeds they share (seed s of both has the same data order, initial
+masks, filter and U-Net), through ``prkd.stats``:
+
+* over seeds -- the paired t interval of the mean difference of the runs' test PSNR (the primary figure,
+  since it includes what changes when the study is run again), and
+* over images -- a BCa bootstrap interval of the mean per-image difference, each image's difference first
+  averaged over the shared seeds (test-set sampling only).
+
+The teachers are single runs (seed 0), and runs with different numbers of masks do not share their initial
+U-Net (the seed's generator draws the masks first), so a teacher comparison has no pairing. Its interval
+borrows the seed spread of the E2E baseline's seeds: difference +- t(0.975, n - 1) s sqrt(2) (or
+s sqrt(1 + 1/n) against the mean of the n E2E seeds, the L_t = 1 point), with s their standard deviation --
+an assumption, stated in the table.
+
+The verdict reads the primary interval: "holds" when it lies above 0 on the claimed side, "refuted" when it
+lies on the other side, "not resolved at this precision" otherwise. A plateau claim ("about equal") is an
+equivalence test (two one-sided tests: the 90 % interval within +- ``PLATEAU_MARGIN_DB``). Beside every verdict stand the numbers that say
+whether the comparison could show anything: how far the masks moved, their speckle contrast, the
+initialization's correlation with the truth and L_cdp against the teacher.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+from scipy import stats as scipy_stats
+
+from prkd.experiments.plans import run_of
+from prkd.registry import Registry, Run, RunNotFoundError
+from prkd.experiments.stats import PairedResult, paired_images, paired_seeds
+from prkd.experiments.study import STUDY_PLANS, StudyPlan, study_configs
+
+__all__ = ["PLATEAU_MARGIN_DB", "StudyResults", "Comparison", "collect_study", "compare", "claims", "verdict_rows",
+           "beta_sweep_rows"]
+
+#: A "plateau" holds when the whole 90 % interval of the difference lies within +- this many dB.
+PLATEAU_MARGIN_DB = 0.25
+#: Interval of an equivalence (plateau) claim: two one-sided tests at 5 % each.
+PLATEAU_CONFIDENCE = 0.90
+
+
+@dataclass
+class StudyResults:
+    """The finished runs of a study, by the names of ``prkd.experiments.study.study_configs``."""
+
+    plan: StudyPlan
+    runs: dict[str, Run]
+    registry: Registry
+
+    def group(self, group: str) -> dict[int, Run]:
+        """Seed -> run of ``group`` (a teacher's name is a group of its one seed-0 run)."""
+        if group in self.runs:
+            return {0: self.runs[group]}
+        prefix = f"{group} s"
+        return {int(name[len(prefix):]): run for name, run in self.runs.items()
+                if name.startswith(prefix) and name[len(prefix):].isdigit()}
+
+    def teacher_group(self, L: int) -> str:
+        """The group of the teacher with L snapshots; L = 1 is the E2E baseline (the same objective)."""
+        return "e2e" if L == 1 else f"teacher L_t={L}"
+
+
+def collect_study(preset: str, *, registry: Registry) -> StudyResults:
+    """The study's runs from the registry, all complete. Raises RunNotFoundError naming the missing ones."""
+    runs, missing = {}, {}
+    for name, cfg in study_configs(preset).items():
+        run = run_of(cfg, registry)
+        if run.is_complete:
+            runs[name] = run
+        else:
+            missing.setdefault(run.id, name)
+    if missing:
+        missing = list(missing.values())
+        raise RunNotFoundError(f"{len(missing)} run(s) of the {preset!r} study are not in the registry yet: "
+                               f"{', '.join(missing[:12])}{' ...' if len(missing) > 12 else ''}. Train them "
+                               f"with: python -m prkd study --preset {preset}")
+    return StudyResults(STUDY_PLANS[preset], runs, registry)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A - B on the seeds both have: over seeds (PSNR, SSIM) and over images (PSNR), with the optics' state."""
+
+    a: str
+    b: str
+    seeds: tuple[int, ...]
+    psnr: PairedResult
+    ssim: PairedResult
+    images: PairedResult
+    optics: dict
+
+    def primary(self, metric: str = "psnr") -> PairedResult:
+        """The interval a verdict reads: over seeds (or, for single runs, with the E2E seeds' spread)."""
+        return self.ssim if metric == "ssim" else self.psnr
+
+
+def _median(runs, key: str) -> float:
+    values = [r.metrics().get(key) for r in runs]
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else math.nan
+
+
+def _optics(runs_a: list[Run], runs_b: list[Run]) -> dict:
+    """Median over seeds of the diagnostics of both sides (see ``prkd.diagnostics``)."""
+    out = {}
+    for side, runs in (("a", runs_a), ("b", runs_b)):
+        for key in ("mask_drift_rad", "speckle_contrast_start", "speckle_contrast_end", "init_corr_end",
+                    "val_cdp_end", "val_cdp_std_end"):
+            out[f"{key}_{side}"] = _median(runs, key)
+    return out
+
+
+def _per_image_mean(metrics: list[dict]) -> list[float]:
+    """Each test image's PSNR averaged over the runs (the same test images, in the same order)."""
+    return [statistics.fmean(values) for values in zip(*(m["test_psnr_per_image"] for m in metrics))]
+
+
+def compare(results: StudyResults, a: str, b: str, seeds: tuple[int, ...] | None = None, *,
+            confidence: float = 0.95) -> Comparison:
+    """Paired comparison of groups ``a`` and ``b`` on their shared seeds (or ``seeds``)."""
+    ga, gb = results.group(a), results.group(b)
+    shared = tuple(sorted(set(ga) & set(gb) if seeds is None else seeds))
+    if not shared:
+        raise ValueError(f"groups {a!r} and {b!r} share no seed")
+    ma, mb = [ga[s].metrics() for s in shared], [gb[s].metrics() for s in shared]
+    return Comparison(a, b, shared,
+                      psnr=paired_seeds([m["test_psnr"] for m in ma], [m["test_psnr"] for m in mb], confidence=confidence),
+                      ssim=paired_seeds([m["test_ssim"] for m in ma], [m["test_ssim"] for m in mb], confidence=confidence),
+                      images=paired_images(_per_image_mean(ma), _per_image_mean(mb), confidence=confidence),
+                      optics=_optics([ga[s] for s in shared], [gb[s] for s in shared]))
+
+
+def _single_run_interval(results: StudyResults, a: float, b: float, *, b_is_e2e_mean: bool, key: str) -> PairedResult:
+    """a - b for single runs, with the seed spread s of the E2E seeds: +- t s sqrt(2), or s sqrt(1 + 1/n) when
+    b is the mean of the n E2E seeds."""
+    e2e = [r.metrics()[key] for r in results.group("e2e").values()]
+    n = len(e2e)
+    if n < 2:
+        return PairedResult(a - b, math.nan, math.nan, 1, math.nan, "single runs (no E2E seed spread)")
+    half = scipy_stats.t.ppf(0.975, n - 1) * statistics.stdev(e2e) * math.sqrt(1 + 1 / n if b_is_e2e_mean else 2)
+    return PairedResult(a - b, a - b - half, a - b + half, 1, math.nan, f"single runs ± E2E spread ({n} seeds)")
+
+
+def compare_teachers(results: StudyResults, a: str, b: str) -> Comparison:
+    """Teacher ``a`` (one run) against teacher ``b`` or, for ``b == "e2e"``, the mean of the E2E seeds."""
+    run_a = results.group(a)[0]
+    runs_b = list(results.group(b).values())
+    ma, mb = run_a.metrics(), [r.metrics() for r in runs_b]
+    versus_mean = b == "e2e"
+    intervals = {key: _single_run_interval(results, ma[key], statistics.fmean(m[key] for m in mb),
+                                           b_is_e2e_mean=versus_mean, key=key) for key in ("test_psnr", "test_ssim")}
+    return Comparison(a, b, (0,), psnr=intervals["test_psnr"], ssim=intervals["test_ssim"],
+                      images=paired_images(ma["test_psnr_per_image"], _per_image_mean(mb)),
+                      optics=_optics([run_a], runs_b))
+
+
+def _equivalence(result: PairedResult, margin: float) -> str:
+    if math.isnan(result.low):
+        return "not resolved at this precision"
+    if -margin < result.low and result.high < margin:
+        return "holds"
+    if result.low > margin or result.high < -margin:
+        return "refuted"
+    return "not resolved at this precision"
+
+
+def claims(plan: StudyPlan) -> list[tuple[str, str, str, str]]:
+    """(claim, A, B, kind) of every row of the verdict. kind: 'greater' (A > B in PSNR), 'greater ssim'
+    (in SSIM), 'teacher' (A > B, single teacher runs) or 'plateau' (A = B within the margin)."""
+    L = plan.table_teacher
+    rows = [
+        (f"student (KD, L_t = {L}) > E2E", "KD", "e2e", "greater"),
+        (f"student (KD, L_t = {L}) > random", "KD", "random", "greater"),
+        ("E2E > random (learned optics help at all)", "e2e", "random", "greater"),
+        ("Table 1: L_cdp only > neither (E2E)", "L_cdp only", "e2e", "greater"),
+        ("Table 1: L_feat only > neither (E2E)", "L_feat only", "e2e", "greater"),
+        ("Table 1: L_cdp + L_feat > L_cdp only (the paper's best PSNR)", "KD", "L_cdp only", "greater"),
+        ("Table 1: L_cdp + L_feat > L_feat only", "KD", "L_feat only", "greater"),
+        ("Table 1: L_cdp only > L_feat only", "L_cdp only", "L_feat only", "greater"),
+        ("Table 1 (SSIM): L_cdp only > L_cdp + L_feat (the paper's best SSIM)", "L_cdp only", "KD", "greater ssim"),
+    ]
+    masks = sorted(set(plan.teacher_masks) | {1, L})
+    rows += [(f"Fig. 2: teacher PSNR rises with L_t: L_t = {hi} > L_t = {lo}" + (" (E2E, mean of its seeds)" if lo == 1
+              else ""), f"teacher L_t={hi}", "e2e" if lo == 1 else f"teacher L_t={lo}", "teacher")
+             for lo, hi in zip(masks, masks[1:])]
+    for Ls in plan.student_masks:
+        rows.append((f"Fig. 3: student of L_t = {Ls} > E2E", f"KD L_t={Ls}", "e2e", "greater"))
+    big = max(plan.student_masks)
+    if big > L:
+        rows.append((f"Fig. 3: students plateau: student of L_t = {big} = student of L_t = {L} "
+                     f"(within ±{PLATEAU_MARGIN_DB} dB)", f"KD L_t={big}", "KD", "plateau"))
+    rows += [
+        ("beyond the paper: KD > E2E with masks drawn N(0, 1)", "KD normal", "e2e normal", "greater"),
+        ("beyond the paper: KD with the standardized L_cdp > E2E", "KD standardized", "e2e", "greater"),
+        ("beyond the paper: KD, standardized L_cdp, N(0, 1) masks > E2E, N(0, 1) masks",
+         "KD normal standardized", "e2e normal", "greater"),
+        ("beyond the paper: E2E with N(0, 1) masks > E2E with U[0, 2π) masks", "e2e normal", "e2e", "greater"),
+    ]
+    return rows
+
+
+def _fmt(x: float, digits: int = 2) -> str:
+    return "nan" if x is None or math.isnan(x) else f"{x:.{digits}f}"
+
+
+def _judge(results: StudyResults, a: str, b: str, kind: str) -> tuple[Comparison, str]:
+    """The comparison a claim rests on and its verdict."""
+    if kind == "teacher":
+        c = compare_teachers(results, a, b)
+        return c, c.psnr.verdict(claim_sign=+1)
+    if kind == "plateau":
+        c = compare(results, a, b, confidence=PLATEAU_CONFIDENCE)
+        supported = max(abs(c.psnr.low), abs(c.psnr.high))
+        return c, f"{_equivalence(c.psnr, PLATEAU_MARGIN_DB)} (90 % CI within ±{supported:.2f} dB)"
+    c = compare(results, a, b)
+    return c, c.primary("ssim" if kind == "greater ssim" else "psnr").verdict(claim_sign=+1)
+
+
+def verdict_rows(results: StudyResults) -> list[dict]:
+    """One row per claim: the paired differences, the verdict, and the optics' state on both sides."""
+    rows = []
+    for claim, a, b, kind in claims(results.plan):
+        c, verdict = _judge(results, a, b, kind)
+        o = c.optics
+        rows.append({
+            "claim": claim, "A": a, "B": b, "seeds": len(c.seeds),
+            "ΔPSNR (dB, CI)": c.psnr.format(2, ""), "interval": c.psnr.method if kind != "plateau" else
+            "t over seeds, 90 %",
+            "ΔPSNR over images (dB, 95% CI)": c.images.format(2, ""),
+            "ΔSSIM (CI)": c.ssim.format(3, ""),
+            "verdict": verdict,
+            "mask drift A / B (rad)": f"{_fmt(o['mask_drift_rad_a'])} / {_fmt(o['mask_drift_rad_b'])}",
+            "speckle contrast A: start → end": f"{_fmt(o['speckle_contrast_start_a'])} → "
+                                               f"{_fmt(o['speckle_contrast_end_a'])}",
+            "init corr A / B": f"{_fmt(o['init_corr_end_a'], 3)} / {_fmt(o['init_corr_end_b'], 3)}",
+            "L_cdp (paper) A / B": f"{_fmt(o['val_cdp_end_a'], 3)} / {_fmt(o['val_cdp_end_b'], 3)}",
+        })
+    return rows
+
+
+def beta_sweep_rows(results: StudyResults) -> list[dict]:
+    """Each student of the two beta sweeps against E2E: paired difference over seeds and the optics' state.
+
+    Exploratory: eleven comparisons at 95 % each, so ``q (BH)`` gives the Benjamini-Hochberg adjusted p-values
+    (``scipy.stats.false_discovery_control``) over the sweep; the row sigma = 0, beta = 0 is E2E itself.
+    """
+    rows = []
+    for series, label in (("sigma=0", "σ = 0 (α = 1 − β)"), ("alpha=0.5", "σ = 0.5 − β (α = 0.5)")):
+        for beta in results.plan.betas:
+            group = f"{series} beta={beta:g}"
+            alpha = 1 - beta if series == "sigma=0" else 0.5
+            c = compare(results, group, "e2e")
+            same = run_of_group(results, group, c.seeds) == run_of_group(results, "e2e", c.seeds)
+            rows.append({"series": label, "alpha": round(alpha, 4), "beta": beta,
+                         "sigma": round(max(0.0, 1 - alpha - beta), 4), "seeds": len(c.seeds),
+                         "ΔPSNR vs E2E (dB)": round(c.psnr.mean, 3),
+                         "low": round(c.psnr.low, 3), "high": round(c.psnr.high, 3), "p": c.psnr.p_value,
+                         "verdict (> E2E)": "= E2E" if same else c.psnr.verdict(claim_sign=+1),
+                         "mask drift (rad)": round(c.optics["mask_drift_rad_a"], 3),
+                         "speckle contrast end": round(c.optics["speckle_contrast_end_a"], 3),
+                         "L_cdp end": round(c.optics["val_cdp_end_a"], 4)})
+    tested = [i for i, r in enumerate(rows) if not math.isnan(r["p"])]
+    q = scipy_stats.false_discovery_control([rows[i]["p"] for i in tested]) if tested else []
+    for i, row in enumerate(rows):
+        row["p"] = "" if math.isnan(row["p"]) else round(row["p"], 4)
+        row["q (BH)"] = round(float(q[tested.index(i)]), 4) if i in tested else ""
+    return rows
+
+
+def run_of_group(results: StudyResults, group: str, seeds: tuple[int, ...]) -> list[str]:
+    """The run ids of a group for ``seeds`` (two groups with the same ids are the same runs)."""
+    runs = results.group(group)
+    return [runs[s].id for s in seeds]

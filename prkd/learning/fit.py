@@ -1,0 +1,213 @@
+"""The fit loop of one run: epochs of ``train_step``, a checkpoint after each (and on Ctrl-C), validation and the
+optics diagnostics per epoch, and the final test that completes the run.
+
+Every random choice (shuffling, noise) is drawn from a generator seeded by (seed, epoch, step), so a run
+resumed from its checkpoint ends with the same weights and metrics as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from prkd.config import Config
+from prkd.data import Splits
+from prkd.learning.diagnostics import DIAGNOSTICS, LOW_DRIFT_RAD, OpticsProbe
+from prkd.learning.evaluation import device_name, evaluate, inference_ms, seeded_generator
+from prkd.learning.step import SYNC_EVERY, StepKey, StepLog, train_step
+from prkd.learning.teacher_targets import TeacherTargets
+from prkd.physics.system import PRSystem
+from prkd.registry import Run, events, load_checkpoint
+from prkd.utils import atomic
+from prkd.utils.device import to_device
+from prkd.utils.memory import PeakMemory
+
+__all__ = ["HISTORY_COLUMNS", "TrainingInterrupted", "build_optimizer", "fit_run"]
+
+HISTORY_COLUMNS = ["epoch", "loss", "task", "penalty", "cdp", "feat", "val_psnr", "val_ssim", *DIAGNOSTICS, "seconds"]
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training was stopped by Ctrl-C / a kernel interrupt after saving a checkpoint; the message says how to resume."""
+
+
+class _InterruptFlag:
+    """Turns SIGINT into a flag checked between steps, so an interrupt never lands mid-update."""
+
+    def __init__(self):
+        self.raised = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.raised = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+@dataclass
+class _Position:
+    """Where a run's training stands; what its checkpoint holds besides the weights and the optimiser."""
+
+    epoch: int = 0
+    step: int = 0
+    history: list[dict] = field(default_factory=list)
+    sums: dict[str, float] = field(default_factory=dict)
+    elapsed: float = 0.0
+
+
+@dataclass
+class _Fit:
+    """What one run's loop works with."""
+
+    run: Run
+    cfg: Config
+    system: PRSystem
+    optimizer: torch.optim.Optimizer
+    images: torch.Tensor
+    targets: TeacherTargets | None
+    batch: int
+    steps: int
+    device: torch.device
+
+
+def build_optimizer(system: PRSystem, t) -> torch.optim.Adam:
+    """Adam with the learning rates of the masks phi (mask_lr), the filter psi (filter_lr) and the U-Net (lr)."""
+    groups = [(list(system.sensing.parameters()), t.mask_lr), (list(system.init.parameters()), t.filter_lr),
+              (list(system.unet.parameters()), t.lr)]
+    groups = [{"params": [p for p in params if p.requires_grad], "lr": lr} for params, lr in groups]
+    return torch.optim.Adam([g for g in groups if g["params"]])
+
+
+def _write_history(run: Run, history: list[dict]) -> None:
+    lines = [",".join(HISTORY_COLUMNS)]
+    for row in history:
+        lines.append(",".join("" if row.get(c) is None else repr(row[c]) for c in HISTORY_COLUMNS))
+    atomic.write_text(run.history_file, "\n".join(lines) + "\n")
+
+
+def _save_checkpoint(fit: _Fit, at: _Position) -> None:
+    atomic.torch_save(fit.run.checkpoint_file, {
+        "model": fit.system.state_dict(), "optimizer": fit.optimizer.state_dict(), "epoch": at.epoch,
+        "step": at.step, "history": at.history, "sums": at.sums, "elapsed": at.elapsed, "run_id": fit.run.id})
+
+
+def _resume_or_start(fit: _Fit, log: Callable[[str], None]) -> _Position:
+    """The position of the run's checkpoint (its weights and optimiser loaded), or a fresh start; recorded."""
+    run = fit.run
+    atomic.remove_stale(run.path)  # half-written temporary files of a killed process
+    if not run.checkpoint_file.is_file():
+        events.record(run.path, "started", device=device_name(fit.device))
+        return _Position()
+    state = load_checkpoint(run.checkpoint_file, fit.device)
+    fit.system.load_state_dict(state["model"])
+    fit.optimizer.load_state_dict(state["optimizer"])
+    at = _Position(state["epoch"], state["step"], state["history"], state["sums"], state["elapsed"])
+    _write_history(run, at.history)  # a process killed between checkpoint and history leaves it behind
+    log(f"resuming run {run.id} at epoch {at.epoch + 1}, step {at.step + 1} of {fit.steps}")
+    events.record(run.path, "resumed", epoch=at.epoch + 1, step=at.step + 1)
+    return at
+
+
+def _train_epoch(fit: _Fit, at: _Position, interrupt: _InterruptFlag, progress: bool) -> float:
+    """Steps ``at.step`` .. the end of epoch ``at.epoch``; returns when it started (``perf_counter``). On an
+    interrupt: a checkpoint after the current step, then TrainingInterrupted."""
+    t = fit.cfg.train
+    started = time.perf_counter()
+    perm = torch.randperm(len(fit.images), generator=seeded_generator(t.seed, "shuffle", at.epoch)).to(fit.device)
+    bar = tqdm(range(at.step, fit.steps), desc=f"epoch {at.epoch + 1}", unit="step", leave=False, disable=not progress)
+    log_steps = StepLog(fit.run, at.sums, every=1 if fit.device.type == "cpu" else SYNC_EVERY)
+    for step in bar:
+        index = perm[step * fit.batch:(step + 1) * fit.batch]
+        terms = train_step(fit.system, fit.optimizer, fit.images, index, targets=fit.targets,
+                           key=StepKey(t.seed, at.epoch, step))
+        if log_steps.add(at.epoch, step, terms):
+            bar.set_postfix(loss=f"{log_steps.last['loss']:.4g}")
+        if interrupt.raised:
+            log_steps.flush()
+            at.step, at.elapsed = step + 1, at.elapsed + time.perf_counter() - started
+            _save_checkpoint(fit, at)
+            bar.close()
+            raise TrainingInterrupted(
+                f"training of run {fit.run.id} interrupted at epoch {at.epoch + 1}, step {at.step} of {fit.steps}; "
+                f"checkpoint saved in {fit.run.checkpoint_file}. Run the same command (or call) again to resume.")
+    log_steps.flush()
+    bar.close()
+    return started
+
+
+def fit_run(run: Run, cfg: Config, teacher: PRSystem | None, *, device: torch.device, progress: bool,
+            log: Callable[[str], None], data: Splits, memory: PeakMemory, probe: OpticsProbe, start: dict) -> None:
+    """Train ``run`` from its checkpoint (or from scratch) to the end, then test it and write ``metrics.json``."""
+    t = cfg.train
+    system = PRSystem(cfg, trainable_optics=t.mode != "random").to(device)
+    images = to_device(data.train, device)
+    batch = min(t.batch_size, len(images))
+    fit = _Fit(run, cfg, system, build_optimizer(system, t), images,
+               TeacherTargets(teacher, images, device=device) if teacher is not None else None,
+               batch, len(images) // batch, device)  # full batches only: batch-norm never sees a batch of one
+    at = _resume_or_start(fit, log)
+    epochs_bar = tqdm(range(t.epochs), initial=at.epoch, desc=run.id, unit="epoch", disable=not progress)
+    if at.history:
+        epochs_bar.set_postfix(loss=at.history[-1]["loss"], val_psnr=at.history[-1]["val_psnr"])
+    with _InterruptFlag() as interrupt:
+        try:
+            while at.epoch < t.epochs:
+                system.train()
+                started = _train_epoch(fit, at, interrupt, progress)
+                val = evaluate(system, data.val, batch_size=max(batch, 256), seed=t.seed, device=device)
+                at.elapsed += time.perf_counter() - started
+                at.history.append({"epoch": at.epoch + 1, **{k: v / fit.steps for k, v in at.sums.items()},
+                                   "val_psnr": val["psnr"], "val_ssim": val["ssim"], **probe(system, seed=t.seed),
+                                   "seconds": at.elapsed})
+                at.epoch, at.step, at.sums = at.epoch + 1, 0, {}
+                _save_checkpoint(fit, at)
+                _write_history(run, at.history)
+                epochs_bar.update(1)
+                epochs_bar.set_postfix(loss=f"{at.history[-1]['loss']:.4g}", val_psnr=f"{val['psnr']:.2f}")
+        finally:
+            epochs_bar.close()
+    _finish(fit, at, start, data=data, memory=memory, log=log)
+
+
+def _finish(fit: _Fit, at: _Position, start: dict, *, data: Splits, memory: PeakMemory,
+            log: Callable[[str], None]) -> None:
+    """Test the trained system, save it and write ``metrics.json`` (which completes the run); say if the masks
+    barely moved."""
+    run, cfg, system, device = fit.run, fit.cfg, fit.system, fit.device
+    t = cfg.train
+    test = evaluate(system, data.test, batch_size=max(fit.batch, 256), seed=t.seed + 1, device=device)
+    peak = memory.mb()
+    inference = inference_ms(system, data.test, fit.batch, device)
+    atomic.torch_save(run.model_file, {"config": cfg.to_dict(), "state_dict": system.state_dict()})
+    last = at.history[-1]
+    optics = {**{f"{k}_start": v for k, v in start.items() if k != "mask_drift"},
+              **{f"{k}_end": v for k, v in last.items() if k in DIAGNOSTICS and k != "mask_drift"},
+              "mask_drift_rad": last["mask_drift"]}
+    atomic.write_json(run.metrics_file, {
+        **optics, "test_psnr": test["psnr"], "test_ssim": test["ssim"], "n_test": len(data.test),
+        "test_psnr_per_image": [round(v, 4) for v in test["psnr_per_image"]],
+        "test_ssim_per_image": [round(v, 5) for v in test["ssim_per_image"]],
+        "val_psnr": last["val_psnr"], "val_ssim": last["val_ssim"], "train_seconds": at.elapsed, "epochs": t.epochs,
+        "images_per_second": t.epochs * fit.steps * fit.batch / max(at.elapsed, 1e-9), "peak_memory_mb": peak,
+        "peak_memory_kind": memory.kind, "inference_ms_per_batch": inference, "inference_batch": fit.batch,
+        "device": device_name(device), "torch": torch.__version__, "run_id": run.id})
+    run.checkpoint_file.unlink(missing_ok=True)
+    events.record(run.path, "completed", test_psnr=round(test["psnr"], 4))
+    log(f"run {run.id}: test PSNR {test['psnr']:.2f} dB, SSIM {test['ssim']:.3f}, mask drift "
+        f"{optics['mask_drift_rad']:.3f} rad ({run.path})")
+    if t.mode != "random" and optics["mask_drift_rad"] < LOW_DRIFT_RAD:
+        log(f"run {run.id}: its masks moved only {optics['mask_drift_rad']:.3f} rad on average (< {LOW_DRIFT_RAD} "
+            f"rad): the optics barely trained, so this run compares U-Nets more than masks (raise mask_lr or epochs)")

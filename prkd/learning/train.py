@@ -1,0 +1,171 @@
+"""One training entry point for the four configurations of Section 4.1, through the run registry.
+
+* ``teacher`` -- E2E, Eq. (4), L_t snapshots; phi, psi, theta trained.
+* ``e2e``     -- the E2E baseline: the same with L = 1.
+* ``random``  -- Eq. (4) with phi and psi frozen at their random initialisation; theta trained.
+* ``student`` -- KD, Eq. (7); all trained; the teacher (``teacher_masks`` snapshots, ``teacher_seed``) is
+  loaded from its finished run -- trained first if the registry lacks it -- and kept frozen.
+
+``get_or_train(cfg, registry=...)`` returns a complete :class:`~prkd.registry.Run`: an existing complete run as
+it is, an interrupted one resumed from its checkpoint (``prkd.learning.fit``), or a new one trained from
+scratch -- by exactly one process, under the run's lock, with every step recorded in its ``events.jsonl``.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+import torch
+
+from prkd.config import Config, ConfigError, make
+from prkd.data import Splits, load_splits
+from prkd.learning.diagnostics import OpticsProbe
+from prkd.learning.fit import TrainingInterrupted, fit_run
+from prkd.learning.objectives import STUDENT_ALPHA, STUDENT_BETA
+from prkd.learning.step import TrainingDiverged
+from prkd.physics.system import PRSystem
+from prkd.registry import Registry, Run, RunNotFoundError, events
+from prkd.utils import atomic
+from prkd.utils.device import default_device, to_device
+from prkd.utils.memory import PeakMemory
+
+__all__ = ["STUDENT_ALPHA", "STUDENT_BETA", "RunFailedError", "TrainingDiverged", "TrainingInterrupted",
+           "check_teacher_fits", "get_or_train", "teacher_config"]
+
+
+class RunFailedError(RuntimeError):
+    """The run failed earlier (see its failed.json); it is not trained again automatically."""
+
+
+def teacher_config(cfg: Config) -> Config:
+    """The config of a student's teacher: same data, optics noise, initialization, U-Net and optimisation,
+    with ``teacher_masks`` snapshots, seed ``teacher_seed``, mode ``teacher`` and the E2E objective."""
+    d = cfg.to_dict()
+    d["optics"]["n_masks"] = cfg.train.teacher_masks
+    d["train"].update(mode="teacher", seed=cfg.train.teacher_seed, alpha=1.0, beta=0.0, cdp_loss="paper")
+    flat = {k: v for section in ("data", "optics", "init", "net", "train") for k, v in d[section].items()}
+    return make(cfg.preset, **flat)
+
+
+def check_teacher_fits(student: Config, teacher: Config, teacher_id: str) -> None:
+    """Raise ConfigError unless run ``teacher_id`` (config ``teacher``) is a teacher that ``student`` can distil from."""
+    if teacher.train.mode != "teacher":
+        raise ConfigError(f"run '{teacher_id}' is a {teacher.train.mode!r} run, not a teacher")
+    for section, name in (("data", "image_size"), ("data", "pad_factor"), ("data", "phase_range"),
+                          ("net", "unet_depth"), ("net", "unet_width")):
+        s, t = getattr(getattr(student, section), name), getattr(getattr(teacher, section), name)
+        if s != t:
+            raise ConfigError(f"teacher run '{teacher_id}' has {name}={t!r} but the student has {name}={s!r}; "
+                              f"the student must share the teacher's image size and U-Net")
+
+
+def _resolve_teacher(cfg: Config, registry: Registry, teacher_run: str | None, device: torch.device,
+                     log: Callable[[str], None], progress: bool) -> Run:
+    if teacher_run is not None:
+        run = registry.find(teacher_run)
+        check_teacher_fits(cfg, run.config(), run.id)
+        if not run.is_complete:
+            raise RunNotFoundError(f"teacher run '{teacher_run}' is not complete; train it (or resume it) first")
+        return run
+    tcfg = teacher_config(cfg)
+    run = registry.run_for(tcfg)
+    if not run.is_complete:
+        log(f"the student needs teacher {run.id} (L_t = {tcfg.optics.n_masks}), which is not in the registry "
+            f"yet: training it first")
+    return get_or_train(tcfg, registry=registry, device=device, log=log, progress=progress)
+
+
+def get_or_train(cfg: Config, *, registry: Registry, teacher_run: str | None = None,
+                 device: torch.device | None = None, progress: bool = True, log: Callable[[str], None] = print,
+                 data: Splits | None = None) -> Run:
+    """Return the complete run of ``cfg``: from the registry, resumed from its checkpoint, or trained now.
+
+    Exactly one process trains a run: the others wait on its lock (``prkd.registry.locks``, with a message)
+    and then load it; a lock left by a killed process is broken and its checkpoint resumed. Every step is
+    recorded in the run's ``events.jsonl``.
+
+    Args:
+        cfg: the experiment (``cfg.train.mode`` picks the configuration).
+        registry: where runs live (``prkd.open_registry``).
+        teacher_run: mode ``student`` only: an explicit teacher run id instead of the one ``cfg`` implies.
+        device: default ``prkd.default_device()``.
+        progress: show tqdm bars (epochs with loss and validation PSNR; steps within an epoch).
+        log: where messages go.
+        data: preloaded splits (default: loaded from ``cfg.data``).
+    Raises:
+        ConfigError: a teacher that does not fit the student.
+        RunNotFoundError: an explicit teacher run id that does not exist.
+        DamagedRunError: the run's folder is damaged (named; nothing is deleted).
+        TrainingInterrupted: Ctrl-C; the checkpoint is saved, and the same call resumes.
+    """
+    device = device or default_device()
+    mode = cfg.train.mode
+    if teacher_run is not None and mode != "student":
+        raise ConfigError(f"teacher_run applies only to mode 'student'; got mode {mode!r}")
+    teacher = _resolve_teacher(cfg, registry, teacher_run, device, log, progress) if mode == "student" else None
+    run = registry.check(registry.run_for(cfg, teacher.id if teacher else None))
+    if _is_done(run, log):
+        return run
+    with registry.lock(run).acquire(log=log) as lock:
+        if lock.recovered is not None:
+            events.record(run.path, "recovered", holder=lock.recovered.describe())
+        if lock.waited_for is not None:
+            registry.check(run)
+            events.record(run.path, "waited", holder=lock.waited_for.describe(),
+                          outcome="loaded" if run.is_complete else "took over")
+        if _is_done(run, log):
+            return run
+        if not run.config_file.is_file():
+            atomic.write_json(run.config_file, {"config": cfg.to_dict(), "run_id": run.id,
+                                                "teacher_run": teacher.id if teacher else None})
+        data = data or load_splits(cfg.data)
+        probe, start = _optics_probe(cfg, registry, teacher, device, data)  # outside the run's memory
+        with _outcome_recorded(run), PeakMemory(device) as memory:  # the teacher, model, optimiser, caches, steps
+            fit_run(run, cfg, teacher.load_system(device) if teacher else None, device=device, progress=progress,
+                    log=log, data=data, memory=memory, probe=probe, start=start)
+    return run
+
+
+def _is_done(run: Run, log: Callable[[str], None]) -> bool:
+    """True for a complete run (said in ``log``); RunFailedError for a failed one; False otherwise."""
+    if run.is_failed:
+        f = run.failure()
+        raise RunFailedError(f"run {run.id} failed earlier: {f['message']} Its last good checkpoint is kept in "
+                             f"{run.path}; change the config (e.g. a lower lr) for a new run, or delete "
+                             f"{run.failure_file.name} to try this one again.")
+    if run.is_complete:
+        log(f"run {run.id} is complete: taken from the registry ({run.path})")
+        return True
+    return False
+
+
+@contextmanager
+def _outcome_recorded(run: Run) -> Iterator[None]:
+    """Record in ``events.jsonl`` how training stopped when it did not complete (divergence records itself)."""
+    try:
+        yield
+    except TrainingDiverged:
+        raise
+    except KeyboardInterrupt as err:  # TrainingInterrupted too
+        events.record(run.path, "interrupted", message=str(err) or "KeyboardInterrupt")
+        raise
+    except BaseException as err:
+        events.record(run.path, "aborted", error=f"{type(err).__name__}: {err}"[:500])
+        raise
+
+
+def _optics_probe(cfg: Config, registry: Registry, teacher: Run | None, device: torch.device, data: Splits
+                  ) -> tuple[OpticsProbe, dict]:
+    """The run's diagnostics probe (``prkd.diagnostics``) and its values before training (a fresh system redrawn
+    from the seed). L_cdp is measured against the student's teacher or, for the E2E and random baselines, the
+    teacher their student would have if that run is complete now (blank otherwise); it is loaded, used and freed
+    here, so it never counts in the run's peak memory."""
+    if teacher is None and cfg.train.mode != "teacher":
+        candidate = registry.run_for(teacher_config(cfg))
+        teacher = candidate if candidate.is_complete else None
+    teacher_system = teacher.load_system(device) if teacher else None
+    probe = OpticsProbe(to_device(data.val, device), image_size=cfg.data.image_size, teacher=teacher_system)
+    del teacher_system
+    start = probe(PRSystem(cfg, trainable_optics=cfg.train.mode != "random").to(device), seed=cfg.train.seed)
+    return probe, start
