@@ -3,8 +3,9 @@
 
     python -m prkd [--output-dir DIR] train --mode {teacher,e2e,random,student} [--L N] [--teacher-L N] [--alpha A] [--beta B]
                          [--teacher-run ID] --preset P [--seed S] [--set key=value ...]
-    python -m prkd reproduce [--preset quick] [--only 01 02] [--force]
-    python -m prkd study [--preset study] [--workers 2 | --shard I/N]
+    python -m prkd reproduce [--preset quick] [--only 01 02] [--force] [--workers N | --scheduler ADDRESS]
+    python -m prkd plan [--preset quick] [--workers N | --scheduler ADDRESS]    (train only; no notebooks)
+    python -m prkd study [--preset study] [--shards 2 | --shard I/N | --workers N | --scheduler ADDRESS]
     python -m prkd runs [--mode M] [--preset P]        (state, damage and who trained each run)
     python -m prkd check-results [--preset quick] [--committed docs/results/quick] [--fresh outputs/figures/quick]
 """
@@ -35,6 +36,10 @@ def _add_commands(sub) -> None:
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (e.g. 01 02)")
     rep.add_argument("--force", action="store_true", help="re-run notebooks that already finished")
+    _add_cluster_options(rep, "train the notebooks' runs first")
+    pl = sub.add_parser("plan", help="train (or take from the registry) every run a preset's notebooks need")
+    pl.add_argument("--preset", default="quick", choices=sorted(PRESETS))
+    _add_cluster_options(pl, "train")
     tr = sub.add_parser("train", help="train (or load, or resume) one run of the registry")
     tr.add_argument("--mode", required=True, choices=["teacher", "e2e", "random", "student"])
     tr.add_argument("--preset", required=True, choices=sorted(PRESETS))
@@ -48,9 +53,9 @@ def _add_commands(sub) -> None:
                     help="any other config field, e.g. --set epochs=2 noise=gaussian snr_db=20")
     st = sub.add_parser("study", help="train the runs of notebook 07's study (resumable; parallel shards)")
     st.add_argument("--preset", default="study", help="study (default) or smoke")
-    group = st.add_mutually_exclusive_group()
-    group.add_argument("--workers", type=int, default=None, help="one-thread processes to split the plan over "
-                                                                  "(default 2)")
+    group = _add_cluster_options(st, "train the study")
+    group.add_argument("--shards", type=int, default=None, help="built-in one-thread shard processes, no Dask "
+                                                                 "(the default: 2)")
     group.add_argument("--shard", default=None, metavar="I/N", help="train only shard I of N (0-based)")
     ls = sub.add_parser("runs", help="list the runs in the registry")
     ls.add_argument("--mode", default=None)
@@ -62,6 +67,15 @@ def _add_commands(sub) -> None:
     chk.add_argument("--fresh", default=None, help="default: <output folder>/figures/<preset>")
 
 
+def _add_cluster_options(parser: argparse.ArgumentParser, what: str):
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--workers", type=int, default=None, metavar="N",
+                       help=f"{what} on a Dask LocalCluster of N single-task worker processes (prkd[scale])")
+    group.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help=f"{what} on an existing Dask cluster (prkd[scale]; docs/scale-out.md)")
+    return group
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -71,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     except OutputNotWritableError as err:
         print(f"prkd: error: {err}", file=sys.stderr)
         return 2
-    if args.command in ("train", "study", "reproduce"):
+    if args.command in ("train", "study", "reproduce", "plan"):
         from prkd.utils.allocator import advice
         note = advice()
         if note:
@@ -84,10 +98,26 @@ def main(argv: list[str] | None = None) -> int:
         return _study(args, parser, registry)
     if args.command == "check-results":
         return _check_results(args, registry)
-    from prkd.reproduce import NotebookFailed, run_notebooks
+    return _reproduce(args, registry)
+
+
+def _reproduce(args: argparse.Namespace, registry) -> int:
+    """``plan``: train a preset's runs; ``reproduce``: the same on a cluster if asked, then the notebooks."""
+    from prkd.experiments.dask_runner import ClientFor
+    from prkd.learning import RunFailedError
+    from prkd.reproduce import NotebookFailed, run_notebooks, train_preset_plan
     try:
+        if args.command == "plan" or args.workers is not None or args.scheduler is not None:
+            with ClientFor(workers=args.workers, scheduler=args.scheduler) as client:
+                outcome = train_preset_plan(args.preset, registry=registry, client=client)
+            print(outcome.summary())
+            if args.command == "plan":
+                return 0
         out = run_notebooks(args.preset, registry=registry, seed=args.seed, only=args.only, force=args.force)
-    except (ConfigError, NotebookFailed) as err:
+    except ConfigError as err:  # refused input: nothing was run
+        print(f"prkd: error: {err}", file=sys.stderr)
+        return 2
+    except (NotebookFailed, RunFailedError) as err:
         print(f"prkd: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -154,8 +184,13 @@ def _study(args: argparse.Namespace, parser: argparse.ArgumentParser, registry) 
     from prkd.learning import RunFailedError, TrainingDiverged, TrainingInterrupted
 
     try:
+        if args.workers is not None or args.scheduler is not None:
+            from prkd.experiments.dask_runner import ClientFor
+            with ClientFor(workers=args.workers, scheduler=args.scheduler) as client:
+                study.run_on_dask(args.preset, registry=registry, client=client)
+            return 0
         if args.shard is None:
-            study.launch(args.preset, registry=registry, workers=2 if args.workers is None else args.workers)
+            study.launch(args.preset, registry=registry, shards=2 if args.shards is None else args.shards)
             return 0
         i, sep, n = args.shard.partition("/")
         if not (sep and i.isdigit() and n.isdigit()):

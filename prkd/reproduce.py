@@ -94,3 +94,29 @@ def run_notebooks(preset: str = "quick", *, registry: Registry, seed: int = 0, o
         done[nb.stem] = fingerprint
         atomic.write_json(done_file, done)
     return out
+
+
+def preset_plan(preset: str):
+    """Every run the notebooks of ``preset`` train, as one plan graph: the reproduction's plan (notebooks 03-06)
+    and, where notebook 07 runs, the study's (``prkd.experiments.graph.PlanGraph``)."""
+    from prkd.experiments.graph import PlanGraph
+    from prkd.experiments.plans import PLANS, experiment_configs
+    from prkd.experiments.study import STUDY_PLANS, study_configs
+    configs = {}
+    stems = {nb.stem[:2] for nb in notebooks(preset)}
+    if preset in PLANS and stems - {STUDY_NOTEBOOK}:
+        configs.update(experiment_configs(preset))
+    if preset in STUDY_PLANS and STUDY_NOTEBOOK in stems:
+        configs.update({f"study: {name}": cfg for name, cfg in study_configs(preset).items()})
+    return PlanGraph.from_configs(configs)
+
+
+def train_preset_plan(preset: str, *, registry: Registry, client, log=print):
+    """Train ``preset_plan(preset)`` on ``client`` (or in this process with ``client=None``) before the notebooks
+    run, so that they find every run in the registry; RunFailedError names the runs that failed."""
+    from prkd.experiments.graph import run_plan
+    from prkd.learning import RunFailedError
+    outcome = run_plan(preset_plan(preset), registry, client=client, log=log)
+    if not outcome.ok:
+        raise RunFailedError(f"the {preset!r} plan did not finish:\n{outcome.summary()}")
+    return outcome

@@ -12,9 +12,9 @@ want="$(sha256sum "$repo/pyproject.toml" | cut -d' ' -f1)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
     echo "prkd: setting up $venv (first time: a few minutes; torch is large)" >&2
     "$python" -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --progress-bar off -e "$repo[test,bench]" 2>&1 \
+    "$venv/bin/python" -m pip install --quiet --progress-bar off -e "$repo[test,bench,scale]" 2>&1 \
         | grep -v "^WARNING: Location" >&2 || true
-    "$venv/bin/python" -c "import prkd, torch, torchvision, papermill, nbval, deepinv, playwright" \
+    "$venv/bin/python" -c "import prkd, torch, torchvision, papermill, nbval, deepinv, playwright, distributed" \
         || { echo "prkd: installation failed (see the pip messages above)" >&2; exit 1; }
     echo "$want" > "$stamp"
 fi

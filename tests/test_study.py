@@ -187,16 +187,16 @@ def fake_workers(monkeypatch):
     return _FakePopen
 
 
-@pytest.mark.parametrize("workers", [0, -1, 65, 1.5, "2", True])
-def test_launch_refuses_a_bad_number_of_workers(workers, fake_workers, registry):
-    with pytest.raises(ConfigError, match="'workers' must be an integer in \\[1, 64\\]"):
-        study.launch("smoke", registry=registry, workers=workers)
+@pytest.mark.parametrize("shards", [0, -1, 65, 1.5, "2", True])
+def test_launch_refuses_a_bad_number_of_shards(shards, fake_workers, registry):
+    with pytest.raises(ConfigError, match="'shards' must be an integer in \\[1, 64\\]"):
+        study.launch("smoke", registry=registry, shards=shards)
     assert fake_workers.calls == [] and _nothing_written(registry)
 
 
 @pytest.mark.parametrize("preset", ["fast", "quick", "paper"])
 def test_an_unknown_study_preset_is_refused_naming_the_field(preset, fake_workers, registry):
-    for call in (lambda: study.study_configs(preset), lambda: study.launch(preset, registry=registry, workers=1),
+    for call in (lambda: study.study_configs(preset), lambda: study.launch(preset, registry=registry, shards=1),
                  lambda: study.run_shard(preset, registry=registry, progress=False)):
         with pytest.raises(ConfigError, match=f"'preset' of the study must be one of 'smoke', 'study'; got '{preset}'"):
             call()
@@ -216,7 +216,8 @@ def test_cli_refuses_a_malformed_shard(shard, capsys, registry):
     (["--preset", "smoke", "--shard", "2/2"], "shard must be an integer"),
     (["--preset", "smoke", "--shard", "0/0"], "shard must be an integer"),
     (["--preset", "fast", "--shard", "0/1"], "'preset' of the study"),
-    (["--preset", "smoke", "--workers", "0"], "'workers' must be an integer"),
+    (["--preset", "smoke", "--shards", "0"], "'shards' must be an integer"),
+    (["--preset", "smoke", "--workers", "0"], "'workers' must be an integer in [1, 256]"),
 ])
 def test_cli_reports_a_bad_study_argument_and_writes_nothing(argv, message, capsys, fake_workers, registry):
     assert main(["study", *argv]) == 2
@@ -233,24 +234,24 @@ def no_training(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("workers", ["3", "2"])  # "2" equals the default: argparse sees the conflict only with default=None
-def test_cli_refuses_shard_and_workers_together(workers, no_training, capsys, registry):
+@pytest.mark.parametrize("other", [["--shards", "3"], ["--shards", "2"], ["--workers", "2"], ["--scheduler", "tcp://x:1"]])
+def test_cli_refuses_shard_with_another_way_to_run(other, no_training, capsys, registry):  # "2": the default
     with pytest.raises(SystemExit) as exc:
-        main(["study", "--preset", "smoke", "--shard", "0/2", "--workers", workers])
+        main(["study", "--preset", "smoke", "--shard", "0/2", *other])
     assert exc.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
     assert no_training == [] and _nothing_written(registry)
 
 
 def test_cli_passes_a_good_shard_and_workers_on(no_training, registry):
     assert main(["study", "--preset", "smoke", "--shard", "1/3"]) == 0
-    assert main(["study", "--preset", "smoke", "--workers", "4"]) == 0
+    assert main(["study", "--preset", "smoke", "--shards", "4"]) == 0
     assert no_training == [("run_shard", ("smoke",), {"registry": registry, "shard": 1, "n_shards": 3}),
-                           ("launch", ("smoke",), {"registry": registry, "workers": 4})]
+                           ("launch", ("smoke",), {"registry": registry, "shards": 4})]
 
 
 def test_launch_records_each_session_and_wall_time_sums_them(fake_workers, registry):
     assert study.wall_time("smoke", registry) == {"sessions": [], "total_seconds": 0}
-    first = study.launch("smoke", registry=registry, workers=3, log=lambda _: None)
+    first = study.launch("smoke", registry=registry, shards=3, log=lambda _: None)
     argvs = [argv for argv, _ in fake_workers.calls]
     assert [a[-3:] for a in argvs] == [["smoke", "--shard", f"{i}/3"] for i in range(3)]
     assert all(a[1:6] == ["-m", "prkd", "--output-dir", str(registry.root), "study"] for a in argvs)  # one registry
@@ -259,7 +260,7 @@ def test_launch_records_each_session_and_wall_time_sums_them(fake_workers, regis
     assert first["sessions"][0]["exit_codes"] == [0, 0, 0]
     fake_workers.code = 1
     with pytest.raises(RuntimeError, match=r"shard\(s\) \[0, 1\] of 2 exited with \[1, 1\]"):
-        study.launch("smoke", registry=registry, workers=2)
+        study.launch("smoke", registry=registry, shards=2)
     wall = study.wall_time("smoke", registry)
     assert [s["workers"] for s in wall["sessions"]] == [3, 2]  # a failed launch is recorded too
     assert wall["total_seconds"] == pytest.approx(sum(s["seconds"] for s in wall["sessions"]))

@@ -23,13 +23,11 @@ import math
 from dataclasses import dataclass
 
 import torch
-from tqdm.auto import tqdm
 
 from prkd.config import Config, ConfigError, make
-from prkd.data import Splits, load_splits
-from prkd.utils.device import default_device
+from prkd.data import Splits
 from prkd.registry import Registry, Run, RunNotFoundError, run_id
-from prkd.learning import STUDENT_ALPHA, STUDENT_BETA, get_or_train, teacher_config
+from prkd.learning import STUDENT_ALPHA, STUDENT_BETA, RunFailedError, teacher_config
 
 __all__ = ["ABLATIONS", "PLANS", "ablation_prefix", "Plan", "Results", "collect", "experiment_configs", "mean_ci95",
            "plan_run_id", "run_all", "run_of"]
@@ -109,22 +107,23 @@ def ablation_prefix(plan: Plan, name: str) -> str:
     return {"L_cdp + L_feat": f"student L_t={plan.table_teacher}", "neither": "e2e"}.get(name, name)
 
 
-def run_all(preset: str, *, registry: Registry, device: torch.device | None = None, progress: bool = True,
-            data: Splits | None = None, log=print) -> dict[str, Run]:
+def run_all(preset: str, *, registry: Registry, client=None, device: torch.device | None = None,
+            progress: bool = True, data: Splits | None = None, log=print) -> dict[str, Run]:
     """Train (or take from the registry) every run of ``experiment_configs(preset)``; return them by name.
 
-    Interrupt it and call it again to continue: finished runs are taken from the registry, a run in progress
-    resumes from its checkpoint.
+    The plan runs as a graph of runs (``prkd.experiments.graph``): in this process by default, on Dask with
+    ``client`` (a ``dask.distributed.Client``; needs ``prkd[scale]``). Interrupt it and call it again to
+    continue: finished runs are taken from the registry, a run in progress resumes from its checkpoint.
+
+    Raises:
+        RunFailedError: some runs failed (named, with the runs skipped because of them); the others are kept.
     """
-    configs = experiment_configs(preset)
-    device = device or default_device()
-    data = data or load_splits(next(iter(configs.values())).data)
-    runs: dict[str, Run] = {}
-    bar = tqdm(configs.items(), desc=f"experiments ({preset})", unit="run", disable=not progress)
-    for name, cfg in bar:
-        bar.set_postfix_str(name)
-        runs[name] = get_or_train(cfg, registry=registry, device=device, progress=progress, data=data, log=log)
-    return runs
+    from prkd.experiments.graph import PlanGraph, run_plan
+    outcome = run_plan(PlanGraph.from_configs(experiment_configs(preset)), registry, client=client, device=device,
+                       progress=progress, log=log, data=data)
+    if not outcome.ok:
+        raise RunFailedError(f"the {preset!r} reproduction did not finish:\n{outcome.summary()}")
+    return outcome.runs_by_name()
 
 
 def mean_ci95(values) -> tuple[float, float]:

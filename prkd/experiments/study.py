@@ -232,29 +232,39 @@ def _wait_all(procs: list[subprocess.Popen], poll_s: float = 1.0) -> list[int]:
     return [p.returncode for p in procs]
 
 
-def launch(preset: str, *, registry: Registry, workers: int = 2, log: Callable[[str], None] = print) -> dict:
-    """Train the whole study in ``workers`` one-thread processes (``python -m prkd study --shard i/n``), all on
+def launch(preset: str, *, registry: Registry, shards: int = 2, log: Callable[[str], None] = print) -> dict:
+    """Train the whole study in ``shards`` one-thread processes (``python -m prkd study --shard i/n``), all on
     ``registry``.
 
     Each launch adds its wall time to ``<root>/study/<preset>/wall.json``. Returns ``wall_time(preset, registry)``.
     Raises RuntimeError naming the shards that failed (their finished runs are kept; launch again to resume).
     """
-    if not (_is_int(workers) and 1 <= workers <= 64):
-        raise ConfigError(f"study 'workers' must be an integer in [1, 64]; got {workers!r}")
+    if not (_is_int(shards) and 1 <= shards <= 64):
+        raise ConfigError(f"study 'shards' must be an integer in [1, 64]; got {shards!r}")
     configs = study_configs(preset)
     load_splits(next(iter(configs.values())).data)  # found (or downloaded) once, before the shards look for it
     start, started_at = time.monotonic(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
     env = {**os.environ, **allocator_env(), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # set at launch
     procs = [subprocess.Popen([sys.executable, "-m", "prkd", "--output-dir", str(registry.root), "study", "--preset",
-                               preset, "--shard", f"{i}/{workers}"], env=env) for i in range(workers)]
+                               preset, "--shard", f"{i}/{shards}"], env=env) for i in range(shards)]
     codes = _wait_all(procs)
     seconds = time.monotonic() - start
     record = wall_time(preset, registry)["sessions"] + [{"started": started_at, "seconds": round(seconds, 1),
-                                                "workers": workers, "exit_codes": codes}]
+                                                "workers": shards, "exit_codes": codes}]
     atomic.write_json(_wall_file(preset, registry), {"sessions": record})
     failed = [i for i, c in enumerate(codes) if c != 0]
     if failed:
-        raise RuntimeError(f"study shard(s) {failed} of {workers} exited with {[codes[i] for i in failed]}; "
+        raise RuntimeError(f"study shard(s) {failed} of {shards} exited with {[codes[i] for i in failed]}; "
                            f"launch again to resume (finished runs are kept)")
-    log(f"study {preset!r}: {workers} shards finished in {seconds:.0f} s")
+    log(f"study {preset!r}: {shards} shards finished in {seconds:.0f} s")
     return wall_time(preset, registry)
+
+
+def run_on_dask(preset: str, *, registry: Registry, client, log: Callable[[str], None] = print):
+    """Train the whole study on a Dask ``client`` as one graph of runs (students after their teachers; no shards,
+    no barrier): ``prkd.experiments.graph``. Raises RunFailedError naming the runs that failed."""
+    from prkd.experiments.graph import PlanGraph, run_plan
+    outcome = run_plan(PlanGraph.from_configs(study_configs(preset)), registry, client=client, log=log)
+    if not outcome.ok:
+        raise RunFailedError(f"the {preset!r} study did not finish:\n{outcome.summary()}")
+    return outcome

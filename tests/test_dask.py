@@ -1,0 +1,175 @@
+"""Plans as graphs of runs (prkd.experiments.graph) on Dask distributed (prkd.experiments.dask_runner): a
+LocalCluster of 2 single-threaded workers trains each run once, with the in-process plan's results; a worker
+killed mid-run loses nothing; a run that fails for its own reasons is reported, not retried, and only its
+dependents are skipped; the in-process default needs no Dask."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+import torch
+
+import prkd
+from prkd.experiments.dask_runner import ClientFor, local_cluster, run_on_client, worker_environ
+from prkd.experiments.graph import PlanGraph, run_plan
+from prkd.registry import Registry
+from prkd.utils.allocator import TUNABLES, allocator_env
+
+distributed = pytest.importorskip("distributed")  # prkd[scale]; scripts/setup.sh installs it
+
+SMALL = dict(n_train=64, n_val=32, n_test=32, batch_size=16, epochs=2)
+
+
+def _plan(**overrides) -> PlanGraph:
+    """Teachers with L_t = 1 and 3 and a student of each (the students only name their teachers)."""
+    kw = {**SMALL, **overrides}
+    configs = {f"student L_t={L}": prkd.make("smoke", mode="student", teacher_masks=L, alpha=0.5, beta=0.25, **kw)
+               for L in (1, 3)}
+    configs["teacher L_t=3"] = prkd.make("smoke", mode="teacher", n_masks=3, **kw)
+    return PlanGraph.from_configs(configs)
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = local_cluster(2)
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+def test_the_graph_puts_teachers_first_and_adds_the_ones_a_student_implies():
+    graph = _plan()
+    modes = [t.cfg.train.mode for t in graph.tasks.values()]
+    assert modes == ["teacher", "teacher", "student", "student"]
+    teachers = [rid for rid, t in graph.tasks.items() if t.cfg.train.mode == "teacher"]
+    assert {t.teacher for t in graph.tasks.values() if t.teacher} == set(teachers)
+    assert graph.names[teachers[0]] == [] and graph.label(teachers[0]) == teachers[0]  # implied by its student
+
+
+def test_a_two_worker_cluster_trains_each_run_once_with_the_in_process_results(client, tmp_path):
+    graph = _plan()
+    on_dask = run_on_client(graph, Registry.open(tmp_path / "dask"), client, progress=False, log=lambda m: None)
+    assert on_dask.ok and set(on_dask.complete) == set(graph.tasks), on_dask.summary()
+    pids = set()
+    for run in on_dask.complete.values():
+        kinds = [e["event"] for e in run.events()]
+        assert kinds.count("started") == 1 and kinds[-1] == "completed", (run.id, kinds)
+        pids.add(run.events()[0]["pid"])
+    assert os.getpid() not in pids, "the runs were trained in the workers, not here"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each worker (2 cores, 2 workers): the same float kernels
+    try:
+        here = run_plan(graph, Registry.open(tmp_path / "here"), progress=False, log=lambda m: None)
+    finally:
+        torch.set_num_threads(threads)
+    for rid, run in here.complete.items():
+        a, b = run.metrics(), on_dask.complete[rid].metrics()
+        assert (a["test_psnr"], a["test_ssim"]) == (b["test_psnr"], b["test_ssim"]), rid
+        assert a["test_psnr_per_image"] == b["test_psnr_per_image"]
+
+
+def _kill_the_trainer_once_it_has_a_checkpoint(run_path, killed: list) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        lock = run_path / "train.lock"
+        if (run_path / "checkpoint.pt").is_file() and lock.is_file():
+            pid = json.loads(lock.read_text())["pid"]
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            return
+        time.sleep(0.05)
+
+
+def test_a_worker_killed_mid_run_loses_nothing(client, tmp_path):
+    graph = _plan(epochs=12)
+    registry = Registry.open(tmp_path)
+    teacher = next(t for t in graph.tasks.values() if t.cfg.train.mode == "teacher" and t.cfg.optics.n_masks == 3)
+    killed = []
+    killer = threading.Thread(target=_kill_the_trainer_once_it_has_a_checkpoint,
+                              args=(registry.runs_dir / teacher.run_id, killed))
+    killer.start()
+    outcome = run_on_client(graph, registry, client, progress=False, log=lambda m: None)
+    killer.join()
+    assert killed, "the test never found the teacher mid-run"
+    assert outcome.ok and set(outcome.complete) == set(graph.tasks), outcome.summary()
+    events = outcome.complete[teacher.run_id].events()
+    kinds = [e["event"] for e in events]
+    assert kinds.count("started") == 1 and "recovered" in kinds and "resumed" in kinds, kinds
+    assert kinds[-1] == "completed" and events[0]["pid"] == killed[0] != events[-1]["pid"]
+    client.wait_for_workers(2, timeout=60)  # the nanny restarted the killed worker
+
+
+def test_a_run_that_fails_on_its_own_is_reported_and_only_its_dependents_skipped(client, tmp_path):
+    graph = _plan()
+    registry = Registry.open(tmp_path)
+    teachers = [t for t in graph.tasks.values() if t.cfg.train.mode == "teacher"]
+    damaged = registry.runs_dir / teachers[0].run_id  # its config.json describes another run: refused, not retried
+    damaged.mkdir(parents=True)
+    other = prkd.make("smoke", mode="e2e", **SMALL)
+    (damaged / "config.json").write_text(json.dumps({"config": other.to_dict()}))
+    outcome = run_on_client(graph, registry, client, progress=False, log=lambda m: None)
+    assert list(outcome.failed) == [teachers[0].run_id] and "DamagedRunError" in outcome.failed[teachers[0].run_id]
+    student = next(t.run_id for t in graph.tasks.values() if t.teacher == teachers[0].run_id)
+    assert list(outcome.skipped) == [student] and "its teacher" in outcome.skipped[student]
+    assert set(outcome.complete) == set(graph.tasks) - {teachers[0].run_id, student}
+    assert f"failed: {graph.label(teachers[0].run_id)}" in outcome.summary()
+
+
+def test_workers_get_the_allocator_and_thread_settings_before_they_start(client):
+    env = worker_environ(3)
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "3" and "MALLOC_TRIM_THRESHOLD_" not in env
+    assert env.get("GLIBC_TUNABLES") == (TUNABLES if allocator_env({}) else None)
+
+    def seen():
+        return (os.environ.get("GLIBC_TUNABLES"), os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads(),
+                os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    for tunables, omp, threads, trim in client.run(seen).values():
+        assert tunables == (TUNABLES if allocator_env({}) else None) and omp == "1" and threads == 1 and trim is None
+
+
+def test_bad_cluster_arguments_are_refused():
+    with pytest.raises(prkd.ConfigError, match="'workers' must be an integer in \\[1, 256\\]"):
+        local_cluster(0)
+    with pytest.raises(prkd.ConfigError, match="not both"):
+        ClientFor(workers=2, scheduler="tcp://127.0.0.1:1")
+
+
+def test_the_in_process_default_needs_no_dask(tmp_path):
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["distributed"] = None   # as if prkd[scale] were not installed
+        sys.modules["dask"] = None
+        import prkd
+        from prkd.experiments.dask_runner import ClientFor
+        from prkd.experiments.graph import PlanGraph, run_plan
+        graph = PlanGraph.from_configs({{"e2e": prkd.make("smoke", mode="e2e", **{SMALL!r})}})
+        outcome = run_plan(graph, prkd.open_registry({str(tmp_path)!r}), progress=False, log=lambda m: None)
+        assert outcome.ok, outcome.summary()
+        try:
+            ClientFor(workers=2).__enter__()
+        except prkd.ConfigError as err:
+            print(err)
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "prkd[scale]" in result.stdout
+
+
+def test_the_command_line_trains_a_plan_on_a_local_cluster(tmp_path, monkeypatch, capsys):
+    from prkd import reproduce
+    from prkd.__main__ import main
+    monkeypatch.setattr(reproduce, "preset_plan", lambda preset: _plan())  # smoke's own plan has ~50 runs
+    assert main(["--output-dir", str(tmp_path), "plan", "--preset", "smoke", "--workers", "2"]) == 0
+    assert "4 of 4 runs complete" in capsys.readouterr().out
+    runs = Registry.open(tmp_path).runs()
+    assert len(runs) == 4 and all([e["event"] for e in r.events()].count("started") == 1 for r in runs)
+    assert main(["--output-dir", str(tmp_path), "plan", "--preset", "smoke", "--workers", "0"]) == 2
+    assert "'workers' must be an integer in [1, 256]" in capsys.readouterr().err
