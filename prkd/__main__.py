@@ -7,6 +7,7 @@
     python -m prkd plan [--preset quick] [--workers N | --scheduler ADDRESS]    (train only; no notebooks)
     python -m prkd study [--preset study] [--shards 2 | --shard I/N | --workers N | --scheduler ADDRESS]
     python -m prkd runs [--mode M] [--preset P]        (state, damage and who trained each run)
+    python -m prkd export-masks RUN_ID --levels K [--wavelength-um UM] [--index N] --out DIR
     python -m prkd check-results [--preset quick] [--committed docs/results/quick] [--fresh outputs/figures/quick]
 """
 
@@ -60,6 +61,15 @@ def _add_commands(sub) -> None:
     ls = sub.add_parser("runs", help="list the runs in the registry")
     ls.add_argument("--mode", default=None)
     ls.add_argument("--preset", default=None)
+    ex = sub.add_parser("export-masks", help="write a run's masks quantised to K phase levels for fabrication: "
+                                              "phase (.npy, radians), 16-bit PNG, height map (micrometres)")
+    ex.add_argument("run", metavar="RUN_ID", help="a complete run of the registry (see `prkd runs`)")
+    ex.add_argument("--levels", type=int, required=True, metavar="K", help="phase levels 2 pi k / K, K >= 2")
+    ex.add_argument("--wavelength-um", type=float, default=None, metavar="UM",
+                    help="design wavelength in micrometres (> 0; default prkd.fabrication's example, 0.532)")
+    ex.add_argument("--index", type=float, default=None, metavar="N",
+                    help="refractive index of the mask material (> 1; default prkd.fabrication's example, 1.5)")
+    ex.add_argument("--out", required=True, metavar="DIR", help="folder to write (created; nothing on bad input)")
     chk = sub.add_parser("check-results", help="compare committed result tables with a fresh run's, within "
                                                "tolerances from the seeds' spread (accuracy, not times)")
     chk.add_argument("--preset", default="quick", choices=sorted(PRESETS))
@@ -98,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         return _study(args, parser, registry)
     if args.command == "check-results":
         return _check_results(args, registry)
+    if args.command == "export-masks":
+        return _export_masks(args, registry)
     return _reproduce(args, registry)
 
 
@@ -227,6 +239,21 @@ def _list(args: argparse.Namespace, registry) -> int:
         print(f"{run.id}  {entry.state}{scores}  [{entry.history}]")
     if not shown:
         print(f"no runs in {registry.runs_dir}")
+    return 0
+
+
+def _export_masks(args: argparse.Namespace, registry) -> int:
+    """Write a run's quantised masks into --out; refused input (named, exit 2) writes nothing."""
+    from prkd.fabrication import FabricationError, export_masks
+    from prkd.registry import CorruptCheckpointError, DamagedRunError, RunNotFoundError
+
+    optics = {k: v for k, v in (("wavelength_um", args.wavelength_um), ("index", args.index)) if v is not None}
+    try:
+        written = export_masks(registry.find(args.run), args.out, levels=args.levels, **optics)
+    except (FabricationError, RunNotFoundError, DamagedRunError, CorruptCheckpointError, OSError) as err:
+        print(f"prkd: error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(written)} files for run {args.run} ({args.levels} levels) to {written[-1].parent.resolve()}")
     return 0
 
 
