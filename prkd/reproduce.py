@@ -28,7 +28,7 @@ class NotebookFailed(RuntimeError):
 
 
 #: Notebook 07 runs the study of ``prkd.study``, which has its own preset: ``study`` runs 07 alone, ``quick`` and
-#: ``paper`` run 01-06 (the study is not part of their reproduction), ``smoke`` runs all seven (CI).
+#: ``paper`` run 01-06 and 08 (the study is not part of their reproduction), ``smoke`` runs all (CI).
 STUDY_NOTEBOOK = "07"
 
 

@@ -27,7 +27,7 @@ def test_every_notebook_ran_and_was_written(executed):
     names = [nb.name for nb in reproduce.notebooks()]
     assert names == ["01_sensing_model.ipynb", "02_initialization.ipynb", "03_e2e_teacher.ipynb",
                      "04_kd_student.ipynb", "05_ablations.ipynb", "06_figures.ipynb",
-                     "07_does_distillation_help.ipynb"]
+                     "07_does_distillation_help.ipynb", "08_classical_baselines.ipynb"]
     for name in names:
         nb = json.loads((executed / name).read_text())
         assert nb["metadata"]["papermill"]["parameters"]["preset"] == "smoke"
@@ -61,8 +61,8 @@ def test_each_preset_runs_its_notebooks():
     def stems(preset):
         return [nb.stem[:2] for nb in reproduce.notebooks(preset)]
 
-    assert stems("smoke") == ["01", "02", "03", "04", "05", "06", "07"]
-    assert stems("quick") == stems("paper") == ["01", "02", "03", "04", "05", "06"]
+    assert stems("smoke") == ["01", "02", "03", "04", "05", "06", "07", "08"]
+    assert stems("quick") == stems("paper") == ["01", "02", "03", "04", "05", "06", "08"]
     assert stems("study") == ["07"]
 
 
