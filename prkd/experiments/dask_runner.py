@@ -31,6 +31,7 @@ import time
 from typing import Callable
 
 import torch
+from tqdm.auto import tqdm
 
 from prkd.config import ConfigError
 from prkd.experiments.graph import PlanGraph, PlanOutcome
@@ -71,7 +72,7 @@ def local_cluster(n_workers: int, *, torch_threads: int | None = None, gpus: int
     gpus = torch.cuda.device_count() if gpus is None else gpus
     with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environ(threads)}):
         return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                        resources={"GPU": 1} if gpus else None, dashboard_address=None)
+                                        resources={"GPU": 1} if gpus else None, dashboard_address=":0")
 
 
 def connect(address: str):
@@ -111,10 +112,11 @@ def run_on_client(graph: PlanGraph, registry: Registry, client, *, progress: boo
         teacher = futures[task.teacher] if task.teacher else None
         futures[task.run_id] = client.submit(train_task, task.cfg, str(registry.root), teacher, torch_threads,
                                              key=f"prkd-{task.run_id}", pure=False, retries=0, resources=resources)
-    if progress:
-        distributed.progress(list(futures.values()))  # a text bar in a terminal, a widget in a notebook
+    bar = tqdm(distributed.as_completed(list(futures.values())), total=len(futures), desc="plan on Dask",
+               unit="run", disable=not progress)  # a text bar in a terminal, a widget in a notebook
+    for _ in bar:
+        pass
     outcome = PlanOutcome(graph)
-    distributed.wait(list(futures.values()))
     for rid, future in futures.items():
         _collect(outcome, graph, registry, rid, future)
     outcome.seconds = time.monotonic() - start
