@@ -225,7 +225,7 @@ def _list(args: argparse.Namespace, registry) -> int:
     for entry in entries:
         run = entry.run
         if entry.state != "damaged":
-            cfg = run.config()
+            cfg = entry.config
             if (args.mode and cfg.train.mode != args.mode) or (args.preset and cfg.preset != args.preset):
                 continue
         shown += 1

@@ -115,8 +115,4 @@ def train_preset_plan(preset: str, *, registry: Registry, client, log=print):
     """Train ``preset_plan(preset)`` on ``client`` (or in this process with ``client=None``) before the notebooks
     run, so that they find every run in the registry; RunFailedError names the runs that failed."""
     from prkd.experiments.graph import run_plan
-    from prkd.learning import RunFailedError
-    outcome = run_plan(preset_plan(preset), registry, client=client, log=log)
-    if not outcome.ok:
-        raise RunFailedError(f"the {preset!r} plan did not finish:\n{outcome.summary()}")
-    return outcome
+    return run_plan(preset_plan(preset), registry, client=client, log=log).raise_if_failed(f"the {preset!r} plan")

@@ -34,7 +34,7 @@ import torch
 from tqdm.auto import tqdm
 
 from prkd.config import ConfigError
-from prkd.experiments.graph import PlanGraph, PlanOutcome
+from prkd.experiments.graph import PlanGraph, PlanOutcome, skip_reason
 from prkd.registry import Registry
 from prkd.utils.allocator import TUNABLES, allocator_env
 
@@ -130,7 +130,7 @@ def _collect(outcome: PlanOutcome, graph: PlanGraph, registry: Registry, rid: st
     if future.status == "finished":
         outcome.complete[rid] = registry.find(future.result())
     elif teacher and (teacher in outcome.failed or teacher in outcome.skipped):
-        outcome.skipped[rid] = f"its teacher {teacher} failed"
+        outcome.skipped[rid] = skip_reason(teacher)
     else:
         err = future.exception()
         outcome.failed[rid] = f"{type(err).__name__}: {err}"

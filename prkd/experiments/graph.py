@@ -15,6 +15,7 @@ else finishes.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -93,6 +94,12 @@ class PlanOutcome:
     def runs_by_name(self) -> dict[str, Run]:
         return {name: run for rid, run in self.complete.items() for name in self.graph.names.get(rid, [])}
 
+    def raise_if_failed(self, what: str) -> "PlanOutcome":
+        """This outcome when every run completed; RunFailedError naming the failed and skipped runs otherwise."""
+        if not self.ok:
+            raise RunFailedError(f"{what} did not finish:\n{self.summary()}")
+        return self
+
     def summary(self) -> str:
         lines = [f"{len(self.complete)} of {len(self.graph.tasks)} runs complete in {self.seconds:.0f} s"]
         lines += [f"failed: {self.graph.label(r)} ({r}): {m}" for r, m in self.failed.items()]
@@ -100,9 +107,14 @@ class PlanOutcome:
         return "\n".join(lines)
 
 
+def skip_reason(teacher: str) -> str:
+    """Why a student was not trained: its teacher failed (or was skipped itself)."""
+    return f"its teacher {teacher} failed"
+
+
 def _skip_dependents(outcome: PlanOutcome, run_id_: str) -> None:
     for dependent in outcome.graph.dependents(run_id_):
-        outcome.skipped[dependent] = f"its teacher {run_id_} failed"
+        outcome.skipped[dependent] = skip_reason(run_id_)
 
 
 def run_plan(graph: PlanGraph, registry: Registry, *, client=None, device: torch.device | None = None,
@@ -111,7 +123,6 @@ def run_plan(graph: PlanGraph, registry: Registry, *, client=None, device: torch
     if client is not None:
         from prkd.experiments.dask_runner import run_on_client
         return run_on_client(graph, registry, client, progress=progress, log=log)
-    import time
     start = time.monotonic()
     outcome = PlanOutcome(graph)
     tasks = list(graph.tasks.values())

@@ -27,7 +27,7 @@ import torch
 from prkd.config import Config, ConfigError, make
 from prkd.data import Splits
 from prkd.registry import Registry, Run, RunNotFoundError, run_id
-from prkd.learning import STUDENT_ALPHA, STUDENT_BETA, RunFailedError, teacher_config
+from prkd.learning import STUDENT_ALPHA, STUDENT_BETA, teacher_config
 
 __all__ = ["ABLATIONS", "PLANS", "ablation_prefix", "Plan", "Results", "collect", "experiment_configs", "mean_ci95",
            "plan_run_id", "run_all", "run_of"]
@@ -121,9 +121,7 @@ def run_all(preset: str, *, registry: Registry, client=None, device: torch.devic
     from prkd.experiments.graph import PlanGraph, run_plan
     outcome = run_plan(PlanGraph.from_configs(experiment_configs(preset)), registry, client=client, device=device,
                        progress=progress, log=log, data=data)
-    if not outcome.ok:
-        raise RunFailedError(f"the {preset!r} reproduction did not finish:\n{outcome.summary()}")
-    return outcome.runs_by_name()
+    return outcome.raise_if_failed(f"the {preset!r} reproduction").runs_by_name()
 
 
 def mean_ci95(values) -> tuple[float, float]:

@@ -264,7 +264,5 @@ def run_on_dask(preset: str, *, registry: Registry, client, log: Callable[[str],
     """Train the whole study on a Dask ``client`` as one graph of runs (students after their teachers; no shards,
     no barrier): ``prkd.experiments.graph``. Raises RunFailedError naming the runs that failed."""
     from prkd.experiments.graph import PlanGraph, run_plan
-    outcome = run_plan(PlanGraph.from_configs(study_configs(preset)), registry, client=client, log=log)
-    if not outcome.ok:
-        raise RunFailedError(f"the {preset!r} study did not finish:\n{outcome.summary()}")
-    return outcome
+    return run_plan(PlanGraph.from_configs(study_configs(preset)), registry, client=client,
+                    log=log).raise_if_failed(f"the {preset!r} study")

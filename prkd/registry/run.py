@@ -154,8 +154,8 @@ class Run:
         err.detail = f"{path.name} {what}"
         return err
 
-    def _record(self) -> dict:
-        """``config.json``, checked: readable, a valid config, and hashing to this folder's run id."""
+    def _record(self) -> tuple[dict, Config]:
+        """``config.json`` and its config, checked: readable, a valid config, and hashing to this folder's run id."""
         record = self._json(self.config_file, ("config",))
         try:
             cfg = from_dict(record["config"])
@@ -165,16 +165,24 @@ class Run:
         if expected != self.id:
             raise self._damaged(self.config_file, f"describes run {expected}, not {self.id} (edited or copied "
                                                   f"from another folder)")
-        return record
+        return record, cfg
+
+    def verify(self) -> Config:
+        """The run's config once every file it has is checked; DamagedRunError naming the file otherwise
+        (a missing ``config.json`` included)."""
+        if not self.exists:
+            raise self._damaged(self.config_file, "is missing")
+        _, cfg = self._record()
+        if self.metrics_file.is_file():
+            self.metrics()
+        if self.is_failed:
+            self._json(self.failure_file, ("message",))
+        return cfg
 
     def problem(self) -> str | None:
         """What is wrong with the folder (naming the file), or None when it is sound. Never raises."""
         try:
-            self._record()
-            if self.metrics_file.is_file():
-                self.metrics()
-            if self.is_failed:
-                self._json(self.failure_file, ("message",))
+            self.verify()
         except DamagedRunError as err:
             return err.detail
         return None
@@ -184,10 +192,10 @@ class Run:
         return self._json(self.failure_file, ("message",)) if self.is_failed else None
 
     def config(self) -> Config:
-        return from_dict(self._record()["config"])
+        return self._record()[1]
 
     def teacher_id(self) -> str | None:
-        return self._record().get("teacher_run")
+        return self._record()[0].get("teacher_run")
 
     def metrics(self) -> dict:
         return self._json(self.metrics_file, ("test_psnr", "test_ssim"))

@@ -64,12 +64,13 @@ def open_registry(root: str | os.PathLike | None = None, *, log: Callable[[str],
 @dataclass(frozen=True)
 class RunEntry:
     """One folder under ``runs/``: its state (complete, incomplete, failed, training, damaged), the problem of a
-    damaged one (naming the file), and a one-line summary of its events."""
+    damaged one (naming the file), a one-line summary of its events, and its config (None when damaged)."""
 
     run: Run
     state: str
     problem: str | None
     history: str
+    config: Config | None = None
 
 
 @dataclass(frozen=True)
@@ -127,34 +128,38 @@ class Registry:
 
     def runs(self, *, mode: str | None = None, preset: str | None = None, complete: bool | None = None) -> list[Run]:
         """Sound runs, sorted by id, optionally filtered; damaged folders are left out (``entries`` names them)."""
-        runs = [r for r in self._folders() if r.exists and r.problem() is None]
-        if mode is not None:
-            runs = [r for r in runs if r.config().train.mode == mode]
-        if preset is not None:
-            runs = [r for r in runs if r.config().preset == preset]
-        if complete is not None:
-            runs = [r for r in runs if r.is_complete == complete]
-        return runs
-
-    def entries(self) -> list[RunEntry]:
-        """Every run folder with its state; a damaged one is named, never fatal."""
         out = []
         for run in self._folders():
-            problem = run.problem() if run.exists else f"{run.config_file.name} is missing"
+            try:
+                cfg = run.verify()
+            except DamagedRunError:
+                continue
+            if ((mode is None or cfg.train.mode == mode) and (preset is None or cfg.preset == preset)
+                    and (complete is None or run.is_complete == complete)):
+                out.append(run)
+        return out
+
+    def entries(self) -> list[RunEntry]:
+        """Every run folder with its state and config; a damaged one is named, never fatal."""
+        out = []
+        for run in self._folders():
+            cfg = problem = None
+            try:
+                cfg = run.verify()
+            except DamagedRunError as err:
+                problem = err.detail
             if problem is not None:
                 state = "damaged"
             elif RunLock(run.path).current() is not None:
                 state = "training"
             else:
                 state = "failed" if run.is_failed else "complete" if run.is_complete else "incomplete"
-            out.append(RunEntry(run, state, problem, events.summary(events.read(run.path))))
+            out.append(RunEntry(run, state, problem, events.summary(events.read(run.path)), cfg))
         return out
 
     def check(self, run: Run) -> Run:
-        """``run`` if its folder is absent or sound; DamagedRunError naming the file otherwise."""
+        """``run`` if its folder is absent, or started but not yet written (no files of a run), or sound;
+        DamagedRunError naming the file otherwise."""
         if run.path.is_dir() and (run.exists or run.metrics_file.is_file()):
-            problem = run.problem() if run.exists else f"{run.config_file.name} is missing"
-            if problem is not None:
-                raise DamagedRunError(f"run {run.id} is damaged: {problem} ({run.path}). Delete the folder "
-                                      f"{run.path} to train that run again.")
+            run.verify()
         return run
