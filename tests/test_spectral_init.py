@@ -158,3 +158,65 @@ def test_recompute_backward_gives_the_plain_autograd_gradient():
         grads[backward] = [p.grad.clone() for p in (system.sensing.phi, system.init.filter.psi)]
     for lean_grad, plain_grad in zip(grads["recompute"], grads["plain"]):
         torch.testing.assert_close(lean_grad, plain_grad, rtol=1e-5, atol=1e-7)
+
+
+def _reference_initialization(init: SpectralInit, y: torch.Tensor, op: CDPSensing) -> torch.Tensor:
+    """Algorithm 1 written plainly, as prkd computed it before the fused power step: Gamma through the operator's
+    own A and A_adjoint with the orthonormal DFT, the filter as a zero-padded conv2d of both parts, autograd
+    through everything."""
+    b, L, n1, n2 = y.shape
+    w = init.weights(y) / (L * n1 * n2)
+    psi = init.filter.psi[None, None]
+    pad = psi.shape[-1] // 2
+
+    def conv(part):
+        return torch.nn.functional.conv2d(part[:, None], psi.to(part.dtype), padding=pad)[:, 0]
+
+    z = init.z0.expand(b, n1, n2)
+    for _ in range(init.T):
+        g = op.A_adjoint(w * op.A(z))
+        z = torch.complex(conv(g.real), conv(g.imag))
+        z = z / torch.linalg.vector_norm(z, dim=(1, 2)).clamp_min(1e-12)[:, None, None]
+    return init.finish(z, y)
+
+
+def _learned_pipeline(L: int, seed: int = 0):
+    system = prkd.PRSystem(prkd.make("smoke", n_masks=L, mode="teacher" if L > 1 else "e2e"))
+    with torch.no_grad():  # a learned-looking filter and masks, so no symmetry hides a slip
+        gen = torch.Generator().manual_seed(seed)
+        system.init.filter.psi.add_(0.02 * torch.randn(5, 5, generator=gen))
+    img = torch.rand(4, 1, 16, 16, generator=torch.Generator().manual_seed(seed + 1))
+    return system, img
+
+
+def test_weighted_projection_is_the_operators_adjoint_of_weighted_forward():
+    from prkd.physics.power_step import weighted_projection
+    gen = torch.Generator().manual_seed(5)
+    op = CDPSensing(n_masks=3, size=8, generator=gen)
+    z = torch.randn(2, 8, 8, dtype=torch.complex64, generator=gen)
+    w = torch.rand(2, 3, 8, 8, generator=gen)
+    n = 64
+    torch.testing.assert_close(weighted_projection(z, op.masks(), w / n), op.A_adjoint(w * op.A(z)),
+                               atol=1e-6, rtol=1e-5)
+
+
+def test_initialization_and_its_gradients_equal_the_plain_reference_on_fixed_inputs():
+    for L in (1, 3):
+        system, img = _learned_pipeline(L)
+        results = {}
+        for name, run in (("fused", lambda y: system.init(y, system.sensing)),
+                          ("reference", lambda y: _reference_initialization(system.init, y, system.sensing))):
+            system.zero_grad()
+            z = run(system.measure(img))
+            (z.real.square().sum() + (z.imag * torch.linspace(-1, 1, 16)).sum()).backward()
+            results[name] = [z.detach(), system.sensing.phi.grad.clone(), system.init.filter.psi.grad.clone()]
+        for fused, reference in zip(results["fused"], results["reference"]):
+            torch.testing.assert_close(fused, reference, rtol=1e-4, atol=1e-5 * reference.abs().max().item())
+
+
+def test_initialization_without_a_gradient_equals_the_one_with_it():
+    system, img = _learned_pipeline(3, seed=2)
+    y = system.measure(img).detach()
+    with torch.no_grad():
+        in_place = system.init(y, system.sensing)
+    torch.testing.assert_close(in_place, system.init(y, system.sensing).detach(), rtol=1e-5, atol=1e-6)

@@ -2,9 +2,10 @@
 
     z* = argmax_{||z|| = 1} z^H Gamma z,   Gamma = (1/m) sum_l B_l^H diag(w(y_l)) B_l,   m = L n
 
-Gamma is never formed: ``Gamma z`` costs one FFT and one inverse FFT per snapshot, using the
-sensing operator's ``A`` and ``A_adjoint``. Each iteration filters and normalises (Algorithm 1,
-lines 5-6):
+Gamma is never formed: ``Gamma z`` costs one FFT and one inverse FFT per snapshot. It is the sensing
+operator's ``A_adjoint(w * A(z))``, computed by ``prkd.physics.power_step.weighted_projection`` with the
+masks, the weights and every constant prepared once per initialization, so that an iteration costs little
+more than its FFTs, forward and backward. Each iteration filters and normalises (Algorithm 1, lines 5-6):
 
     z <- G_psi(Gamma z),   z <- z / ||z||
 
@@ -31,6 +32,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from prkd.physics.optics import CDPSensing
+from prkd.physics.power_step import weighted_projection
 
 __all__ = ["LowPassFilter", "SpectralInit", "gaussian_kernel"]
 
@@ -70,19 +72,27 @@ class LowPassFilter(nn.Module):
             c = self.psi.shape[-1] // 2
             self.psi[c, c] = 1.0
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """z: (B, N, N) complex -> (B, N, N) complex.
+    def spectrum(self, shape: tuple[int, int], dtype: torch.dtype) -> torch.Tensor:
+        """The DFT of the flipped psi on the zero-padded grid of ``forward`` for images of ``shape`` (computed once
+        per initialization, not once per iteration)."""
+        k = self.psi.shape[-1]
+        grid = (shape[0] + k - 1, shape[1] + k - 1)
+        return torch.fft.fft2(self.psi.flip(0, 1).to(dtype), s=grid)
+
+    def forward(self, z: torch.Tensor, spectrum: torch.Tensor | None = None) -> torch.Tensor:
+        """z: (B, N, N) complex -> (B, N, N) complex; ``spectrum``: ``self.spectrum(...)``, if already computed.
 
         The same result as ``conv2d(part, psi, padding=k // 2)`` on the real and imaginary parts, computed as
         one complex FFT product on a grid of N + k - 1 points (zero-padded, so nothing wraps around): on the
         CPU this is several times faster, forward and backward, than a convolution with one input channel.
         """
         n1, n2 = z.shape[-2:]
-        k = self.psi.shape[-1]
-        c = k // 2
-        grid = (n1 + k - 1, n2 + k - 1)
-        kernel = torch.fft.fft2(self.psi.flip(0, 1).to(z.real.dtype), s=grid)
-        full = torch.fft.ifft2(torch.fft.fft2(z, s=grid) * kernel)
+        c = self.psi.shape[-1] // 2
+        if spectrum is None:
+            spectrum = self.spectrum((n1, n2), z.real.dtype)
+        full = torch.fft.fft2(z, s=spectrum.shape[-2:])
+        graph = torch.is_grad_enabled() and (full.requires_grad or spectrum.requires_grad)
+        full = torch.fft.ifft2(full * spectrum if graph else full.mul_(spectrum))
         return full[..., c:c + n1, c:c + n2]
 
 
@@ -124,27 +134,45 @@ class SpectralInit(nn.Module):
         mean = y.mean(dim=(1, 2, 3), keepdim=True)
         return y * (y <= self.truncation * mean).to(y.dtype)
 
-    def gamma(self, z: torch.Tensor, y: torch.Tensor, sensing: CDPSensing) -> torch.Tensor:
-        """Gamma z = (1/m) sum_l B_l^H (w(y_l) * B_l z), m = L n, without forming Gamma. z: (B, N, N) complex."""
+    def folded_weights(self, y: torch.Tensor) -> torch.Tensor:
+        """w(y) / (L n^2), (B, L, N, N): Gamma's weights with the 1/m of Eq. (2) and the orthonormal DFT's two
+        1/sqrt(n) folded in once, as a complex tensor of zero imaginary part (``prkd.physics.power_step``)."""
         b, L, n1, n2 = y.shape
-        return sensing.A_adjoint(self.weights(y) / (L * n1 * n2) * sensing.A(z))
+        complex_dtype = torch.complex128 if y.dtype == torch.float64 else torch.complex64
+        return (self.weights(y) * (1.0 / (L * (n1 * n2) ** 2))).to(complex_dtype)
+
+    def gamma(self, z: torch.Tensor, y: torch.Tensor, sensing: CDPSensing, *, masks: torch.Tensor | None = None,
+              weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Gamma z = (1/m) sum_l B_l^H (w(y_l) * B_l z), m = L n, without forming Gamma. z: (B, N, N) complex.
+
+        The same as ``sensing.A_adjoint(w(y) / m * sensing.A(z))``, computed by ``weighted_projection`` with the
+        DFT's scaling folded into the weights. ``masks`` (``sensing.masks()``) and ``weights``
+        (``folded_weights(y)``) can be passed when already computed, as ``iterates`` does once for all T."""
+        masks = sensing.masks() if masks is None else masks
+        weights = self.folded_weights(y) if weights is None else weights
+        return weighted_projection(z, masks, weights)
 
     def iterates(self, y: torch.Tensor, sensing: CDPSensing, T: int | None = None):
-        """Yield the unit-norm iterate z^(t), t = 1..T (default ``self.T``), of Algorithm 1 (lines 5-6)."""
+        """Yield the unit-norm iterate z^(t), t = 1..T (default ``self.T``), of Algorithm 1 (lines 5-6).
+
+        What does not change between iterations is computed once: the masks e^{j phi}, the folded weights and
+        the filter's spectrum."""
         b, L, n1, n2 = y.shape
-        w = self.weights(y) / (L * n1 * n2)
+        masks, weights = sensing.masks(), self.folded_weights(y)
+        spectrum = self.filter.spectrum((n1, n2), y.dtype)
         z = self.z0.expand(b, n1, n2)
 
-        def step(z: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-            z = self.filter(sensing.A_adjoint(w * sensing.A(z)))      # filtering step, G_psi(Gamma z)
-            return z / _norm(z).clamp_min(_EPS)[:, None, None]        # normalization step
+        def step(z: torch.Tensor, masks: torch.Tensor, weights: torch.Tensor, spectrum: torch.Tensor) -> torch.Tensor:
+            z = self.filter(self.gamma(z, y, sensing, masks=masks, weights=weights), spectrum)  # G_psi(Gamma z)
+            return z / _norm(z).clamp_min(_EPS)[:, None, None]                              # normalization step
 
         # backward = "recompute": keep only each iterate z^(t) (B x N x N) and recompute the iteration's
         # intermediates (B x L x N x N each) during the backward pass; the gradient is unchanged.
-        lean = self.backward == "recompute" and torch.is_grad_enabled() and (w.requires_grad or any(
-            p.requires_grad for p in (*self.parameters(), *sensing.parameters())))
+        lean = self.backward == "recompute" and torch.is_grad_enabled() and any(
+            t.requires_grad for t in (masks, weights, spectrum))
         for _ in range(self.T if T is None else T):
-            z = checkpoint(step, z, w, use_reentrant=False) if lean else step(z, w)
+            z = (checkpoint(step, z, masks, weights, spectrum, use_reentrant=False) if lean
+                 else step(z, masks, weights, spectrum))
             yield z
 
     def finish(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
