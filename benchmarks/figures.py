@@ -23,7 +23,7 @@ Groups: ``deepinv``, ``fft_floor``, ``inference``.
 from __future__ import annotations
 
 from shapes import GroupSettings, batch_size
-from timed_variant import alternately, in_turn
+from timed_variant import alternately, in_turn, run_in_fresh_process
 
 MODES = ("teacher", "e2e", "random", "student")
 
@@ -86,9 +86,46 @@ def versus_deepinv(run: GroupSettings) -> dict[str, float]:
 
 
 def versus_fft_floor(run: GroupSettings) -> dict[str, float]:
-    """``init_vs_fft_floor``: the initialization's time over that of its 2 L T FFTs alone."""
-    floor = in_turn({k: run.variant(k) for k in ("init", "fft")}, run.steps, run.repeats)
-    return {f"init_vs_fft_floor{run.suffix}": floor["init/fft"]}
+    """``init_vs_fft_floor``: the initialization's time over that of its 2 L T FFTs alone;
+    ``init_backward_vs_fft_floor``: a learned-mask initialization's forward and backward over its 4 L T FFTs."""
+    kinds = ("init", "fft", "init_grad", "fft_grad")
+    floor = in_turn({k: run.variant(k) for k in kinds}, run.steps, run.repeats)
+    return {f"init_vs_fft_floor{run.suffix}": floor["init/fft"],
+            f"init_backward_vs_fft_floor{run.suffix}": floor["init_grad/fft_grad"]}
+
+
+def init_breakdown(run: GroupSettings) -> dict[str, float]:
+    """``init_share_<part>``: where a forward of the initialization spends its time (``floors.init_breakdown``),
+    profiled in a fresh process."""
+    shares = run_in_fresh_process({**run.variant("init_breakdown"), "profile": True})
+    return {f"init_share_{part}{run.suffix}": share for part, share in shares.items()}
+
+
+def step_fraction_of_peak(run: GroupSettings) -> dict[str, float]:
+    """``step_fraction_of_peak_<mode>``: a training step's counted FLOPs per second over the FLOP rate of a large
+    conv2d, the two called in turn in one process (``floors``)."""
+    figures = {}
+    for mode in MODES:
+        both = in_turn({"conv": run.variant("conv_peak"), mode: run.variant("peak_step", mode=mode)}, run.steps,
+                       run.repeats)
+        conv_rate = both["conv.flops"] / both["conv"]
+        figures[f"step_fraction_of_peak_{mode}{run.suffix}"] = both[f"{mode}.flops"] / both[mode] / conv_rate
+        figures[f"step_gflop_{mode}{run.suffix}"] = both[f"{mode}.flops"] / 1e9
+    unet = in_turn({"conv": run.variant("conv_peak"), "unet": run.variant("unet_step")}, run.steps, run.repeats)
+    figures[f"unet_fraction_of_peak{run.suffix}"] = unet["unet.flops"] / unet["unet"] / (unet["conv.flops"] / unet["conv"])
+    figures[f"conv_peak_gflops{run.suffix}"] = conv_rate / 1e6
+    return figures
+
+
+def compile_speedup(run: GroupSettings) -> dict[str, float]:
+    """``compile_speedup_<what>``: eager time over ``torch.compile``'s (CPU inductor), in turn in one process,
+    for the U-Net's forward and backward and for the initialization's forward (opt-in: compiling takes minutes)."""
+    figures = {}
+    for what in ("unet", "init"):
+        variants = {c: run.variant("compiled", what=what, compile=c == "compiled") for c in ("eager", "compiled")}
+        both = in_turn(variants, run.steps, run.repeats)
+        figures[f"compile_speedup_{what}{run.suffix}"] = both["eager/compiled"]
+    return figures
 
 
 def inference(run: GroupSettings) -> dict[str, float]:

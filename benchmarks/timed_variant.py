@@ -28,7 +28,7 @@ import torch
 from prkd.utils.allocator import TUNABLES
 from prkd.utils.device import default_device
 from prkd.utils.memory import PeakMemory
-from variants import build
+from variants import build, init_breakdown_of
 
 _THIS_SCRIPT = Path(__file__).resolve()
 
@@ -54,6 +54,12 @@ def measure_alone(spec: dict) -> dict:
     return {"ms": 1000 * statistics.median(times), "peak_mb": peak_mb, **variant.checks}
 
 
+def profile_shares(spec: dict) -> dict:
+    """The initialization's profiled time shares (``floors.init_breakdown``) at the spec's shapes."""
+    device = default_device()
+    return init_breakdown_of(spec, device)
+
+
 def measure_in_turn(spec: dict) -> dict:
     """Several variants built in this process and called in turn, each after a warm-up: median ms of each."""
     device = default_device()
@@ -66,7 +72,9 @@ def measure_in_turn(spec: dict) -> dict:
             times[name].append(_seconds(variant.call, device))
     out = {name: 1000 * statistics.median(t) for name, t in times.items()}
     cosines = [v.checks["cosine_min"] for v in variants.values() if "cosine_min" in v.checks]
-    return {**out, **({"cosine_min": min(cosines)} if cosines else {})}
+    checks = {f"{name}.{key}": value for name, v in variants.items() for key, value in v.checks.items()
+              if key != "cosine_min"}
+    return {**out, **checks, **({"cosine_min": min(cosines)} if cosines else {})}
 
 
 def _child_environment(allocator: str | None) -> dict[str, str]:
@@ -99,6 +107,7 @@ def in_turn(variants: dict[str, dict], steps: int, repeats: int) -> dict[str, fl
             if a != b:
                 out[f"{a}/{b}"] = statistics.median(r[a] / r[b] for r in runs)
     out["cosine_min"] = min(r.get("cosine_min", float("nan")) for r in runs)
+    out |= {key: statistics.median(r[key] for r in runs) for key in runs[0] if "." in key}  # "<name>.<check>"
     return out
 
 
@@ -120,7 +129,10 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     spec = json.loads(argv[0])
-    print(json.dumps(measure_in_turn(spec) if "variants" in spec else measure_alone(spec)))
+    if spec.get("profile"):
+        print(json.dumps(profile_shares(spec)))
+    else:
+        print(json.dumps(measure_in_turn(spec) if "variants" in spec else measure_alone(spec)))
     return 0
 
 

@@ -10,6 +10,7 @@ A variant is a JSON spec (``shapes.GroupSettings.variant``) with a ``kind``:
                  ``spectral_methods`` on prkd's own CDP operator: same masks, start, weighting y and T)
 * ``init``       prkd's spectral initialization alone, no gradient
 * ``fft``        the 2 L T FFTs of the initialization alone, no gradient (its floor)
+* ``init_grad``, ``fft_grad``, ``conv_peak``, ``peak_step``, ``unet_step``, ``compiled``: see ``floors``
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import prkd
 import prkd.data
 import prkd.learning
 import prkd.metrics
+import floors
 from prkd.learning.step import train_step
 from prkd.learning.teacher_targets import TeacherTargets
 from shapes import batch_size, variant_config
@@ -104,26 +106,58 @@ def _versus_deepinv(spec: dict, inputs: _Inputs, device: torch.device) -> Varian
 
 
 def _init_or_its_ffts(spec: dict, inputs: _Inputs, device: torch.device) -> Variant:
+    """``init`` / ``init_grad``: the learned-mask initialization, forward / forward and backward; ``fft`` /
+    ``fft_grad``: the 2 L T / 4 L T FFTs of the L-stack that they need (``floors``)."""
     cfg = variant_config(spec["preset"], "teacher", spec["L"])
     system = prkd.PRSystem(cfg).to(device)
+    if spec["kind"] == "init_grad":
+        return Variant(floors.init_grad(system, inputs.scenes))
+    if spec["kind"] in ("fft", "fft_grad"):
+        b, n = inputs.scenes.shape[0], cfg.data.image_size
+        stack = torch.randn(b, spec["L"], n, n, dtype=torch.complex64, device=device)
+        return Variant(floors.ffts(stack, cfg.init.T, passes=2 if spec["kind"] == "fft_grad" else 1))
     with torch.no_grad():
         y = system.measure(inputs.scenes)
-    b, n = inputs.scenes.shape[0], cfg.data.image_size
-    stack = torch.randn(b, spec["L"], n, n, dtype=torch.complex64, device=device)
 
     @torch.no_grad()
     def init():
         system.init(y, system.sensing)
+    return Variant(init)
 
-    @torch.no_grad()
-    def ffts():
-        for _ in range(cfg.init.T):
-            torch.fft.ifft2(torch.fft.fft2(stack, norm="ortho"), norm="ortho")
-    return Variant(init if spec["kind"] == "init" else ffts)
+
+def _conv_peak(spec: dict, inputs: _Inputs, device: torch.device) -> Variant:
+    call, flops = floors.conv_peak(device)
+    return Variant(call, {"flops": flops})
+
+
+def _unet_or_compiled(spec: dict, inputs: _Inputs, device: torch.device) -> Variant:
+    """``unet_step`` (with its FLOPs) and ``compiled`` (``floors``)."""
+    system = prkd.PRSystem(variant_config(spec["preset"], "e2e", 1)).to(device)
+    if spec["kind"] == "unet_step":
+        call = floors.unet_step(system, inputs.scenes)
+        return Variant(call, {"flops": floors.peak_step_flops(call)})
+    build_call = floors.unet_step if spec["what"] == "unet" else floors.init_forward
+    return Variant(build_call(system, inputs.scenes, compile_it=spec["compile"]))
+
+
+def _peak_step(spec: dict, inputs: _Inputs, device: torch.device) -> Variant:
+    """A training step of ``mode`` and its FLOPs (counted on one step while building it)."""
+    step = _train_step({**spec, "kind": "step"}, inputs, device)
+    return Variant(step.call, {"flops": floors.peak_step_flops(step.call)})
 
 
 _BUILDERS = {"step": _train_step, "inference": _inference, "deepinv": _versus_deepinv, "init": _init_or_its_ffts,
-             "fft": _init_or_its_ffts}
+             "fft": _init_or_its_ffts, "init_grad": _init_or_its_ffts, "fft_grad": _init_or_its_ffts,
+             "conv_peak": _conv_peak, "peak_step": _peak_step, "unet_step": _unet_or_compiled,
+             "compiled": _unet_or_compiled}
+
+
+def init_breakdown_of(spec: dict, device: torch.device) -> dict[str, float]:
+    """``floors.init_breakdown`` of the learned-mask teacher's initialization at the spec's shapes."""
+    torch.manual_seed(0)
+    inputs = _inputs(spec["preset"], device)
+    system = prkd.PRSystem(variant_config(spec["preset"], "teacher", spec["L"])).to(device)
+    return floors.init_breakdown(system, inputs.scenes)
 
 
 def build(spec: dict, device: torch.device) -> Variant:

@@ -26,8 +26,13 @@ FIGURES = ["train_step_images_per_s_teacher", "train_step_images_per_s_e2e", "tr
            "backward_step_ms_recompute", "backward_step_ms_plain", "backward_step_ms_frozen",
            "backward_memory_ratio", "backward_memory_ratio_above_frozen",
            "kd_over_e2e_step_time", "backward_time_ratio", "init_vs_deepinv", "init_vs_deepinv_min_cosine",
-           "init_vs_fft_floor", "teacher_over_student_inference", "teacher_inference_ms_per_batch",
-           "student_inference_ms_per_batch", "allocator_speedup",
+           "init_vs_fft_floor", "init_backward_vs_fft_floor",
+           "init_share_ffts", "init_share_products", "init_share_filter", "init_share_norms", "init_share_other",
+           "step_fraction_of_peak_teacher", "step_fraction_of_peak_e2e", "step_fraction_of_peak_random",
+           "step_fraction_of_peak_student", "step_gflop_teacher", "step_gflop_e2e", "step_gflop_random",
+           "step_gflop_student", "unet_fraction_of_peak", "conv_peak_gflops",
+           "teacher_over_student_inference", "teacher_inference_ms_per_batch",
+           "student_inference_ms_per_batch", "allocator_speedup", "gemm_gflops_1thread", "gemm_gflops_all_threads",
            "unet_gflop_per_image", "init_mb_per_image_L3", "estimate_gpu_hours_teacher_L3",
            "estimate_gpu_hours_student_L1"]
 
@@ -52,15 +57,23 @@ def test_benchmark_prints_and_writes_every_figure(tmp_path, capsys):
     printed = dict(line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
     assert printed.pop("written") == str(out)
     record = json.loads(out.read_text())
+    for fact, value in record["machine_facts"].items():  # cpu_model, vector_extensions, ...: text, not figures
+        assert printed.pop(fact) == str(value), fact
     assert sorted(printed) == sorted(record["figures"]) == sorted(FIGURES)  # no figure lost, renamed or added
     for name in FIGURES:
         assert float(printed[name]) == pytest.approx(record["figures"][name], rel=1e-3), name
         # a difference of two peaks at these tiny shapes can come out at or below zero: finite is all it must be
         floor = -math.inf if name.endswith("_above_frozen") else 0
+        if name.startswith("init_share_"):  # a share of the profiled time: a part can take none of it
+            assert 0 <= record["figures"][name] <= 1, name
+            continue
         assert math.isfinite(record["figures"][name]) and record["figures"][name] > floor, name
+    shares = [record["figures"][name] for name in FIGURES if name.startswith("init_share_")]
+    assert sum(shares) == pytest.approx(1.0) and record["figures"]["init_share_ffts"] > 0
     assert record["preset"] == "smoke" and record["torch"] and record["device"] and record["date"]
-    assert record["groups"] == ["train_steps", "backward", "kd_time", "backward_time", "deepinv", "fft_floor",
-                                "inference", "allocator"]
+    assert record["groups"] == ["machine", "train_steps", "backward", "kd_time", "backward_time", "deepinv",
+                                "fft_floor", "init_breakdown", "peak", "inference", "allocator"]  # not 'compile'
+
 
 
 def test_step_time_script_times_in_a_child_with_the_allocator_asked_for():
