@@ -4,6 +4,7 @@
     python benchmarks/bench.py --preset paper --steps 2  # the paper shapes (96x96, L_t = 9 and 15, batch 64)
     python benchmarks/bench.py --preset paper --steps 3 --only kd_time backward_time   # some groups only
     python benchmarks/bench.py --preset paper --only-estimate                          # counts and estimate only
+    python benchmarks/bench.py --only machine                                          # the machine alone (seconds)
 
 Absolute speed and peak memory: each variant runs alone in a fresh process (so that its peak memory is its
 own), the compared variants alternately (A B A B ...), and the median over repeats is reported. Peak memory
@@ -18,9 +19,14 @@ and prints. With a preset that measures several L_t (paper), each measured figur
 
 The modules beside this one: ``shapes`` (shapes per preset), ``variants`` (what each variant builds and
 times), ``timed_variant`` (runs variants in fresh processes), ``figures`` (the groups of
-measured figures) and ``estimates`` (counted figures).
+measured figures), ``machine`` (the machine's facts and GEMM rates) and ``estimates`` (counted figures).
 
 Groups (--only) and their figures:
+  machine        gemm_gflops_1thread              float32 torch.mm of 1024 x 1024 matrices, GFLOP/s on one thread
+                 gemm_gflops_all_threads          the same on all of torch's threads; printed first, with the
+                                                  text facts cpu_model, vector_extensions (avx512f avx2 avx fma
+                                                  neon) and torch_threads (also in the JSON's machine_facts);
+                                                  --only machine prints them alone, without the counts below
   train_steps    train_step_images_per_s_<mode>   images per second of a whole training step, per configuration
                  train_step_peak_mb_<mode>        its peak memory, MB
                  kd_over_e2e_peak_memory          student step (cached teacher targets) over an E2E step
@@ -39,6 +45,21 @@ Groups (--only) and their figures:
                                                   T, no early stop)
                  init_vs_deepinv_min_cosine       the smallest per-image cosine similarity of the two results
   fft_floor      init_vs_fft_floor                spectral initialization time / time of its 2 L T FFTs alone
+                 init_backward_vs_fft_floor       a learned-mask initialization's forward and backward / its 4 L T
+                                                  FFTs (floors.py: the CDPs, phi and psi all need gradients)
+  init_breakdown init_share_<part>                share of the initialization's forward time: ffts (the
+                                                  L-stack's), products (element-wise over the L-stack), filter,
+                                                  norms, other (torch.profiler, floors.init_breakdown)
+  peak           step_fraction_of_peak_<mode>     a training step's counted FLOPs per second (FlopCounterMode;
+                                                  5 n log2 n per FFT of n points) over a large conv2d's rate,
+                                                  measured in turn in one process
+                 step_gflop_<mode>                the step's counted GFLOP
+                 unet_fraction_of_peak            the same for the U-Net's forward and backward alone (the floor
+                                                  of every step's fraction)
+                 conv_peak_gflops                 the reference conv2d's GFLOP/s
+  compile        compile_speedup_<what>           eager over torch.compile (CPU inductor) time, what = unet
+                                                  (forward and backward), init (forward); opt-in (not in the
+                                                  default groups: compiling takes minutes)
   inference      teacher_over_student_inference   inference time of the L_t teacher over the student
                  <mode>_inference_ms_per_batch    each one's ms per batch, mode = teacher, student
   allocator      allocator_speedup                teacher step with glibc's default malloc over prkd's settings
@@ -63,20 +84,28 @@ from pathlib import Path
 import torch
 
 import figures as groups
+import machine
 from estimates import counted_figures
 from prkd.registry import open_registry
 from prkd.utils import atomic
 from prkd.utils.device import default_device
 from shapes import SHAPES, GroupSettings, masks_measured
 
-#: the groups of measured figures, in the order they run (``--only`` picks some)
+#: groups that run only when named with --only (compiling takes minutes)
+OPT_IN = ("compile",)
+
+#: the groups of measured figures, in the order they run (``--only`` picks some; all but OPT_IN by default)
 GROUPS = {
+    "machine": machine.group,
     "train_steps": groups.train_steps,
     "backward": groups.backward_memory_and_time,
     "kd_time": groups.kd_step_time,
     "backward_time": groups.backward_time_ratio,
     "deepinv": groups.versus_deepinv,
     "fft_floor": groups.versus_fft_floor,
+    "init_breakdown": groups.init_breakdown,
+    "peak": groups.step_fraction_of_peak,
+    "compile": groups.compile_speedup,
     "inference": groups.inference,
     "allocator": groups.allocator_speedup,
 }
@@ -105,7 +134,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="the groups to measure (default all): " + ", ".join(GROUPS))
     which.add_argument("--only-estimate", action="store_true", help="print the counts and the estimate only")
     args = parser.parse_args(argv)
-    groups = [] if args.only_estimate else args.only or list(GROUPS)
+    groups = [] if args.only_estimate else args.only or [g for g in GROUPS if g not in OPT_IN]
     args.groups = [g for g in GROUPS if g in groups]  # in run order, each once
     return args
 
@@ -117,6 +146,7 @@ def _record(args: argparse.Namespace, figures: dict[str, float]) -> dict:
         "preset": args.preset, "figures": figures, "steps": args.steps, "repeats": args.repeats,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
+        "machine_facts": machine.facts(),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda"
         else f"cpu ({torch.get_num_threads()} threads)",
         "torch": torch.__version__, "groups": args.groups,
@@ -132,7 +162,12 @@ def _print(figures: dict[str, float]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    figures = counted_figures(args.preset, masks_measured(args.preset), args.gpu_tflops, args.gpu_gbps)
+    if "machine" in args.groups:  # the text facts (printed, and in the record's machine_facts), first
+        for name, value in machine.facts().items():
+            print(f"{name}: {value}", flush=True)
+    figures = {}
+    if args.groups != ["machine"]:  # --only machine: the machine's figures alone, without the counts
+        figures = counted_figures(args.preset, masks_measured(args.preset), args.gpu_tflops, args.gpu_gbps)
     _print(figures)
     for L in masks_measured(args.preset) if args.groups else ():
         run = GroupSettings(preset=args.preset, L=L, steps=args.steps, repeats=args.repeats)
