@@ -144,9 +144,13 @@ def test_shards_cover_every_run_once_and_balance_the_load(preset, phase, n_shard
     assert study._shard_items(items, 0, n_shards) == shards[0]  # deterministic
 
 
-def test_cost_grows_with_the_number_of_masks(registry):
-    assert study._cost(prkd.make("smoke", mode="e2e")) == 1.0
-    assert study._cost(prkd.make("smoke", mode="teacher", n_masks=9)) == pytest.approx(1 + 0.16 * 8)
+def test_cost_is_the_fitted_seconds_and_grows_with_the_number_of_masks(registry):
+    from prkd.experiments.schedule import STUDY_FIT
+    e2e, teacher = prkd.make("study", mode="e2e"), prkd.make("study", mode="teacher", n_masks=9)
+    steps, c0, c1 = 16 * (2048 // 64), STUDY_FIT.seconds_per_step, STUDY_FIT.seconds_per_step_per_mask
+    assert study._cost(e2e) == pytest.approx(steps * (c0 + c1))
+    assert study._cost(teacher) == pytest.approx(steps * (c0 + 9 * c1))
+    assert study._cost(teacher) > study._cost(e2e)
 
 
 def _nothing_written(registry):

@@ -3,7 +3,9 @@
 extra ``prkd[scale]``; nothing else in prkd imports Dask.
 
 How the work is laid out:
-- Each run is one task, keyed by its run id.
+- Each run is one task, keyed by its run id. Tasks are submitted in critical-path order
+  (``prkd.experiments.schedule``) with ``priority=`` their rank in it (Dask runs higher priorities first),
+  so the longest teacher-and-students chains start first.
 - A student's task takes its teacher's future as an argument, so Dask starts it only once the teacher is
   complete, and the student loads that teacher by id.
 - Every worker opens the same registry root. The registry, not the worker, holds the truth: its per-run lock
@@ -34,7 +36,8 @@ import torch
 from tqdm.auto import tqdm
 
 from prkd.config import ConfigError
-from prkd.experiments.graph import PlanGraph, PlanOutcome, skip_reason
+from prkd.experiments.graph import PlanGraph, PlanOutcome, plan_cost, skip_reason
+from prkd.experiments.schedule import RunCost, critical_path_order
 from prkd.registry import Registry
 from prkd.utils.allocator import TUNABLES, allocator_env
 
@@ -102,16 +105,21 @@ def _uses_gpus(client) -> bool:
 
 
 def run_on_client(graph: PlanGraph, registry: Registry, client, *, progress: bool = True,
-                  log: Callable[[str], None] = print, torch_threads: int | None = None) -> PlanOutcome:
-    """Submit every task of ``graph`` to ``client`` (students after their teachers) and wait for all of them."""
+                  log: Callable[[str], None] = print, torch_threads: int | None = None,
+                  cost: RunCost | None = None) -> PlanOutcome:
+    """Submit every task of ``graph`` to ``client`` in critical-path order under ``cost`` (default
+    ``graph.plan_cost``; students after their teachers), each with ``priority=`` its rank, and wait for all."""
     distributed = require_distributed()
     start = time.monotonic()
     resources = {"GPU": 1} if _uses_gpus(client) else None
+    order = critical_path_order(graph, cost or plan_cost(graph, registry))
     futures = {}
-    for task in graph.tasks.values():
+    for rank, rid in enumerate(order):
+        task = graph.tasks[rid]
         teacher = futures[task.teacher] if task.teacher else None
-        futures[task.run_id] = client.submit(train_task, task.cfg, str(registry.root), teacher, torch_threads,
-                                             key=f"prkd-{task.run_id}", pure=False, retries=0, resources=resources)
+        futures[rid] = client.submit(train_task, task.cfg, str(registry.root), teacher, torch_threads,
+                                     key=f"prkd-{rid}", pure=False, retries=0, resources=resources,
+                                     priority=len(order) - rank)
     bar = tqdm(distributed.as_completed(list(futures.values())), total=len(futures), desc="plan on Dask",
                unit="run", disable=not progress)  # a text bar in a terminal, a widget in a notebook
     for _ in bar:

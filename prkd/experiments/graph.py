@@ -6,7 +6,8 @@ student depends on its teacher's task, named by its run id. A teacher that the p
 added, so that no task ever trains a teacher implicitly. Every student is trained with ``teacher_run=`` its
 teacher's id, so it only loads the teacher and never trains it.
 
-``run_plan(graph, registry)`` runs the graph in this process in dependency order (teachers first). With
+``run_plan(graph, registry)`` runs the graph in this process in critical-path order (``prkd.experiments.schedule``:
+the longest teacher-and-students chains first, a teacher always before its students). With
 ``client=`` (a ``dask.distributed.Client``) it runs on Dask instead (``prkd.experiments.dask_runner``). Both
 return the same :class:`PlanOutcome`. A run that fails for its own reasons (a bad config, a NaN loss, a
 damaged folder) is reported, not retried; the runs that depend on it are reported as skipped; everything
@@ -26,8 +27,9 @@ from prkd.config import Config, ConfigError
 from prkd.data import Splits, load_splits
 from prkd.learning import RunFailedError, TrainingDiverged, get_or_train, teacher_config
 from prkd.registry import CorruptCheckpointError, DamagedRunError, Registry, Run, RunNotFoundError, run_id
+from prkd.experiments.schedule import RunCost, critical_path_order, default_cost_model
 
-__all__ = ["RUN_FAILURES", "PlanGraph", "PlanOutcome", "RunTask", "run_plan"]
+__all__ = ["RUN_FAILURES", "PlanGraph", "PlanOutcome", "RunTask", "plan_cost", "run_plan"]
 
 #: Errors of a run itself: reported and not retried (a worker that dies is another matter: see dask_runner).
 RUN_FAILURES = (ConfigError, RunFailedError, TrainingDiverged, DamagedRunError, CorruptCheckpointError,
@@ -117,15 +119,24 @@ def _skip_dependents(outcome: PlanOutcome, run_id_: str) -> None:
         outcome.skipped[dependent] = skip_reason(run_id_)
 
 
+def plan_cost(graph: PlanGraph, registry: Registry) -> RunCost:
+    """The cost model that orders ``graph``: fitted to the registry's complete runs of the plan's preset when
+    they fix one, else the measured default (``prkd.experiments.schedule.default_cost_model``)."""
+    presets = {task.cfg.preset for task in graph.tasks.values()}
+    return default_cost_model(registry, preset=presets.pop() if len(presets) == 1 else None)
+
+
 def run_plan(graph: PlanGraph, registry: Registry, *, client=None, device: torch.device | None = None,
-             progress: bool = True, log: Callable[[str], None] = print, data: Splits | None = None) -> PlanOutcome:
-    """Train (or take from the registry) every run of ``graph``; in this process, or on Dask with ``client``."""
+             progress: bool = True, log: Callable[[str], None] = print, data: Splits | None = None,
+             cost: RunCost | None = None) -> PlanOutcome:
+    """Train (or take from the registry) every run of ``graph``; in this process, or on Dask with ``client``.
+    Runs start in critical-path order under ``cost`` (default ``plan_cost``)."""
     if client is not None:
         from prkd.experiments.dask_runner import run_on_client
-        return run_on_client(graph, registry, client, progress=progress, log=log)
+        return run_on_client(graph, registry, client, progress=progress, log=log, cost=cost)
     start = time.monotonic()
     outcome = PlanOutcome(graph)
-    tasks = list(graph.tasks.values())
+    tasks = [graph.tasks[rid] for rid in critical_path_order(graph, cost or plan_cost(graph, registry))]
     data = data or (load_splits(tasks[0].cfg.data) if tasks else None)
     bar = tqdm(tasks, desc="plan", unit="run", disable=not progress)
     for task in bar:

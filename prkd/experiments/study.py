@@ -21,7 +21,12 @@ Two processes on two cores train about 2.9x faster than one process with two thr
 CPU (measured: an E2E epoch at quick shapes takes 6.4 s in each of two one-thread processes, 9 s in
 one two-thread process), so ``launch`` splits the plan into shards, one process each. Teachers come
 first; each shard waits until every teacher is complete before training students and baselines, so no
-run is ever trained by two processes at once.
+run is ever trained by two processes at once. Within each phase the runs go, in critical-path order
+(``prkd.experiments.schedule``: longest first), each to the shard with the least fitted training seconds so
+far. The barrier stays: it costs the spread of the teachers' phase (on two shards 884 s against 983 s of
+measured teacher training, docs/results/study/runs.csv: about 100 s of the study's 5319 s,
+docs/results/study/wall_time.json), and without it a shard could reach a student whose teacher the other
+shard is still training.
 """
 
 from __future__ import annotations
@@ -44,7 +49,9 @@ from prkd.utils.allocator import allocator_env
 from prkd.config import Config, ConfigError, make
 from prkd.data import Splits, load_splits
 from prkd.utils.device import default_device
+from prkd.experiments.graph import PlanGraph
 from prkd.experiments.plans import plan_run_id, run_of
+from prkd.experiments.schedule import STUDY_FIT, critical_path_order
 from prkd.registry import Registry, Run
 from prkd.learning import STUDENT_ALPHA, STUDENT_BETA, RunFailedError, TrainingDiverged, get_or_train
 
@@ -125,18 +132,25 @@ def study_configs(preset: str) -> dict[str, Config]:
 
 
 def _cost(cfg: Config) -> float:
-    """Relative training time (an E2E run = 1; a step's cost grows with the number of masks)."""
-    return 1.0 + 0.16 * (cfg.optics.n_masks - 1)
+    """Training seconds of a run by the measured cost model. Every shard must compute the same split, so the
+    shards use the fixed ``STUDY_FIT``, never a fit to the registry (which changes as runs complete)."""
+    return STUDY_FIT.seconds(cfg)
 
 
 def _shard_items(items: list[tuple[str, Config]], shard: int, n_shards: int) -> list[tuple[str, Config]]:
-    """The items of one shard: each item, in order of decreasing cost (stable), to the least-loaded shard."""
-    load = [0.0] * n_shards
-    mine = []
-    unique = {}
+    """The items of one shard: each distinct run, in critical-path order (longest first; ties keep the plan's
+    order), to the shard with the least cost so far. Within a phase no run depends on another, so that
+    order is longest-processing-time-first."""
+    unique: dict[str, tuple[str, Config]] = {}
     for name, cfg in items:
         unique.setdefault(plan_run_id(cfg), (name, cfg))
-    for name, cfg in sorted(unique.values(), key=lambda item: -_cost(item[1])):
+    graph = PlanGraph.from_configs({name: cfg for name, cfg in unique.values()})
+    load = [0.0] * n_shards
+    mine = []
+    for rid in critical_path_order(graph, STUDY_FIT):
+        if rid not in unique:  # a teacher the graph adds for the students of this phase: trained in the first
+            continue
+        name, cfg = unique[rid]
         target = min(range(n_shards), key=lambda i: (load[i], i))
         load[target] += _cost(cfg)
         if target == shard:
