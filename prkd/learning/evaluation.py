@@ -13,6 +13,7 @@ from prkd.data import to_images
 from prkd.utils.device import to_device
 from prkd.metrics import psnr, ssim
 from prkd.physics.system import PRSystem
+from prkd.learning.refine import check_refine, refine_output
 
 __all__ = ["seeded_generator", "evaluate", "inference_ms", "device_name"]
 
@@ -30,26 +31,36 @@ def seeded_generator(*parts: object, device: torch.device | str = "cpu") -> torc
 
 @torch.no_grad()
 def evaluate(system: PRSystem, images: torch.Tensor, *, batch_size: int = 256, seed: int = 0,
-             device: torch.device | None = None) -> dict[str, float]:
+             device: torch.device | None = None, refine: str = "none", iterations: int = 200) -> dict[str, float]:
     """Mean per-image PSNR (dB) and SSIM of ``system`` on uint8 images (n, 28, 28), in eval mode, and the
     per-image values (``psnr_per_image``, ``ssim_per_image``, lists in the images' order) for paired tests.
 
-    Noise (if configured) is drawn from generators seeded by ``seed``, so the figure is reproducible.
+    Noise (if configured) is drawn from generators seeded by ``seed``, so the figure is reproducible. With
+    ``refine`` "er" or "raar", each output is also refined for ``iterations`` on its own CDPs without an oracle
+    (``prkd.learning.refine``), and the same four keys prefixed ``refined_`` give the refined scores.
     """
+    check_refine(refine, iterations)
     device = device or next(system.parameters()).device
     was_training = system.training
     system.eval()
-    p, s = [], []
+    scores: dict[str, list[torch.Tensor]] = {"": [], "refined_": []}
     images = to_device(images, device)
     for i, start in enumerate(range(0, len(images), batch_size)):
         img = to_images(images[start:start + batch_size], system.cfg.data.image_size)
-        x_hat = system(img, generator=seeded_generator(seed, "eval", i, device=img.device)).x_hat
-        p.append(psnr(x_hat, img))
-        s.append(ssim(x_hat, img))
+        out = system(img, generator=seeded_generator(seed, "eval", i, device=img.device))
+        scores[""].append((psnr(out.x_hat, img), ssim(out.x_hat, img)))
+        if refine != "none":
+            refined = refine_output(out.x_hat, out.y, system.sensing, phase_range=system.cfg.data.phase_range,
+                                    refine=refine, iterations=iterations)
+            scores["refined_"].append((psnr(refined, img), ssim(refined, img)))
     system.train(was_training)
-    p, s = torch.cat(p), torch.cat(s)
-    return {"psnr": p.mean().item(), "ssim": s.mean().item(), "psnr_per_image": p.tolist(),
-            "ssim_per_image": s.tolist()}
+    result = {}
+    for prefix, pairs in scores.items():
+        if pairs:
+            p, s = (torch.cat(t) for t in zip(*pairs))
+            result |= {f"{prefix}psnr": p.mean().item(), f"{prefix}ssim": s.mean().item(),
+                       f"{prefix}psnr_per_image": p.tolist(), f"{prefix}ssim_per_image": s.tolist()}
+    return result
 
 
 def inference_ms(system: PRSystem, images: torch.Tensor, batch: int, device: torch.device, repeats: int = 5) -> float:
