@@ -3,10 +3,11 @@ time goes, and a whole training step against the FLOP rate of a large convolutio
 
 Variant kinds (built by ``variants.build``, timed by ``timed_variant``):
 
+* ``init``       the initialization's forward without a gradient (``init_forward``)
 * ``init_grad``  a learned-mask initialization, forward and backward: the CDPs, the masks phi and the filter psi
                  all require a gradient, so the backward computes every gradient a teacher step needs of it
-* ``ffts``       the 2 L T FFTs of a forward (``passes`` = 1) or the 4 L T of a forward and backward
-                 (``passes`` = 2), unnormalized (the initialization folds the DFT's scaling into its weights)
+* ``fft``, ``fft_grad``  the 2 L T FFTs of a forward or the 4 L T of a forward and backward (``ffts``,
+                 ``passes`` = 1 or 2), unnormalized (the initialization folds the DFT's scaling into its weights)
 * ``conv_peak``  a large 3 x 3 ``conv2d`` (64 -> 128 channels, 32 x 32, batch 64, channels_last): the
                  reference FLOP rate of ``step_fraction_of_peak``
 * ``unet_step``  the U-Net alone, forward and backward on a batch of initial estimates, its FLOPs counted: the

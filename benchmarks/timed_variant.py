@@ -54,12 +54,6 @@ def measure_alone(spec: dict) -> dict:
     return {"ms": 1000 * statistics.median(times), "peak_mb": peak_mb, **variant.checks}
 
 
-def profile_shares(spec: dict) -> dict:
-    """The initialization's profiled time shares (``floors.init_breakdown``) at the spec's shapes."""
-    device = default_device()
-    return init_breakdown_of(spec, device)
-
-
 def measure_in_turn(spec: dict) -> dict:
     """Several variants built in this process and called in turn, each after a warm-up: median ms of each."""
     device = default_device()
@@ -130,7 +124,7 @@ def main(argv: list[str]) -> int:
         return 2
     spec = json.loads(argv[0])
     if spec.get("profile"):
-        print(json.dumps(profile_shares(spec)))
+        print(json.dumps(init_breakdown_of(spec, default_device())))  # floors.init_breakdown's shares
     else:
         print(json.dumps(measure_in_turn(spec) if "variants" in spec else measure_alone(spec)))
     return 0

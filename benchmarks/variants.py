@@ -116,13 +116,7 @@ def _init_or_its_ffts(spec: dict, inputs: _Inputs, device: torch.device) -> Vari
         b, n = inputs.scenes.shape[0], cfg.data.image_size
         stack = torch.randn(b, spec["L"], n, n, dtype=torch.complex64, device=device)
         return Variant(floors.ffts(stack, cfg.init.T, passes=2 if spec["kind"] == "fft_grad" else 1))
-    with torch.no_grad():
-        y = system.measure(inputs.scenes)
-
-    @torch.no_grad()
-    def init():
-        system.init(y, system.sensing)
-    return Variant(init)
+    return Variant(floors.init_forward(system, inputs.scenes))
 
 
 def _conv_peak(spec: dict, inputs: _Inputs, device: torch.device) -> Variant:

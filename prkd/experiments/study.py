@@ -49,9 +49,8 @@ from prkd.utils.allocator import allocator_env
 from prkd.config import Config, ConfigError, make
 from prkd.data import Splits, load_splits
 from prkd.utils.device import default_device
-from prkd.experiments.graph import PlanGraph
 from prkd.experiments.plans import plan_run_id, run_of
-from prkd.experiments.schedule import STUDY_FIT, critical_path_order
+from prkd.experiments.schedule import STUDY_FIT
 from prkd.registry import Registry, Run
 from prkd.learning import STUDENT_ALPHA, STUDENT_BETA, RunFailedError, TrainingDiverged, get_or_train
 
@@ -138,19 +137,15 @@ def _cost(cfg: Config) -> float:
 
 
 def _shard_items(items: list[tuple[str, Config]], shard: int, n_shards: int) -> list[tuple[str, Config]]:
-    """The items of one shard: each distinct run, in critical-path order (longest first; ties keep the plan's
-    order), to the shard with the least cost so far. Within a phase no run depends on another, so that
-    order is longest-processing-time-first."""
+    """The items of one shard: each distinct run, longest first (ties keep the plan's order), to the shard with
+    the least cost so far. Within a phase no run depends on another, so this is the critical-path order of
+    ``prkd.experiments.schedule`` (longest-processing-time-first)."""
     unique: dict[str, tuple[str, Config]] = {}
     for name, cfg in items:
         unique.setdefault(plan_run_id(cfg), (name, cfg))
-    graph = PlanGraph.from_configs({name: cfg for name, cfg in unique.values()})
     load = [0.0] * n_shards
     mine = []
-    for rid in critical_path_order(graph, STUDY_FIT):
-        if rid not in unique:  # a teacher the graph adds for the students of this phase: trained in the first
-            continue
-        name, cfg = unique[rid]
+    for name, cfg in sorted(unique.values(), key=lambda item: -_cost(item[1])):
         target = min(range(n_shards), key=lambda i: (load[i], i))
         load[target] += _cost(cfg)
         if target == shard:
