@@ -2,12 +2,14 @@
 
 One :class:`Config` describes one experiment completely. It groups five frozen sections
 (data, optics, init, net, train); every field carries its allowed range, and the defaults are
-the paper's values with the section that states them. Three presets scale the same experiment:
+the paper's values with the section that states them. Five presets scale the same experiment:
 
 * ``smoke`` -- CI: a few seconds per notebook (16x16 images, a few hundred images).
 * ``quick`` -- a 2-core laptop CPU: about a minute per trained model (32x32 images); the 24 runs of the
   whole reproduction (``prkd.experiments``) fit in 30 minutes.
-* ``study`` -- the study of notebook 07 (``prkd.study``): quick's shapes trained four times longer.
+* ``study`` -- the study of notebook 07 (``prkd.experiments.study``): quick's shapes trained four times longer.
+* ``ladder`` -- the budget ladder (``prkd.experiments.ladder``): the study's shapes on the 30k training split,
+  a budget in steps and a cosine learning-rate decay.
 * ``paper`` -- Section 4.1 of the paper: 96x96, 30k/30k/10k split, 120 epochs, for a GPU.
 
 The optics get their own learning rates (``mask_lr``, ``filter_lr``): Adam moves a parameter by at most
@@ -26,6 +28,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from prkd.presets import PRESETS
 
 __all__ = [
     "ConfigError",
@@ -129,12 +133,20 @@ class TrainConfig:
     filter_lr: float = _spec(5e-4, lo=0.0, hi=1.0, lo_open=True,
                              doc="Adam learning rate of the initialization filter psi")
     batch_size: int = _spec(64, lo=1, hi=65_536)  # Sec. 4.1: 64 images
+    # An epoch is a full pass over n_train (the paper's) unless steps_per_epoch > 0: then it is that many steps,
+    # drawn without replacement from a fresh permutation of the whole split (a budget in steps, independent of
+    # n_train; validation and diagnostics run once per epoch).
+    steps_per_epoch: int = _spec(0, lo=0, hi=10_000_000, doc="Adam steps per epoch; 0 = n_train // batch_size")
+    lr_schedule: str = _spec("constant", choices=("constant", "cosine"),
+                             doc="learning rates over the run: constant (the paper's) or cosine decay to 0 at the "
+                                 "last step (every parameter group alike)")
     # Eq. (7) weights; the E2E objective (Eq. 4) is the case alpha = 1, beta = 0 (sigma = 0).
     alpha: float = _spec(1.0, lo=0.0, hi=1.0, doc="weight of L_task, Eqs. (4) and (7)")
     beta: float = _spec(0.0, lo=0.0, hi=1.0, doc="weight of L_cdp, Eq. (7); sigma = 1 - alpha - beta")
-    cdp_loss: str = _spec("paper", choices=("paper", "standardized"),
-                          doc="form of L_cdp (prkd.learning.objectives.cdp_loss): 'paper' = MSE of the mean CDPs (Eq. 5); "
-                              "'standardized' = MSE of the per-image standardized mean CDPs, 2 (1 - Pearson r)")
+    cdp_loss: str = _spec("paper", choices=("paper", "standardized", "normalized"),
+                          doc="form of L_cdp (prkd.learning.objectives.cdp_loss): 'paper' = MSE of the mean CDPs "
+                              "(Eq. 5); 'standardized' = MSE of the per-image standardized mean CDPs, 2 (1 - r); "
+                              "'normalized' = the paper's form scaled so that it equals L_task at step 0")
     seed: int = _spec(0, lo=0, hi=2**31 - 1, doc="seeds masks, filter, weights, shuffling and noise")
     # The frozen teacher of mode 'student' is the 'teacher' run with these snapshots and seed.
     teacher_masks: int = _spec(9, lo=1, hi=64, doc="snapshots L_t of the student's teacher")
@@ -157,6 +169,17 @@ class Config:
         return dataclasses.asdict(self)
 
     @property
+    def epoch_steps(self) -> int:
+        """Adam steps per epoch: ``steps_per_epoch``, or a full pass in full batches (``n_train // batch``)."""
+        t = self.train
+        return t.steps_per_epoch or self.data.n_train // min(t.batch_size, self.data.n_train)
+
+    @property
+    def total_steps(self) -> int:
+        """Adam steps of the whole run."""
+        return self.train.epochs * self.epoch_steps
+
+    @property
     def sigma(self) -> float:
         """Weight of L_feat in Eq. (7): sigma = 1 - alpha - beta."""
         return 1.0 - self.train.alpha - self.train.beta
@@ -164,26 +187,6 @@ class Config:
 
 _SECTIONS = {"data": DataConfig, "optics": OpticsConfig, "init": InitConfig, "net": NetConfig,
              "train": TrainConfig}
-
-#: Overrides applied to the paper's defaults by each preset.
-PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {},
-    # ~2 min per model on a 2-core CPU: 32x32 scenes, 4-level U-Net of width 16.
-    # 4 epochs x 32 steps = 128 Adam steps: at the paper's mask_lr a phase could travel at most 0.064 rad, so
-    # the masks would stay random. mask_lr = 0.1 allows 12.8 rad (the paper: 56k steps x 5e-4 = 28 rad);
-    # measured: mean wrapped drift 0.71 rad (0.16 rad at 0.01). psi keeps lr: its travel bound, 0.064, is
-    # already of the order of its entries (a 5 x 5 Gaussian of sum 1: at most 0.16).
-    "quick": dict(image_size=32, n_train=2048, n_val=512, n_test=512, epochs=4,
-                  unet_depth=4, unet_width=16, mask_lr=0.1),
-    # The study of notebook 07 (does distillation help?): quick's shapes, trained four times longer. A phase
-    # can travel at most 16 epochs x 32 steps x 0.05 = 26 rad (the paper: 28 rad).
-    "study": dict(image_size=32, n_train=2048, n_val=512, n_test=512, epochs=16,
-                  unet_depth=4, unet_width=16, mask_lr=0.05),
-    # CI: seconds per notebook.
-    "smoke": dict(image_size=16, n_train=128, n_val=64, n_test=64, epochs=1, batch_size=32,
-                  T=10, unet_depth=3, unet_width=8),
-}
-
 
 def flat_fields() -> dict[str, tuple[str, dataclasses.Field]]:
     """Map every field name to (section name, dataclass field). Names are unique across sections."""
@@ -248,6 +251,11 @@ def _check_relations(cfg: Config) -> None:
         raise ConfigError(f"config field 'cdp_loss' selects the form of L_cdp in the KD objective (Eq. 7) and "
                           f"applies only to mode 'student' (other modes log both forms as diagnostics); "
                           f"got cdp_loss={t.cdp_loss!r} for mode {t.mode!r}")
+    batch = min(t.batch_size, cfg.data.n_train)
+    if t.steps_per_epoch * batch > cfg.data.n_train:
+        raise ConfigError(f"config field 'steps_per_epoch' must be in [0, n_train // batch_size] = "
+                          f"[0, {cfg.data.n_train // batch}] (an epoch draws its batches without replacement); "
+                          f"got {t.steps_per_epoch}")
     if cfg.train.alpha + cfg.train.beta > 1.0 + 1e-12:
         raise ConfigError(f"config fields 'alpha' + 'beta' must be <= 1 (sigma = 1 - alpha - beta >= 0, "
                           f"Eq. 7); got alpha={cfg.train.alpha:g}, beta={cfg.train.beta:g}")

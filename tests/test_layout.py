@@ -7,8 +7,8 @@ from conftest import REPO
 
 PACKAGE = REPO / "prkd"
 #: A module may import from its own level and below, never from above.
-LEVELS = {"utils": 0, "config": 0, "data": 1, "metrics": 2, "physics": 2, "nets": 2, "classical": 3, "registry": 3,
-          "interop": 4, "learning": 4, "fabrication": 5, "experiments": 5, "views": 6, "reproduce": 7, "__main__": 8,
+LEVELS = {"utils": 0, "presets": 0, "config": 0, "data": 1, "metrics": 2, "physics": 2, "nets": 2, "classical": 3, "registry": 3,
+          "interop": 4, "learning": 4, "fabrication": 5, "experiments": 5, "views": 6, "reproduce": 7, "cli": 8, "__main__": 8,
           "__init__": 8}
 
 

@@ -46,9 +46,7 @@ class RunCost:
     @staticmethod
     def step_factors(cfg: Config) -> tuple[float, float]:
         """The multipliers of c0 and c1 in the run's seconds: steps x shape, and steps x shape x L."""
-        batch = min(cfg.train.batch_size, cfg.data.n_train)  # as prkd.learning.fit: full batches only
-        steps = cfg.train.epochs * (cfg.data.n_train // batch)
-        scaled = steps * (cfg.data.image_size / REFERENCE_IMAGE_SIZE) ** 2
+        scaled = cfg.total_steps * (cfg.data.image_size / REFERENCE_IMAGE_SIZE) ** 2
         return scaled, scaled * cfg.optics.n_masks
 
     def seconds(self, cfg: Config) -> float:

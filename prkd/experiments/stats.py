@@ -6,6 +6,11 @@
   difference (``scipy.stats.bootstrap``); test-set sampling error only, not seed-to-seed variation.
 
 :meth:`PairedResult.verdict` reads an interval as "holds" / "refuted" / "not resolved at this precision".
+
+* :func:`holm` -- Holm's step-down adjustment of a family of p-values (family-wise error rate).
+* :func:`equivalence_seeds` -- two one-sided paired t tests (TOST) that A - B lies within +- a margin.
+* :func:`log2_trend` -- a least-squares line of paired differences against log2(steps), with the slope's
+  interval and the line's value (and interval) at another budget.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["PairedResult", "paired_seeds", "paired_images"]
+__all__ = ["PairedResult", "paired_seeds", "paired_images", "holm", "equivalence_seeds", "Trend", "log2_trend"]
 
 
 @dataclass(frozen=True)
@@ -162,3 +167,66 @@ def paired_images(a: Sequence[float], b: Sequence[float], *, confidence: float =
     ci = res.confidence_interval
     return PairedResult(float(d.mean()), float(ci.low), float(ci.high), int(d.size), math.nan, method,
                         confidence)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values, in the input order: the i-th smallest p times (m - i + 1), made monotone and
+    capped at 1. nan entries are left out of the family and stay nan."""
+    p = np.asarray(p_values, dtype=np.float64)
+    tested = np.flatnonzero(~np.isnan(p))
+    out = np.full(p.shape, np.nan)
+    order = tested[np.argsort(p[tested], kind="stable")]
+    m, running = len(order), 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[index]))
+        out[index] = running
+    return out.tolist()
+
+
+def equivalence_seeds(a: Sequence[float], b: Sequence[float], margin: float) -> tuple[float, str]:
+    """TOST: the p-value of "|mean(a - b)| >= margin" over paired seeds (the larger of the two one-sided
+    t tests) and the reading at 5 %: "equivalent within +-margin", or "equivalence not shown"."""
+    if not margin > 0:
+        raise ValueError(f"the equivalence margin must be > 0; got {margin!r}")
+    d = _paired_arrays(a, b)
+    if d.size < 2 or np.all(d == d[0]):
+        return math.nan, "equivalence not shown"
+    se = float(np.std(d, ddof=1) / math.sqrt(d.size))
+    df = d.size - 1
+    p_low = float(stats.t.sf((d.mean() + margin) / se, df))  # H0: mean <= -margin
+    p_high = float(stats.t.cdf((d.mean() - margin) / se, df))  # H0: mean >= +margin
+    p = max(p_low, p_high)
+    return p, (f"equivalent within ±{margin:g}" if p < 0.05 else "equivalence not shown")
+
+
+@dataclass(frozen=True)
+class Trend:
+    """Paired differences against log2(steps): slope (per doubling of steps) with its interval, and the line's
+    value at ``at_steps`` with the interval of the line there (an extrapolation beyond the data)."""
+
+    slope: float
+    slope_low: float
+    slope_high: float
+    at_steps: int
+    predicted: float
+    predicted_low: float
+    predicted_high: float
+    n: int
+
+
+def log2_trend(steps: Sequence[int], differences: Sequence[float], *, at_steps: int, confidence: float = 0.95
+               ) -> Trend:
+    """Ordinary least squares of ``differences`` (one per seed and rung) on log2(``steps``). The seeds of a
+    rung are treated as independent draws; the intervals are Student t with n - 2 degrees of freedom."""
+    _check_confidence(confidence)
+    x, y = np.log2(np.asarray(steps, dtype=np.float64)), np.asarray(differences, dtype=np.float64)
+    if x.size != y.size or x.size < 3 or np.unique(x).size < 2:
+        raise ValueError(f"a trend needs >= 3 paired values at >= 2 budgets; got {y.size} at {np.unique(x).size}")
+    fit = stats.linregress(x, y)
+    t = float(stats.t.ppf(0.5 + confidence / 2, x.size - 2))
+    x0 = math.log2(at_steps)
+    residual = float(np.sqrt(np.sum((y - fit.intercept - fit.slope * x) ** 2) / (x.size - 2)))
+    se_line = residual * math.sqrt(1 / x.size + (x0 - x.mean()) ** 2 / np.sum((x - x.mean()) ** 2))
+    value = float(fit.intercept + fit.slope * x0)
+    return Trend(float(fit.slope), float(fit.slope - t * fit.stderr), float(fit.slope + t * fit.stderr), at_steps,
+                 value, value - t * se_line, value + t * se_line, int(x.size))

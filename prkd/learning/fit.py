@@ -7,6 +7,8 @@ resumed from its checkpoint ends with the same weights and metrics as an uninter
 
 from __future__ import annotations
 
+import copy
+import math
 import signal
 import threading
 import time
@@ -17,9 +19,10 @@ import torch
 from tqdm.auto import tqdm
 
 from prkd.config import Config
-from prkd.data import Splits
+from prkd.data import Splits, to_images
 from prkd.learning.diagnostics import DIAGNOSTICS, LOW_DRIFT_RAD, OpticsProbe
 from prkd.learning.evaluation import device_name, evaluate, inference_ms, seeded_generator
+from prkd.learning.objectives import cdp_loss, normalized_cdp_scale, task_loss
 from prkd.learning.step import SYNC_EVERY, StepKey, StepLog, train_step
 from prkd.learning.teacher_targets import TeacherTargets
 from prkd.physics.system import PRSystem
@@ -28,7 +31,7 @@ from prkd.utils import atomic
 from prkd.utils.device import to_device
 from prkd.utils.memory import PeakMemory
 
-__all__ = ["HISTORY_COLUMNS", "TrainingInterrupted", "build_optimizer", "fit_run"]
+__all__ = ["HISTORY_COLUMNS", "TrainingInterrupted", "build_optimizer", "fit_run", "schedule_learning_rates"]
 
 HISTORY_COLUMNS = ["epoch", "loss", "task", "penalty", "cdp", "feat", "val_psnr", "val_ssim", *DIAGNOSTICS, "seconds"]
 
@@ -87,8 +90,18 @@ def build_optimizer(system: PRSystem, t) -> torch.optim.Adam:
     """Adam with the learning rates of the masks phi (mask_lr), the filter psi (filter_lr) and the U-Net (lr)."""
     groups = [(list(system.sensing.parameters()), t.mask_lr), (list(system.init.parameters()), t.filter_lr),
               (list(system.unet.parameters()), t.lr)]
-    groups = [{"params": [p for p in params if p.requires_grad], "lr": lr} for params, lr in groups]
+    groups = [{"params": [p for p in params if p.requires_grad], "lr": lr, "base_lr": lr} for params, lr in groups]
     return torch.optim.Adam([g for g in groups if g["params"]])
+
+
+def schedule_learning_rates(optimizer: torch.optim.Optimizer, cfg: Config, step: int) -> None:
+    """Set every group's rate for the run's ``step``-th step (0-based): ``lr_schedule`` 'constant' leaves the
+    rates alone; 'cosine' gives base_lr * (1 + cos(pi * step / total_steps)) / 2, every group alike."""
+    if cfg.train.lr_schedule == "constant":
+        return
+    factor = 0.5 * (1.0 + math.cos(math.pi * step / cfg.total_steps))
+    for group in optimizer.param_groups:
+        group["lr"] = group["base_lr"] * factor
 
 
 def _write_history(run: Run, history: list[dict]) -> None:
@@ -131,6 +144,7 @@ def _train_epoch(fit: _Fit, at: _Position, interrupt: _InterruptFlag, progress: 
     log_steps = StepLog(fit.run, at.sums, every=1 if fit.device.type == "cpu" else SYNC_EVERY)
     for step in bar:
         index = perm[step * fit.batch:(step + 1) * fit.batch]
+        schedule_learning_rates(fit.optimizer, fit.cfg, at.epoch * fit.steps + step)
         terms = train_step(fit.system, fit.optimizer, fit.images, index, targets=fit.targets,
                            key=StepKey(t.seed, at.epoch, step))
         if log_steps.add(at.epoch, step, terms):
@@ -157,7 +171,8 @@ def fit_run(run: Run, cfg: Config, teacher: PRSystem | None, *, device: torch.de
     batch = min(t.batch_size, len(images))
     fit = _Fit(run, cfg, system, build_optimizer(system, t), images,
                TeacherTargets(teacher, images, device=device) if teacher is not None else None,
-               batch, len(images) // batch, device)  # full batches only: batch-norm never sees a batch of one
+               batch, cfg.epoch_steps, device)  # full batches only: batch-norm never sees a batch of one
+    kd_start = kd_terms_at_start(fit) if fit.targets is not None else {}  # the fresh system, before any resume
     at = _resume_or_start(fit, log)
     epochs_bar = tqdm(range(t.epochs), initial=at.epoch, desc=run.id, unit="epoch", disable=not progress)
     if at.history:
@@ -179,7 +194,36 @@ def fit_run(run: Run, cfg: Config, teacher: PRSystem | None, *, device: torch.de
                 epochs_bar.set_postfix(loss=f"{at.history[-1]['loss']:.4g}", val_psnr=f"{val['psnr']:.2f}")
         finally:
             epochs_bar.close()
-    _finish(fit, at, start, data=data, memory=memory, log=log)
+    _finish(fit, at, {**start, **kd_start}, data=data, memory=memory, log=log)
+
+
+def kd_terms_at_start(fit: _Fit) -> dict[str, float]:
+    """L_task and L_cdp (paper form) of the untrained student on its first training batch, exactly as step 0 sees
+    them (a copy of the fresh system in train mode, step 0's noise); sets the ``"normalized"`` L_cdp's scale on
+    ``fit.targets``. Returns ``task_start``, ``cdp_paper_start`` and ``kd_ratio_start``: beta L_cdp / (alpha
+    L_task) at step 0 in the run's own form of L_cdp."""
+    t = fit.cfg.train
+    index = torch.randperm(len(fit.images), generator=seeded_generator(t.seed, "shuffle", 0)).to(fit.device)
+    index = index[:fit.batch]
+    img = to_images(fit.images[index], fit.cfg.data.image_size)
+    key = StepKey(t.seed, 0, 0)
+    with torch.no_grad():
+        out = copy.deepcopy(fit.system).train()(img, generator=seeded_generator(*key, "noise", device=img.device))
+        mean_cdp, _ = fit.targets(index, img, generator=seeded_generator(*key, "teacher-noise", device=img.device))
+        task, cdp = task_loss(out.x_hat, img).item(), cdp_loss(mean_cdp, out.y, "paper").item()
+    if t.cdp_loss == "normalized":
+        fit.targets.cdp_scale = normalized_cdp_scale(task, cdp)
+    own = cdp * fit.targets.cdp_scale if t.cdp_loss != "standardized" else None
+    ratio = t.beta * own / (t.alpha * task) if own is not None and t.alpha > 0 else None
+    return {"task_start": task, "cdp_paper_start": cdp, "kd_ratio_start": ratio, "cdp_scale": fit.targets.cdp_scale}
+
+
+def _kd_ratio_end(cfg: Config, last: dict) -> float | None:
+    """beta L_cdp / (alpha L_task) over the last epoch's steps (the run's own form of L_cdp), or None."""
+    t = cfg.train
+    if t.mode != "student" or t.alpha == 0 or last.get("cdp") is None or not last.get("task"):
+        return None
+    return t.beta * last["cdp"] / (t.alpha * last["task"])
 
 
 def _finish(fit: _Fit, at: _Position, start: dict, *, data: Splits, memory: PeakMemory,
@@ -193,7 +237,10 @@ def _finish(fit: _Fit, at: _Position, start: dict, *, data: Splits, memory: Peak
     inference = inference_ms(system, data.test, fit.batch, device)
     atomic.torch_save(run.model_file, {"config": cfg.to_dict(), "state_dict": system.state_dict()})
     last = at.history[-1]
-    optics = {**{f"{k}_start": v for k, v in start.items() if k != "mask_drift"},
+    kd = {k: start.pop(k) for k in ("task_start", "cdp_paper_start", "kd_ratio_start", "cdp_scale") if k in start}
+    if kd:
+        kd["kd_ratio_end"] = _kd_ratio_end(cfg, last)
+    optics = {**kd, **{f"{k}_start": v for k, v in start.items() if k != "mask_drift"},
               **{f"{k}_end": v for k, v in last.items() if k in DIAGNOSTICS and k != "mask_drift"},
               "mask_drift_rad": last["mask_drift"]}
     atomic.write_json(run.metrics_file, {
@@ -201,6 +248,7 @@ def _finish(fit: _Fit, at: _Position, start: dict, *, data: Splits, memory: Peak
         "test_psnr_per_image": [round(v, 4) for v in test["psnr_per_image"]],
         "test_ssim_per_image": [round(v, 5) for v in test["ssim_per_image"]],
         "val_psnr": last["val_psnr"], "val_ssim": last["val_ssim"], "train_seconds": at.elapsed, "epochs": t.epochs,
+        "steps": cfg.total_steps,
         "images_per_second": t.epochs * fit.steps * fit.batch / max(at.elapsed, 1e-9), "peak_memory_mb": peak,
         "peak_memory_kind": memory.kind, "inference_ms_per_batch": inference, "inference_batch": fit.batch,
         "device": device_name(device), "torch": torch.__version__, "run_id": run.id})

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["CDP_LOSSES", "STUDENT_ALPHA", "STUDENT_BETA", "task_loss", "cdp_loss", "feature_loss", "kd_weights",
+__all__ = ["CDP_LOSSES", "STUDENT_ALPHA", "STUDENT_BETA", "task_loss", "cdp_loss", "normalized_cdp_scale",
+           "feature_loss", "kd_weights",
            "objective"]
 
 #: Default KD weights of a student (the paper does not state its alpha and beta); sigma = 1 - alpha - beta.
@@ -36,7 +37,7 @@ def task_loss(x_hat: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
 
 
 #: Forms of L_cdp (``TrainConfig.cdp_loss``).
-CDP_LOSSES = ("paper", "standardized")
+CDP_LOSSES = ("paper", "standardized", "normalized")
 
 
 def _standardize(y: torch.Tensor) -> torch.Tensor:
@@ -46,7 +47,8 @@ def _standardize(y: torch.Tensor) -> torch.Tensor:
     return ((flat - mean) / std.clamp_min(1e-12)).view_as(y)
 
 
-def cdp_loss(y_teacher: torch.Tensor, y_student: torch.Tensor, kind: str = "paper") -> torch.Tensor:
+def cdp_loss(y_teacher: torch.Tensor, y_student: torch.Tensor, kind: str = "paper", scale: float | None = None
+             ) -> torch.Tensor:
     """L_cdp (Eq. 5) between the CDPs of the same Q scenes: y_teacher (Q, L_t, M, M), or its mean over the
     snapshots (Q, 1, M, M) as ``TeacherTargets`` caches it; y_student (Q, L_s, M, M). Both are averaged over
     their snapshot axis (dim 1) first.
@@ -58,13 +60,32 @@ def cdp_loss(y_teacher: torch.Tensor, y_student: torch.Tensor, kind: str = "pape
       contrast is about 1 / sqrt(L_t)), so the paper's form is dominated by the student's own speckle
       contrast and mostly asks for a flatter pattern, whatever the scene; the standardized form is blind to
       contrast and offset and only asks the student's pattern to have the shape of the teacher's.
+    * ``"normalized"``: the paper's form times ``scale``, a constant of the run chosen so that L_cdp equals
+      L_task at step 0 (``normalized_cdp_scale``). With unit-modulus scenes and an orthonormal FFT the paper's
+      form is O(1) while L_task is O(1e-2), so the paper's beta weighs a term some 50 times the task's; after
+      the normalisation the share of the loss that L_cdp contributes at step 0 is beta / (alpha + beta) for
+      sigma = 0 (exactly beta when alpha = 1 - beta), which is what a beta sweep means to vary.
     """
     t, s = y_teacher.mean(dim=1), y_student.mean(dim=1)
     if kind == "paper":
         return _per_scene_mse(t, s)
+    if kind == "normalized":
+        if scale is None or not scale > 0:
+            raise ValueError(f"cdp_loss kind 'normalized' needs its run's positive scale (normalized_cdp_scale); "
+                             f"got scale={scale!r}")
+        return _per_scene_mse(t, s) * scale
     if kind == "standardized":
         return _per_scene_mse(_standardize(t), _standardize(s))
     raise ValueError(f"cdp_loss kind must be one of {', '.join(map(repr, CDP_LOSSES))}; got {kind!r}")
+
+
+def normalized_cdp_scale(task_at_start: float, cdp_at_start: float) -> float:
+    """The constant of the ``"normalized"`` L_cdp: L_task / L_cdp (paper form) of the untrained student on its
+    first training batch, so that the normalized L_cdp equals L_task at step 0."""
+    if not (task_at_start > 0 and cdp_at_start > 0):
+        raise ValueError(f"the normalized L_cdp needs positive L_task and L_cdp at step 0; got "
+                         f"L_task={task_at_start!r}, L_cdp={cdp_at_start!r}")
+    return task_at_start / cdp_at_start
 
 
 def feature_loss(f_teacher: torch.Tensor, f_student: torch.Tensor) -> torch.Tensor:

@@ -56,7 +56,7 @@ def train_step(system: PRSystem, optimizer: torch.optim.Optimizer, images: torch
     cdp = feat = None
     if targets is not None:
         mean_cdp, features = targets(index, img, generator=seeded_generator(*key, "teacher-noise", device=img.device))
-        cdp, feat = cdp_loss(mean_cdp, out.y, t.cdp_loss), feature_loss(features, out.features)
+        cdp, feat = cdp_loss(mean_cdp, out.y, t.cdp_loss, targets.cdp_scale), feature_loss(features, out.features)
     loss, terms = objective(task=task_loss(out.x_hat, img), penalty=system.mask_penalty(),
                             alpha=t.alpha, beta=t.beta, cdp=cdp, feat=feat)
     terms["loss"] = loss.detach()

@@ -2,9 +2,11 @@
 
 The teacher never changes during distillation and the training images are fixed, so without sensor noise
 its targets for an image are the same at every epoch. ``TeacherTargets`` therefore computes them once, in
-inference mode, and keeps them on the training device -- one teacher forward pass per image for the whole
-run instead of one per image per epoch -- whenever they fit in the memory budget. Otherwise (or with
-noise, see below) it runs the teacher in inference mode at every step.
+inference mode, the first time a step asks for an image, and keeps them on the training device -- at most one
+teacher forward pass per image for the whole run instead of one per image per epoch, and none for images a
+short run never draws -- whenever they fit in the memory budget. Otherwise (or with noise, see below) it
+runs the teacher in inference mode at every step. The teacher is in eval mode (batch norm from its running
+statistics), so an image's targets do not depend on the batch they are computed in.
 
 Trade-off with noise: a noisy teacher sees a new noise draw at every step, which a cache would freeze to
 a single draw per image. Caching is therefore off by default when ``noise != "none"`` (``cache=True``
@@ -45,6 +47,8 @@ class TeacherTargets:
         cache: True / False to force; None (default) caches when there is no noise and the cache fits.
         budget_bytes: memory the cache may use (default: see ``_default_budget``).
         batch_size: images per teacher pass when filling the cache.
+
+    ``cdp_scale`` is the constant of the ``"normalized"`` L_cdp (set by the training loop; 1 otherwise).
     """
 
     def __init__(self, teacher: PRSystem, images: torch.Tensor, *, device: torch.device, cache: bool | None = None,
@@ -60,14 +64,25 @@ class TeacherTargets:
             budget = _default_budget(device) if budget_bytes is None else budget_bytes
             cache = teacher.cfg.optics.noise == "none" and self.cache_bytes <= budget
         self.cached = cache
+        self.images, self.batch_size, self.cdp_scale = images, batch_size, 1.0
         if cache:
-            means, features = [], []
-            with torch.inference_mode():
-                for start in range(0, len(images), batch_size):
-                    out = self.teacher(to_images(images[start:start + batch_size], self.image_size))
-                    means.append(out.y.mean(dim=1, keepdim=True))
-                    features.append(out.features)
-            self.mean_cdp, self.features = torch.cat(means).clone(), torch.cat(features).clone()
+            cdp_shape, feature_shape = (1, m, m), teacher.unet.feature_shape(self.image_size)
+            self.mean_cdp = torch.zeros((len(images), *cdp_shape), device=device)
+            self.features = torch.zeros((len(images), *feature_shape), device=device)
+            self.filled = torch.zeros(len(images), dtype=torch.bool, device=device)
+
+    def _fill(self, index: torch.Tensor) -> None:
+        """Compute and keep the targets of the images of ``index`` that the cache lacks."""
+        missing = torch.unique(index[~self.filled[index]])
+        if missing.numel() == 0:
+            return
+        with torch.no_grad():  # not inference mode: the results are written into the cache's normal tensors
+            for start in range(0, len(missing), self.batch_size):
+                part = missing[start:start + self.batch_size]
+                out = self.teacher(to_images(self.images[part], self.image_size))
+                self.mean_cdp[part] = out.y.mean(dim=1, keepdim=True)
+                self.features[part] = out.features
+        self.filled[missing] = True
 
     def __call__(self, index: torch.Tensor, img: torch.Tensor, generator: torch.Generator | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,6 +93,7 @@ class TeacherTargets:
             features (Q, C, h, w). ``generator`` seeds the teacher's noise when it runs per step.
         """
         if self.cached:
+            self._fill(index)
             return self.mean_cdp[index], self.features[index]
         with torch.inference_mode():
             out = self.teacher(img, generator=generator)

@@ -77,8 +77,16 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
     return state
 
 
+#: Fields added after runs were first registered, with the default that every earlier run had: a field at
+#: this default is left out of the identity, so adding a field never renames the runs that exist.
+ADDED_FIELDS: dict[tuple[str, str], object] = {("train", "steps_per_epoch"): 0, ("train", "lr_schedule"): "constant"}
+
+
 def _identity(cfg: Config, teacher_id: str | None) -> dict:
     d = cfg.to_dict()
+    for (section, name), default in ADDED_FIELDS.items():
+        if d[section][name] == default:
+            del d[section][name]
     if cfg.train.mode != "student":  # the teacher fields mean nothing outside mode 'student'
         d["train"] = {k: v for k, v in d["train"].items() if k not in ("teacher_masks", "teacher_seed")}
     return {"format": REGISTRY_FORMAT, "config": d, "teacher_run": teacher_id}

@@ -1,0 +1,133 @@
+"""The commands that train: ``reproduce`` and ``plan`` (a preset's runs, then its notebooks), ``train`` (one
+run), ``study`` (notebook 07's plan) and ``ladder`` (the budget ladder)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from prkd.config import ConfigError
+
+
+def reproduce(args: argparse.Namespace, registry) -> int:
+    """``plan``: train a preset's runs; ``reproduce``: the same on a cluster if asked, then the notebooks."""
+    from prkd.experiments.dask_runner import ClientFor
+    from prkd.learning import RunFailedError
+    from prkd.reproduce import NotebookFailed, run_notebooks, train_preset_plan
+    try:
+        if args.command == "plan" or args.workers is not None or args.scheduler is not None:
+            with ClientFor(workers=args.workers, scheduler=args.scheduler) as client:
+                outcome = train_preset_plan(args.preset, registry=registry, client=client)
+            print(outcome.summary())
+            if args.command == "plan":
+                return 0
+        out = run_notebooks(args.preset, registry=registry, seed=args.seed, only=args.only, force=args.force)
+    except ConfigError as err:  # refused input: nothing was run
+        print(f"prkd: error: {err}", file=sys.stderr)
+        return 2
+    except (NotebookFailed, RunFailedError) as err:
+        print(f"prkd: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("prkd: interrupted; run the same command again to continue where it stopped", file=sys.stderr)
+        return 130
+    print(f"executed notebooks are in {out}")
+    return 0
+
+
+def parse_value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def train(args: argparse.Namespace, parser: argparse.ArgumentParser, registry) -> int:
+    from prkd.config import make
+    from prkd.data import CorruptDataError, DataNotFoundError
+    from prkd.registry import CorruptCheckpointError, DamagedRunError, OutputNotWritableError, RunNotFoundError
+    from prkd.learning import (STUDENT_ALPHA, STUDENT_BETA, RunFailedError, TrainingDiverged, TrainingInterrupted,
+                        get_or_train)
+
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set takes KEY=VALUE; got {item!r}")
+        overrides[key] = parse_value(value)
+    overrides.update(mode=args.mode, seed=args.seed, n_masks=args.L if args.L is not None else
+                     (9 if args.mode == "teacher" else 1))
+    if args.mode == "student":
+        overrides.update(alpha=STUDENT_ALPHA if args.alpha is None else args.alpha,
+                         beta=STUDENT_BETA if args.beta is None else args.beta)
+        if args.teacher_L is not None:
+            overrides["teacher_masks"] = args.teacher_L
+    else:
+        for flag, value in (("--alpha", args.alpha), ("--beta", args.beta), ("--teacher-L", args.teacher_L),
+                            ("--teacher-run", args.teacher_run)):
+            if value is not None:
+                parser.error(f"{flag} applies only to --mode student")
+    try:
+        run = get_or_train(make(args.preset, **overrides), registry=registry, teacher_run=args.teacher_run)
+    except (ConfigError, RunNotFoundError, RunFailedError, TrainingDiverged, CorruptCheckpointError, DamagedRunError,
+            OutputNotWritableError, DataNotFoundError, CorruptDataError) as err:
+        print(f"prkd: error: {err}", file=sys.stderr)
+        return 2
+    except TrainingInterrupted as err:
+        print(f"prkd: {err}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("prkd: interrupted before training started; nothing was changed", file=sys.stderr)
+        return 130
+    m = run.metrics()
+    print(f"run {run.id}: test PSNR {m['test_psnr']:.2f} dB, SSIM {m['test_ssim']:.3f}")
+    print(f"run folder: {run.path}")
+    return 0
+
+
+def study(args: argparse.Namespace, parser: argparse.ArgumentParser, registry) -> int:
+    from prkd.experiments import study
+    from prkd.learning import RunFailedError, TrainingDiverged, TrainingInterrupted
+
+    try:
+        if args.workers is not None or args.scheduler is not None:
+            from prkd.experiments.dask_runner import ClientFor
+            with ClientFor(workers=args.workers, scheduler=args.scheduler) as client:
+                study.run_on_dask(args.preset, registry=registry, client=client)
+            return 0
+        if args.shard is None:
+            study.launch(args.preset, registry=registry, shards=2 if args.shards is None else args.shards)
+            return 0
+        i, sep, n = args.shard.partition("/")
+        if not (sep and i.isdigit() and n.isdigit()):
+            parser.error(f"--shard takes I/N with 0 <= I < N (e.g. 0/2); got {args.shard!r}")
+        study.run_shard(args.preset, registry=registry, shard=int(i), n_shards=int(n))
+    except (ConfigError, RunFailedError, TrainingDiverged, TimeoutError, RuntimeError) as err:
+        print(f"prkd: error: {err}", file=sys.stderr)
+        return 2
+    except (TrainingInterrupted, KeyboardInterrupt):
+        print("prkd: study interrupted; run the same command again to continue (finished runs are kept)",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+
+def ladder(args: argparse.Namespace, registry) -> int:
+    """Train the budget ladder's runs (``prkd.experiments.ladder``), cheapest rung first; resumable."""
+    from prkd.experiments.ladder import train_ladder
+    from prkd.learning import RunFailedError, TrainingInterrupted
+
+    try:
+        runs = train_ladder(args.preset, registry=registry, max_steps=args.max_steps)
+    except (ConfigError, RunFailedError) as err:
+        print(f"prkd: error: {err}", file=sys.stderr)
+        return 2
+    except (TrainingInterrupted, KeyboardInterrupt):
+        print("prkd: ladder interrupted; run the same command again to continue (finished runs are kept)",
+              file=sys.stderr)
+        return 130
+    print(f"ladder {args.preset!r}: {len(runs)} runs complete")
+    return 0

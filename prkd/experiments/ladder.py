@@ -1,0 +1,177 @@
+"""The budget ladder: does the study's verdict survive training to convergence? Its runs, in the order they train.
+
+The study's main comparison -- the L_t = 9 teacher, E2E, random and the KD student at the paper's alpha, beta --
+trained at several budgets (``Rung``: epochs x ``steps_per_epoch`` Adam steps, everything else equal). Every
+rung draws its batches from the whole 30k training split (preset ``ladder``), so only the number of steps
+changes from rung to rung, and every run's learning rates decay to 0 by a cosine (``lr_schedule``), so each
+run ends where its rate no longer moves it (the flattening that ``prkd.views.ladder_report`` measures).
+
+* Every rung: ``seeds`` paired seeds of E2E, random and KD; the teacher with each of ``teacher_seeds``; student
+  seed s distils teacher seed ``teacher_seeds[s % len(teacher_seeds)]``, so with two teachers the interval
+  includes teacher-to-teacher variance.
+* ``ablations``: the L_cdp-only and L_feat-only students (Table 1) on that rung's seeds.
+* ``beta_sweep``: students with the normalized L_cdp (``cdp_loss="normalized"``) and sigma = 0 (alpha = 1 - beta),
+  so that beta is the share of the loss L_cdp contributes at step 0, on ``sweep_seeds``.
+* ``noisy``: the teacher, E2E, random and KD re-trained with the plan's sensor noise, on ``sweep_seeds``.
+
+``ladder_runs`` lists the runs cheapest rung first, teachers before their students, the optional extras last,
+so that a stopped ladder has finished whole rungs; ``train_ladder`` trains them through the registry (resumable:
+finished runs are taken from it, a run in progress resumes from its checkpoint).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from prkd.config import Config, ConfigError, make
+from prkd.data import Splits, load_splits
+from prkd.learning import STUDENT_ALPHA, STUDENT_BETA, RunFailedError, TrainingDiverged, get_or_train
+from prkd.registry import Registry, Run
+from prkd.utils.device import default_device
+
+__all__ = ["Rung", "LadderPlan", "LadderRun", "LADDER_PLANS", "ladder_runs", "train_ladder"]
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One budget: ``epochs`` epochs of the preset's ``steps_per_epoch`` steps, and what is trained at it."""
+
+    epochs: int
+    seeds: tuple[int, ...]
+    teacher_seeds: tuple[int, ...] = (0,)
+    ablations: bool = False
+    beta_sweep: bool = False
+    noisy: bool = False
+
+
+@dataclass(frozen=True)
+class LadderPlan:
+    """The rungs of a preset's ladder and the settings of its extras."""
+
+    preset: str
+    rungs: tuple[Rung, ...]
+    teacher_masks: int = 9
+    betas: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1)
+    sweep_seeds: tuple[int, ...] = (0, 1, 2)
+    noise: tuple[tuple[str, object], ...] = (("noise", "poisson"), ("photons", 100.0))
+
+
+LADDER_PLANS: dict[str, LadderPlan] = {
+    # 128, 512, 2048 and 4096 steps (32x); the paper trains ~56k steps. Planned from the step times of the first
+    # rung (docs/ladder.md): about 6 h on a 2-core CPU, half of it the top rung. The Table 1 ablations fit the
+    # budget at 2048 steps, not at the top rung.
+    "ladder": LadderPlan("ladder", (Rung(4, (0, 1, 2, 3, 4)),
+                                    Rung(16, (0, 1, 2, 3, 4), beta_sweep=True, noisy=True),
+                                    Rung(64, (0, 1, 2), ablations=True),
+                                    Rung(128, (0, 1, 2), teacher_seeds=(0, 1)))),
+    # CI: two tiny rungs with every kind of run.
+    "smoke": LadderPlan("smoke", (Rung(1, (0, 1)), Rung(4, (0, 1), teacher_seeds=(0, 1), ablations=True,
+                                                      beta_sweep=True, noisy=True)),
+                        teacher_masks=3, betas=(0.1,), sweep_seeds=(0, 1)),
+}
+
+
+@dataclass(frozen=True)
+class LadderRun:
+    """One run of the ladder: its rung's steps, its group (``teacher``, ``e2e``, ``random``, ``KD``, ...), its
+    seed and its config. ``name`` is ``"<group> s<seed> @<steps>"``."""
+
+    steps: int
+    group: str
+    seed: int
+    cfg: Config
+
+    @property
+    def name(self) -> str:
+        return f"{self.group} s{self.seed} @{self.steps}"
+
+
+def _plan(preset: str) -> LadderPlan:
+    if preset not in LADDER_PLANS:
+        raise ConfigError(f"config field 'preset' of the ladder must be one of "
+                          f"{', '.join(map(repr, LADDER_PLANS))}; got {preset!r}")
+    return LADDER_PLANS[preset]
+
+
+def _budget(plan: LadderPlan, rung: Rung) -> dict:
+    overrides = {"epochs": rung.epochs}
+    if plan.preset != "ladder":  # other presets get the ladder's schedule
+        overrides["lr_schedule"] = "cosine"
+    return overrides
+
+
+def _core(plan: LadderPlan, rung: Rung, seeds: tuple[int, ...], extra: dict, suffix: str) -> list[tuple]:
+    """(group, seed, config) of the rung's teachers, E2E, random and KD students (with ``extra`` overrides)."""
+    base = {**_budget(plan, rung), **extra}
+    out = [(f"teacher{suffix}", s, make(plan.preset, mode="teacher", n_masks=plan.teacher_masks, seed=s, **base))
+           for s in rung.teacher_seeds]
+    for s in seeds:
+        out.append((f"e2e{suffix}", s, make(plan.preset, mode="e2e", seed=s, **base)))
+        out.append((f"random{suffix}", s, make(plan.preset, mode="random", seed=s, **base)))
+        out.append((f"KD{suffix}", s, _student(plan, rung, s, STUDENT_ALPHA, STUDENT_BETA, **base)))
+    return out
+
+
+def _student(plan: LadderPlan, rung: Rung, seed: int, alpha: float, beta: float, **overrides) -> Config:
+    teacher_seed = rung.teacher_seeds[seed % len(rung.teacher_seeds)]
+    return make(plan.preset, mode="student", alpha=alpha, beta=beta, teacher_masks=plan.teacher_masks,
+                teacher_seed=teacher_seed, seed=seed, **overrides)
+
+
+def _extras(plan: LadderPlan, rung: Rung) -> list[tuple]:
+    base = _budget(plan, rung)
+    out = []
+    if rung.beta_sweep:
+        for beta in plan.betas:
+            out += [(f"KD normalized beta={beta:g}", s,
+                     _student(plan, rung, s, 1.0 - beta, beta, cdp_loss="normalized", **base))
+                    for s in plan.sweep_seeds]
+    if rung.noisy:
+        out += _core(plan, Rung(rung.epochs, plan.sweep_seeds), plan.sweep_seeds, dict(plan.noise), " noisy")
+    if rung.ablations:
+        for group, (alpha, beta) in (("L_cdp only", (STUDENT_ALPHA, 1 - STUDENT_ALPHA)),
+                                     ("L_feat only", (STUDENT_ALPHA, 0.0))):
+            out += [(group, s, _student(plan, rung, s, alpha, beta, **base)) for s in rung.seeds]
+    return out
+
+
+def ladder_runs(preset: str) -> list[LadderRun]:
+    """Every run of the preset's ladder in training order: rung by rung (cheapest first), within a rung its
+    teachers, then E2E / random / KD seed by seed, then the rung's extras."""
+    plan = _plan(preset)
+    out = []
+    for rung in sorted(plan.rungs, key=lambda r: r.epochs):
+        for group, seed, cfg in _core(plan, rung, rung.seeds, {}, "") + _extras(plan, rung):
+            out.append(LadderRun(cfg.total_steps, group, seed, cfg))
+    return out
+
+
+def train_ladder(preset: str, *, registry: Registry, device: torch.device | None = None, progress: bool = True,
+                 log: Callable[[str], None] = print, data: Splits | None = None,
+                 max_steps: int | None = None) -> dict[str, Run]:
+    """Train (or take from the registry) every run of the ladder with at most ``max_steps`` steps (all if None),
+    in ``ladder_runs`` order; return the complete runs by name.
+
+    A run that diverges is marked failed and skipped (the rest goes on); a failed teacher fails its students.
+    Raises RunFailedError at the end naming every run that failed.
+    """
+    runs = [r for r in ladder_runs(preset) if max_steps is None or r.steps <= max_steps]
+    device = device or default_device()
+    data = data or load_splits(runs[0].cfg.data)
+    done, failed = {}, []
+    bar = tqdm(runs, desc=f"ladder {preset}", unit="run", disable=not progress)
+    for item in bar:
+        bar.set_postfix_str(item.name)
+        try:
+            done[item.name] = get_or_train(item.cfg, registry=registry, device=device, progress=False, data=data,
+                                           log=log)
+        except (RunFailedError, TrainingDiverged) as err:
+            log(f"run {item.name} failed: {err}")
+            failed.append(item.name)
+    if failed:
+        raise RunFailedError(f"{len(failed)} ladder run(s) failed (see their failed.json): {', '.join(failed)}")
+    return done
