@@ -27,9 +27,12 @@ class NotebookFailed(RuntimeError):
     """A notebook raised; the message names it, the error and where its executed copy is."""
 
 
-#: Notebook 07 runs the study of ``prkd.study``, which has its own preset: ``study`` runs 07 alone, ``quick`` and
-#: ``paper`` run 01-06 and 08 (the study is not part of their reproduction), ``smoke`` runs all (CI).
+#: Notebook 07 runs the study (``prkd.experiments.study``) and notebook 09 the budget ladder
+#: (``prkd.experiments.ladder``), each with a preset of its own: ``study`` runs 07 alone, ``ladder`` 09 alone,
+#: ``quick`` and ``paper`` run the others (01-06 and 08), ``smoke`` runs all (CI).
 STUDY_NOTEBOOK = "07"
+LADDER_NOTEBOOK = "09"
+OWN_PRESET = {STUDY_NOTEBOOK: "study", LADDER_NOTEBOOK: "ladder"}
 
 
 def notebooks(preset: str | None = None) -> list[Path]:
@@ -37,8 +40,8 @@ def notebooks(preset: str | None = None) -> list[Path]:
     found = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
     if preset is None or preset == "smoke":
         return found
-    is_study = [nb.stem.startswith(STUDY_NOTEBOOK) for nb in found]
-    return [nb for nb, s in zip(found, is_study) if s == (preset == "study")]
+    return [nb for nb in found if OWN_PRESET.get(nb.stem[:2]) == preset
+            or (nb.stem[:2] not in OWN_PRESET and preset not in OWN_PRESET.values())]
 
 
 def _fingerprint(nb: Path, parameters: dict) -> str:
@@ -52,7 +55,7 @@ def run_notebooks(preset: str = "quick", *, registry: Registry, seed: int = 0, o
     """Execute the notebooks headlessly; return the folder of executed copies.
 
     Args:
-        preset: ``smoke``, ``quick``, ``paper`` or ``study`` (passed to every notebook; see ``notebooks``).
+        preset: ``smoke``, ``quick``, ``paper``, ``study`` or ``ladder`` (passed to every notebook; see ``notebooks``).
         registry: the output root; its path is passed to every notebook as ``output_dir``.
         seed: passed to every notebook that declares it (05 and 06 use the seeds of their plan).
         only: names (``"01_sensing_model"`` or a prefix such as ``"01"``) to run; default all.
@@ -102,12 +105,15 @@ def preset_plan(preset: str):
     from prkd.experiments.graph import PlanGraph
     from prkd.experiments.plans import PLANS, experiment_configs
     from prkd.experiments.study import STUDY_PLANS, study_configs
+    from prkd.experiments.ladder import LADDER_PLANS, ladder_runs
     configs = {}
     stems = {nb.stem[:2] for nb in notebooks(preset)}
     if preset in PLANS and stems - {STUDY_NOTEBOOK}:
         configs.update(experiment_configs(preset))
     if preset in STUDY_PLANS and STUDY_NOTEBOOK in stems:
         configs.update({f"study: {name}": cfg for name, cfg in study_configs(preset).items()})
+    if preset in LADDER_PLANS and LADDER_NOTEBOOK in stems:
+        configs.update({f"ladder: {item.name}": item.cfg for item in ladder_runs(preset)})
     return PlanGraph.from_configs(configs)
 
 

@@ -27,7 +27,7 @@ def test_every_notebook_ran_and_was_written(executed):
     names = [nb.name for nb in reproduce.notebooks()]
     assert names == ["01_sensing_model.ipynb", "02_initialization.ipynb", "03_e2e_teacher.ipynb",
                      "04_kd_student.ipynb", "05_ablations.ipynb", "06_figures.ipynb",
-                     "07_does_distillation_help.ipynb", "08_classical_baselines.ipynb"]
+                     "07_does_distillation_help.ipynb", "08_classical_baselines.ipynb", "09_budget_ladder.ipynb"]
     for name in names:
         nb = json.loads((executed / name).read_text())
         assert nb["metadata"]["papermill"]["parameters"]["preset"] == "smoke"
@@ -57,13 +57,26 @@ def test_the_study_notebook_writes_its_verdict_and_runs_table(executed):
     assert runs[0].split(",")[:4] == ["name", "mode", "seed", "L_t"] and len(runs) > 20
 
 
+def test_the_ladder_notebook_writes_its_verdict_trend_and_runs(executed):
+    folder = executed.parent.parent / "figures" / "ladder-smoke"  # notebook 09
+    names = {p.name for p in folder.iterdir()}
+    assert {"runs.csv", "verdict.csv", "verdict.md", "trend.csv", "flatness.csv", "beta_sweep.csv",
+            "noise_level.csv", "wall_time.json", "ladder_trend.png", "ladder_within_runs.png"} <= names
+    verdict = (folder / "verdict.csv").read_text().splitlines()
+    assert verdict[0].startswith("steps,comparison,scoring,seeds,teachers,ΔPSNR (dB),low,high,p,")
+    assert "p (Holm)" in verdict[0] and any(",KD − E2E,refined," in row for row in verdict)
+    runs = (folder / "runs.csv").read_text().splitlines()
+    assert runs[0].startswith("steps,n_train,group,seed,run_id") and "refined_psnr" in runs[0] and len(runs) == 29
+
+
 def test_each_preset_runs_its_notebooks():
     def stems(preset):
         return [nb.stem[:2] for nb in reproduce.notebooks(preset)]
 
-    assert stems("smoke") == ["01", "02", "03", "04", "05", "06", "07", "08"]
+    assert stems("smoke") == ["01", "02", "03", "04", "05", "06", "07", "08", "09"]
     assert stems("quick") == stems("paper") == ["01", "02", "03", "04", "05", "06", "08"]
     assert stems("study") == ["07"]
+    assert stems("ladder") == ["09"]
 
 
 def test_nbval_reproduces_the_checked_cells(executed):
@@ -136,4 +149,4 @@ def test_an_invalid_parameter_fails_with_the_config_error_and_the_executed_noteb
     nb = json.loads(target.read_text())
     errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert len(errors) == 1 and errors[0]["ename"] == "ConfigError"
-    assert "'preset' must be one of 'paper', 'quick', 'study', 'smoke'; got 'huge'" in errors[0]["evalue"]
+    assert "'preset' must be one of 'paper', 'quick', 'study', 'ladder', 'smoke'; got 'huge'" in errors[0]["evalue"]
