@@ -128,6 +128,11 @@ def test_the_button_trains_the_missing_runs_then_loads_them(trained, monkeypatch
     monkeypatch.setattr(prkd.learning.train, "fit_run", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
     assert panel.on_train() == student
     assert {p: p.stat().st_mtime_ns for p in student.path.iterdir()} == before
+    # scored as deployed: the refined scores of every run, from the runs' refined.json, without training
+    panel.refine.value = "raar"
+    refined = prkd.learning.rescoring.refined_test_scores(student, refine="raar", iterations=200)
+    assert f"student 1 {refined['refined_psnr']:.2f} {refined['refined_ssim']:.3f}" in _text(panel.result.value)
+    assert "refined by RAAR 200 on its own CDPs, no oracle" in _text(panel.result.value)
 
 
 def test_a_failure_during_training_is_shown_in_the_panel(monkeypatch, registry):

@@ -125,7 +125,7 @@ def summary_lines(rows: list[dict]) -> list[str]:
             best = max(learned, key=lambda r: r["PSNR (dB)"]) if learned else None
             versus = (f"; best learned {best['method']} {best['PSNR (dB)']:.2f} dB"
                       f" -> classical {'beats' if classical['PSNR (dB)'] > best['PSNR (dB)'] else 'loses to'} it"
-                      if best else "")
+                      f" (classical aligned by the oracle's global phase, learned scored raw)" if best else "")
             lines.append(f"noise {noise}, L = {L}: best classical {classical['method']} on {classical['masks']} "
                          f"masks {classical['PSNR (dB)']:.2f} dB (zero-phase floor {floor:.2f} dB){versus}")
     return lines

@@ -1,0 +1,98 @@
+"""Notebook 08's fair comparison at L = 1: the best-trained learned single-snapshot systems and the classical solvers
+on the same CDPs, each method scored both ways, with paired per-image bootstrap intervals.
+
+* **raw**: what a user gets without knowing the scene. A classical estimate goes through the reference-free
+  global-phase rule (``prkd.classical.phase_image(reference=None)``); a learned output is scored as it is.
+* **oracle**: a classical estimate is aligned to the truth's global phase (as notebook 08's sweep does); a learned
+  output gets its best constant phase offset, the same least-squares alignment applied to exp(j pr x_hat).
+
+The methods on each system's CDPs (its own masks and noise): the learned output, the learned output refined by
+RAAR (``prkd.learning.refine``, no oracle), error reduction and RAAR from their own spectral start, and the
+zero-phase floor. Each difference is paired image by image against the learned output in the same scoring.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from prkd.classical import gerchberg_saxton, phase_image, raar, zero_phase
+from prkd.data import to_images
+from prkd.experiments.stats import paired_images
+from prkd.learning.evaluation import seeded_generator
+from prkd.learning.refine import refine_output
+from prkd.metrics import psnr
+from prkd.physics.system import PRSystem
+
+__all__ = ["PSNR_CAP_DB", "ITERATIONS", "fair_rows"]
+
+PSNR_CAP_DB = 100.0
+ITERATIONS = 200
+SCORINGS = ("raw", "oracle")
+
+
+def _per_image(estimate: torch.Tensor, img: torch.Tensor) -> list[float]:
+    return psnr(estimate, img).clamp(max=PSNR_CAP_DB).tolist()
+
+
+def _both(z: torch.Tensor, img: torch.Tensor, pr: float) -> dict[str, list[float]]:
+    """A complex estimate (B, N, N) scored raw (reference-free rule) and with the oracle."""
+    return {"raw": _per_image(phase_image(z, pr), img), "oracle": _per_image(phase_image(z, pr, reference=img), img)}
+
+
+def _learned_both(x_hat: torch.Tensor, img: torch.Tensor, pr: float) -> dict[str, list[float]]:
+    """A learned phase image scored as it is (raw) and after its best constant phase offset (oracle)."""
+    z = torch.polar(torch.ones_like(x_hat[:, 0]), pr * x_hat[:, 0].clamp(0, 1))
+    return {"raw": _per_image(x_hat, img), "oracle": _per_image(phase_image(z, pr, reference=img), img)}
+
+
+@torch.no_grad()
+def _methods(system: PRSystem, img: torch.Tensor, seed: int) -> dict[str, dict[str, list[float]]]:
+    pr, n = system.cfg.data.phase_range, img.shape[-1]
+    out = system(img, generator=seeded_generator(seed, "fair-comparison", device=img.device))
+    refined = refine_output(out.x_hat, out.y, system.sensing, phase_range=pr, refine="raar", iterations=ITERATIONS)
+    return {"learned (U-Net)": _learned_both(out.x_hat, img, pr),
+            f"learned + RAAR {ITERATIONS} (no oracle)": _learned_both(refined, img, pr),
+            f"ER {ITERATIONS}": _both(gerchberg_saxton(out.y, system.sensing, size=n, iterations=ITERATIONS).z, img, pr),
+            f"RAAR {ITERATIONS}": _both(raar(out.y, system.sensing, size=n, iterations=ITERATIONS).z, img, pr),
+            "zero phase": _both(zero_phase(out.y, system.sensing, size=n).z, img, pr)}
+
+
+def fair_rows(systems: dict[str, PRSystem], images: torch.Tensor, *, n_images: int = 256, seed: int = 0,
+              batch: int = 128) -> list[dict]:
+    """One row per (system, method, scoring): mean test PSNR over ``n_images`` and the paired per-image bootstrap
+    95 % interval of the method minus the learned output in the same scoring. ``systems`` maps a label (which
+    should say the run's steps and noise) to a trained single-snapshot system in eval mode."""
+    rows = []
+    for label, system in systems.items():
+        system.eval()
+        img_all = to_images(images[:n_images], system.cfg.data.image_size)
+        scores: dict[str, dict[str, list[float]]] = {}
+        for i, start in enumerate(range(0, len(img_all), batch)):
+            part = _methods(system, img_all[start:start + batch], seed + i)
+            for method, both in part.items():
+                for scoring, values in both.items():
+                    scores.setdefault(method, {}).setdefault(scoring, []).extend(values)
+        for method, both in scores.items():
+            for scoring in SCORINGS:
+                values, base = both[scoring], scores["learned (U-Net)"][scoring]
+                d = paired_images(values, base) if method != "learned (U-Net)" else None
+                rows.append({"system": label, "noise": system.cfg.optics.noise, "method": method, "scoring": scoring,
+                             "images": len(values), "PSNR (dB)": round(sum(values) / len(values), 2),
+                             "Δ vs learned (dB)": "" if d is None else round(d.mean, 2),
+                             "low": "" if d is None else round(d.low, 2), "high": "" if d is None else round(d.high, 2)})
+    return rows
+
+
+def ladder_systems(results, seed: int = 0) -> dict[str, "object"]:
+    """The best-trained single-snapshot runs of a budget ladder (``prkd.experiments.ladder_verdict.LadderResults``)
+    by label: E2E, KD and random of seed ``seed`` at the highest rung where all three are complete (noise-free), and
+    the noisy three at the rung that trains them. Returns label -> Run."""
+    out = {}
+    for suffix in ("", " noisy"):
+        groups = [f"{g}{suffix}" for g in ("e2e", "KD", "random")]
+        rungs = [s for s in results.rungs if all((s, g, seed) in results.runs for g in groups)]
+        if rungs:
+            top = max(rungs)
+            for g in groups:
+                out[f"{g} @{top} steps"] = results.runs[(top, g, seed)]
+    return out

@@ -1,0 +1,103 @@
+"""The budget ladder's plan (rungs, seeds, pairing, order), the verdict's wording rules, the refined rescoring and
+its command, and the fair comparison's two scorings. The trained smoke ladder itself runs in notebook 09's test."""
+
+import math
+
+import pytest
+import torch
+
+import prkd
+from prkd.config import ConfigError
+from prkd.data import load_splits
+from prkd.experiments import ladder
+from prkd.experiments.fair_comparison import fair_rows
+from prkd.experiments.ladder_verdict import _reading
+from prkd.experiments.stats import PairedResult
+from prkd.learning import get_or_train
+from prkd.learning.rescoring import REFINED_FILE, refined_test_scores
+
+
+def test_the_ladder_spans_16x_in_steps_on_the_full_split_with_the_seeds_the_issue_asks():
+    runs = ladder.ladder_runs("ladder")
+    steps = sorted({r.steps for r in runs})
+    assert steps == [128, 512, 2048, 4096] and steps[-1] / steps[0] >= 16
+    assert {r.cfg.data.n_train for r in runs} == {30_000} and {r.cfg.train.lr_schedule for r in runs} == {"cosine"}
+    for s in steps:
+        core = {g: {r.seed for r in runs if r.steps == s and r.group == g} for g in ("e2e", "random", "KD")}
+        assert len({frozenset(v) for v in core.values()}) == 1  # paired: the same seeds in every group
+        assert len(core["e2e"]) >= (3 if s == steps[-1] else 5) or s == 2048
+    top = [r for r in runs if r.steps == steps[-1]]
+    assert {r.seed for r in top if r.group == "teacher"} == {0, 1}
+    assert {(r.seed, r.cfg.train.teacher_seed) for r in top if r.group == "KD"} == {(0, 0), (1, 1), (2, 0)}
+    assert all(r.cfg.train.alpha == 0.5 and r.cfg.train.beta == 0.25 for r in runs if r.group == "KD")
+
+
+def test_the_extras_sit_on_their_rungs_and_the_order_is_cheapest_first():
+    runs = ladder.ladder_runs("ladder")
+    sweep = [r for r in runs if r.group.startswith("KD normalized")]
+    assert {r.steps for r in sweep} == {512} and {r.cfg.train.beta for r in sweep} == {0.003, 0.01, 0.03, 0.1}
+    assert all(r.cfg.train.cdp_loss == "normalized" and r.cfg.sigma == pytest.approx(0) for r in sweep)
+    noisy = [r for r in runs if r.group.endswith("noisy")]
+    assert {r.steps for r in noisy} == {512} and {(r.cfg.optics.noise, r.cfg.optics.photons) for r in noisy} == {
+        ("poisson", 100.0)}
+    assert {r.steps for r in runs if r.group in ("L_cdp only", "L_feat only")} == {2048}
+    assert [r.steps for r in runs] == sorted(r.steps for r in runs)
+    for i, r in enumerate(runs):  # a student's teacher is listed before it
+        if r.cfg.train.mode == "student":
+            assert any(t.group.startswith("teacher") and t.seed == r.cfg.train.teacher_seed and t.steps == r.steps
+                       and t.cfg.optics.noise == r.cfg.optics.noise for t in runs[:i])
+    assert len({r.name for r in runs}) == len(runs)
+
+
+def test_a_bad_ladder_preset_is_refused(registry):
+    with pytest.raises(ConfigError, match="'preset' of the ladder must be one of 'ladder', 'smoke'"):
+        ladder.train_ladder("quick", registry=registry)
+
+
+def test_the_reading_claims_no_more_than_holm_and_tost_allow():
+    r = PairedResult(-0.8, -1.2, -0.4, 5, 0.004, "t over seeds")
+    assert _reading(r, 0.02, "equivalence not shown") == "A < B (Holm p < 0.05)"
+    assert _reading(r, 0.09, "equivalence not shown") == "A < B before correction only (Holm p = 0.09)"
+    tie = PairedResult(0.02, -0.1, 0.14, 5, 0.7, "t over seeds")
+    assert _reading(tie, 1.0, "equivalent within ±0.25") == "equivalent within ±0.25"
+    assert _reading(tie, 1.0, "equivalence not shown") == "not resolved at this precision"
+    assert _reading(PairedResult(0.1, math.nan, math.nan, 1, math.nan, "t"), math.nan, "") == "not resolved (too few seeds)"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    registry = prkd.open_registry(tmp_path_factory.mktemp("rescoring"))
+    cfg = prkd.make("smoke", mode="e2e", n_train=64, n_val=32, n_test=32, batch_size=16, epochs=1)
+    data = load_splits(cfg.data, download=False)
+    return registry, get_or_train(cfg, registry=registry, data=data, progress=False, log=lambda m: None), data
+
+
+def test_rescoring_reproduces_the_final_test_and_is_kept_in_the_run(tiny_run):
+    registry, run, data = tiny_run
+    scores = refined_test_scores(run, refine="raar", iterations=20, data=data)
+    assert scores["psnr"] == pytest.approx(run.metrics()["test_psnr"], abs=1e-3)
+    assert scores["n_test"] == 32 and len(scores["refined_psnr_per_image"]) == 32
+    assert (run.path / REFINED_FILE).is_file()
+    assert refined_test_scores(run, refine="raar", iterations=20) == scores  # read back, not recomputed
+    with pytest.raises(ConfigError, match=r"'iterations' \(of the refinement\) must be an integer in \[1, 100000\]"):
+        refined_test_scores(run, refine="raar", iterations=0)
+
+
+def test_the_evaluate_command_prints_both_scores_and_refuses_bad_input(tiny_run, prkd_cli):
+    registry, run, _ = tiny_run
+    result = prkd_cli("evaluate", run.id, "--refine", "er", "--iterations", "10", root=registry.root)
+    assert result.returncode == 0 and "refined (er, 10 iterations, no oracle)" in result.stdout
+    bad = prkd_cli("evaluate", run.id, "--refine", "gs", root=registry.root)
+    assert bad.returncode == 2 and "'refine' must be one of 'none', 'er', 'raar'; got 'gs'" in bad.stderr
+
+
+def test_the_fair_comparison_scores_every_method_both_ways_on_the_same_images(tiny_run):
+    _, run, data = tiny_run
+    rows = fair_rows({"e2e": run.load_system("cpu")}, data.test, n_images=16, batch=8)
+    methods = {r["method"] for r in rows}
+    assert {"learned (U-Net)", "RAAR 200", "ER 200", "zero phase"} <= methods and len(rows) == 2 * len(methods)
+    learned = {r["scoring"]: r for r in rows if r["method"] == "learned (U-Net)"}
+    assert learned["oracle"]["PSNR (dB)"] >= learned["raw"]["PSNR (dB)"] - 0.01  # the best offset can only help
+    assert all(r["images"] == 16 for r in rows)
+    raar = {r["scoring"]: r for r in rows if r["method"] == "RAAR 200"}
+    assert raar["oracle"]["PSNR (dB)"] >= raar["raw"]["PSNR (dB)"] - 0.01 and raar["raw"]["low"] != ""
