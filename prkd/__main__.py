@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from prkd.config import PRESETS, ConfigError
+from prkd.config import PRESETS
 
 
 def _parser() -> argparse.ArgumentParser:

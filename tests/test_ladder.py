@@ -4,7 +4,6 @@ its command, and the fair comparison's two scorings. The trained smoke ladder it
 import math
 
 import pytest
-import torch
 
 import prkd
 from prkd.config import ConfigError

@@ -181,8 +181,8 @@ def trend_rows(results: LadderResults) -> list[dict]:
                 continue
             t = log2_trend(steps, diffs, at_steps=PAPER_STEPS)
             rows.append({"comparison": label, "scoring": "refined" if refined else "raw", "rungs": len(set(steps)),
-                         "values": t.n, "dB per doubling": round(t.slope, 3), "low": round(t.slope_low, 3),
-                         "high": round(t.slope_high, 3), f"extrapolated Δ at {PAPER_STEPS} steps (dB)":
+                         "values": t.n, "ΔPSNR per doubling (dB)": round(t.slope, 3), "low": round(t.slope_low, 3),
+                         "high": round(t.slope_high, 3), f"extrapolated ΔPSNR at {PAPER_STEPS} steps (dB)":
                          round(t.predicted, 2), "extrapolation low": round(t.predicted_low, 2),
                          "extrapolation high": round(t.predicted_high, 2)})
     return rows
@@ -202,7 +202,7 @@ def within_run_rows(results: LadderResults, a: str = "KD", b: str = "e2e") -> li
             d = [ha[e] - hb[e] for ha, hb in zip(hist[a], hist[b])]
             half = (scipy_stats.t.ppf(0.975, len(d) - 1) * statistics.stdev(d) / math.sqrt(len(d))
                     if len(d) > 1 else math.nan)
-            rows.append({"steps": steps, "step": (e + 1) * steps // epochs, "gap (dB)": round(statistics.fmean(d), 3),
+            rows.append({"steps": steps, "step": (e + 1) * steps // epochs, "val ΔPSNR gap (dB)": round(statistics.fmean(d), 3),
                          "low": round(statistics.fmean(d) - half, 3), "high": round(statistics.fmean(d) + half, 3),
                          "seeds": len(d)})
     return rows

@@ -47,8 +47,10 @@ SINGLE_RUN_TOLERANCE = {"psnr": 0.5, "ssim": 0.05}
 #: The column that keys the rows of a table when present (a per-run table); otherwise its first column does.
 KEY_COLUMN = "run_id"
 #: Columns whose (lower-case) header holds one of these are not compared: times, memory and the device are
-#: measurements of the machine, and the mask drift has no documented tolerance yet.
-UNCOMPARED_COLUMN_WORDS = ("second", "time", "memory", "inference", "device", "drift", "contrast", "corr", "l_cdp")
+#: measurements of the machine; the mask drift, loss ratios, flattening gains, interval ends and adjusted
+#: p-values have no documented tolerance yet (the PSNR differences they come with are compared).
+UNCOMPARED_COLUMN_WORDS = ("second", "time", "memory", "inference", "device", "drift", "contrast", "corr", "l_cdp",
+                           "ratio", "holm", "tost", "low", "high", "gain")
 #: Columns (exact headers) of derived statistics that are not compared: the study's beta sweep gives each
 #: difference's interval ends and p-values beside the difference itself, which is compared.
 UNCOMPARED_COLUMNS = ("low", "high", "p", "q (BH)")

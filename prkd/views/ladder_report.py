@@ -80,7 +80,7 @@ def fig_within_runs(rows: list[dict]):
     for steps in sorted({r["steps"] for r in rows}):
         part = [r for r in rows if r["steps"] == steps]
         x = [r["step"] for r in part]
-        ax.plot(x, [r["gap (dB)"] for r in part], label=f"{steps} steps")
+        ax.plot(x, [r["val ΔPSNR gap (dB)"] for r in part], label=f"{steps} steps")
         ax.fill_between(x, [r["low"] for r in part], [r["high"] for r in part], alpha=0.2)
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xscale("log", base=2)
@@ -97,9 +97,9 @@ def _gap_course(within: list[dict]) -> str:
     top = max(r["steps"] for r in within)
     part = [r for r in within if r["steps"] == top]
     quarter, end = part[max(0, len(part) // 4 - 1)], part[-1]
-    change = end["gap (dB)"] - quarter["gap (dB)"]
-    return (f"Within the {top}-step runs the paired KD − E2E validation gap goes from {quarter['gap (dB)']:+.2f} dB "
-            f"[{quarter['low']:+.2f}, {quarter['high']:+.2f}] at step {quarter['step']} to {end['gap (dB)']:+.2f} dB "
+    change = end["val ΔPSNR gap (dB)"] - quarter["val ΔPSNR gap (dB)"]
+    return (f"Within the {top}-step runs the paired KD − E2E validation gap goes from {quarter['val ΔPSNR gap (dB)']:+.2f} dB "
+            f"[{quarter['low']:+.2f}, {quarter['high']:+.2f}] at step {quarter['step']} to {end['val ΔPSNR gap (dB)']:+.2f} dB "
             f"[{end['low']:+.2f}, {end['high']:+.2f}] at its end ({change:+.2f} dB).")
 
 
@@ -115,7 +115,7 @@ def verdict_markdown(results: LadderResults, tables: dict[str, list[dict]]) -> s
         "",
         f"Scope: {cfg.data.image_size}×{cfg.data.image_size} Fashion-MNIST phase objects, n_train {cfg.data.n_train}, "
         f"batch {cfg.train.batch_size}, learning rates decayed by a cosine to 0 (every mode alike), the teacher with "
-        f"L_t = {results.plan.teacher_masks}; rungs of {', '.join(map(str, results.rungs))} Adam steps (the paper: "
+        f"L_t = {results.plan.teacher_masks}; planned rungs of {', '.join(map(str, results.rungs))} Adam steps (the paper: "
         f"{PAPER_STEPS}). {len(results.runs)} of {len(results.items)} planned runs complete.",
         "",
         f"Precondition at the top rung (validation PSNR gains < {FLAT_DB} dB over the last 10 % of steps): "
