@@ -12,10 +12,7 @@ the paper's values with the section that states them. Five presets scale the sam
   a budget in steps and a cosine learning-rate decay.
 * ``paper`` -- Section 4.1 of the paper: 96x96, 30k/30k/10k split, 120 epochs, for a GPU.
 
-The optics get their own learning rates (``mask_lr``, ``filter_lr``): Adam moves a parameter by at most
-about its learning rate per step, so with the paper's 5e-4 the masks of a short CPU run could not leave
-their random start. Each preset sets them so that steps x mask_lr is of the order of the paper's
-56k x 5e-4 = 28 rad (see ``PRESETS``).
+The optics get their own learning rates (``mask_lr``, ``filter_lr``; docs/configuration.md, ``PRESETS``).
 
 Build a config with ``make(preset, **overrides)``; overrides use the field names of any section
 (they are unique), e.g. ``make("quick", n_masks=9, T=50)``. Anything unknown, mistyped or out of
@@ -81,9 +78,7 @@ class OpticsConfig:
     snr_db: float = _spec(30.0, lo=-20.0, hi=120.0, doc="Gaussian noise: SNR of the CDPs, dB")
     photons: float = _spec(1000.0, lo=0.0, hi=1e12, lo_open=True,
                            doc="Poisson noise: mean photon count per detector pixel")
-    # How phi starts (the paper does not say). "uniform": phi ~ U[0, 2 pi), fully developed speckle, so the
-    # mean CDP of many masks is nearly flat; "normal": phi ~ N(0, mask_init_std^2), which keeps part of the
-    # scene's own far field (a fraction exp(-std^2) of the energy stays coherent).
+    # How phi starts (the paper does not say): U[0, 2 pi) (fully developed speckle) or N(0, std^2) (docs).
     mask_init: str = _spec("uniform", choices=("uniform", "normal"), doc="distribution of the initial mask phases")
     mask_init_std: float = _spec(1.0, lo=0.0, hi=10.0, lo_open=True,
                                  doc="mask_init 'normal': standard deviation of the initial phases, radians")
@@ -113,6 +108,11 @@ class NetConfig:
 
     unet_depth: int = _spec(5, lo=2, hi=7, doc="resolution levels (poolings = depth - 1)")
     unet_width: int = _spec(64, lo=1, hi=512, doc="channels of the first level (doubled per level)")
+    arch: str = _spec("unet", choices=("unet", "unrolled"),
+                      doc="the recovery network: the paper's U-Net on z, or an unrolled reconstructor whose stages "
+                          "alternate data consistency on y with a small U-Net (prkd.nets.unrolled)")
+    unroll_stages: int = _spec(3, lo=1, hi=16, doc="arch 'unrolled': stages K (projection + denoiser each)")
+    unroll_width: int = _spec(8, lo=1, hi=512, doc="arch 'unrolled': channels of each stage's U-Net's first level")
     precision: str = _spec("auto", choices=("auto", "float32"),
                            doc="U-Net arithmetic: auto = bfloat16 autocast on CUDA (the optics and the "
                                "initialization's FFTs stay float32), float32 everywhere else; float32 = always")
@@ -126,16 +126,12 @@ class TrainConfig:
                       doc="configuration of Section 4.1")
     epochs: int = _spec(120, lo=1, hi=100_000)  # Sec. 4.1: 120 epochs
     lr: float = _spec(5e-4, lo=0.0, hi=1.0, lo_open=True, doc="Adam learning rate of the U-Net theta")  # Sec. 4.1
-    # Adam moves a parameter by at most about lr per step, so a mask phase can travel at most steps x mask_lr
-    # radians. At the paper's scale (120 epochs x 469 steps = 56k steps) 5e-4 allows ~28 rad; a preset with
-    # far fewer steps raises mask_lr so the optics can train at all (see PRESETS).
+    # A phase travels at most ~steps x mask_lr rad (the paper: 56k x 5e-4 = 28); short presets raise mask_lr.
     mask_lr: float = _spec(5e-4, lo=0.0, hi=1.0, lo_open=True, doc="Adam learning rate of the mask phases phi")
     filter_lr: float = _spec(5e-4, lo=0.0, hi=1.0, lo_open=True,
                              doc="Adam learning rate of the initialization filter psi")
     batch_size: int = _spec(64, lo=1, hi=65_536)  # Sec. 4.1: 64 images
-    # An epoch is a full pass over n_train (the paper's) unless steps_per_epoch > 0: then it is that many steps,
-    # drawn without replacement from a fresh permutation of the whole split (a budget in steps, independent of
-    # n_train; validation and diagnostics run once per epoch).
+    # > 0: an epoch of that many steps drawn without replacement from a fresh permutation of the whole split
     steps_per_epoch: int = _spec(0, lo=0, hi=10_000_000, doc="Adam steps per epoch; 0 = n_train // batch_size")
     lr_schedule: str = _spec("constant", choices=("constant", "cosine"),
                              doc="learning rates over the run: constant (the paper's) or cosine decay to 0 at the "
@@ -251,6 +247,10 @@ def _check_relations(cfg: Config) -> None:
         raise ConfigError(f"config field 'cdp_loss' selects the form of L_cdp in the KD objective (Eq. 7) and "
                           f"applies only to mode 'student' (other modes log both forms as diagnostics); "
                           f"got cdp_loss={t.cdp_loss!r} for mode {t.mode!r}")
+    n = cfg.net
+    if n.arch != "unrolled" and (n.unroll_stages, n.unroll_width) != (3, 8):
+        raise ConfigError(f"config fields 'unroll_stages' and 'unroll_width' apply only to arch 'unrolled'; got "
+                          f"unroll_stages={n.unroll_stages}, unroll_width={n.unroll_width} with arch {n.arch!r}")
     batch = min(t.batch_size, cfg.data.n_train)
     if t.steps_per_epoch * batch > cfg.data.n_train:
         raise ConfigError(f"config field 'steps_per_epoch' must be in [0, n_train // batch_size] = "

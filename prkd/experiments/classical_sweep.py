@@ -71,7 +71,7 @@ def _cdps(system: PRSystem, img: torch.Tensor, noise: str, key: tuple) -> torch.
 
 def _learned(system: PRSystem, y: torch.Tensor, img: torch.Tensor) -> tuple[float, float]:
     with torch.no_grad():
-        x_hat, _ = system.reconstruct(system.initialize(y))
+        x_hat, _ = system.reconstruct(system.initialize(y), y)
     return _scores(x_hat, img)
 
 

@@ -53,7 +53,8 @@ def check_teacher_fits(student: Config, teacher: Config, teacher_id: str) -> Non
     if teacher.train.mode != "teacher":
         raise ConfigError(f"run '{teacher_id}' is a {teacher.train.mode!r} run, not a teacher")
     for section, name in (("data", "image_size"), ("data", "pad_factor"), ("data", "phase_range"),
-                          ("net", "unet_depth"), ("net", "unet_width")):
+                          ("net", "unet_depth"), ("net", "unet_width"), ("net", "arch"), ("net", "unroll_stages"),
+                          ("net", "unroll_width")):
         s, t = getattr(getattr(student, section), name), getattr(getattr(teacher, section), name)
         if s != t:
             raise ConfigError(f"teacher run '{teacher_id}' has {name}={t!r} but the student has {name}={s!r}; "

@@ -18,6 +18,7 @@ from prkd.data import phase_object
 from prkd.physics.optics import CDPSensing, add_noise, mask_level_penalty
 from prkd.physics.spectral_init import SpectralInit
 from prkd.nets.unet import UNet
+from prkd.nets.unrolled import UnrolledReconstructor
 
 __all__ = ["PRSystem", "PROutput"]
 
@@ -53,7 +54,10 @@ class PRSystem(nn.Module):
         fork = torch.random.fork_rng(devices=[])
         with fork:
             torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=gen)))
-            self.unet = UNet(depth=cfg.net.unet_depth, width=cfg.net.unet_width)
+            net = cfg.net
+            self.unet = (UNet(depth=net.unet_depth, width=net.unet_width) if net.arch == "unet" else
+                         UnrolledReconstructor(stages=net.unroll_stages, depth=net.unet_depth, width=net.unroll_width,
+                                               phase_range=cfg.data.phase_range))
 
     def scene(self, img: torch.Tensor) -> torch.Tensor:
         """Phase object x for images img (B, 1, N, N) in [0, 1]; see ``prkd.data.phase_object``."""
@@ -70,21 +74,27 @@ class PRSystem(nn.Module):
         n = self.cfg.data.image_size
         return self.init(y, self.sensing)[:, :n, :n]
 
-    def reconstruct(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """D_theta(z): (B, N, N) complex -> (x_hat (B, 1, N, N), bottleneck features), both float32.
+    def reconstruct(self, z: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """D_theta(z): (B, N, N) complex -> (x_hat (B, 1, N, N), bottleneck features), both float32. The
+        unrolled reconstructor (``net.arch = "unrolled"``) also needs the CDPs ``y`` its stages stay consistent with.
 
         With ``cfg.net.precision == "auto"`` on CUDA the U-Net runs under bfloat16 autocast; the optics and
         the initialization before it always run in float32 / complex64.
         """
         low = self.cfg.net.precision == "auto" and z.device.type == "cuda"
+        if self.cfg.net.arch == "unrolled" and y is None:
+            raise ValueError("the unrolled reconstructor needs the CDPs y: call reconstruct(z, y)")
         with torch.autocast(device_type=z.device.type, dtype=torch.bfloat16, enabled=low):
-            x_hat, features = self.unet(torch.stack([z.real, z.imag], dim=1))
+            if self.cfg.net.arch == "unrolled":
+                x_hat, features = self.unet(z, y, self.sensing)
+            else:
+                x_hat, features = self.unet(torch.stack([z.real, z.imag], dim=1))
         return x_hat.float(), features.float()
 
     def forward(self, img: torch.Tensor, *, generator: torch.Generator | None = None) -> PROutput:
         y = self.measure(img, generator=generator)
         z = self.initialize(y)
-        x_hat, features = self.reconstruct(z)
+        x_hat, features = self.reconstruct(z, y)
         return PROutput(y=y, z=z, x_hat=x_hat, features=features)
 
     def mask_penalty(self) -> torch.Tensor:

@@ -79,7 +79,9 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
 
 #: Fields added after runs were first registered, with the default that every earlier run had: a field at
 #: this default is left out of the identity, so adding a field never renames the runs that exist.
-ADDED_FIELDS: dict[tuple[str, str], object] = {("train", "steps_per_epoch"): 0, ("train", "lr_schedule"): "constant"}
+ADDED_FIELDS: dict[tuple[str, str], object] = {("train", "steps_per_epoch"): 0, ("train", "lr_schedule"): "constant",
+                                               ("net", "arch"): "unet", ("net", "unroll_stages"): 3,
+                                               ("net", "unroll_width"): 8}
 
 
 def _identity(cfg: Config, teacher_id: str | None) -> dict:

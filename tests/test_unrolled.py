@@ -1,0 +1,84 @@
+"""The unrolled reconstructor (net.arch = "unrolled"): its data-consistency step, gradients that reach the masks
+through every stage, every mode training with it, its config checks, and run ids of the U-Net left unchanged."""
+
+import pytest
+import torch
+
+import prkd
+from prkd.config import ConfigError
+from prkd.data import load_splits, to_images
+from prkd.learning import get_or_train
+from prkd.nets.unrolled import UnrolledReconstructor
+from prkd.physics.optics import CDPSensing
+from prkd.physics.system import PRSystem
+from prkd.registry import run_id
+
+TINY = dict(n_train=64, n_val=32, n_test=32, batch_size=16, epochs=1, arch="unrolled", unroll_stages=2,
+            unroll_width=4)
+
+
+def test_the_data_consistency_step_keeps_the_truth_and_moves_a_wrong_start_toward_its_cdps():
+    torch.manual_seed(0)
+    sensing = CDPSensing(n_masks=4, size=16, generator=torch.Generator().manual_seed(1))
+    truth = torch.polar(torch.ones(2, 16, 16), torch.rand(2, 16, 16) * 3)
+    y = sensing(truth)
+    net = UnrolledReconstructor(stages=1, depth=2, width=2, phase_range=3.0)
+    v = sensing.A(truth)
+    projected = sensing.A_adjoint(v * (y.sqrt() / v.abs())) / sensing.n_masks
+    assert torch.allclose(projected, truth, atol=1e-5)  # the truth is a fixed point of the projection
+    wrong = truth * torch.polar(torch.ones(2, 16, 16), 0.5 * torch.randn(2, 16, 16))
+    w = sensing.A(wrong)
+    step = sensing.A_adjoint(w * (y.sqrt() / w.abs())) / sensing.n_masks
+    misfit = lambda x: (sensing.A(x).abs() - y.sqrt()).norm()  # noqa: E731
+    assert misfit(step) < misfit(wrong)
+    assert net.relaxations().tolist() == pytest.approx([0.9])
+
+
+def test_the_unrolled_system_runs_every_stage_and_its_gradient_reaches_the_masks(test_images):
+    cfg = prkd.make("smoke", **TINY, n_masks=2)
+    system = PRSystem(cfg)
+    img = to_images(test_images[:4], cfg.data.image_size)
+    out = system(img)
+    assert out.x_hat.shape == img.shape and out.features.shape[1:] == system.unet.feature_shape(16)
+    out.x_hat.mean().backward()
+    assert system.sensing.phi.grad is not None and system.sensing.phi.grad.abs().sum() > 0
+    assert system.unet.relax_logit.grad is not None
+    assert all(p.grad is not None for p in system.unet.denoisers[0].parameters())
+    with pytest.raises(ValueError, match="needs the CDPs y"):
+        system.reconstruct(out.z)
+
+
+def test_the_stages_use_the_measurements(test_images):
+    """The same z with other CDPs gives another output: unlike the paper's U-Net, the stages read y."""
+    cfg = prkd.make("smoke", **TINY)
+    system = PRSystem(cfg).eval()
+    img = to_images(test_images[:2], cfg.data.image_size)
+    with torch.no_grad():
+        y = system.measure(img)
+        z = system.initialize(y)
+        a, _ = system.reconstruct(z, y)
+        b, _ = system.reconstruct(z, y.flip(0))
+    assert not torch.allclose(a, b)
+
+
+@pytest.mark.parametrize("mode", ["e2e", "random", "student"])
+def test_every_mode_trains_with_the_unrolled_reconstructor(mode, registry):
+    extra = dict(alpha=0.5, beta=0.25, teacher_masks=2) if mode == "student" else {}
+    cfg = prkd.make("smoke", mode=mode, **TINY, **extra)
+    data = load_splits(cfg.data, download=False)
+    run = get_or_train(cfg, registry=registry, data=data, progress=False, log=lambda m: None)
+    m = run.metrics()
+    assert run.is_complete and m["test_psnr"] > 0
+    if mode == "student":
+        assert registry.find(run.teacher_id()).config().net.arch == "unrolled"  # the teacher shares the arch
+
+
+def test_the_unroll_fields_are_checked_and_leave_unet_run_ids_alone():
+    with pytest.raises(ConfigError, match="'arch' must be one of 'unet', 'unrolled'"):
+        prkd.make("smoke", arch="resnet")
+    with pytest.raises(ConfigError, match="'unroll_stages' must be an integer in \\[1, 16\\]"):
+        prkd.make("smoke", arch="unrolled", unroll_stages=0)
+    with pytest.raises(ConfigError, match="apply only to arch 'unrolled'"):
+        prkd.make("smoke", unroll_stages=4)
+    assert run_id(prkd.make("quick", mode="e2e")) == "e2e-L1-quick-s0-c29f65c76e"
+    assert run_id(prkd.make("quick", mode="e2e", arch="unrolled")) != "e2e-L1-quick-s0-c29f65c76e"
