@@ -38,7 +38,7 @@ def test_figures_and_tables_of_the_smoke_reproduction_are_written(executed):
     folder = executed.parent.parent / "figures" / "smoke"  # notebook 06, from the runs of 03-05
     expected = {f"{name}.{ext}" for name in ("fig2_teachers", "fig3_students", "fig4_reconstructions")
                 for ext in ("png", "pdf")}
-    expected |= {f"{name}.{ext}" for name in ("table1_ablation", "table2_cost", "comparison_with_paper")
+    expected |= {f"{name}.{ext}" for name in ("table1_ablation", "table2_cost", "comparison_with_paper", "runs")
                  for ext in ("csv", "md")}
     assert {p.name for p in folder.iterdir()} == expected
     assert all((folder / name).stat().st_size > 0 for name in expected)

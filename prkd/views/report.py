@@ -16,11 +16,12 @@ import torch
 
 from prkd.data import load_splits, to_images
 from prkd.experiments.plans import ABLATIONS, Results, ablation_prefix, mean_ci95
+from prkd.learning.rescoring import refined_columns
 from prkd.registry import Registry
 from prkd.views.tables import format_ci, save_figure, to_markdown, write_table
 
 __all__ = ["FIG4_IMAGES", "PAPER", "figure_dir", "fig2_teachers", "fig3_students", "fig4_reconstructions",
-           "format_ci", "save_figure", "seeds_ci", "table1", "table2", "to_markdown", "write_table"]
+           "format_ci", "runs_table", "save_figure", "seeds_ci", "table1", "table2", "to_markdown", "write_table"]
 
 #: The paper's numbers (96x96, 120 epochs, single runs, RTX 4090), by where they are stated.
 PAPER = {
@@ -80,6 +81,18 @@ def table2(results: Results) -> list[dict]:
                      "paper training time (s)": "" if paper is None else paper[0],
                      "paper memory (MB)": "" if paper is None else paper[1],
                      "paper inference (ms / batch of 64)": "" if paper is None else paper[2]})
+    return rows
+
+
+def runs_table(results: Results) -> list[dict]:
+    """One row per run of the reproduction (``runs.csv``): test PSNR / SSIM raw and refined by RAAR for 200
+    iterations on the run's own CDPs without an oracle (``prkd.learning.rescoring``), and its run id."""
+    rows = []
+    for name, run in results.runs.items():
+        cfg, m = run.config(), run.metrics()
+        rows.append({"name": name, "mode": cfg.train.mode, "L": cfg.optics.n_masks, "seed": cfg.train.seed,
+                     "test_psnr": round(m["test_psnr"], 3), "test_ssim": round(m["test_ssim"], 4),
+                     **refined_columns(run), "run_id": run.id})
     return rows
 
 

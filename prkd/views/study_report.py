@@ -17,6 +17,7 @@ from prkd.views.tables import save_figure, to_markdown, write_table
 from prkd.experiments.study import wall_time
 from prkd.experiments.verdict import PLATEAU_MARGIN_DB, StudyResults, beta_sweep_rows, compare, verdict_rows
 from prkd.registry import Run
+from prkd.learning.rescoring import refined_columns
 
 __all__ = ["CURVE_GROUPS", "results_dir", "fig_curves", "fig_mechanism", "fig_beta_sweep", "fig_teachers", "fig_masks",
            "runs_rows", "write_study"]
@@ -199,7 +200,7 @@ def runs_rows(results: StudyResults) -> list[dict]:
                      "alpha": t.alpha, "beta": t.beta, "sigma": round(cfg.sigma, 6), "mask_init": cfg.optics.mask_init,
                      "cdp_loss": t.cdp_loss if t.mode == "student" else "", "epochs": t.epochs,
                      "test_psnr": round(m["test_psnr"], 3), "test_ssim": round(m["test_ssim"], 4),
-                     "mask_drift_rad": round(m["mask_drift_rad"], 4),
+                     **refined_columns(run), "mask_drift_rad": round(m["mask_drift_rad"], 4),
                      "mask_drift_no_offset_rad": round(_drift_without_offset(run), 4),
                      "speckle_contrast_start": round(m["speckle_contrast_start"], 4),
                      "speckle_contrast_end": round(m["speckle_contrast_end"], 4),
