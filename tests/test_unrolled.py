@@ -82,3 +82,19 @@ def test_the_unroll_fields_are_checked_and_leave_unet_run_ids_alone():
         prkd.make("smoke", unroll_stages=4)
     assert run_id(prkd.make("quick", mode="e2e")) == "e2e-L1-quick-s0-c29f65c76e"
     assert run_id(prkd.make("quick", mode="e2e", arch="unrolled")) != "e2e-L1-quick-s0-c29f65c76e"
+
+
+def test_the_unrolled_plan_pairs_its_seeds_under_one_noise_and_budget():
+    from prkd.experiments.unrolled_study import best_beta_of, unrolled_runs
+    runs = unrolled_runs("ladder", best_beta=0.01)
+    assert {(r.cfg.optics.noise, r.cfg.optics.photons, r.steps) for r in runs} == {("poisson", 100.0, 2048)}
+    groups = {g: {r.seed for r in runs if r.group == g} for g in {r.group for r in runs}}
+    assert groups["unrolled e2e"] == groups["unrolled random"] == groups["unrolled KD"] == groups["unet e2e"] == {
+        0, 1, 2, 3, 4}
+    assert groups["unrolled KD normalized beta=0.01"] == {0, 1, 2}
+    assert {r.cfg.net.arch for r in runs if r.group.startswith("unrolled")} == {"unrolled"}
+    assert {r.cfg.net.arch for r in runs if r.group == "unet e2e"} == {"unet"}
+    assert [r.group for r in runs[:2]] == ["unrolled teacher L_t=3", "unrolled teacher L_t=9"]
+    assert "unrolled KD normalized beta=0.01" not in {r.group for r in unrolled_runs("ladder")}
+    assert best_beta_of([]) is None
+    assert best_beta_of([{"beta": 0.01, "ΔPSNR vs E2E, raw (dB)": -0.2}, {"beta": 0.1, "ΔPSNR vs E2E, raw (dB)": 0.1}]) == 0.1

@@ -23,7 +23,7 @@ from prkd.learning.refine import refine_output
 from prkd.metrics import psnr
 from prkd.physics.system import PRSystem
 
-__all__ = ["PSNR_CAP_DB", "ITERATIONS", "fair_rows"]
+__all__ = ["PSNR_CAP_DB", "ITERATIONS", "method_scores", "fair_rows", "ladder_systems"]
 
 PSNR_CAP_DB = 100.0
 ITERATIONS = 200
@@ -57,21 +57,28 @@ def _methods(system: PRSystem, img: torch.Tensor, seed: int) -> dict[str, dict[s
             "zero phase": _both(zero_phase(out.y, system.sensing, size=n).z, img, pr)}
 
 
+def method_scores(system: PRSystem, images: torch.Tensor, *, n_images: int = 256, seed: int = 0, batch: int = 128
+                  ) -> dict[str, dict[str, list[float]]]:
+    """Per-image test PSNR of every method on ``system``'s CDPs of the first ``n_images`` images, by method and
+    scoring ("raw", "oracle")."""
+    system.eval()
+    img_all = to_images(images[:n_images], system.cfg.data.image_size)
+    scores: dict[str, dict[str, list[float]]] = {}
+    for i, start in enumerate(range(0, len(img_all), batch)):
+        for method, both in _methods(system, img_all[start:start + batch], seed + i).items():
+            for scoring, values in both.items():
+                scores.setdefault(method, {}).setdefault(scoring, []).extend(values)
+    return scores
+
+
 def fair_rows(systems: dict[str, PRSystem], images: torch.Tensor, *, n_images: int = 256, seed: int = 0,
               batch: int = 128) -> list[dict]:
     """One row per (system, method, scoring): mean test PSNR over ``n_images`` and the paired per-image bootstrap
     95 % interval of the method minus the learned output in the same scoring. ``systems`` maps a label (which
-    should say the run's steps and noise) to a trained single-snapshot system in eval mode."""
+    should say the run's steps and noise) to a trained single-snapshot system."""
     rows = []
     for label, system in systems.items():
-        system.eval()
-        img_all = to_images(images[:n_images], system.cfg.data.image_size)
-        scores: dict[str, dict[str, list[float]]] = {}
-        for i, start in enumerate(range(0, len(img_all), batch)):
-            part = _methods(system, img_all[start:start + batch], seed + i)
-            for method, both in part.items():
-                for scoring, values in both.items():
-                    scores.setdefault(method, {}).setdefault(scoring, []).extend(values)
+        scores = method_scores(system, images, n_images=n_images, seed=seed, batch=batch)
         for method, both in scores.items():
             for scoring in SCORINGS:
                 values, base = both[scoring], scores["learned (U-Net)"][scoring]

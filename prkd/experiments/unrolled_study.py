@@ -1,0 +1,114 @@
+"""Beyond the paper: does a single-snapshot system that uses its measurements (``net.arch = "unrolled"``) beat the
+paper's U-Net, the classical solvers and its own refinement -- and does distillation help it? The runs, in order.
+
+Everything is trained with sensor noise (the budget ladder's Poisson noise, 100 photons) on the ladder preset's
+data and cosine schedule, for ``epochs`` x 32 steps:
+
+* unrolled teachers with L_t in ``teacher_masks`` (L_t = 1 is the unrolled E2E run itself), seed 0;
+* at L = 1, unrolled: E2E, random and the KD student at the paper's alpha, beta on ``seeds``, and the student with
+  the normalized L_cdp at ``best_beta`` (sigma = 0) on ``extra_seeds``, all distilling the L_t = ``table_teacher``
+  unrolled teacher;
+* the U-Net E2E on ``seeds`` under the same noise and budget, the comparison the unrolled system must win.
+
+``best_beta`` is read off the ladder's normalized sweep (``best_beta_of``): the beta whose paired gain over E2E is
+largest, or ``None`` while the sweep is not complete -- then the plan leaves that group out and says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from prkd.config import Config, ConfigError, make
+from prkd.data import Splits, load_splits
+from prkd.experiments.ladder import LadderRun
+from prkd.learning import STUDENT_ALPHA, STUDENT_BETA, RunFailedError, TrainingDiverged, get_or_train
+from prkd.registry import Registry, Run
+from prkd.utils.device import default_device
+
+__all__ = ["UnrolledPlan", "UNROLLED_PLANS", "best_beta_of", "unrolled_runs", "train_unrolled"]
+
+
+@dataclass(frozen=True)
+class UnrolledPlan:
+    """What the unrolled experiment trains at a preset."""
+
+    preset: str
+    epochs: int
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    extra_seeds: tuple[int, ...] = (0, 1, 2)
+    teacher_masks: tuple[int, ...] = (3, 9)
+    table_teacher: int = 9
+    noise: tuple[tuple[str, object], ...] = (("noise", "poisson"), ("photons", 100.0))
+    lr_schedule: str = "cosine"
+
+
+UNROLLED_PLANS: dict[str, UnrolledPlan] = {
+    "ladder": UnrolledPlan("ladder", epochs=64),  # 2048 steps
+    "smoke": UnrolledPlan("smoke", epochs=2, seeds=(0, 1), extra_seeds=(0, 1), teacher_masks=(2, 3),
+                          table_teacher=3),
+}
+
+
+def _plan(preset: str) -> UnrolledPlan:
+    if preset not in UNROLLED_PLANS:
+        raise ConfigError(f"config field 'preset' of the unrolled experiment must be one of "
+                          f"{', '.join(map(repr, UNROLLED_PLANS))}; got {preset!r}")
+    return UNROLLED_PLANS[preset]
+
+
+def best_beta_of(beta_rows: list[dict]) -> float | None:
+    """The beta of the ladder's normalized sweep (``ladder_verdict.beta_rows``) with the largest mean raw gain over
+    E2E, or None when the sweep has no rows yet."""
+    if not beta_rows:
+        return None
+    return max(beta_rows, key=lambda r: r["ΔPSNR vs E2E, raw (dB)"])["beta"]
+
+
+def _make(plan: UnrolledPlan, arch: str, **overrides) -> Config:
+    arch_fields = {"arch": arch} if arch == "unrolled" else {}
+    extra = {} if plan.preset == "ladder" else {"lr_schedule": plan.lr_schedule}
+    return make(plan.preset, epochs=plan.epochs, **dict(plan.noise), **arch_fields, **extra, **overrides)
+
+
+def unrolled_runs(preset: str, best_beta: float | None = None) -> list[LadderRun]:
+    """The experiment's runs in training order (teachers first); the best-beta students only if ``best_beta``."""
+    plan = _plan(preset)
+    student = dict(mode="student", teacher_masks=plan.table_teacher, teacher_seed=0)
+    items = [("unrolled teacher L_t=%d" % L, 0, _make(plan, "unrolled", mode="teacher", n_masks=L, seed=0))
+             for L in plan.teacher_masks]
+    for s in plan.seeds:
+        items += [("unrolled e2e", s, _make(plan, "unrolled", mode="e2e", seed=s)),
+                  ("unrolled random", s, _make(plan, "unrolled", mode="random", seed=s)),
+                  ("unrolled KD", s, _make(plan, "unrolled", **student, alpha=STUDENT_ALPHA, beta=STUDENT_BETA,
+                                           seed=s)),
+                  ("unet e2e", s, _make(plan, "unet", mode="e2e", seed=s))]
+    if best_beta is not None:
+        items += [(f"unrolled KD normalized beta={best_beta:g}", s,
+                   _make(plan, "unrolled", **student, alpha=1 - best_beta, beta=best_beta, cdp_loss="normalized",
+                         seed=s)) for s in plan.extra_seeds]
+    return [LadderRun(cfg.total_steps, group, seed, cfg) for group, seed, cfg in items]
+
+
+def train_unrolled(preset: str, *, registry: Registry, best_beta: float | None = None,
+                   device: torch.device | None = None, progress: bool = True, log: Callable[[str], None] = print,
+                   data: Splits | None = None) -> dict[str, Run]:
+    """Train (or take from the registry) every run of ``unrolled_runs``; a diverged run is marked failed and
+    skipped, and RunFailedError names all such runs at the end."""
+    runs = unrolled_runs(preset, best_beta)
+    device = device or default_device()
+    data = data or load_splits(runs[0].cfg.data)
+    done, failed = {}, []
+    for item in tqdm(runs, desc=f"unrolled {preset}", unit="run", disable=not progress):
+        try:
+            done[item.name] = get_or_train(item.cfg, registry=registry, device=device, progress=False, data=data,
+                                           log=log)
+        except (RunFailedError, TrainingDiverged) as err:
+            log(f"run {item.name} failed: {err}")
+            failed.append(item.name)
+    if failed:
+        raise RunFailedError(f"{len(failed)} unrolled run(s) failed (see their failed.json): {', '.join(failed)}")
+    return done
