@@ -62,6 +62,10 @@ Groups (--only) and their figures:
                                                   default groups: compiling takes minutes)
   inference      teacher_over_student_inference   inference time of the L_t teacher over the student
                  <mode>_inference_ms_per_batch    each one's ms per batch, mode = teacher, student
+  unrolled       unrolled_over_unet_step_time     an E2E step with net.arch "unrolled" over the U-Net's (in turn)
+                 unrolled_over_unet_inference     the same for inference of a single-snapshot system
+                 unrolled_over_unet_peak_memory   peak memory of the two E2E steps (each alone), and each one's
+                                                  train_step_peak_mb_e2e_<arch>
   allocator      allocator_speedup                teacher step with glibc's default malloc over prkd's settings
                                                   (prkd/utils/allocator.py)
 Always (counted, not timed):
@@ -107,6 +111,7 @@ GROUPS = {
     "peak": groups.step_fraction_of_peak,
     "compile": groups.compile_speedup,
     "inference": groups.inference,
+    "unrolled": groups.unrolled_costs,
     "allocator": groups.allocator_speedup,
 }
 

@@ -135,3 +135,20 @@ def inference(run: GroupSettings) -> dict[str, float]:
     return {f"teacher_over_student_inference{run.suffix}": infer["teacher/student"],
             f"teacher_inference_ms_per_batch{run.suffix}": infer["teacher"],
             f"student_inference_ms_per_batch{run.suffix}": infer["student"]}
+
+
+ARCHS = ("unrolled", "unet")
+
+
+def unrolled_costs(run: GroupSettings) -> dict[str, float]:
+    """The unrolled reconstructor (``net.arch``) against the paper's U-Net, single-snapshot E2E at the preset's
+    shapes: ``unrolled_over_unet_step_time`` and ``unrolled_over_unet_inference`` (called in turn in each
+    process), ``unrolled_over_unet_peak_memory`` and each one's ``train_step_peak_mb_e2e_<arch>`` (each alone in
+    its own process, alternated)."""
+    steps = in_turn({a: run.variant("step", mode="e2e", arch=a) for a in ARCHS}, run.steps, run.repeats)
+    infer = in_turn({a: run.variant("inference", mode="student", arch=a) for a in ARCHS}, run.steps, run.repeats)
+    alone = alternately({a: run.variant("step", mode="e2e", arch=a) for a in ARCHS}, run.repeats)
+    return {f"unrolled_over_unet_step_time{run.suffix}": steps["unrolled/unet"],
+            f"unrolled_over_unet_inference{run.suffix}": infer["unrolled/unet"],
+            f"unrolled_over_unet_peak_memory{run.suffix}": alone["unrolled"]["peak_mb"] / alone["unet"]["peak_mb"],
+            **{f"train_step_peak_mb_e2e_{a}{run.suffix}": alone[a]["peak_mb"] for a in ARCHS}}

@@ -56,6 +56,7 @@ def _inputs(preset: str, device: torch.device) -> _Inputs:
 def _train_step(spec: dict, inputs: _Inputs, device: torch.device) -> Variant:
     backward = spec.get("backward")
     extra = {"backward": backward} if backward in ("plain", "recompute") else {}
+    extra |= {"arch": "unrolled"} if spec.get("arch") == "unrolled" else {}
     cfg = variant_config(spec["preset"], spec["mode"], spec["L"], **extra)
     trainable = cfg.train.mode != "random" and backward != "frozen"
     system = prkd.PRSystem(cfg, trainable_optics=trainable).to(device)
@@ -68,7 +69,8 @@ def _train_step(spec: dict, inputs: _Inputs, device: torch.device) -> Variant:
 
 
 def _inference(spec: dict, inputs: _Inputs, device: torch.device) -> Variant:
-    system = prkd.PRSystem(variant_config(spec["preset"], spec["mode"], spec["L"])).to(device).eval()
+    arch = {"arch": "unrolled"} if spec.get("arch") == "unrolled" else {}
+    system = prkd.PRSystem(variant_config(spec["preset"], spec["mode"], spec["L"], **arch)).to(device).eval()
 
     def call():
         with torch.inference_mode():

@@ -32,7 +32,9 @@ FIGURES = ["train_step_images_per_s_teacher", "train_step_images_per_s_e2e", "tr
            "step_fraction_of_peak_student", "step_gflop_teacher", "step_gflop_e2e", "step_gflop_random",
            "step_gflop_student", "unet_fraction_of_peak", "conv_peak_gflops",
            "teacher_over_student_inference", "teacher_inference_ms_per_batch",
-           "student_inference_ms_per_batch", "allocator_speedup", "gemm_gflops_1thread", "gemm_gflops_all_threads",
+           "student_inference_ms_per_batch", "unrolled_over_unet_step_time", "unrolled_over_unet_inference",
+           "unrolled_over_unet_peak_memory", "train_step_peak_mb_e2e_unrolled", "train_step_peak_mb_e2e_unet",
+           "allocator_speedup", "gemm_gflops_1thread", "gemm_gflops_all_threads",
            "unet_gflop_per_image", "init_mb_per_image_L3", "estimate_gpu_hours_teacher_L3",
            "estimate_gpu_hours_student_L1"]
 
@@ -72,7 +74,8 @@ def test_benchmark_prints_and_writes_every_figure(tmp_path, capsys):
     assert sum(shares) == pytest.approx(1.0) and record["figures"]["init_share_ffts"] > 0
     assert record["preset"] == "smoke" and record["torch"] and record["device"] and record["date"]
     assert record["groups"] == ["machine", "train_steps", "backward", "kd_time", "backward_time", "deepinv",
-                                "fft_floor", "init_breakdown", "peak", "inference", "allocator"]  # not 'compile'
+                                "fft_floor", "init_breakdown", "peak", "inference", "unrolled",
+                                "allocator"]  # not 'compile'
 
 
 
