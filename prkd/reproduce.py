@@ -32,7 +32,8 @@ class NotebookFailed(RuntimeError):
 #: ``quick`` and ``paper`` run the others (01-06 and 08), ``smoke`` runs all (CI).
 STUDY_NOTEBOOK = "07"
 LADDER_NOTEBOOK = "09"
-OWN_PRESET = {STUDY_NOTEBOOK: "study", LADDER_NOTEBOOK: "ladder"}
+UNROLLED_NOTEBOOK = "10"  # the unrolled experiment, on the ladder's preset after notebook 09
+OWN_PRESET = {STUDY_NOTEBOOK: "study", LADDER_NOTEBOOK: "ladder", UNROLLED_NOTEBOOK: "ladder"}
 
 
 def notebooks(preset: str | None = None) -> list[Path]:
@@ -106,6 +107,7 @@ def preset_plan(preset: str):
     from prkd.experiments.plans import PLANS, experiment_configs
     from prkd.experiments.study import STUDY_PLANS, study_configs
     from prkd.experiments.ladder import LADDER_PLANS, ladder_runs
+    from prkd.experiments.unrolled_study import UNROLLED_PLANS, unrolled_runs
     configs = {}
     stems = {nb.stem[:2] for nb in notebooks(preset)}
     if preset in PLANS and stems - {STUDY_NOTEBOOK}:
@@ -114,6 +116,8 @@ def preset_plan(preset: str):
         configs.update({f"study: {name}": cfg for name, cfg in study_configs(preset).items()})
     if preset in LADDER_PLANS and LADDER_NOTEBOOK in stems:
         configs.update({f"ladder: {item.name}": item.cfg for item in ladder_runs(preset)})
+    if preset in UNROLLED_PLANS and UNROLLED_NOTEBOOK in stems:  # the best-beta students need notebook 09 first
+        configs.update({f"unrolled: {item.name}": item.cfg for item in unrolled_runs(preset)})
     return PlanGraph.from_configs(configs)
 
 

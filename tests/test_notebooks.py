@@ -27,7 +27,8 @@ def test_every_notebook_ran_and_was_written(executed):
     names = [nb.name for nb in reproduce.notebooks()]
     assert names == ["01_sensing_model.ipynb", "02_initialization.ipynb", "03_e2e_teacher.ipynb",
                      "04_kd_student.ipynb", "05_ablations.ipynb", "06_figures.ipynb",
-                     "07_does_distillation_help.ipynb", "08_classical_baselines.ipynb", "09_budget_ladder.ipynb"]
+                     "07_does_distillation_help.ipynb", "08_classical_baselines.ipynb", "09_budget_ladder.ipynb",
+                     "10_unrolled.ipynb"]
     for name in names:
         nb = json.loads((executed / name).read_text())
         assert nb["metadata"]["papermill"]["parameters"]["preset"] == "smoke"
@@ -69,14 +70,23 @@ def test_the_ladder_notebook_writes_its_verdict_trend_and_runs(executed):
     assert runs[0].startswith("steps,n_train,group,seed,run_id") and "refined_psnr" in runs[0] and len(runs) == 29
 
 
+def test_the_unrolled_notebook_writes_its_verdict_teachers_classical_and_costs(executed):
+    folder = executed.parent.parent / "figures" / "unrolled-smoke"  # notebook 10
+    assert {"verdict.csv", "teachers.csv", "classical.csv", "costs.csv"} <= {p.name for p in folder.iterdir()}
+    verdict = (folder / "verdict.csv").read_text()
+    assert "unrolled E2E − U-Net E2E refined (the bar)" in verdict and "p (Holm)" in verdict.splitlines()[0]
+    classical = (folder / "classical.csv").read_text()
+    assert ",raw," in classical and ",oracle," in classical
+
+
 def test_each_preset_runs_its_notebooks():
     def stems(preset):
         return [nb.stem[:2] for nb in reproduce.notebooks(preset)]
 
-    assert stems("smoke") == ["01", "02", "03", "04", "05", "06", "07", "08", "09"]
+    assert stems("smoke") == ["01", "02", "03", "04", "05", "06", "07", "08", "09", "10"]
     assert stems("quick") == stems("paper") == ["01", "02", "03", "04", "05", "06", "08"]
     assert stems("study") == ["07"]
-    assert stems("ladder") == ["09"]
+    assert stems("ladder") == ["09", "10"]
 
 
 def test_nbval_reproduces_the_checked_cells(executed):
