@@ -83,7 +83,8 @@ def _add_commands(sub) -> None:
     ex.add_argument("--out", required=True, metavar="DIR", help="folder to write (created; nothing on bad input)")
     chk = sub.add_parser("check-results", help="compare committed result tables with a fresh run's, within "
                                                "tolerances from the seeds' spread (accuracy, not times)")
-    chk.add_argument("--preset", default="quick", choices=sorted(PRESETS))
+    chk.add_argument("--preset", default="quick", choices=sorted({*PRESETS, "unrolled"}),
+                     help="whose results: a preset's, or 'unrolled' (notebook 10's)")
     chk.add_argument("--committed", default=None, help="default: docs/results/<preset> of this repository")
     chk.add_argument("--fresh", default=None, help="default: <output folder>/figures/<preset>")
 
