@@ -89,45 +89,45 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser, registry) -
 
 def study(args: argparse.Namespace, parser: argparse.ArgumentParser, registry) -> int:
     from prkd.experiments import study
-    from prkd.learning import RunFailedError, TrainingDiverged, TrainingInterrupted
 
-    try:
+    if args.shard is not None:
+        i, sep, n = args.shard.partition("/")
+        if not (sep and i.isdigit() and n.isdigit()):
+            parser.error(f"--shard takes I/N with 0 <= I < N (e.g. 0/2); got {args.shard!r}")
+
+    def train() -> None:
         if args.workers is not None or args.scheduler is not None:
             from prkd.experiments.dask_runner import ClientFor
             with ClientFor(workers=args.workers, scheduler=args.scheduler) as client:
                 study.run_on_dask(args.preset, registry=registry, client=client)
-            return 0
-        if args.shard is None:
+        elif args.shard is None:
             study.launch(args.preset, registry=registry, shards=2 if args.shards is None else args.shards)
-            return 0
-        i, sep, n = args.shard.partition("/")
-        if not (sep and i.isdigit() and n.isdigit()):
-            parser.error(f"--shard takes I/N with 0 <= I < N (e.g. 0/2); got {args.shard!r}")
-        study.run_shard(args.preset, registry=registry, shard=int(i), n_shards=int(n))
-    except (ConfigError, RunFailedError, TrainingDiverged, TimeoutError, RuntimeError) as err:
-        print(f"prkd: error: {err}", file=sys.stderr)
-        return 2
-    except (TrainingInterrupted, KeyboardInterrupt):
-        print("prkd: study interrupted; run the same command again to continue (finished runs are kept)",
-              file=sys.stderr)
-        return 130
-    return 0
-
+        else:
+            study.run_shard(args.preset, registry=registry, shard=int(i), n_shards=int(n))
+    return _resumable("study", train)
 
 
 def ladder(args: argparse.Namespace, registry) -> int:
     """Train the budget ladder's runs (``prkd.experiments.ladder``), cheapest rung first; resumable."""
     from prkd.experiments.ladder import train_ladder
-    from prkd.learning import RunFailedError, TrainingInterrupted
 
-    try:
+    def train() -> None:
         runs = train_ladder(args.preset, registry=registry, max_steps=args.max_steps)
-    except (ConfigError, RunFailedError) as err:
+        print(f"ladder {args.preset!r}: {len(runs)} runs complete")
+    return _resumable("ladder", train)
+
+
+def _resumable(what: str, call) -> int:
+    """Run ``call`` (a plan's training): 0 when done, 2 with the error for refused input or failed runs, 130 on
+    an interrupt (the same command resumes)."""
+    from prkd.learning import RunFailedError, TrainingDiverged, TrainingInterrupted
+    try:
+        call()
+    except (ConfigError, RunFailedError, TrainingDiverged, TimeoutError, RuntimeError) as err:
         print(f"prkd: error: {err}", file=sys.stderr)
         return 2
     except (TrainingInterrupted, KeyboardInterrupt):
-        print("prkd: ladder interrupted; run the same command again to continue (finished runs are kept)",
+        print(f"prkd: {what} interrupted; run the same command again to continue (finished runs are kept)",
               file=sys.stderr)
         return 130
-    print(f"ladder {args.preset!r}: {len(runs)} runs complete")
     return 0

@@ -33,7 +33,7 @@ from prkd.learning import STUDENT_ALPHA, STUDENT_BETA, RunFailedError, TrainingD
 from prkd.registry import Registry, Run
 from prkd.utils.device import default_device
 
-__all__ = ["Rung", "LadderPlan", "LadderRun", "LADDER_PLANS", "ladder_runs", "train_ladder"]
+__all__ = ["Rung", "LadderPlan", "LadderRun", "LADDER_PLANS", "ladder_runs", "train_ladder", "train_in_order"]
 
 
 @dataclass(frozen=True)
@@ -160,10 +160,18 @@ def train_ladder(preset: str, *, registry: Registry, device: torch.device | None
     Raises RunFailedError at the end naming every run that failed.
     """
     runs = [r for r in ladder_runs(preset) if max_steps is None or r.steps <= max_steps]
+    return train_in_order(runs, registry=registry, device=device, progress=progress, log=log, data=data,
+                          what=f"ladder {preset}")
+
+
+def train_in_order(runs: list[LadderRun], *, registry: Registry, device: torch.device | None, progress: bool,
+                   log: Callable[[str], None], data: Splits | None, what: str) -> dict[str, Run]:
+    """Train (or take from the registry) ``runs`` one after the other; a run that fails is named and skipped,
+    and RunFailedError names every failed run at the end. Returns the complete runs by name."""
     device = device or default_device()
     data = data or load_splits(runs[0].cfg.data)
     done, failed = {}, []
-    bar = tqdm(runs, desc=f"ladder {preset}", unit="run", disable=not progress)
+    bar = tqdm(runs, desc=what, unit="run", disable=not progress)
     for item in bar:
         bar.set_postfix_str(item.name)
         try:
@@ -173,5 +181,5 @@ def train_ladder(preset: str, *, registry: Registry, device: torch.device | None
             log(f"run {item.name} failed: {err}")
             failed.append(item.name)
     if failed:
-        raise RunFailedError(f"{len(failed)} ladder run(s) failed (see their failed.json): {', '.join(failed)}")
+        raise RunFailedError(f"{len(failed)} {what} run(s) failed (see their failed.json): {', '.join(failed)}")
     return done

@@ -20,14 +20,12 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
 
 from prkd.config import Config, ConfigError, make
-from prkd.data import Splits, load_splits
-from prkd.experiments.ladder import LadderRun
-from prkd.learning import STUDENT_ALPHA, STUDENT_BETA, RunFailedError, TrainingDiverged, get_or_train
+from prkd.data import Splits
+from prkd.experiments.ladder import LadderRun, train_in_order
+from prkd.learning import STUDENT_ALPHA, STUDENT_BETA
 from prkd.registry import Registry, Run
-from prkd.utils.device import default_device
 
 __all__ = ["UnrolledPlan", "UNROLLED_PLANS", "best_beta_of", "unrolled_runs", "train_unrolled"]
 
@@ -98,17 +96,5 @@ def train_unrolled(preset: str, *, registry: Registry, best_beta: float | None =
                    data: Splits | None = None) -> dict[str, Run]:
     """Train (or take from the registry) every run of ``unrolled_runs``; a diverged run is marked failed and
     skipped, and RunFailedError names all such runs at the end."""
-    runs = unrolled_runs(preset, best_beta)
-    device = device or default_device()
-    data = data or load_splits(runs[0].cfg.data)
-    done, failed = {}, []
-    for item in tqdm(runs, desc=f"unrolled {preset}", unit="run", disable=not progress):
-        try:
-            done[item.name] = get_or_train(item.cfg, registry=registry, device=device, progress=False, data=data,
-                                           log=log)
-        except (RunFailedError, TrainingDiverged) as err:
-            log(f"run {item.name} failed: {err}")
-            failed.append(item.name)
-    if failed:
-        raise RunFailedError(f"{len(failed)} unrolled run(s) failed (see their failed.json): {', '.join(failed)}")
-    return done
+    return train_in_order(unrolled_runs(preset, best_beta), registry=registry, device=device, progress=progress,
+                          log=log, data=data, what=f"unrolled {preset}")
