@@ -64,6 +64,9 @@ def _add_commands(sub) -> None:
     la.add_argument("--preset", default="ladder", help="ladder (default) or smoke")
     la.add_argument("--max-steps", type=_positive_int, default=None, metavar="N",
                     help="train only the rungs of at most N steps (default: all)")
+    la.add_argument("--records", default=None, metavar="DIR",
+                    help="runs kept as records by an earlier sitting, not trained again (default at preset ladder: "
+                         "docs/results/ladder/records)")
     ev = sub.add_parser("evaluate", help="score a run on its test split, raw and refined by a classical solver "
                                          "started from its output on its own CDPs (no oracle)")
     ev.add_argument("run", metavar="RUN_ID", help="a complete run of the registry (see `prkd runs`)")

@@ -100,3 +100,25 @@ def test_the_fair_comparison_scores_every_method_both_ways_on_the_same_images(ti
     assert all(r["images"] == 16 for r in rows)
     raar = {r["scoring"]: r for r in rows if r["method"] == "RAAR 200"}
     assert raar["oracle"]["PSNR (dB)"] >= raar["raw"]["PSNR (dB)"] - 0.01 and raar["raw"]["low"] != ""
+
+
+def test_a_record_reports_a_run_as_the_registry_did_and_stands_in_for_a_missing_one(tiny_run, tmp_path):
+    from prkd.registry.records import RunRecord, read_records, write_record
+    registry, run, data = tiny_run
+    refined_test_scores(run, refine="raar", iterations=200, data=data)
+    path = write_record(run, tmp_path / "records")
+    record = RunRecord(path)
+    assert record.id == run.id and record.config() == run.config() and record.history() == run.history()
+    assert record.metrics()["test_psnr"] == run.metrics()["test_psnr"]
+    assert "test_psnr_per_image" not in record.metrics()  # records stay small
+    assert refined_test_scores(record, refine="raar", iterations=200)["refined_psnr"] == pytest.approx(
+        refined_test_scores(run, refine="raar", iterations=200)["refined_psnr"])
+    with pytest.raises(KeyError, match="has no er-7 scores"):
+        refined_test_scores(record, refine="er", iterations=7)
+    with pytest.raises(RuntimeError, match="a record without weights"):
+        record.load_system()
+    assert list(read_records(tmp_path / "records")) == [run.id] and read_records(None) == {}
+    text = path.read_text().replace(run.id, "e2e-L1-smoke-s0-0000000000")
+    (tmp_path / "forged.json").write_text(text)
+    with pytest.raises(ValueError, match="does not hash to its run id"):
+        RunRecord(tmp_path / "forged.json")

@@ -123,9 +123,10 @@ def _write_run(name: str, cfg, index: int, registry) -> tuple[Run, float]:
 def study_runs(monkeypatch, registry) -> dict[str, Run]:
     """Every distinct run of the smoke study, complete, in the isolated PRKD_OUTPUT_DIR; name -> Run.
 
-    The synthetic model.pt files are empty, so the offset-free drift of ``runs.csv`` (which loads each model)
-    reads a stand-in value."""
+    The synthetic model.pt files are empty, so the offset-free drift and the refined scores of ``runs.csv``
+    (which load each model) read stand-in values."""
     monkeypatch.setattr(study_report, "_drift_without_offset", lambda run: 0.123)
+    monkeypatch.setattr(study_report, "refined_columns", lambda run: {"refined_psnr": 30.0, "refined_ssim": 0.9})
     runs, seen = {}, {}
     for index, (name, cfg) in enumerate(study_configs("smoke").items()):
         run = run_of(cfg, registry)

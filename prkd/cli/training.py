@@ -109,10 +109,11 @@ def study(args: argparse.Namespace, parser: argparse.ArgumentParser, registry) -
 
 def ladder(args: argparse.Namespace, registry) -> int:
     """Train the budget ladder's runs (``prkd.experiments.ladder``), cheapest rung first; resumable."""
-    from prkd.experiments.ladder import train_ladder
+    from prkd.experiments.ladder import COMMITTED_RECORDS, train_ladder
 
     def train() -> None:
-        runs = train_ladder(args.preset, registry=registry, max_steps=args.max_steps)
+        records = args.records or (COMMITTED_RECORDS if args.preset == "ladder" else None)
+        runs = train_ladder(args.preset, registry=registry, max_steps=args.max_steps, records=records)
         print(f"ladder {args.preset!r}: {len(runs)} runs complete")
     return _resumable("ladder", train)
 

@@ -22,6 +22,7 @@ finished runs are taken from it, a run in progress resumes from its checkpoint).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -30,10 +31,15 @@ from tqdm.auto import tqdm
 from prkd.config import Config, ConfigError, make
 from prkd.data import Splits, load_splits
 from prkd.learning import STUDENT_ALPHA, STUDENT_BETA, RunFailedError, TrainingDiverged, get_or_train
+from prkd.experiments.plans import plan_run_id
 from prkd.registry import Registry, Run
+from prkd.registry.records import read_records
 from prkd.utils.device import default_device
 
-__all__ = ["Rung", "LadderPlan", "LadderRun", "LADDER_PLANS", "ladder_runs", "train_ladder", "train_in_order"]
+#: Where the committed ladder keeps the records of the runs of earlier sittings (``prkd.registry.records``).
+COMMITTED_RECORDS = Path(__file__).resolve().parents[2] / "docs" / "results" / "ladder" / "records"
+
+__all__ = ["COMMITTED_RECORDS", "Rung", "LadderPlan", "LadderRun", "LADDER_PLANS", "ladder_runs", "train_ladder", "train_in_order"]
 
 
 @dataclass(frozen=True)
@@ -152,14 +158,19 @@ def ladder_runs(preset: str) -> list[LadderRun]:
 
 def train_ladder(preset: str, *, registry: Registry, device: torch.device | None = None, progress: bool = True,
                  log: Callable[[str], None] = print, data: Splits | None = None,
-                 max_steps: int | None = None) -> dict[str, Run]:
+                 max_steps: int | None = None, records: Path | None = None) -> dict[str, Run]:
     """Train (or take from the registry) every run of the ladder with at most ``max_steps`` steps (all if None),
-    in ``ladder_runs`` order; return the complete runs by name.
+    in ``ladder_runs`` order, except those kept as records in ``records`` (an earlier sitting's,
+    ``prkd.registry.records``); return the complete runs by name.
 
     A run that diverges is marked failed and skipped (the rest goes on); a failed teacher fails its students.
     Raises RunFailedError at the end naming every run that failed.
     """
-    runs = [r for r in ladder_runs(preset) if max_steps is None or r.steps <= max_steps]
+    kept = read_records(records)
+    runs = [r for r in ladder_runs(preset) if (max_steps is None or r.steps <= max_steps)
+            and plan_run_id(r.cfg) not in kept]
+    if not runs:
+        return {}
     return train_in_order(runs, registry=registry, device=device, progress=progress, log=log, data=data,
                           what=f"ladder {preset}")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
 
 from scipy import stats as scipy_stats
 
@@ -22,6 +23,7 @@ from prkd.experiments.plans import run_of
 from prkd.experiments.stats import PairedResult, equivalence_seeds, holm, log2_trend, paired_seeds
 from prkd.learning.rescoring import refined_test_scores
 from prkd.registry import Registry, Run
+from prkd.registry.records import read_records
 
 __all__ = ["PAPER_STEPS", "EQUIVALENCE_MARGIN_DB", "FLAT_DB", "REFINE", "LadderResults", "collect_ladder",
            "COMPARISONS", "verdict_rows", "trend_rows", "within_run_rows", "flat_gain", "flatness_rows",
@@ -82,14 +84,16 @@ def _epoch_steps(results: LadderResults) -> int:
     return results.items[0].cfg.epoch_steps
 
 
-def collect_ladder(preset: str, *, registry: Registry) -> LadderResults:
-    """The ladder's runs that are complete in the registry (the rest are left out of every table)."""
+def collect_ladder(preset: str, *, registry: Registry, records: Path | None = None) -> LadderResults:
+    """The ladder's runs that are complete in the registry, or else kept as a record in ``records``
+    (``prkd.registry.records``: an earlier sitting's runs); the rest are left out of every table."""
     items = ladder_runs(preset)
+    kept = read_records(records)
     runs = {}
     for item in items:
         run = run_of(item.cfg, registry)
-        if run.is_complete:
-            runs[(item.steps, item.group, item.seed)] = run
+        if run.is_complete or run.id in kept:
+            runs[(item.steps, item.group, item.seed)] = run if run.is_complete else kept[run.id]
     return LadderResults(LADDER_PLANS[preset], items, runs)
 
 

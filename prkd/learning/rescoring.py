@@ -16,6 +16,7 @@ from prkd.data import load_splits
 from prkd.learning.evaluation import evaluate
 from prkd.learning.refine import check_refine
 from prkd.registry import Run
+from prkd.registry.records import RunRecord
 from prkd.utils import atomic
 from prkd.utils.device import default_device
 
@@ -38,6 +39,10 @@ def refined_test_scores(run: Run, *, refine: str = "raar", iterations: int = 200
     """
     check_refine(refine, iterations)
     key = f"{refine}-{iterations}"
+    if isinstance(run, RunRecord):  # a record keeps the scores it was written with, and nothing else
+        if key not in run.refined:
+            raise KeyError(f"the record of run {run.id} has no {key} scores (it has {sorted(run.refined)})")
+        return run.refined[key]
     stored = _stored(run)
     if key in stored:
         return stored[key]

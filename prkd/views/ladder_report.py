@@ -1,7 +1,8 @@
 """The budget ladder's files from its finished runs (``prkd.experiments.ladder_verdict``): ``runs.csv``, the
 verdict (``verdict.csv`` / ``verdict.md``), the trend against steps (``trend.csv``, ``ladder_trend.png``), the
 gap within the runs (``within_runs.csv``, ``ladder_within_runs.png``), the top rung's flattening
-(``flatness.csv``), the normalized-L_cdp sweep (``beta_sweep.csv``) and ``wall_time.json``. Nothing here trains;
+(``flatness.csv``), the normalized-L_cdp sweep (``beta_sweep.csv``), ``wall_time.json`` and ``records/``, one
+record per run (``prkd.registry.records``) from which a later sitting reports them again. Nothing here trains;
 rungs that are not complete yet are left out, so the files can be written as each rung finishes.
 """
 
@@ -16,6 +17,7 @@ from prkd.experiments.ladder_verdict import (COMPARISONS, EQUIVALENCE_MARGIN_DB,
                                              verdict_rows, within_run_rows)
 from prkd.learning.rescoring import refined_test_scores
 from prkd.registry import Registry
+from prkd.registry.records import RunRecord, write_record
 from prkd.utils import atomic
 from prkd.views.tables import save_figure, to_markdown, write_table
 
@@ -148,6 +150,11 @@ def write_ladder(results: LadderResults, folder: Path) -> dict[str, list[dict]]:
         if tables[key]:
             write_table(tables[key], folder, name)
     atomic.write_text(folder / "verdict.md", verdict_markdown(results, tables))
+    for run in results.runs.values():  # what a later sitting needs to report these runs without retraining them
+        if isinstance(run, RunRecord):
+            atomic.write_text(folder / "records" / run.path.name, run.path.read_text())
+        else:
+            write_record(run, folder / "records")
     seconds = [r["train_seconds"] for r in tables["runs"]]
     by_rung = {str(s): round(sum(r["train_seconds"] for r in tables["runs"] if r["steps"] == s), 1)
                for s in results.rungs}
