@@ -5,8 +5,8 @@ One :class:`Config` describes one experiment completely. It groups five frozen s
 the paper's values with the section that states them. Five presets scale the same experiment:
 
 * ``smoke`` -- CI: a few seconds per notebook (16x16 images, a few hundred images).
-* ``quick`` -- a 2-core laptop CPU: about a minute per trained model (32x32 images); the 24 runs of the
-  whole reproduction (``prkd.experiments``) fit in 30 minutes.
+* ``quick`` -- a 2-core laptop CPU: 32x32 images, 15-75 s per E2E model and 35-180 s per L_t = 9 teacher on the
+  2-core machines measured (README); the reproduction's 24 runs (``prkd.experiments.plans``).
 * ``study`` -- the study of notebook 07 (``prkd.experiments.study``): quick's shapes trained four times longer.
 * ``ladder`` -- the budget ladder (``prkd.experiments.ladder``): the study's shapes on the 30k training split,
   a budget in steps and a cosine learning-rate decay.

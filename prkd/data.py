@@ -85,7 +85,7 @@ def _find_files(folder: Path) -> dict[str, Path] | None:
 def _stage(files: dict[str, Path]) -> Path:
     """Unpack and verify ``files`` into ``<cache>/FashionMNIST/raw``; return the torchvision root.
 
-    Each file is written atomically (``prkd.atomic``), so a reader never sees half a file.
+    Each file is written atomically (``prkd.utils.atomic``), so a reader never sees half a file.
     """
     root = _cache_dir()
     raw = root / "FashionMNIST" / "raw"

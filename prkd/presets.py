@@ -9,7 +9,7 @@ __all__ = ["PRESETS"]
 #: Overrides applied to the paper's defaults by each preset.
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {},
-    # ~2 min per model on a 2-core CPU: 32x32 scenes, 4-level U-Net of width 16.
+    # A 2-core CPU (times per model: prkd.config's docstring): 32x32 scenes, 4-level U-Net of width 16.
     # 4 epochs x 32 steps = 128 Adam steps: at the paper's mask_lr a phase could travel at most 0.064 rad, so
     # the masks would stay random. mask_lr = 0.1 allows 12.8 rad (the paper: 56k steps x 5e-4 = 28 rad);
     # measured: mean wrapped drift 0.71 rad (0.16 rad at 0.01). psi keeps lr: its travel bound, 0.064, is

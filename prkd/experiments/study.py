@@ -14,8 +14,8 @@ L_feat-only student) are the same run. The plan, per ``StudyPlan``:
 
 Seed s of every single-snapshot configuration shares its data order, initial masks (with the same
 ``mask_init``), filter and U-Net weights with seed s of the others, so their comparisons are paired
-(``prkd.stats``). The teachers are single runs; a system with more masks draws more phases from the seed's
-generator before its U-Net, so teachers of different L_t do not share initial weights (``prkd.verdict``).
+(``prkd.experiments.stats``). The teachers are single runs; a system with more masks draws more phases from the seed's
+generator before its U-Net, so teachers of different L_t do not share initial weights (``prkd.experiments.verdict``).
 
 Two processes on two cores train about 2.9x faster than one process with two threads on this project's
 CPU (measured: an E2E epoch at quick shapes takes 6.4 s in each of two one-thread processes, 9 s in

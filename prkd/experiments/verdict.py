@@ -1,8 +1,8 @@
 """The study's answer: each claim of the paper as a paired difference with its 95 % interval and a verdict.
 
-Everything here reads finished runs of ``prkd.study`` from the registry; nothing trains. A comparison of
+Everything here reads finished runs of ``prkd.experiments.study`` from the registry; nothing trains. A comparison of
 two configurations A and B uses the seeds they share (seed s of both has the same data order, initial
-masks, filter and U-Net), through ``prkd.stats``:
+masks, filter and U-Net), through ``prkd.experiments.stats``:
 
 * over seeds -- the paired t interval of the mean difference of the runs' test PSNR (the primary figure,
   since it includes what changes when the study is run again), and
@@ -106,7 +106,7 @@ def _median(runs, key: str) -> float:
 
 
 def _optics(runs_a: list[Run], runs_b: list[Run]) -> dict:
-    """Median over seeds of the diagnostics of both sides (see ``prkd.diagnostics``)."""
+    """Median over seeds of the diagnostics of both sides (see ``prkd.learning.diagnostics``)."""
     out = {}
     for side, runs in (("a", runs_a), ("b", runs_b)):
         for key in ("mask_drift_rad", "speckle_contrast_start", "speckle_contrast_end", "init_corr_end",

@@ -158,7 +158,7 @@ def _outcome_recorded(run: Run) -> Iterator[None]:
 
 def _optics_probe(cfg: Config, registry: Registry, teacher: Run | None, device: torch.device, data: Splits
                   ) -> tuple[OpticsProbe, dict]:
-    """The run's diagnostics probe (``prkd.diagnostics``) and its values before training (a fresh system redrawn
+    """The run's diagnostics probe (``prkd.learning.diagnostics``) and its values before training (a fresh system redrawn
     from the seed). L_cdp is measured against the student's teacher or, for the E2E and random baselines, the
     teacher their student would have if that run is complete now (blank otherwise); it is loaded, used and freed
     here, so it never counts in the run's peak memory."""

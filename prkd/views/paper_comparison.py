@@ -127,7 +127,7 @@ def compare_results(committed: Path, fresh: Path) -> list[str]:
     row, column, both values and the tolerance; empty when they agree.
 
     Float kernels differ between CPU types, so cells are compared within a tolerance taken from their own seed
-    spread (``prkd.tolerance``; the rule and the measured cross-machine spread are in docs/check-results.md),
+    spread (``prkd.experiments.tolerance``; the rule and the measured cross-machine spread are in docs/check-results.md),
     not as text. Times, memory and the device (``MEASURED_ON_THE_MACHINE``) are left out. Notes (a verdict or
     a ranking that flipped between numbers within tolerance) are not failures: ``prkd.experiments.tolerance.compare_folders``
     returns them too. Raises FileNotFoundError when ``committed`` holds no table or ``fresh`` lacks one.
