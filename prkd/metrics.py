@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from prkd.physics.spectral_init import gaussian_kernel
+from prkd.utils.kernels import gaussian_kernel
 
 __all__ = ["psnr", "ssim", "correlation"]
 

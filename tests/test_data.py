@@ -6,7 +6,8 @@ import torch
 
 import prkd
 from prkd import data
-from prkd.data import (CorruptDataError, DataNotFoundError, load_splits, locate_fashion_mnist, phase_object,
+from prkd.physics.scene import phase_object
+from prkd.data import (CorruptDataError, DataNotFoundError, load_splits, locate_fashion_mnist,
                        to_images)
 
 from conftest import tiny_fashion_mnist

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import prkd
-from prkd.data import phase_object
+from prkd.physics.scene import phase_object
 from prkd.interop.deepinv import INSTALL_HINT, as_deepinv_physics, from_run, spectral_options
 from prkd.metrics import correlation
 from prkd.registry import RunNotFoundError

@@ -104,7 +104,7 @@ def test_mask_penalty_is_zero_exactly_on_the_fabrication_levels():
 def test_noise_is_drawn_on_the_generators_device_and_is_reproducible_per_seed(kind, device):
     """A generator on the data's device draws there (no copy from the host each step, no synchronisation);
     the same seed gives the same noise; on the CPU the draw is that of a CPU generator (results unchanged)."""
-    from prkd.learning.evaluation import seeded_generator
+    from prkd.utils.seeding import seeded_generator
     y = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)).to(device)
     a = add_noise(y, kind=kind, photons=50.0, generator=seeded_generator(1, 0, 0, "noise", device=device))
     b = add_noise(y, kind=kind, photons=50.0, generator=seeded_generator(1, 0, 0, "noise", device=device))

@@ -6,7 +6,8 @@ import prkd
 from prkd.data import to_images
 from prkd.metrics import correlation
 from prkd.physics.optics import CDPSensing
-from prkd.physics.spectral_init import LowPassFilter, SpectralInit, gaussian_kernel
+from prkd.physics.spectral_init import LowPassFilter, SpectralInit
+from prkd.utils.kernels import gaussian_kernel
 
 
 def _correlation_at(L, images, T=50):

@@ -11,7 +11,7 @@ from conftest import REPO
 import prkd
 from prkd.views import distillation_explorer
 from prkd.config import ConfigError
-from prkd.data import phase_object
+from prkd.physics.scene import phase_object
 from prkd.metrics import correlation
 from prkd.learning import get_or_train
 from prkd.views.widgets import (

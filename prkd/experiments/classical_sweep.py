@@ -19,7 +19,7 @@ from prkd.classical import gerchberg_saxton, phase_image, raar, wirtinger_flow, 
 from prkd.config import ConfigError, make
 from prkd.data import Splits, to_images
 from prkd.experiments.plans import Results
-from prkd.learning.evaluation import seeded_generator
+from prkd.utils.seeding import seeded_generator
 from prkd.metrics import psnr, ssim
 from prkd.physics.optics import add_noise
 from prkd.physics.system import PRSystem

@@ -18,7 +18,7 @@ import torch
 from prkd.classical import gerchberg_saxton, phase_image, raar, zero_phase
 from prkd.data import to_images
 from prkd.experiments.stats import paired_images
-from prkd.learning.evaluation import seeded_generator
+from prkd.utils.seeding import seeded_generator
 from prkd.learning.refine import refine_output
 from prkd.metrics import psnr
 from prkd.physics.system import PRSystem

@@ -15,7 +15,7 @@ import torch
 from prkd.classical import phase_image, raar
 from prkd.config import make
 from prkd.data import Splits, to_images
-from prkd.learning.evaluation import seeded_generator
+from prkd.utils.seeding import seeded_generator
 from prkd.metrics import psnr
 from prkd.physics.optics import add_noise
 from prkd.physics.system import PRSystem

@@ -1,9 +1,8 @@
-"""Testing a system: per-image PSNR / SSIM on held-out images, inference time, the device's name, and the seeded
-generators that make every random draw of training and testing reproducible (noise, shuffling)."""
+"""Testing a system: per-image PSNR / SSIM on held-out images (noise drawn from ``prkd.utils.seeding``'s seeded
+generators), inference time, the device's name."""
 
 from __future__ import annotations
 
-import hashlib
 import statistics
 import time
 
@@ -11,22 +10,12 @@ import torch
 
 from prkd.data import to_images
 from prkd.utils.device import to_device
+from prkd.utils.seeding import seeded_generator
 from prkd.metrics import psnr, ssim
 from prkd.physics.system import PRSystem
 from prkd.learning.refine import check_refine, refine_output
 
-__all__ = ["seeded_generator", "evaluate", "inference_ms", "device_name"]
-
-
-def _seed(*parts: object) -> int:
-    """A 63-bit seed derived from ``parts`` (stable across runs, platforms and Python's hash randomisation)."""
-    return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:15], 16)
-
-
-def seeded_generator(*parts: object, device: torch.device | str = "cpu") -> torch.Generator:
-    """A generator on ``device`` seeded by ``parts``. The same parts give the same draws on a given device
-    (the CPU's and CUDA's streams differ, so a GPU run is reproducible on a GPU, a CPU run on a CPU)."""
-    return torch.Generator(device=device).manual_seed(_seed(*parts))
+__all__ = ["evaluate", "inference_ms", "device_name"]
 
 
 @torch.no_grad()

@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 from prkd.config import Config
 from prkd.data import Splits, to_images
 from prkd.learning.diagnostics import DIAGNOSTICS, LOW_DRIFT_RAD, OpticsProbe
-from prkd.learning.evaluation import device_name, evaluate, inference_ms, seeded_generator
+from prkd.learning.evaluation import device_name, evaluate, inference_ms
+from prkd.utils.seeding import seeded_generator
 from prkd.learning.objectives import cdp_loss, normalized_cdp_scale, task_loss
 from prkd.learning.step import SYNC_EVERY, StepKey, StepLog, train_step
 from prkd.learning.teacher_targets import TeacherTargets

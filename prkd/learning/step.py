@@ -9,7 +9,7 @@ from typing import NamedTuple
 import torch
 
 from prkd.data import to_images
-from prkd.learning.evaluation import seeded_generator
+from prkd.utils.seeding import seeded_generator
 from prkd.learning.objectives import cdp_loss, feature_loss, objective, task_loss
 from prkd.learning.teacher_targets import TeacherTargets
 from prkd.physics.system import PRSystem

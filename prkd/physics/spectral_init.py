@@ -33,18 +33,11 @@ from torch.utils.checkpoint import checkpoint
 
 from prkd.physics.optics import CDPSensing
 from prkd.physics.power_step import weighted_projection
+from prkd.utils.kernels import gaussian_kernel
 
-__all__ = ["LowPassFilter", "SpectralInit", "gaussian_kernel"]
+__all__ = ["LowPassFilter", "SpectralInit"]
 
 _EPS = 1e-12
-
-
-def gaussian_kernel(size: int, sigma: float) -> torch.Tensor:
-    """Normalised (sum 1) 2-D Gaussian, shape (size, size); size odd, sigma in pixels."""
-    r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-(r**2) / (2 * sigma**2))
-    k = torch.outer(g, g)
-    return (k / k.sum()).float()
 
 
 def _norm(z: torch.Tensor) -> torch.Tensor:

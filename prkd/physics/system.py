@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from prkd.config import Config
-from prkd.data import phase_object
+from prkd.physics.scene import phase_object
 from prkd.physics.optics import CDPSensing, add_noise, mask_level_penalty
 from prkd.physics.spectral_init import SpectralInit
 from prkd.nets.unet import UNet

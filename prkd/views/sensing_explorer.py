@@ -14,7 +14,8 @@ import ipywidgets as widgets
 import torch
 
 from prkd.config import PRESETS, Config, from_dict, make
-from prkd.data import load_splits, phase_object, to_images
+from prkd.data import load_splits, to_images
+from prkd.physics.scene import phase_object
 from prkd.metrics import correlation
 from prkd.physics.system import PRSystem
 from prkd.registry import Registry
