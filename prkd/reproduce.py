@@ -124,5 +124,5 @@ def preset_plan(preset: str):
 def train_preset_plan(preset: str, *, registry: Registry, client, log=print):
     """Train ``preset_plan(preset)`` on ``client`` (or in this process with ``client=None``) before the notebooks
     run, so that they find every run in the registry; RunFailedError names the runs that failed."""
-    from prkd.experiments.graph import run_plan
-    return run_plan(preset_plan(preset), registry, client=client, log=log).raise_if_failed(f"the {preset!r} plan")
+    from prkd.experiments.executors import train_plan
+    return train_plan(preset_plan(preset), registry, client=client, log=log).raise_if_failed(f"the {preset!r} plan")

@@ -34,6 +34,69 @@ def test_imports_point_down_the_method_flow():
     assert not upward, "imports from a later stage of the flow:\n" + "\n".join(upward)
 
 
+def _module_name(path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _runtime_imports(path, modules: set[str]) -> set[str]:
+    """The prkd modules ``path`` imports at run time, at module level or inside functions (not under
+    ``if TYPE_CHECKING:``)."""
+    tree = ast.parse(path.read_text())
+    hidden = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and getattr(node.test, "id", "") ==
+              "TYPE_CHECKING" for n in ast.walk(node)}
+    out = set()
+    for node in ast.walk(tree):
+        if id(node) in hidden or not isinstance(node, ast.ImportFrom) or not (node.module or "").startswith("prkd"):
+            continue
+        out |= {f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in modules}
+        out |= {node.module} & modules
+    return out
+
+
+def import_cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other, directly or around a loop (Tarjan's strongly connected
+    components of more than one module)."""
+    index, low, stack, cycles = {}, {}, [], []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while not group or group[-1] != v:
+                group.append(stack.pop())
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return cycles
+
+
+def test_no_modules_import_each_other():
+    """Within a layer too: no module imports one that (through others) imports it back, even inside a function."""
+    modules = {_module_name(p): p for p in _modules()}
+    edges = {m: _runtime_imports(p, set(modules)) - {m} for m, p in modules.items()}
+    assert import_cycles(edges) == [], "modules that import each other"
+
+
+def test_the_cycle_check_can_fail(tmp_path):
+    fake = tmp_path / "graph.py"
+    fake.write_text("def run():\n    from prkd.experiments.dask_runner import run_on_client\n")
+    found = _runtime_imports(fake, {"prkd.experiments.dask_runner"})
+    assert found == {"prkd.experiments.dask_runner"}  # an import inside a function counts
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert import_cycles({"a": {"b"}, "b": set()}) == []
+
+
 def test_no_module_is_over_300_lines():
     long = {str(p.relative_to(REPO)): p.read_text().count("\n") for p in _modules()}
     assert not {k: v for k, v in long.items() if v > 300}, "split these by job"

@@ -207,3 +207,11 @@ def test_plan_wall_counts_each_workers_busy_and_idle_seconds(tmp_path):
     assert busy == {"h:1": pytest.approx(120.0), "h:2": pytest.approx(30.0)}
     assert plan_wall.idle_seconds(busy, 150.0) == {"h:1": 30.0, "h:2": 120.0}
     assert plan_wall.start_order(runs) == ["teacher-a", "student-b", "e2e-c"]
+
+
+def test_a_client_with_a_device_or_data_is_refused_not_ignored(registry):
+    from prkd.config import ConfigError
+    from prkd.experiments.executors import train_plan
+    graph = PlanGraph.from_configs({"e2e": prkd.make("smoke", mode="e2e")})
+    with pytest.raises(ConfigError, match="'device' and 'data' apply only to training in this process"):
+        train_plan(graph, registry, client=object(), device="cpu", data=object())

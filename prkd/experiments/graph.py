@@ -7,9 +7,9 @@ added, so that no task ever trains a teacher implicitly. Every student is traine
 teacher's id, so it only loads the teacher and never trains it.
 
 ``run_plan(graph, registry)`` runs the graph in this process in critical-path order (``prkd.experiments.schedule``:
-the longest teacher-and-students chains first, a teacher always before its students). With
-``client=`` (a ``dask.distributed.Client``) it runs on Dask instead (``prkd.experiments.dask_runner``). Both
-return the same :class:`PlanOutcome`. A run that fails for its own reasons (a bad config, a NaN loss, a
+the longest teacher-and-students chains first, a teacher always before its students);
+``prkd.experiments.dask_runner.run_on_client`` runs it on Dask, and ``prkd.experiments.executors.train_plan``
+chooses between the two. Both return the same :class:`PlanOutcome`. A run that fails for its own reasons (a bad config, a NaN loss, a
 damaged folder) is reported, not retried; the runs that depend on it are reported as skipped; everything
 else finishes.
 """
@@ -126,14 +126,11 @@ def plan_cost(graph: PlanGraph, registry: Registry) -> RunCost:
     return default_cost_model(registry, preset=presets.pop() if len(presets) == 1 else None)
 
 
-def run_plan(graph: PlanGraph, registry: Registry, *, client=None, device: torch.device | None = None,
+def run_plan(graph: PlanGraph, registry: Registry, *, device: torch.device | None = None,
              progress: bool = True, log: Callable[[str], None] = print, data: Splits | None = None,
              cost: RunCost | None = None) -> PlanOutcome:
-    """Train (or take from the registry) every run of ``graph``; in this process, or on Dask with ``client``.
-    Runs start in critical-path order under ``cost`` (default ``plan_cost``)."""
-    if client is not None:
-        from prkd.experiments.dask_runner import run_on_client
-        return run_on_client(graph, registry, client, progress=progress, log=log, cost=cost)
+    """Train (or take from the registry) every run of ``graph`` in this process, in critical-path order under
+    ``cost`` (default ``plan_cost``). ``prkd.experiments.executors.train_plan`` chooses between this and Dask."""
     start = time.monotonic()
     outcome = PlanOutcome(graph)
     tasks = [graph.tasks[rid] for rid in critical_path_order(graph, cost or plan_cost(graph, registry))]

@@ -118,9 +118,10 @@ def run_all(preset: str, *, registry: Registry, client=None, device: torch.devic
     Raises:
         RunFailedError: some runs failed (named, with the runs skipped because of them); the others are kept.
     """
-    from prkd.experiments.graph import PlanGraph, run_plan
-    outcome = run_plan(PlanGraph.from_configs(experiment_configs(preset)), registry, client=client, device=device,
-                       progress=progress, log=log, data=data)
+    from prkd.experiments.executors import train_plan
+    from prkd.experiments.graph import PlanGraph
+    outcome = train_plan(PlanGraph.from_configs(experiment_configs(preset)), registry, client=client, device=device,
+                         progress=progress, log=log, data=data)
     return outcome.raise_if_failed(f"the {preset!r} reproduction").runs_by_name()
 
 

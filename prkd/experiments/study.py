@@ -272,6 +272,7 @@ def launch(preset: str, *, registry: Registry, shards: int = 2, log: Callable[[s
 def run_on_dask(preset: str, *, registry: Registry, client, log: Callable[[str], None] = print):
     """Train the whole study on a Dask ``client`` as one graph of runs (students after their teachers; no shards,
     no barrier): ``prkd.experiments.graph``. Raises RunFailedError naming the runs that failed."""
-    from prkd.experiments.graph import PlanGraph, run_plan
-    return run_plan(PlanGraph.from_configs(study_configs(preset)), registry, client=client,
+    from prkd.experiments.executors import train_plan
+    from prkd.experiments.graph import PlanGraph
+    return train_plan(PlanGraph.from_configs(study_configs(preset)), registry, client=client,
                     log=log).raise_if_failed(f"the {preset!r} study")
