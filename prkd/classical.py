@@ -1,6 +1,6 @@
 """Classical phase retrieval on the coded diffraction patterns of ``prkd.physics`` (no learning), as baselines.
 
-Scene model (``prkd.data.phase_object``): x = exp(j phase_range img) on an N x N support in the top-left corner
+Scene model (``prkd.physics.scene.phase_object``): x = exp(j phase_range img) on an N x N support in the top-left corner
 of an M x M field (M = pad_factor N), zero elsewhere; measured as y_l = |B_l x|^2, B_l = F diag(e^{j phi_l})
 (``CDPSensing.A`` / ``A_adjoint``; F orthonormal, so B^H B = sum_l B_l^H B_l = L I).
 

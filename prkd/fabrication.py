@@ -23,7 +23,7 @@ Conventions:
 ``mask_<l>_height_um.npy`` and ``mask_<l>_height_um.csv`` (micrometres, one CSV row per pixel row), and last
 ``masks.json`` (levels, parameters, shapes, the quantisation error): a folder with ``masks.json`` holds a complete
 export. The masks are the full M x M = (pad_factor * image_size)^2 parameter phi; the scene lights the top-left
-image_size x image_size pixels (``prkd.data.phase_object``). Every file is written atomically; on bad input
+image_size x image_size pixels (``prkd.physics.scene.phase_object``). Every file is written atomically; on bad input
 (``FabricationError``, or the run's own errors) nothing is written, not even the folder.
 """
 

@@ -12,6 +12,7 @@ from prkd.classical import gerchberg_saxton, phase_image, raar, wirtinger_flow, 
 from prkd.data import to_images
 from prkd.metrics import psnr
 from prkd.physics.optics import CDPSensing
+from prkd.physics.scene import phase_object
 
 PR = math.pi
 SOLVERS = {"gerchberg_saxton": gerchberg_saxton, "raar": raar, "wirtinger_flow": wirtinger_flow}
@@ -99,7 +100,7 @@ def test_padded_scenes_are_solved_on_their_support():
 def test_phase_image_removes_the_global_phase(test_images):
     img = to_images(test_images[:4], 32)
     c = torch.tensor([0.3, 2.0, -1.0, 3.1])[:, None, None]
-    x = prkd.data.phase_object(img, phase_range=PR) * torch.polar(torch.ones_like(c), c)
+    x = phase_object(img, phase_range=PR) * torch.polar(torch.ones_like(c), c)
     for ref in (img, None):  # the Fashion-MNIST images reach 0, so the data-only rule is exact too
         torch.testing.assert_close(phase_image(x, PR, reference=ref), img, rtol=0, atol=1e-5)
 
@@ -107,7 +108,7 @@ def test_phase_image_removes_the_global_phase(test_images):
 def test_solvers_run_on_the_device_of_the_data(device):
     sensing = CDPSensing(n_masks=3, size=16, generator=torch.Generator().manual_seed(0)).to(device)
     img = _random_images(2, n=16).to(device)
-    y = sensing(prkd.data.phase_object(img, phase_range=PR))
+    y = sensing(phase_object(img, phase_range=PR))
     for solve in SOLVERS.values():
         result = solve(y, sensing, iterations=5)
         assert result.z.device.type == device.type and result.z.is_complex()

@@ -17,7 +17,7 @@ Conventions (those of deepinv's phase-retrieval operators, e.g. ``StructuredRand
   is P^H ``CDPSensing.A_adjoint``. ``physics(x) = physics.A(x) = |B x|^2``, real (B, L, M, M): the numbers of
   ``CDPSensing.forward`` and of ``PRSystem.measure`` with noise "none".
 * M = pad_factor * N. ``domain="object"`` (default): x is the N x N object and P zero-pads it into the top-left
-  corner of the M x M field, as ``prkd.data.phase_object`` does; ``domain="field"``: x is the whole M x M field
+  corner of the M x M field, as ``prkd.physics.scene.phase_object`` does; ``domain="field"``: x is the whole M x M field
   and P = I (what prkd's Algorithm 1 iterates on). With pad_factor 1, every preset's default, they are the same.
 * Every B_l is unitary, so B^H B = L I: ``physics.B.A_dagger(y)`` is B^H y / L exactly (no least-squares solve),
   and ``physics.B.A_adjoint_A(x)`` is L x.

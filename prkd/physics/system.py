@@ -60,7 +60,7 @@ class PRSystem(nn.Module):
                                                phase_range=cfg.data.phase_range))
 
     def scene(self, img: torch.Tensor) -> torch.Tensor:
-        """Phase object x for images img (B, 1, N, N) in [0, 1]; see ``prkd.data.phase_object``."""
+        """Phase object x for images img (B, 1, N, N) in [0, 1]; see ``prkd.physics.scene.phase_object``."""
         return phase_object(img, phase_range=self.cfg.data.phase_range, pad_factor=self.cfg.data.pad_factor)
 
     def measure(self, img: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
