@@ -28,6 +28,7 @@ def test_the_ladder_spans_16x_in_steps_on_the_full_split_with_the_seeds_the_issu
     top = [r for r in runs if r.steps == steps[-1]]
     assert {r.seed for r in top if r.group == "teacher"} == {0, 1}
     assert {(r.seed, r.cfg.train.teacher_seed) for r in top if r.group == "KD"} == {(0, 0), (1, 1), (2, 0)}
+    assert {r.cfg.train.epochs for r in top} == {32} and {r.cfg.epoch_steps for r in top} == {128}
     assert all(r.cfg.train.alpha == 0.5 and r.cfg.train.beta == 0.25 for r in runs if r.group == "KD")
 
 

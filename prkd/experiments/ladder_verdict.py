@@ -69,7 +69,7 @@ class LadderResults:
         return bool(planned) and self.seeds(steps, group) == planned
 
     def teacher_seed(self, steps: int, seed: int, noisy: bool = False) -> int:
-        rung = next(r for r in self.plan.rungs if r.epochs * _epoch_steps(self) == steps)
+        rung = next(r for r in self.plan.rungs if r.epochs * (r.steps_per_epoch or _epoch_steps(self)) == steps)
         seeds = (0,) if noisy else rung.teacher_seeds
         return seeds[seed % len(seeds)]
 
