@@ -19,16 +19,16 @@ from prkd.learning.rescoring import REFINED_FILE, refined_test_scores
 def test_the_ladder_spans_16x_in_steps_on_the_full_split_with_the_seeds_the_issue_asks():
     runs = ladder.ladder_runs("ladder")
     steps = sorted({r.steps for r in runs})
-    assert steps == [128, 512, 2048, 4096] and steps[-1] / steps[0] >= 16
+    assert steps == [128, 512, 2048] and steps[-1] / steps[0] >= 16
     assert {r.cfg.data.n_train for r in runs} == {30_000} and {r.cfg.train.lr_schedule for r in runs} == {"cosine"}
     for s in steps:
         core = {g: {r.seed for r in runs if r.steps == s and r.group == g} for g in ("e2e", "random", "KD")}
         assert len({frozenset(v) for v in core.values()}) == 1  # paired: the same seeds in every group
-        assert len(core["e2e"]) >= (3 if s == steps[-1] else 5) or s == 2048
+        assert len(core["e2e"]) >= (3 if s == steps[-1] else 5)
     top = [r for r in runs if r.steps == steps[-1]]
     assert {r.seed for r in top if r.group == "teacher"} == {0, 1}
     assert {(r.seed, r.cfg.train.teacher_seed) for r in top if r.group == "KD"} == {(0, 0), (1, 1), (2, 0)}
-    assert {r.cfg.train.epochs for r in top} == {32} and {r.cfg.epoch_steps for r in top} == {128}
+    assert {r.cfg.train.epochs for r in top} == {32} and {r.cfg.epoch_steps for r in top} == {64}
     assert all(r.cfg.train.alpha == 0.5 and r.cfg.train.beta == 0.25 for r in runs if r.group == "KD")
 
 

@@ -87,7 +87,7 @@ def test_the_unroll_fields_are_checked_and_leave_unet_run_ids_alone():
 def test_the_unrolled_plan_pairs_its_seeds_under_one_noise_and_budget():
     from prkd.experiments.unrolled_study import best_beta_of, unrolled_runs
     runs = unrolled_runs("ladder", best_beta=0.01)
-    assert {(r.cfg.optics.noise, r.cfg.optics.photons, r.steps) for r in runs} == {("poisson", 100.0, 2048)}
+    assert {(r.cfg.optics.noise, r.cfg.optics.photons, r.steps) for r in runs} == {("poisson", 100.0, 1024)}
     groups = {g: {r.seed for r in runs if r.group == g} for g in {r.group for r in runs}}
     assert groups["unrolled e2e"] == groups["unrolled random"] == groups["unrolled KD"] == groups["unet e2e"] == {
         0, 1, 2, 3, 4}
