@@ -17,15 +17,15 @@ import torch
 
 from prkd.classical import gerchberg_saxton, phase_image, raar, zero_phase
 from prkd.data import to_images
+from prkd.experiments.classical_sweep import PSNR_CAP_DB
 from prkd.experiments.stats import paired_images
 from prkd.utils.seeding import seeded_generator
 from prkd.learning.refine import refine_output
 from prkd.metrics import psnr
 from prkd.physics.system import PRSystem
 
-__all__ = ["PSNR_CAP_DB", "ITERATIONS", "method_scores", "fair_rows", "ladder_systems"]
+__all__ = ["ITERATIONS", "method_scores", "fair_rows", "ladder_systems"]
 
-PSNR_CAP_DB = 100.0
 ITERATIONS = 200
 SCORINGS = ("raw", "oracle")
 

@@ -21,12 +21,12 @@ from scipy import stats as scipy_stats
 from prkd.experiments.ladder import LADDER_PLANS, LadderPlan, LadderRun, ladder_runs
 from prkd.experiments.plans import run_of
 from prkd.experiments.stats import PairedResult, equivalence_seeds, holm, log2_trend, paired_seeds
-from prkd.learning.rescoring import refined_test_scores
+from prkd.learning.rescoring import DEFAULT_REFINE, refined_columns
 from prkd.registry import Registry, Run
 from prkd.registry.records import read_records
 
 __all__ = ["PAPER_STEPS", "EQUIVALENCE_MARGIN_DB", "FLAT_DB", "REFINE", "LadderResults", "collect_ladder",
-           "COMPARISONS", "verdict_rows", "trend_rows", "within_run_rows", "flat_gain", "flatness_rows",
+           "COMPARISONS", "score", "paired_columns", "read_family", "verdict_rows", "trend_rows", "within_run_rows", "flat_gain", "flatness_rows",
            "beta_rows"]
 
 #: The paper's budget: 120 epochs of 30k images in batches of 64 (469 steps each).
@@ -35,8 +35,8 @@ PAPER_STEPS = 120 * 469
 EQUIVALENCE_MARGIN_DB = 0.25
 #: The top rung's precondition: validation PSNR gains less than this over the last 10 % of steps.
 FLAT_DB = 0.1
-#: The refinement every run is scored with too (prkd.learning.refine): RAAR, 200 iterations, no oracle.
-REFINE = ("raar", 200)
+#: The refinement every run is scored with too (prkd.learning.rescoring): RAAR, 200 iterations, no oracle.
+REFINE = DEFAULT_REFINE
 
 #: (label, group A, group B) of the main comparison at every rung.
 COMPARISONS = (("KD − E2E", "KD", "e2e"), ("E2E − random", "e2e", "random"), ("teacher − E2E", "teacher", "e2e"))
@@ -74,10 +74,12 @@ class LadderResults:
         return seeds[seed % len(seeds)]
 
     def score(self, steps: int, group: str, seed: int, refined: bool = False) -> float:
-        run = self.runs[(steps, group, seed)]
-        if not refined:
-            return run.metrics()["test_psnr"]
-        return refined_test_scores(run, refine=REFINE[0], iterations=REFINE[1])["refined_psnr"]
+        return score(self.runs[(steps, group, seed)], refined)
+
+
+def score(run, refined: bool = False) -> float:
+    """A complete run's (or record's) mean test PSNR, raw or refined under ``REFINE``."""
+    return refined_columns(run)["refined_psnr"] if refined else run.metrics()["test_psnr"]
 
 
 def _epoch_steps(results: LadderResults) -> int:
@@ -144,24 +146,32 @@ def verdict_rows(results: LadderResults) -> list[dict]:
                 continue
             for refined in (False, True):
                 seeds, xa, xb = _pairs(results, steps, a, b, refined)
-                r = paired_seeds(xa, xb)
-                p_tost, equivalence = equivalence_seeds(xa, xb, EQUIVALENCE_MARGIN_DB) if len(seeds) > 1 else (
-                    math.nan, "equivalence not shown")
                 rows.append({"steps": steps, "comparison": label, "scoring": "refined" if refined else "raw",
                              "seeds": len(seeds), "teachers": len({results.teacher_seed(steps, s, "noisy" in a)
                                                                    for s in seeds}),
-                             "ΔPSNR (dB)": round(r.mean, 3), "low": round(r.low, 3), "high": round(r.high, 3),
-                             "p": r.p_value, "p TOST ±0.25": p_tost, "_result": r, "_equivalence": equivalence,
-                             "scope": _scope(results, steps, len(seeds), refined)})
+                             **paired_columns(xa, xb), "scope": _scope(results, steps, len(seeds), refined)})
     for scoring in ("raw", "refined"):
-        family = [row for row in rows if row["scoring"] == scoring]
-        for row, adjusted in zip(family, holm([row["p"] for row in family])):
-            row["p (Holm)"] = adjusted
-    for row in rows:
-        row["reading"] = _reading(row.pop("_result"), row["p (Holm)"], row.pop("_equivalence"))
+        read_family([row for row in rows if row["scoring"] == scoring])
+    return rows
+
+
+def paired_columns(xa: list[float], xb: list[float]) -> dict:
+    """A - B paired over seeds: the mean and 95 % interval, the p-value and the equivalence test's, with the
+    result and the equivalence reading kept (``_result``, ``_equivalence``) for ``read_family``."""
+    r = paired_seeds(xa, xb)
+    p_tost, equivalence = (equivalence_seeds(xa, xb, EQUIVALENCE_MARGIN_DB) if len(xa) > 1 else
+                           (math.nan, "equivalence not shown"))
+    return {"ΔPSNR (dB)": round(r.mean, 3), "low": round(r.low, 3), "high": round(r.high, 3), "p": r.p_value,
+            "p TOST ±0.25": p_tost, "_result": r, "_equivalence": equivalence}
+
+
+def read_family(rows: list[dict]) -> None:
+    """Holm over the rows' p-values (one family), then each row's ``reading``; p-values rounded for the table."""
+    for row, adjusted in zip(rows, holm([row["p"] for row in rows])):
+        row["p (Holm)"] = adjusted
+        row["reading"] = _reading(row.pop("_result"), adjusted, row.pop("_equivalence"))
         for key in ("p", "p (Holm)", "p TOST ±0.25"):
             row[key] = "" if math.isnan(row[key]) else round(row[key], 4)
-    return rows
 
 
 def _seed_differences(results: LadderResults, a: str, b: str, refined: bool = False) -> tuple[list[int], list]:

@@ -15,6 +15,7 @@ import torch
 from prkd.classical import phase_image, raar
 from prkd.config import make
 from prkd.data import Splits, to_images
+from prkd.experiments.classical_sweep import PSNR_CAP_DB
 from prkd.utils.seeding import seeded_generator
 from prkd.metrics import psnr
 from prkd.physics.optics import add_noise
@@ -27,7 +28,7 @@ ITERATIONS = 200
 
 def _psnr(z: torch.Tensor, img: torch.Tensor, phase_range: float, oracle: bool) -> float:
     estimate = phase_image(z, phase_range, reference=img if oracle else None)
-    return psnr(estimate, img).clamp(max=100.0).mean().item()
+    return psnr(estimate, img).clamp(max=PSNR_CAP_DB).mean().item()
 
 
 def noise_level_rows(preset: str, data: Splits, *, photons=(10.0, 100.0, 1000.0), Ls=(1, 9), n_images: int = 64,

@@ -9,14 +9,13 @@ architectures), which the pairing cannot remove.
 
 from __future__ import annotations
 
-import math
 import statistics
 
 from prkd.experiments.fair_comparison import method_scores
+from prkd.experiments.ladder_verdict import paired_columns, read_family, score as ladder_score
 from prkd.experiments.plans import run_of
-from prkd.experiments.stats import equivalence_seeds, holm, paired_seeds
+from prkd.experiments.stats import paired_seeds
 from prkd.experiments.unrolled_study import unrolled_runs
-from prkd.learning.rescoring import refined_columns
 from prkd.registry import Registry, Run
 
 __all__ = ["collect_unrolled", "score", "verdict_rows", "teacher_rows", "classical_rows"]
@@ -44,8 +43,8 @@ def collect_unrolled(preset: str, *, registry: Registry, best_beta: float | None
 
 
 def score(run: Run, scoring: str) -> float:
-    """A run's mean test PSNR, raw or refined (``prkd.learning.rescoring``)."""
-    return run.metrics()["test_psnr"] if scoring == "raw" else refined_columns(run)["refined_psnr"]
+    """A run's mean test PSNR, ``scoring`` "raw" or "refined" (``ladder_verdict.score``)."""
+    return ladder_score(run, refined=scoring == "refined")
 
 
 def _row(label: str, runs: dict, a: str, sa: str, b: str, sb: str) -> dict | None:
@@ -53,24 +52,17 @@ def _row(label: str, runs: dict, a: str, sa: str, b: str, sb: str) -> dict | Non
     if len(seeds) < 2:
         return None
     xa, xb = [score(runs[(a, s)], sa) for s in seeds], [score(runs[(b, s)], sb) for s in seeds]
-    r = paired_seeds(xa, xb)
-    p_tost, equivalence = equivalence_seeds(xa, xb, 0.25)
     return {"comparison": label, "seeds": len(seeds), "mean A (dB)": round(statistics.fmean(xa), 2),
-            "mean B (dB)": round(statistics.fmean(xb), 2), "ΔPSNR (dB)": round(r.mean, 3), "low": round(r.low, 3),
-            "high": round(r.high, 3), "p": r.p_value, "_r": r, "_eq": equivalence}
+            "mean B (dB)": round(statistics.fmean(xb), 2), **paired_columns(xa, xb)}
 
 
 def verdict_rows(runs: dict[tuple[str, int], Run], best_beta: float | None = None) -> list[dict]:
     """Every comparison of ``COMPARISONS`` (and the best-beta student against E2E) with the seeds it has; Holm
     over the table; the reading worded as in the ladder (``prkd.experiments.ladder_verdict``)."""
-    from prkd.experiments.ladder_verdict import _reading
     extra = ((f"unrolled: KD normalized β = {best_beta:g} − E2E", f"unrolled KD normalized beta={best_beta:g}", "raw",
               "unrolled e2e", "raw"),) if best_beta is not None else ()
     rows = [row for spec in COMPARISONS + extra if (row := _row(spec[0], runs, *spec[1:])) is not None]
-    for row, adjusted in zip(rows, holm([row["p"] for row in rows])):
-        row["p (Holm)"] = "" if math.isnan(adjusted) else round(adjusted, 4)
-        row["reading"] = _reading(row.pop("_r"), adjusted, row.pop("_eq"))
-        row["p"] = "" if math.isnan(row["p"]) else round(row["p"], 4)
+    read_family(rows)
     return rows
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from prkd.experiments.ladder_verdict import (COMPARISONS, EQUIVALENCE_MARGIN_DB, FLAT_DB, PAPER_STEPS, REFINE,
                                              LadderResults, beta_rows, flat_gain, flatness_rows, trend_rows,
                                              verdict_rows, within_run_rows)
-from prkd.learning.rescoring import refined_test_scores
+from prkd.learning.rescoring import refined_columns
 from prkd.registry import Registry
 from prkd.registry.records import RunRecord, write_record
 from prkd.utils import atomic
@@ -35,7 +35,7 @@ def runs_rows(results: LadderResults) -> list[dict]:
     rows = []
     for (steps, group, seed), run in sorted(results.runs.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
         cfg, m = run.config(), run.metrics()
-        refined = refined_test_scores(run, refine=REFINE[0], iterations=REFINE[1])
+        refined = refined_columns(run)
         t = cfg.train
         rows.append({"steps": steps, "n_train": cfg.data.n_train, "group": group, "seed": seed, "run_id": run.id,
                      "mode": t.mode, "L": cfg.optics.n_masks, "teacher_seed": t.teacher_seed if t.mode == "student" else "",
