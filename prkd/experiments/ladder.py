@@ -172,8 +172,6 @@ def train_ladder(preset: str, *, registry: Registry, device: torch.device | None
     kept = read_records(records)
     runs = [r for r in ladder_runs(preset) if (max_steps is None or r.steps <= max_steps)
             and plan_run_id(r.cfg) not in kept]
-    if not runs:
-        return {}
     return train_in_order(runs, registry=registry, device=device, progress=progress, log=log, data=data,
                           what=f"ladder {preset}")
 
@@ -182,6 +180,8 @@ def train_in_order(runs: list[LadderRun], *, registry: Registry, device: torch.d
                    log: Callable[[str], None], data: Splits | None, what: str) -> dict[str, Run]:
     """Train (or take from the registry) ``runs`` one after the other; a run that fails is named and skipped,
     and RunFailedError names every failed run at the end. Returns the complete runs by name."""
+    if not runs:
+        return {}
     device = device or default_device()
     data = data or load_splits(runs[0].cfg.data)
     done, failed = {}, []

@@ -15,7 +15,7 @@ from prkd.metrics import psnr, ssim
 from prkd.physics.system import PRSystem
 from prkd.learning.refine import check_refine, refine_output
 
-__all__ = ["evaluate", "inference_ms", "device_name"]
+__all__ = ["evaluate", "final_test", "inference_ms", "device_name"]
 
 
 @torch.no_grad()
@@ -50,6 +50,17 @@ def evaluate(system: PRSystem, images: torch.Tensor, *, batch_size: int = 256, s
             result |= {f"{prefix}psnr": p.mean().item(), f"{prefix}ssim": s.mean().item(),
                        f"{prefix}psnr_per_image": p.tolist(), f"{prefix}ssim_per_image": s.tolist()}
     return result
+
+
+def final_test(system: PRSystem, images: torch.Tensor, *, device: torch.device | None = None, refine: str = "none",
+               iterations: int = 200) -> dict[str, float]:
+    """``evaluate`` on the test images as a run's final test does: batches of max(batch, 256) images (full batches
+    of training, as ``prkd.learning.fit``), noise seeded by ``seed + 1``. ``prkd.learning.rescoring`` reproduces
+    a run's test scores with it."""
+    cfg = system.cfg
+    batch = max(min(cfg.train.batch_size, cfg.data.n_train), 256)
+    return evaluate(system, images, batch_size=batch, seed=cfg.train.seed + 1, device=device, refine=refine,
+                    iterations=iterations)
 
 
 def inference_ms(system: PRSystem, images: torch.Tensor, batch: int, device: torch.device, repeats: int = 5) -> float:

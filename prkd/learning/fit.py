@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from prkd.config import Config
 from prkd.data import Splits, to_images
 from prkd.learning.diagnostics import DIAGNOSTICS, LOW_DRIFT_RAD, OpticsProbe
-from prkd.learning.evaluation import device_name, evaluate, inference_ms
+from prkd.learning.evaluation import device_name, evaluate, final_test, inference_ms
 from prkd.utils.seeding import seeded_generator
 from prkd.learning.objectives import cdp_loss, normalized_cdp_scale, task_loss
 from prkd.learning.step import SYNC_EVERY, StepKey, StepLog, train_step
@@ -118,6 +118,12 @@ def _save_checkpoint(fit: _Fit, at: _Position) -> None:
         "step": at.step, "history": at.history, "sums": at.sums, "elapsed": at.elapsed, "run_id": fit.run.id})
 
 
+def _epoch_order(fit: _Fit, epoch: int) -> torch.Tensor:
+    """The order in which epoch ``epoch`` draws the training images (seeded by the run's seed and the epoch)."""
+    generator = seeded_generator(fit.cfg.train.seed, "shuffle", epoch)
+    return torch.randperm(len(fit.images), generator=generator).to(fit.device)
+
+
 def _resume_or_start(fit: _Fit, log: Callable[[str], None]) -> _Position:
     """The position of the run's checkpoint (its weights and optimiser loaded), or a fresh start; recorded."""
     run = fit.run
@@ -140,7 +146,7 @@ def _train_epoch(fit: _Fit, at: _Position, interrupt: _InterruptFlag, progress: 
     interrupt: a checkpoint after the current step, then TrainingInterrupted."""
     t = fit.cfg.train
     started = time.perf_counter()
-    perm = torch.randperm(len(fit.images), generator=seeded_generator(t.seed, "shuffle", at.epoch)).to(fit.device)
+    perm = _epoch_order(fit, at.epoch)
     bar = tqdm(range(at.step, fit.steps), desc=f"epoch {at.epoch + 1}", unit="step", leave=False, disable=not progress)
     log_steps = StepLog(fit.run, at.sums, every=1 if fit.device.type == "cpu" else SYNC_EVERY)
     for step in bar:
@@ -195,7 +201,7 @@ def fit_run(run: Run, cfg: Config, teacher: PRSystem | None, *, device: torch.de
                 epochs_bar.set_postfix(loss=f"{at.history[-1]['loss']:.4g}", val_psnr=f"{val['psnr']:.2f}")
         finally:
             epochs_bar.close()
-    _finish(fit, at, {**start, **kd_start}, data=data, memory=memory, log=log)
+    _finish(fit, at, start, kd_start, data=data, memory=memory, log=log)
 
 
 def kd_terms_at_start(fit: _Fit) -> dict[str, float]:
@@ -204,8 +210,7 @@ def kd_terms_at_start(fit: _Fit) -> dict[str, float]:
     ``fit.targets``. Returns ``task_start``, ``cdp_paper_start`` and ``kd_ratio_start``: beta L_cdp / (alpha
     L_task) at step 0 in the run's own form of L_cdp."""
     t = fit.cfg.train
-    index = torch.randperm(len(fit.images), generator=seeded_generator(t.seed, "shuffle", 0)).to(fit.device)
-    index = index[:fit.batch]
+    index = _epoch_order(fit, 0)[:fit.batch]
     img = to_images(fit.images[index], fit.cfg.data.image_size)
     key = StepKey(t.seed, 0, 0)
     with torch.no_grad():
@@ -227,20 +232,18 @@ def _kd_ratio_end(cfg: Config, last: dict) -> float | None:
     return t.beta * last["cdp"] / (t.alpha * last["task"])
 
 
-def _finish(fit: _Fit, at: _Position, start: dict, *, data: Splits, memory: PeakMemory,
+def _finish(fit: _Fit, at: _Position, start: dict, kd_start: dict, *, data: Splits, memory: PeakMemory,
             log: Callable[[str], None]) -> None:
     """Test the trained system, save it and write ``metrics.json`` (which completes the run); say if the masks
     barely moved."""
     run, cfg, system, device = fit.run, fit.cfg, fit.system, fit.device
     t = cfg.train
-    test = evaluate(system, data.test, batch_size=max(fit.batch, 256), seed=t.seed + 1, device=device)
+    test = final_test(system, data.test, device=device)
     peak = memory.mb()
     inference = inference_ms(system, data.test, fit.batch, device)
     atomic.torch_save(run.model_file, {"config": cfg.to_dict(), "state_dict": system.state_dict()})
     last = at.history[-1]
-    kd = {k: start.pop(k) for k in ("task_start", "cdp_paper_start", "kd_ratio_start", "cdp_scale") if k in start}
-    if kd:
-        kd["kd_ratio_end"] = _kd_ratio_end(cfg, last)
+    kd = {**kd_start, "kd_ratio_end": _kd_ratio_end(cfg, last)} if kd_start else {}
     optics = {**kd, **{f"{k}_start": v for k, v in start.items() if k != "mask_drift"},
               **{f"{k}_end": v for k, v in last.items() if k in DIAGNOSTICS and k != "mask_drift"},
               "mask_drift_rad": last["mask_drift"]}

@@ -13,7 +13,7 @@ import json
 import torch
 
 from prkd.data import load_splits
-from prkd.learning.evaluation import evaluate
+from prkd.learning.evaluation import final_test
 from prkd.learning.refine import check_refine
 from prkd.registry import Run
 from prkd.registry.records import RunRecord
@@ -49,9 +49,7 @@ def refined_test_scores(run: Run, *, refine: str = "raar", iterations: int = 200
     cfg = run.config()
     device = device or default_device()
     data = data or load_splits(cfg.data)
-    batch = max(min(cfg.train.batch_size, cfg.data.n_train), 256)  # as the run's final test
-    scores = evaluate(run.load_system(device), data.test, batch_size=batch, seed=cfg.train.seed + 1, device=device,
-                      refine=refine, iterations=iterations)
+    scores = final_test(run.load_system(device), data.test, device=device, refine=refine, iterations=iterations)
     scores = {k: (round(v, 4) if isinstance(v, float) else [round(x, 4) for x in v]) for k, v in scores.items()}
     scores["n_test"] = len(data.test)
     atomic.write_json(run.path / REFINED_FILE, {**_stored(run), key: scores})

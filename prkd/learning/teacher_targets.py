@@ -1,8 +1,8 @@
 """What the frozen teacher contributes to the KD objective: its mean CDPs (Eq. 5) and bottleneck features (Eq. 6).
 
 The teacher never changes during distillation and the training images are fixed, so without sensor noise
-its targets for an image are the same at every epoch. ``TeacherTargets`` therefore computes them once, in
-inference mode, the first time a step asks for an image, and keeps them on the training device -- at most one
+its targets for an image are the same at every epoch. ``TeacherTargets`` therefore computes them once, without
+gradients, the first time a step asks for an image, and keeps them on the training device -- at most one
 teacher forward pass per image for the whole run instead of one per image per epoch, and none for images a
 short run never draws -- whenever they fit in the memory budget. Otherwise (or with noise, see below) it
 runs the teacher in inference mode at every step. The teacher is in eval mode (batch norm from its running
