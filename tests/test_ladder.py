@@ -1,6 +1,7 @@
 """The budget ladder's plan (rungs, seeds, pairing, order), the verdict's wording rules, the refined rescoring and
 its command, and the fair comparison's two scorings. The trained smoke ladder itself runs in notebook 09's test."""
 
+import json
 import math
 
 import pytest
@@ -9,7 +10,7 @@ import prkd
 from prkd.config import ConfigError
 from prkd.data import load_splits
 from prkd.experiments import ladder
-from prkd.experiments.fair_comparison import fair_rows
+from prkd.experiments.fair_comparison import FAIR_FILE, fair_rows
 from prkd.experiments.ladder_verdict import _reading
 from prkd.experiments.stats import PairedResult
 from prkd.learning import get_or_train
@@ -93,7 +94,9 @@ def test_the_evaluate_command_prints_both_scores_and_refuses_bad_input(tiny_run,
 
 def test_the_fair_comparison_scores_every_method_both_ways_on_the_same_images(tiny_run):
     _, run, data = tiny_run
-    rows = fair_rows({"e2e": run.load_system("cpu")}, data.test, n_images=16, batch=8)
+    rows = fair_rows({"e2e": run}, data.test, n_images=16, batch=8)
+    again = fair_rows({"e2e": run}, data.test, n_images=16, batch=8)  # read back from the run's folder
+    assert (run.path / FAIR_FILE).is_file() and json.dumps(again) == json.dumps(rows)  # (json: nan == nan)
     methods = {r["method"] for r in rows}
     assert {"learned (U-Net)", "RAAR 200", "ER 200", "zero phase"} <= methods and len(rows) == 2 * len(methods)
     learned = {r["scoring"]: r for r in rows if r["method"] == "learned (U-Net)"}
@@ -118,6 +121,12 @@ def test_a_record_reports_a_run_as_the_registry_did_and_stands_in_for_a_missing_
         refined_test_scores(record, refine="er", iterations=7)
     with pytest.raises(RuntimeError, match="a record without weights"):
         record.load_system()
+    fair_rows({"e2e": run}, data.test, n_images=8, batch=8)  # the fair comparison's scores travel in the record
+    record = RunRecord(write_record(run, tmp_path / "records"))
+    assert json.dumps(fair_rows({"e2e": record}, data.test, n_images=8, batch=8)) == json.dumps(
+        fair_rows({"e2e": run}, data.test, n_images=8, batch=8))
+    with pytest.raises(KeyError, match="no fair-comparison scores for 9-0"):
+        fair_rows({"e2e": record}, data.test, n_images=9)
     assert list(read_records(tmp_path / "records")) == [run.id] and read_records(None) == {}
     text = path.read_text().replace(run.id, "e2e-L1-smoke-s0-0000000000")
     (tmp_path / "forged.json").write_text(text)

@@ -14,8 +14,9 @@ run ends where its rate no longer moves it (the flattening that ``prkd.views.lad
   so that beta is the share of the loss L_cdp contributes at step 0, on ``sweep_seeds``.
 * ``noisy``: the teacher, E2E, random and KD re-trained with the plan's sensor noise, on ``sweep_seeds``.
 
-``ladder_runs`` lists the runs cheapest rung first, teachers before their students, the optional extras last,
-so that a stopped ladder has finished whole rungs; ``train_ladder`` trains them through the registry (resumable:
+``ladder_runs`` lists the runs cheapest rung first; within a rung E2E and random first, then each teacher just
+before the students that distil it (a teacher's weights do not outlive a sitting, so a sitting that trains a
+teacher trains its students too), the optional extras last; ``train_ladder`` trains them through the registry (resumable:
 finished runs are taken from it, a run in progress resumes from its checkpoint).
 """
 
@@ -116,19 +117,25 @@ def _budget(plan: LadderPlan, rung: Rung) -> dict:
 def _core(plan: LadderPlan, rung: Rung, seeds: tuple[int, ...], extra: dict, suffix: str) -> list[tuple]:
     """(group, seed, config) of the rung's teachers, E2E, random and KD students (with ``extra`` overrides)."""
     base = {**_budget(plan, rung), **extra}
-    out = [(f"teacher{suffix}", s, make(plan.preset, mode="teacher", n_masks=plan.teacher_masks, seed=s, **base))
-           for s in rung.teacher_seeds]
+    out = []
     for s in seeds:
         out.append((f"e2e{suffix}", s, make(plan.preset, mode="e2e", seed=s, **base)))
         out.append((f"random{suffix}", s, make(plan.preset, mode="random", seed=s, **base)))
-        out.append((f"KD{suffix}", s, _student(plan, rung, s, STUDENT_ALPHA, STUDENT_BETA, **base)))
+    for t in rung.teacher_seeds:  # each teacher just before the students that distil it
+        out.append((f"teacher{suffix}", t, make(plan.preset, mode="teacher", n_masks=plan.teacher_masks, seed=t,
+                                                **base)))
+        out += [(f"KD{suffix}", s, _student(plan, rung, s, STUDENT_ALPHA, STUDENT_BETA, **base))
+                for s in seeds if _teacher_seed(rung, s) == t]
     return out
 
 
 def _student(plan: LadderPlan, rung: Rung, seed: int, alpha: float, beta: float, **overrides) -> Config:
-    teacher_seed = rung.teacher_seeds[seed % len(rung.teacher_seeds)]
     return make(plan.preset, mode="student", alpha=alpha, beta=beta, teacher_masks=plan.teacher_masks,
-                teacher_seed=teacher_seed, seed=seed, **overrides)
+                teacher_seed=_teacher_seed(rung, seed), seed=seed, **overrides)
+
+
+def _teacher_seed(rung: Rung, seed: int) -> int:
+    return rung.teacher_seeds[seed % len(rung.teacher_seeds)]
 
 
 def _extras(plan: LadderPlan, rung: Rung) -> list[tuple]:
@@ -149,8 +156,8 @@ def _extras(plan: LadderPlan, rung: Rung) -> list[tuple]:
 
 
 def ladder_runs(preset: str) -> list[LadderRun]:
-    """Every run of the preset's ladder in training order: rung by rung (cheapest first), within a rung its
-    teachers, then E2E / random / KD seed by seed, then the rung's extras."""
+    """Every run of the preset's ladder in training order: rung by rung (cheapest first), within a rung E2E and
+    random seed by seed, then each teacher followed by its KD students, then the rung's extras."""
     plan = _plan(preset)
     out = []
     for rung in sorted(plan.rungs, key=lambda r: r.epochs):

@@ -2,7 +2,8 @@
 verdict (``verdict.csv`` / ``verdict.md``), the trend against steps (``trend.csv``, ``ladder_trend.png``), the
 gap within the runs (``within_runs.csv``, ``ladder_within_runs.png``), the top rung's flattening
 (``flatness.csv``), the normalized-L_cdp sweep (``beta_sweep.csv``), ``wall_time.json`` and ``records/``, one
-record per run (``prkd.registry.records``) from which a later sitting reports them again. Nothing here trains;
+record per run (``prkd.registry.records``) from which a later sitting reports them again (with the fair comparison's
+scores of the seed-0 single-snapshot runs, ``FAIR_GROUPS``, which notebook 08 needs). Nothing here trains;
 rungs that are not complete yet are left out, so the files can be written as each rung finishes.
 """
 
@@ -15,13 +16,29 @@ from pathlib import Path
 from prkd.experiments.ladder_verdict import (COMPARISONS, EQUIVALENCE_MARGIN_DB, FLAT_DB, PAPER_STEPS, REFINE,
                                              LadderResults, beta_rows, flat_gain, flatness_rows, trend_rows,
                                              verdict_rows, within_run_rows)
+from prkd.data import load_splits
+from prkd.experiments.fair_comparison import FAIR_IMAGES, run_method_scores
 from prkd.learning.rescoring import refined_columns
 from prkd.registry import Registry
 from prkd.registry.records import RunRecord, write_record
 from prkd.utils import atomic
 from prkd.views.tables import save_figure, to_markdown, write_table
 
-__all__ = ["results_dir", "runs_rows", "fig_trend", "fig_within_runs", "verdict_markdown", "write_ladder"]
+__all__ = ["FAIR_GROUPS", "results_dir", "runs_rows", "fig_trend", "fig_within_runs", "verdict_markdown", "write_ladder"]
+
+
+#: The runs (of seed 0) that notebook 08's fair comparison may choose (``fair_comparison.ladder_systems``).
+FAIR_GROUPS = ("e2e", "KD", "random", "e2e noisy", "KD noisy", "random noisy")
+
+
+def keep_fair_scores(results: LadderResults) -> None:
+    """Score every seed-0 run of ``FAIR_GROUPS`` that is in the registry for the fair comparison (kept in its
+    folder, and so in its record), while its weights are at hand."""
+    test = None
+    for (_, group, seed), run in results.runs.items():
+        if group in FAIR_GROUPS and seed == 0 and not isinstance(run, RunRecord):
+            test = load_splits(run.config().data).test if test is None else test
+            run_method_scores(run, test, n_images=FAIR_IMAGES)
 
 
 def results_dir(registry: Registry, preset: str) -> Path:
@@ -150,6 +167,7 @@ def write_ladder(results: LadderResults, folder: Path) -> dict[str, list[dict]]:
         if tables[key]:
             write_table(tables[key], folder, name)
     atomic.write_text(folder / "verdict.md", verdict_markdown(results, tables))
+    keep_fair_scores(results)
     for run in results.runs.values():  # what a later sitting needs to report these runs without retraining them
         if isinstance(run, RunRecord):
             atomic.write_text(folder / "records" / run.path.name, run.path.read_text())
