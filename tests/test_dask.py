@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import prkd
-from prkd.experiments.dask_runner import ClientFor, local_cluster, run_on_client, worker_environ
+from prkd.experiments.dask_runner import ClientFor, connect, local_cluster, run_on_client, worker_environ
 from prkd.experiments.graph import PlanGraph, run_plan
 from prkd.registry import Registry
 from prkd.utils.allocator import TUNABLES, allocator_env
@@ -140,6 +140,18 @@ def test_bad_cluster_arguments_are_refused():
         local_cluster(0)
     with pytest.raises(prkd.ConfigError, match="not both"):
         ClientFor(workers=2, scheduler="tcp://127.0.0.1:1")
+    with pytest.raises(prkd.ConfigError, match="'scheduler': no scheduler answered at 'tcp://127.0.0.1:1' within 1 s"):
+        connect("tcp://127.0.0.1:1", timeout=1)
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--scheduler", "not-an-address", "'scheduler' must be a scheduler address such as tcp://HOST:8786; got "
+                                      "'not-an-address'"),
+    ("--workers", "0", "'workers' must be an integer in [1, 256]; got 0")])
+def test_a_bad_executor_option_is_one_line_naming_it(option, value, message, prkd_cli, tmp_path):
+    result = prkd_cli("plan", "--preset", "smoke", option, value, root=tmp_path)
+    assert result.returncode == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
 def test_the_in_process_default_needs_no_dask(tmp_path):

@@ -78,11 +78,23 @@ def local_cluster(n_workers: int, *, torch_threads: int | None = None, gpus: int
                                         resources={"GPU": 1} if gpus else None, dashboard_address=":0")
 
 
-def connect(address: str):
+#: Seconds ``connect`` waits for an existing scheduler to answer.
+CONNECT_TIMEOUT_S = 10
+
+
+def connect(address: str, *, timeout: float = CONNECT_TIMEOUT_S):
     """A client of the existing scheduler at ``address`` (its workers were started with their own settings:
-    docs/scale-out.md says which)."""
+    docs/scale-out.md says which). Raises ConfigError naming the option for an address that is not one, and for a
+    scheduler that does not answer within ``timeout`` seconds."""
     distributed = require_distributed()
-    return distributed.Client(address)
+    try:
+        return distributed.Client(address, timeout=timeout)
+    except ValueError as err:
+        raise ConfigError(f"'scheduler' must be a scheduler address such as tcp://HOST:8786; got {address!r} "
+                          f"({err})") from None
+    except (OSError, TimeoutError):
+        raise ConfigError(f"'scheduler': no scheduler answered at {address!r} within {timeout:g} s "
+                          "(is it running, and reachable from here?)") from None
 
 
 def train_task(cfg, registry_root: str, teacher: str | None, torch_threads: int | None = None) -> str:
