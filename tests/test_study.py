@@ -94,7 +94,8 @@ def test_identical_configs_share_one_run(preset, registry):
     assert all(c == 2 for c in counts.values() if c > 1)
     # a student's id includes its teacher's: the same student config under another teacher is another run
     kd = configs["KD s0"]
-    assert experiments.run_of(kd, registry) != registry.run_for(kd, None)
+    assert experiments.run_of(kd, registry) == registry.run_for(kd)
+    assert experiments.run_of(kd, registry) != registry.run_for(kd, "teacher-L9-other-s1-0123456789")
 
 
 @pytest.mark.parametrize("group", ["KD", "random", "L_cdp only", "KD standardized"])

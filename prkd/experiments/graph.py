@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from prkd.config import Config, ConfigError
 from prkd.data import Splits, load_splits
 from prkd.learning import RunFailedError, TrainingDiverged, get_or_train, teacher_config
-from prkd.registry import CorruptCheckpointError, DamagedRunError, Registry, Run, RunNotFoundError, run_id
+from prkd.registry import CorruptCheckpointError, DamagedRunError, Registry, Run, RunNotFoundError, run_id_for
 from prkd.experiments.schedule import RunCost, critical_path_order, default_cost_model
 
 __all__ = ["RUN_FAILURES", "PlanGraph", "PlanOutcome", "RunTask", "plan_cost", "run_plan"]
@@ -62,10 +62,10 @@ class PlanGraph:
             teacher = None
             if cfg.train.mode == "student":
                 tcfg = teacher_config(cfg)
-                teacher = run_id(tcfg)
+                teacher = run_id_for(tcfg)
                 teachers.setdefault(teacher, RunTask(teacher, tcfg))
                 names.setdefault(teacher, [])
-            task = RunTask(run_id(cfg, teacher), cfg, teacher)
+            task = RunTask(run_id_for(cfg), cfg, teacher)
             (teachers if cfg.train.mode == "teacher" else others).setdefault(task.run_id, task)
             names.setdefault(task.run_id, []).append(name)
         return cls({**teachers, **others}, names)

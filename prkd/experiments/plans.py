@@ -26,8 +26,8 @@ import torch
 
 from prkd.config import Config, ConfigError, make
 from prkd.data import Splits
-from prkd.registry import Registry, Run, RunNotFoundError, run_id
-from prkd.learning import STUDENT_ALPHA, STUDENT_BETA, teacher_config
+from prkd.registry import Registry, Run, RunNotFoundError, run_id_for
+from prkd.learning import STUDENT_ALPHA, STUDENT_BETA
 
 __all__ = ["ABLATIONS", "PLANS", "ablation_prefix", "Plan", "Results", "collect", "experiment_configs", "mean_ci95",
            "plan_run_id", "run_all", "run_of"]
@@ -157,9 +157,8 @@ class Results:
 
 
 def plan_run_id(cfg: Config) -> str:
-    """The run id of a plan's config: a student's includes its (implied) teacher's."""
-    teacher_id = run_id(teacher_config(cfg)) if cfg.train.mode == "student" else None
-    return run_id(cfg, teacher_id)
+    """The run id of a plan's config: a student's includes its implied teacher's (``registry.run_id_for``)."""
+    return run_id_for(cfg)
 
 
 def run_of(cfg: Config, registry: Registry) -> Run:

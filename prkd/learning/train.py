@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from prkd.config import Config, ConfigError, make
+from prkd.config import Config, ConfigError
 from prkd.data import Splits, load_splits
 from prkd.learning.diagnostics import OpticsProbe
 from prkd.learning.fit import TrainingInterrupted, fit_run
@@ -26,6 +26,7 @@ from prkd.learning.objectives import STUDENT_ALPHA, STUDENT_BETA
 from prkd.learning.step import TrainingDiverged
 from prkd.physics.system import PRSystem
 from prkd.registry import Registry, Run, RunNotFoundError, events
+from prkd.registry.run import teacher_config
 from prkd.utils import atomic
 from prkd.utils.device import default_device, to_device
 from prkd.utils.memory import PeakMemory
@@ -36,16 +37,6 @@ __all__ = ["STUDENT_ALPHA", "STUDENT_BETA", "RunFailedError", "TrainingDiverged"
 
 class RunFailedError(RuntimeError):
     """The run failed earlier (see its failed.json); it is not trained again automatically."""
-
-
-def teacher_config(cfg: Config) -> Config:
-    """The config of a student's teacher: same data, optics noise, initialization, U-Net and optimisation,
-    with ``teacher_masks`` snapshots, seed ``teacher_seed``, mode ``teacher`` and the E2E objective."""
-    d = cfg.to_dict()
-    d["optics"]["n_masks"] = cfg.train.teacher_masks
-    d["train"].update(mode="teacher", seed=cfg.train.teacher_seed, alpha=1.0, beta=0.0, cdp_loss="paper")
-    flat = {k: v for section in ("data", "optics", "init", "net", "train") for k, v in d[section].items()}
-    return make(cfg.preset, **flat)
 
 
 def check_teacher_fits(student: Config, teacher: Config, teacher_id: str) -> None:

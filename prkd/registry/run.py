@@ -33,9 +33,10 @@ from pathlib import Path
 
 import torch
 
-from prkd.config import Config, ConfigError, from_dict
+from prkd.config import Config, ConfigError, from_dict, make
 
-__all__ = ["RunNotFoundError", "CorruptCheckpointError", "DamagedRunError", "load_checkpoint", "Run", "run_id"]
+__all__ = ["RunNotFoundError", "CorruptCheckpointError", "DamagedRunError", "load_checkpoint", "Run", "run_id",
+           "run_id_for", "teacher_config"]
 
 #: Bump when a change to the training code makes old runs incomparable; it is part of every run id.
 REGISTRY_FORMAT = 1
@@ -99,6 +100,25 @@ def run_id(cfg: Config, teacher_id: str | None = None) -> str:
     blob = json.dumps(_identity(cfg, teacher_id), sort_keys=True, separators=(",", ":")).encode()
     digest = hashlib.sha256(blob).hexdigest()[:10]
     return f"{cfg.train.mode}-L{cfg.optics.n_masks}-{cfg.preset}-s{cfg.train.seed}-{digest}"
+
+
+def teacher_config(cfg: Config) -> Config:
+    """The config of a student's teacher: same data, optics noise, initialization, U-Net and optimisation,
+    with ``teacher_masks`` snapshots, seed ``teacher_seed``, mode ``teacher`` and the E2E objective."""
+    d = cfg.to_dict()
+    d["optics"]["n_masks"] = cfg.train.teacher_masks
+    d["train"].update(mode="teacher", seed=cfg.train.teacher_seed, alpha=1.0, beta=0.0, cdp_loss="paper")
+    flat = {k: v for section in ("data", "optics", "init", "net", "train") for k, v in d[section].items()}
+    return make(cfg.preset, **flat)
+
+
+def run_id_for(cfg: Config, teacher_id: str | None = None) -> str:
+    """The id of the run of ``cfg``; a student's includes its teacher's run id, by default the one its config
+    implies (``teacher_config``), ``teacher_id`` only to override it. The one place a run is named
+    (``Registry.run_for`` calls it)."""
+    if cfg.train.mode == "student" and teacher_id is None:
+        teacher_id = run_id(teacher_config(cfg))
+    return run_id(cfg, teacher_id)
 
 
 @dataclass(frozen=True)

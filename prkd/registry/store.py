@@ -23,7 +23,7 @@ from prkd.config import Config
 from prkd.utils.paths import REPO_ROOT
 from . import events
 from .locks import RunLock
-from .run import DamagedRunError, Run, RunNotFoundError, run_id
+from .run import DamagedRunError, Run, RunNotFoundError, run_id_for
 
 __all__ = ["OutputNotWritableError", "Registry", "RunEntry", "default_root", "open_registry"]
 
@@ -108,8 +108,9 @@ class Registry:
         return path
 
     def run_for(self, cfg: Config, teacher_id: str | None = None) -> Run:
-        """The folder of the run that ``cfg`` (and, for a student, its teacher's run) describes."""
-        return Run(self.runs_dir / run_id(cfg, teacher_id))
+        """The folder of the run that ``cfg`` describes; a student's names the teacher its config implies
+        (``teacher_id`` only to override it): ``run.run_id_for``."""
+        return Run(self.runs_dir / run_id_for(cfg, teacher_id))
 
     def lock(self, run: Run) -> RunLock:
         return RunLock(run.path)
