@@ -3,9 +3,9 @@
 
     python -m prkd [--output-dir DIR] train --mode {teacher,e2e,random,student} [--L N] [--teacher-L N] [--alpha A] [--beta B]
                          [--teacher-run ID] --preset P [--seed S] [--set key=value ...]
-    python -m prkd reproduce [--preset quick] [--only 01 02] [--force] [--workers N | --scheduler ADDRESS]
-    python -m prkd plan [--preset quick] [--workers N | --scheduler ADDRESS]    (train only; no notebooks)
-    python -m prkd study [--preset study] [--shards 2 | --shard I/N | --workers N | --scheduler ADDRESS]
+    python -m prkd reproduce [--preset quick] [--only 01 02] [--force] [--processes N | --workers N | --scheduler ADDRESS]
+    python -m prkd plan [--preset quick] [--processes N | --workers N | --scheduler ADDRESS]    (train only; no notebooks)
+    python -m prkd study [--preset study] [--processes 2 | --workers N | --scheduler ADDRESS]
     python -m prkd ladder [--preset ladder] [--max-steps N]    (the budget ladder; resumable)
     python -m prkd evaluate RUN_ID [--refine {none,er,raar}] [--iterations 200]
     python -m prkd runs [--mode M] [--preset P]        (state, damage and who trained each run)
@@ -54,12 +54,10 @@ def _add_commands(sub) -> None:
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                     help="any other config field, e.g. --set epochs=2 noise=gaussian snr_db=20")
-    st = sub.add_parser("study", help="train the runs of notebook 07's study (resumable; parallel shards)")
+    st = sub.add_parser("study", help="train the runs of notebook 07's study (resumable; by default in two "
+                                      "one-thread worker processes)")
     st.add_argument("--preset", default="study", help="study (default) or smoke")
-    group = _add_cluster_options(st, "train the study")
-    group.add_argument("--shards", type=int, default=None, help="built-in one-thread shard processes, no Dask "
-                                                                 "(the default: 2)")
-    group.add_argument("--shard", default=None, metavar="I/N", help="train only shard I of N (0-based)")
+    _add_cluster_options(st, "train the study", processes_default="2")
     la = sub.add_parser("ladder", help="train the budget ladder's runs, cheapest rung first (resumable)")
     la.add_argument("--preset", default="ladder", help="ladder (default) or smoke")
     la.add_argument("--max-steps", type=_positive_int, default=None, metavar="N",
@@ -98,8 +96,11 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
-def _add_cluster_options(parser: argparse.ArgumentParser, what: str):
+def _add_cluster_options(parser: argparse.ArgumentParser, what: str, processes_default: str = "in this process"):
     group = parser.add_mutually_exclusive_group()
+    group.add_argument("--processes", type=int, default=None, metavar="N",
+                       help=f"{what} in N local worker processes, the cores shared out (no Dask; default: "
+                            f"{processes_default})")
     group.add_argument("--workers", type=int, default=None, metavar="N",
                        help=f"{what} on a Dask LocalCluster of N single-task worker processes (prkd[scale])")
     group.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"prkd: {note}", file=sys.stderr)
     from prkd.cli import inspect, training
     commands = {"train": lambda: training.train(args, parser, registry), "runs": lambda: inspect.list_runs(args, registry),
-                "study": lambda: training.study(args, parser, registry),
+                "study": lambda: training.study(args, registry),
                 "ladder": lambda: training.ladder(args, registry),
                 "check-results": lambda: inspect.check_results(args, registry),
                 "export-masks": lambda: inspect.export_masks(args, registry),

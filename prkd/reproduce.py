@@ -121,8 +121,9 @@ def preset_plan(preset: str):
     return PlanGraph.from_configs(configs)
 
 
-def train_preset_plan(preset: str, *, registry: Registry, client, log=print):
-    """Train ``preset_plan(preset)`` on ``client`` (or in this process with ``client=None``) before the notebooks
-    run, so that they find every run in the registry; RunFailedError names the runs that failed."""
-    from prkd.experiments.executors import train_plan
-    return train_plan(preset_plan(preset), registry, client=client, log=log).raise_if_failed(f"the {preset!r} plan")
+def train_preset_plan(preset: str, *, registry: Registry, executor=None, log=print):
+    """Train ``preset_plan(preset)`` on ``executor`` (default: in this process) before the notebooks run, so that
+    they find every run in the registry; RunFailedError names the runs that failed."""
+    from prkd.experiments.graph import run_plan
+    return run_plan(preset_plan(preset), registry, executor=executor, log=log).raise_if_failed(
+        f"the {preset!r} plan")

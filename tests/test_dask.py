@@ -1,4 +1,4 @@
-"""Plans as graphs of runs (prkd.experiments.graph) on Dask distributed (prkd.experiments.dask_runner): a
+"""Plans as graphs of runs (prkd.experiments.graph) on the Dask executor (prkd.experiments.dask_runner): a
 LocalCluster of 2 single-threaded workers trains each run once, with the in-process plan's results; a worker
 killed mid-run loses nothing; a run that fails for its own reasons is reported, not retried, and only its
 dependents are skipped; the in-process default needs no Dask."""
@@ -18,10 +18,11 @@ import pytest
 import torch
 
 import prkd
-from prkd.experiments.dask_runner import ClientFor, connect, local_cluster, run_on_client, worker_environ
+from prkd.experiments.dask_runner import DaskExecutor, connect, local_cluster
+from prkd.experiments.executors import executor_for
 from prkd.experiments.graph import PlanGraph, run_plan
 from prkd.registry import Registry
-from prkd.utils.allocator import TUNABLES, allocator_env
+from prkd.utils.allocator import TUNABLES, allocator_env, worker_environ
 
 distributed = pytest.importorskip("distributed")  # prkd[scale]; scripts/setup.sh installs it
 
@@ -43,6 +44,11 @@ def client():
     with distributed.Client(cluster) as c:
         yield c
     cluster.close()
+
+
+def run_on_client(graph, registry, client, **kwargs):
+    with DaskExecutor(client=client) as executor:
+        return run_plan(graph, registry, executor=executor, **kwargs)
 
 
 def test_the_graph_puts_teachers_first_and_adds_the_ones_a_student_implies():
@@ -138,8 +144,10 @@ def test_workers_get_the_allocator_and_thread_settings_before_they_start(client)
 def test_bad_cluster_arguments_are_refused():
     with pytest.raises(prkd.ConfigError, match="'workers' must be an integer in \\[1, 256\\]"):
         local_cluster(0)
-    with pytest.raises(prkd.ConfigError, match="not both"):
-        ClientFor(workers=2, scheduler="tcp://127.0.0.1:1")
+    with pytest.raises(prkd.ConfigError, match="exactly one of 'workers'"):
+        DaskExecutor(workers=2, scheduler="tcp://127.0.0.1:1")
+    with pytest.raises(prkd.ConfigError, match="at most one of 'processes', 'workers' and 'scheduler'"):
+        executor_for(workers=2, scheduler="tcp://127.0.0.1:1")
     with pytest.raises(prkd.ConfigError, match="'scheduler': no scheduler answered at 'tcp://127.0.0.1:1' within 1 s"):
         connect("tcp://127.0.0.1:1", timeout=1)
 
@@ -160,13 +168,13 @@ def test_the_in_process_default_needs_no_dask(tmp_path):
         sys.modules["distributed"] = None   # as if prkd[scale] were not installed
         sys.modules["dask"] = None
         import prkd
-        from prkd.experiments.dask_runner import ClientFor
+        from prkd.experiments.executors import executor_for
         from prkd.experiments.graph import PlanGraph, run_plan
         graph = PlanGraph.from_configs({{"e2e": prkd.make("smoke", mode="e2e", **{SMALL!r})}})
         outcome = run_plan(graph, prkd.open_registry({str(tmp_path)!r}), progress=False, log=lambda m: None)
         assert outcome.ok, outcome.summary()
         try:
-            ClientFor(workers=2).__enter__()
+            executor_for(workers=2).__enter__()
         except prkd.ConfigError as err:
             print(err)
     """)

@@ -90,7 +90,7 @@ def test_no_modules_import_each_other():
 
 def test_the_cycle_check_can_fail(tmp_path):
     fake = tmp_path / "graph.py"
-    fake.write_text("def run():\n    from prkd.experiments.dask_runner import run_on_client\n")
+    fake.write_text("def run():\n    from prkd.experiments.dask_runner import DaskExecutor\n")
     found = _runtime_imports(fake, {"prkd.experiments.dask_runner"})
     assert found == {"prkd.experiments.dask_runner"}  # an import inside a function counts
     assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
@@ -108,3 +108,25 @@ def test_the_layout_test_sees_an_upward_import(tmp_path):
     fake.write_text("from prkd.learning.train import get_or_train\n")
     assert [target for _, target in _imports(fake)] == ["learning"]
     assert LEVELS["learning"] > LEVELS["physics"]
+
+
+#: Modules that start processes of their own: the process-pool executor only (a plan's workers).
+PROCESS_STARTERS = {"prkd.experiments.executors"}
+
+
+def _starts_processes(path) -> bool:
+    """Whether a module imports subprocess, multiprocessing or concurrent.futures (anywhere in it)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                 else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+        if any(n.split(".")[0] in ("subprocess", "multiprocessing") or n.startswith("concurrent") for n in names):
+            return True
+    return False
+
+
+def test_only_the_process_pool_starts_worker_processes(tmp_path):
+    """No subprocess shards outside ``executors.ProcessPool``; and the check can fail."""
+    assert {_module_name(p) for p in _modules() if _starts_processes(p)} == PROCESS_STARTERS
+    fake = tmp_path / "study.py"
+    fake.write_text("def launch():\n    import subprocess\n")
+    assert _starts_processes(fake)

@@ -1,7 +1,7 @@
 """The order a plan's runs start in (prkd.experiments.schedule): the cost model recovers known coefficients and
 the measured ones; the longest teacher-and-students chain starts first and no student before its teacher;
-Dask gets that order as priorities; the study's shards use it; benchmarks/plan_wall.py's busy and idle
-seconds per worker. Nothing here trains."""
+Dask gets that order as priorities; benchmarks/plan_wall.py's busy and idle seconds per worker. Nothing here
+trains."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 import prkd
 from conftest import REPO
-from prkd.experiments import dask_runner, graph as graph_module, study
+from prkd.experiments import dask_runner, graph as graph_module
 from prkd.experiments.graph import PlanGraph, run_plan
 from prkd.experiments.schedule import (STUDY_FIT, RunCost, critical_path_order, default_cost_model, fit_cost_model,
                                        fit_from_registry, priorities)
@@ -59,7 +59,7 @@ def test_the_cost_counts_steps_masks_and_pixels():
     assert KNOWN.seconds(cfg) == pytest.approx(16 * 32 * (0.2 + 0.05 * 9))
     bigger = prkd.make("study", mode="teacher", n_masks=9, image_size=64)
     assert KNOWN.seconds(bigger) == pytest.approx(4 * KNOWN.seconds(cfg))
-    assert study._cost(cfg) == STUDY_FIT.seconds(cfg) > study._cost(prkd.make("study", mode="e2e"))
+    assert STUDY_FIT.seconds(cfg) > STUDY_FIT.seconds(prkd.make("study", mode="e2e"))
 
 
 def test_a_fit_needs_two_numbers_of_masks():
@@ -132,13 +132,14 @@ def test_the_in_process_executor_trains_in_critical_path_order(monkeypatch, tmp_
         trained.append(run_id(cfg, teacher_run))
         return types.SimpleNamespace(id=trained[-1])
     monkeypatch.setattr(graph_module, "get_or_train", fake_get_or_train)
-    outcome = run_plan(graph, Registry.open(tmp_path), progress=False, log=lambda m: None, data=object(),
-                       cost=STUDY_FIT)
+    registry = Registry.open(tmp_path)
+    monkeypatch.setattr(Registry, "find", lambda self, rid: types.SimpleNamespace(id=rid))
+    outcome = run_plan(graph, registry, progress=False, log=lambda m: None, data=object(), cost=STUDY_FIT)
     assert outcome.ok and trained == critical_path_order(graph, STUDY_FIT)
 
 
 class _FakeClient:
-    """Records what ``run_on_client`` submits; every future is finished and returns its run id."""
+    """Records what the Dask executor submits; every future is finished and returns its run id."""
 
     def __init__(self):
         self.submitted: list[tuple[tuple, dict]] = []
@@ -149,7 +150,8 @@ class _FakeClient:
     def submit(self, fn, *args, **kwargs):
         self.submitted.append((args, kwargs))
         rid = kwargs["key"].removeprefix("prkd-")
-        return types.SimpleNamespace(status="finished", result=lambda: rid, key=kwargs["key"])
+        return types.SimpleNamespace(status="finished", result=lambda: rid, exception=lambda: None,
+                                     key=kwargs["key"])
 
 
 def test_dask_gets_the_critical_path_order_as_priorities(monkeypatch, tmp_path):
@@ -160,7 +162,8 @@ def test_dask_gets_the_critical_path_order_as_priorities(monkeypatch, tmp_path):
         (registry.runs_dir / rid / "config.json").write_text("{}")
     monkeypatch.setattr(dask_runner, "require_distributed", lambda: types.SimpleNamespace(as_completed=iter))
     client = _FakeClient()
-    outcome = dask_runner.run_on_client(graph, registry, client, progress=False, log=lambda m: None, cost=STUDY_FIT)
+    with dask_runner.DaskExecutor(client=client) as executor:
+        outcome = run_plan(graph, registry, executor=executor, progress=False, log=lambda m: None, cost=STUDY_FIT)
     assert outcome.ok
     order = critical_path_order(graph, STUDY_FIT)
     assert [kw["key"] for _, kw in client.submitted] == [f"prkd-{rid}" for rid in order]
@@ -169,15 +172,7 @@ def test_dask_gets_the_critical_path_order_as_priorities(monkeypatch, tmp_path):
     assert order[0] == _teacher_of(graph, 9)
     for args, kw in client.submitted:  # a student's task gets its teacher's future
         teacher = graph.tasks[kw["key"].removeprefix("prkd-")].teacher
-        assert (args[2].key if args[2] else None) == (f"prkd-{teacher}" if teacher else None)
-
-
-def test_the_study_shards_start_with_the_longest_teachers():
-    configs = study.study_configs("study")
-    teachers = [(n, c) for n, c in configs.items() if c.train.mode == "teacher"]
-    first, second = (study._shard_items(teachers, i, 2) for i in range(2))
-    assert [n for n, _ in first] == ["teacher L_t=15", "teacher L_t=5"]
-    assert [n for n, _ in second] == ["teacher L_t=9", "teacher L_t=9 normal", "teacher L_t=3"]
+        assert (args[1].key if args[1] else None) == (f"prkd-{teacher}" if teacher else None)
 
 
 def _load_plan_wall():
@@ -207,11 +202,3 @@ def test_plan_wall_counts_each_workers_busy_and_idle_seconds(tmp_path):
     assert busy == {"h:1": pytest.approx(120.0), "h:2": pytest.approx(30.0)}
     assert plan_wall.idle_seconds(busy, 150.0) == {"h:1": 30.0, "h:2": 120.0}
     assert plan_wall.start_order(runs) == ["teacher-a", "student-b", "e2e-c"]
-
-
-def test_a_client_with_a_device_or_data_is_refused_not_ignored(registry):
-    from prkd.config import ConfigError
-    from prkd.experiments.executors import train_plan
-    graph = PlanGraph.from_configs({"e2e": prkd.make("smoke", mode="e2e")})
-    with pytest.raises(ConfigError, match="'device' and 'data' apply only to training in this process"):
-        train_plan(graph, registry, client=object(), device="cpu", data=object())

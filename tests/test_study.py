@@ -1,4 +1,4 @@
-"""The study's plan (prkd.experiments.study): its configs, shared runs, seed pairing and shards. Its launch, the
+"""The study's plan (prkd.experiments.study): its configs, shared runs and seed pairing. Its launch, the
 command line and the wall time are in tests/test_study_launch.py. Nothing here trains."""
 
 from collections import Counter
@@ -123,28 +123,3 @@ def test_normal_mask_init_pairs_its_own_groups():
     assert torch.equal(e2e.sensing.phi, kd.sensing.phi)
     assert not torch.equal(e2e.sensing.phi, uniform.sensing.phi)
     assert all(torch.equal(p, q) for p, q in zip(e2e.unet.parameters(), kd.unet.parameters()))
-
-
-@pytest.mark.parametrize("preset", PRESETS)
-@pytest.mark.parametrize("phase", ["teacher", "other"])
-@pytest.mark.parametrize("n_shards", [1, 2, 3])
-def test_shards_cover_every_run_once_and_balance_the_load(preset, phase, n_shards):
-    configs = study.study_configs(preset)
-    items = [(n, c) for n, c in configs.items() if (c.train.mode == "teacher") == (phase == "teacher")]
-    all_ids = {experiments.plan_run_id(c) for _, c in items}
-    shards = [study._shard_items(items, i, n_shards) for i in range(n_shards)]
-    ids = [experiments.plan_run_id(c) for shard in shards for _, c in shard]
-    assert len(ids) == len(set(ids)) and set(ids) == all_ids  # each distinct run in exactly one shard
-    loads = [sum(study._cost(c) for _, c in shard) for shard in shards]
-    assert sum(loads) == pytest.approx(sum(study._cost(c) for c in {experiments.plan_run_id(c): c for _, c in items}.values()))
-    assert max(loads) - min(loads) <= max(study._cost(c) for _, c in items) + 1e-9
-    assert study._shard_items(items, 0, n_shards) == shards[0]  # deterministic
-
-
-def test_cost_is_the_fitted_seconds_and_grows_with_the_number_of_masks(registry):
-    from prkd.experiments.schedule import STUDY_FIT
-    e2e, teacher = prkd.make("study", mode="e2e"), prkd.make("study", mode="teacher", n_masks=9)
-    steps, c0, c1 = 16 * (2048 // 64), STUDY_FIT.seconds_per_step, STUDY_FIT.seconds_per_step_per_mask
-    assert study._cost(e2e) == pytest.approx(steps * (c0 + c1))
-    assert study._cost(teacher) == pytest.approx(steps * (c0 + 9 * c1))
-    assert study._cost(teacher) > study._cost(e2e)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 
 import prkd
-from prkd.experiments.dask_runner import worker_environ
+from prkd.experiments.dask_runner import DaskExecutor
 from prkd.reproduce import train_preset_plan
+from prkd.utils.allocator import worker_environ
 
 
 def main() -> None:
@@ -36,8 +37,8 @@ def main() -> None:
         worker_extra_args=["--resources", "GPU=1"],
     )
     cluster.scale(jobs=args.jobs)
-    with Client(cluster) as client:
-        outcome = train_preset_plan(args.preset, registry=prkd.open_registry(args.root), client=client)
+    with Client(cluster) as client, DaskExecutor(client=client) as executor:
+        outcome = train_preset_plan(args.preset, registry=prkd.open_registry(args.root), executor=executor)
         print(outcome.summary())
 
 

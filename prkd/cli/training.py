@@ -11,13 +11,12 @@ from prkd.config import ConfigError
 
 def reproduce(args: argparse.Namespace, registry) -> int:
     """``plan``: train a preset's runs; ``reproduce``: the same on a cluster if asked, then the notebooks."""
-    from prkd.experiments.dask_runner import ClientFor
     from prkd.learning import RunFailedError
     from prkd.reproduce import NotebookFailed, run_notebooks, train_preset_plan
     try:
-        if args.command == "plan" or args.workers is not None or args.scheduler is not None:
-            with ClientFor(workers=args.workers, scheduler=args.scheduler) as client:
-                outcome = train_preset_plan(args.preset, registry=registry, client=client)
+        if args.command == "plan" or any(v is not None for v in (args.processes, args.workers, args.scheduler)):
+            with _executor(args) as executor:
+                outcome = train_preset_plan(args.preset, registry=registry, executor=executor)
             print(outcome.summary())
             if args.command == "plan":
                 return 0
@@ -87,23 +86,22 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser, registry) -
     return 0
 
 
-def study(args: argparse.Namespace, parser: argparse.ArgumentParser, registry) -> int:
+def _executor(args: argparse.Namespace, default_processes: int | None = None):
+    """The executor the command line's --processes / --workers / --scheduler name (``executors.executor_for``)."""
+    from prkd.experiments.executors import executor_for
+    processes = args.processes
+    if processes is None and args.workers is None and args.scheduler is None:
+        processes = default_processes
+    return executor_for(processes=processes, workers=args.workers, scheduler=args.scheduler)
+
+
+def study(args: argparse.Namespace, registry) -> int:
     from prkd.experiments import study
 
-    if args.shard is not None:
-        i, sep, n = args.shard.partition("/")
-        if not (sep and i.isdigit() and n.isdigit()):
-            parser.error(f"--shard takes I/N with 0 <= I < N (e.g. 0/2); got {args.shard!r}")
-
     def train() -> None:
-        if args.workers is not None or args.scheduler is not None:
-            from prkd.experiments.dask_runner import ClientFor
-            with ClientFor(workers=args.workers, scheduler=args.scheduler) as client:
-                study.run_on_dask(args.preset, registry=registry, client=client)
-        elif args.shard is None:
-            study.launch(args.preset, registry=registry, shards=2 if args.shards is None else args.shards)
-        else:
-            study.run_shard(args.preset, registry=registry, shard=int(i), n_shards=int(n))
+        study.study_configs(args.preset)  # an unknown preset is refused before any worker starts
+        with _executor(args, default_processes=2) as executor:
+            study.train_study(args.preset, registry=registry, executor=executor)
     return _resumable("study", train)
 
 

@@ -1,7 +1,7 @@
 """What is trained and what it shows:
 
 * ``plans``     -- the reproduction of Sec. 4 as lists of configs (Figs. 2-4, Tables 1-2), ``run_all``, ``collect``;
-* ``study``     -- notebook 07's study of whether distillation helps, as shards of one-thread processes;
+* ``study``     -- notebook 07's study of whether distillation helps, as one graph of runs;
 * ``verdict``   -- the study's paired comparisons and claims;
 * ``stats``     -- paired confidence intervals over seeds and over images;
 * ``tolerance`` -- fresh result tables against the committed ones (``python -m prkd check-results``).

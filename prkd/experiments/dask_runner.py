@@ -1,11 +1,11 @@
-"""Run a plan graph on Dask distributed: a laptop's cores (``local_cluster``), or an existing cluster
-(``connect``: a scheduler address, e.g. of ``dask-jobqueue``'s ``SLURMCluster``). This needs the optional
-extra ``prkd[scale]``; nothing else in prkd imports Dask.
+"""The Dask executor of a plan (``prkd.experiments.executors``): a laptop's cores (``local_cluster``), or an
+existing cluster (``connect``: a scheduler address, e.g. of ``dask-jobqueue``'s ``SLURMCluster``). This needs the
+optional extra ``prkd[scale]``; nothing else in prkd imports Dask.
 
 How the work is laid out:
-- Each run is one task, keyed by its run id. Tasks are submitted in critical-path order
-  (``prkd.experiments.schedule``) with ``priority=`` their rank in it (Dask runs higher priorities first),
-  so the longest teacher-and-students chains start first.
+- Each run is one task, keyed ``prkd-<run id>``. ``prkd.experiments.graph.run_plan`` submits them in
+  critical-path order (``prkd.experiments.schedule``) with ``priority=`` their rank in it (Dask runs higher
+  priorities first), so the longest teacher-and-students chains start first.
 - A student's task takes its teacher's future as an argument, so Dask starts it only once the teacher is
   complete, and the student loads that teacher by id.
 - Every worker opens the same registry root. The registry, not the worker, holds the truth: its per-run lock
@@ -15,34 +15,27 @@ Workers are configured, not guessed:
 - ``worker_environ`` sets glibc's allocator tunables (``prkd.utils.allocator``) and ``OMP_NUM_THREADS`` in
   each worker's environment before it starts (Dask's ``distributed.nanny.pre-spawn-environ``). It drops
   Dask's default ``MALLOC_TRIM_THRESHOLD_=65536``, which would undo the tunables' trim threshold.
-- Each task sets ``torch.set_num_threads`` to its worker's share of the cores.
 - On CUDA, each task asks for ``resources={"GPU": 1}``, so one GPU trains one model at a time.
 
 Faults:
 - A worker that dies mid-run (SIGKILL, OOM) loses nothing. The scheduler reschedules its task on another
   worker (up to ``distributed.scheduler.allowed-failures`` times), and that worker breaks the dead
   holder's stale lock and resumes from the run's last checkpoint.
-- A run that fails for its own reasons (``graph.RUN_FAILURES``) raises in its task. It is not retried
-  (``retries=0``), it is reported, and the tasks that depend on it are reported as skipped.
+- A run that fails for its own reasons raises in its task. It is not retried (``retries=0``); ``run_plan``
+  reports it, and the tasks that depend on it as skipped, as for every executor.
 """
 
 from __future__ import annotations
 
 import os
-import time
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
-from tqdm.auto import tqdm
 
 from prkd.config import ConfigError
-from prkd.experiments.graph import PlanGraph, PlanOutcome, plan_cost, skip_reason
-from prkd.experiments.schedule import RunCost, critical_path_order
-from prkd.registry import Registry
-from prkd.utils.allocator import TUNABLES, allocator_env
+from prkd.utils.allocator import worker_environ
 
-__all__ = ["ClientFor", "require_distributed", "worker_environ", "local_cluster", "connect", "train_task",
-           "run_on_client"]
+__all__ = ["DaskExecutor", "require_distributed", "local_cluster", "connect"]
 
 
 def require_distributed():
@@ -50,18 +43,9 @@ def require_distributed():
     try:
         import distributed
     except ImportError:
-        raise ConfigError("running a plan on Dask (--workers, --scheduler, client=) needs the optional extra "
-                          "prkd[scale]: pip install -e '.[scale]' (or pip install distributed)") from None
+        raise ConfigError("running a plan on Dask (--workers, --scheduler) needs the optional extra prkd[scale]: "
+                          "pip install -e '.[scale]' (or pip install distributed)") from None
     return distributed
-
-
-def worker_environ(torch_threads: int) -> dict[str, str]:
-    """The environment a worker process starts with: thread counts, and glibc's tunables where they apply."""
-    threads = str(torch_threads)
-    env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads}
-    if allocator_env({}):  # glibc, and not turned off with PRKD_ALLOCATOR=default
-        env["GLIBC_TUNABLES"] = os.environ.get("GLIBC_TUNABLES", TUNABLES)
-    return env
 
 
 def local_cluster(n_workers: int, *, torch_threads: int | None = None, gpus: int | None = None):
@@ -97,88 +81,45 @@ def connect(address: str, *, timeout: float = CONNECT_TIMEOUT_S):
                           "(is it running, and reachable from here?)") from None
 
 
-def train_task(cfg, registry_root: str, teacher: str | None, torch_threads: int | None = None) -> str:
-    """The work of one task on a worker: train (or load, or resume) one run; return its run id.
+class DaskExecutor:
+    """``with DaskExecutor(workers=N)`` / ``DaskExecutor(scheduler=ADDRESS)`` / ``DaskExecutor(client=c)``: the
+    executor of a new ``LocalCluster``, of an existing scheduler, or of a client the caller owns. The client and
+    cluster it opened are closed on exit. On workers with a GPU resource each task asks for one GPU."""
 
-    ``teacher`` is the teacher task's result (its run id) for a student: Dask passes it once the teacher is done.
-    """
-    from prkd.learning import get_or_train
-    from prkd.registry import open_registry
-    if torch_threads:
-        torch.set_num_threads(torch_threads)
-    run = get_or_train(cfg, registry=open_registry(registry_root), teacher_run=teacher, progress=False,
-                       log=lambda message: None)
-    return run.id
+    in_process = False
+
+    def __init__(self, *, workers: int | None = None, scheduler: str | None = None, client=None):
+        if sum(v is not None for v in (workers, scheduler, client)) != 1:
+            raise ConfigError("give exactly one of 'workers' (a local cluster), 'scheduler' (an existing one) "
+                              "and a client")
+        self.workers, self.scheduler, self.client = workers, scheduler, client
+        self._owned: list = []
+        self._resources = None
+
+    def __enter__(self) -> "DaskExecutor":
+        if self.scheduler is not None:
+            self.client = connect(self.scheduler)
+            self._owned = [self.client]
+        elif self.workers is not None:
+            distributed = require_distributed()
+            cluster = local_cluster(self.workers)
+            self.client = distributed.Client(cluster)
+            self._owned = [self.client, cluster]
+        self._resources = {"GPU": 1} if _uses_gpus(self.client) else None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for thing in self._owned:
+            thing.close()
+
+    def submit(self, fn: Callable, *args, key: str, priority: int = 0):
+        return self.client.submit(fn, *args, key=f"prkd-{key}", pure=False, retries=0, resources=self._resources,
+                                  priority=priority)
+
+    def as_completed(self, futures: list, started: Callable[[str], None] | None = None) -> Iterator:
+        return require_distributed().as_completed(futures)
 
 
 def _uses_gpus(client) -> bool:
     workers = client.scheduler_info().get("workers", {}).values()
     return any("GPU" in (w.get("resources") or {}) for w in workers)
-
-
-def run_on_client(graph: PlanGraph, registry: Registry, client, *, progress: bool = True,
-                  log: Callable[[str], None] = print, torch_threads: int | None = None,
-                  cost: RunCost | None = None) -> PlanOutcome:
-    """Submit every task of ``graph`` to ``client`` in critical-path order under ``cost`` (default
-    ``graph.plan_cost``; students after their teachers), each with ``priority=`` its rank, and wait for all."""
-    distributed = require_distributed()
-    start = time.monotonic()
-    resources = {"GPU": 1} if _uses_gpus(client) else None
-    order = critical_path_order(graph, cost or plan_cost(graph, registry))
-    futures = {}
-    for rank, rid in enumerate(order):
-        task = graph.tasks[rid]
-        teacher = futures[task.teacher] if task.teacher else None
-        futures[rid] = client.submit(train_task, task.cfg, str(registry.root), teacher, torch_threads,
-                                     key=f"prkd-{rid}", pure=False, retries=0, resources=resources,
-                                     priority=len(order) - rank)
-    bar = tqdm(distributed.as_completed(list(futures.values())), total=len(futures), desc="plan on Dask",
-               unit="run", disable=not progress)  # a text bar in a terminal, a widget in a notebook
-    for _ in bar:
-        pass
-    outcome = PlanOutcome(graph)
-    for rid, future in futures.items():
-        _collect(outcome, graph, registry, rid, future)
-    outcome.seconds = time.monotonic() - start
-    log(outcome.summary())
-    return outcome
-
-
-def _collect(outcome: PlanOutcome, graph: PlanGraph, registry: Registry, rid: str, future) -> None:
-    """File one finished future under complete, failed (its own error) or skipped (its teacher's)."""
-    teacher = graph.tasks[rid].teacher
-    if future.status == "finished":
-        outcome.complete[rid] = registry.find(future.result())
-    elif teacher and (teacher in outcome.failed or teacher in outcome.skipped):
-        outcome.skipped[rid] = skip_reason(teacher)
-    else:
-        err = future.exception()
-        outcome.failed[rid] = f"{type(err).__name__}: {err}"
-
-
-class ClientFor:
-    """``with ClientFor(workers=N)`` / ``ClientFor(scheduler=ADDRESS)``: a Dask client of a new ``LocalCluster`` or
-    of an existing scheduler, closed (with its cluster) on exit; with neither, ``None`` (run in this process)."""
-
-    def __init__(self, *, workers: int | None = None, scheduler: str | None = None):
-        if workers is not None and scheduler is not None:
-            raise ConfigError("give either 'workers' (a local cluster) or 'scheduler' (an existing one), not both")
-        self.workers, self.scheduler = workers, scheduler
-        self.cluster = self.client = None
-
-    def __enter__(self):
-        if self.workers is None and self.scheduler is None:
-            return None
-        if self.scheduler is not None:
-            self.client = connect(self.scheduler)
-        else:
-            distributed = require_distributed()
-            self.cluster = local_cluster(self.workers)
-            self.client = distributed.Client(self.cluster)
-        return self.client
-
-    def __exit__(self, *exc) -> None:
-        if self.client is not None:
-            self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()

@@ -6,16 +6,17 @@ student depends on its teacher's task, named by its run id. A teacher that the p
 added, so that no task ever trains a teacher implicitly. Every student is trained with ``teacher_run=`` its
 teacher's id, so it only loads the teacher and never trains it.
 
-``run_plan(graph, registry)`` runs the graph in this process in critical-path order (``prkd.experiments.schedule``:
-the longest teacher-and-students chains first, a teacher always before its students);
-``prkd.experiments.dask_runner.run_on_client`` runs it on Dask, and ``prkd.experiments.executors.train_plan``
-chooses between the two. Both return the same :class:`PlanOutcome`. A run that fails for its own reasons (a bad config, a NaN loss, a
-damaged folder) is reported, not retried; the runs that depend on it are reported as skipped; everything
-else finishes.
+``run_plan(graph, registry, executor=...)`` submits the graph's runs to an executor
+(``prkd.experiments.executors``: in this process by default, a local process pool, or Dask) in critical-path order
+(``prkd.experiments.schedule``: the longest teacher-and-students chains first, a teacher always before its
+students) and returns a :class:`PlanOutcome`. One failure rule holds for every executor: a run that fails (a bad
+config, a NaN loss, a damaged folder) is reported, not retried; the runs that depend on it are reported as
+skipped; everything else finishes. An interrupt stops the plan; the same call resumes it.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -25,15 +26,12 @@ from tqdm.auto import tqdm
 
 from prkd.config import Config, ConfigError
 from prkd.data import Splits, load_splits
-from prkd.learning import RunFailedError, TrainingDiverged, get_or_train, teacher_config
-from prkd.registry import CorruptCheckpointError, DamagedRunError, Registry, Run, RunNotFoundError, run_id_for
+from prkd.learning import RunFailedError, get_or_train, teacher_config
+from prkd.registry import Registry, Run, open_registry, run_id_for
+from prkd.experiments.executors import Executor, InProcess
 from prkd.experiments.schedule import RunCost, critical_path_order, default_cost_model
 
-__all__ = ["RUN_FAILURES", "PlanGraph", "PlanOutcome", "RunTask", "plan_cost", "run_plan"]
-
-#: Errors of a run itself: reported and not retried (a worker that dies is another matter: see dask_runner).
-RUN_FAILURES = (ConfigError, RunFailedError, TrainingDiverged, DamagedRunError, CorruptCheckpointError,
-                RunNotFoundError)
+__all__ = ["PlanGraph", "PlanOutcome", "RunTask", "plan_cost", "run_plan", "train_task"]
 
 
 @dataclass(frozen=True)
@@ -114,11 +112,6 @@ def skip_reason(teacher: str) -> str:
     return f"its teacher {teacher} failed"
 
 
-def _skip_dependents(outcome: PlanOutcome, run_id_: str) -> None:
-    for dependent in outcome.graph.dependents(run_id_):
-        outcome.skipped[dependent] = skip_reason(run_id_)
-
-
 def plan_cost(graph: PlanGraph, registry: Registry) -> RunCost:
     """The cost model that orders ``graph``: fitted to the registry's complete runs of the plan's preset when
     they fix one, else the measured default (``prkd.experiments.schedule.default_cost_model``)."""
@@ -126,25 +119,70 @@ def plan_cost(graph: PlanGraph, registry: Registry) -> RunCost:
     return default_cost_model(registry, preset=presets.pop() if len(presets) == 1 else None)
 
 
-def run_plan(graph: PlanGraph, registry: Registry, *, device: torch.device | None = None,
-             progress: bool = True, log: Callable[[str], None] = print, data: Splits | None = None,
-             cost: RunCost | None = None) -> PlanOutcome:
-    """Train (or take from the registry) every run of ``graph`` in this process, in critical-path order under
-    ``cost`` (default ``plan_cost``). ``prkd.experiments.executors.train_plan`` chooses between this and Dask."""
+def train_task(cfg: Config, teacher: str | None, *, registry_root: str) -> str:
+    """The work of one run on a worker (a process of a pool, a Dask worker): train (or load, or resume) it in the
+    registry at ``registry_root``; return its run id. ``teacher`` is the teacher task's result for a student."""
+    run = get_or_train(cfg, registry=open_registry(registry_root), teacher_run=teacher, progress=False,
+                       log=lambda message: None)
+    return run.id
+
+
+def _train_here(cfg: Config, teacher: str | None, *, registry: Registry, device, data, progress, log) -> str:
+    """The work of one run in this process, with the plan's device, data and progress."""
+    return get_or_train(cfg, registry=registry, teacher_run=teacher, device=device, progress=progress, data=data,
+                        log=log).id
+
+
+def _work(graph: PlanGraph, registry: Registry, executor: Executor, *, device, data, progress, log) -> Callable:
+    if executor.in_process:
+        first = next(iter(graph.tasks.values()), None)
+        data = data or (load_splits(first.cfg.data) if first else None)  # loaded once for the whole plan
+        return functools.partial(_train_here, registry=registry, device=device, data=data, progress=progress,
+                                 log=log)
+    given = [name for name, value in (("device", device), ("data", data)) if value is not None]
+    if given:
+        raise ConfigError(f"{' and '.join(repr(g) for g in given)} apply only to training in this process; in "
+                          f"worker processes each one chooses its own device (PRKD_DEVICE) and loads the data itself")
+    return functools.partial(train_task, registry_root=str(registry.root))
+
+
+def run_plan(graph: PlanGraph, registry: Registry, *, executor: Executor | None = None,
+             device: torch.device | None = None, progress: bool = True, log: Callable[[str], None] = print,
+             data: Splits | None = None, cost: RunCost | None = None) -> PlanOutcome:
+    """Train (or take from the registry) every run of ``graph`` on ``executor`` (default: ``InProcess()``), in
+    critical-path order under ``cost`` (default ``plan_cost``), each student after its teacher.
+
+    ``device`` and ``data`` apply in this process only; with another executor they raise ConfigError (its
+    workers choose their device and load the data themselves) instead of being ignored.
+    """
     start = time.monotonic()
+    executor = executor or InProcess()
+    work = _work(graph, registry, executor, device=device, data=data, progress=progress, log=log)
+    order = critical_path_order(graph, cost or plan_cost(graph, registry))
+    futures: dict[str, object] = {}
+    for rank, rid in enumerate(order):
+        task = graph.tasks[rid]
+        futures[rid] = executor.submit(work, task.cfg, futures[task.teacher] if task.teacher else None, key=rid,
+                                       priority=len(order) - rank)
+    bar = tqdm(total=len(futures), desc="plan", unit="run", disable=not progress)
+    for _ in executor.as_completed(list(futures.values()),
+                                   started=lambda rid: bar.set_postfix_str(graph.label(rid))):
+        bar.update()
+    bar.close()
     outcome = PlanOutcome(graph)
-    tasks = [graph.tasks[rid] for rid in critical_path_order(graph, cost or plan_cost(graph, registry))]
-    data = data or (load_splits(tasks[0].cfg.data) if tasks else None)
-    bar = tqdm(tasks, desc="plan", unit="run", disable=not progress)
-    for task in bar:
-        bar.set_postfix_str(graph.label(task.run_id))
-        if task.run_id in outcome.skipped:
-            continue
-        try:
-            outcome.complete[task.run_id] = get_or_train(task.cfg, registry=registry, teacher_run=task.teacher,
-                                                         device=device, progress=progress, data=data, log=log)
-        except RUN_FAILURES as err:
-            outcome.failed[task.run_id] = f"{type(err).__name__}: {err}"
-            _skip_dependents(outcome, task.run_id)
+    for rid in order:
+        _collect(outcome, registry, rid, futures[rid])
     outcome.seconds = time.monotonic() - start
     return outcome
+
+
+def _collect(outcome: PlanOutcome, registry: Registry, rid: str, future) -> None:
+    """File one finished future under complete, failed (its own error) or skipped (its teacher's)."""
+    teacher = outcome.graph.tasks[rid].teacher
+    err = future.exception()
+    if err is None:
+        outcome.complete[rid] = registry.find(future.result())
+    elif teacher and (teacher in outcome.failed or teacher in outcome.skipped):
+        outcome.skipped[rid] = skip_reason(teacher)
+    else:
+        outcome.failed[rid] = f"{type(err).__name__}: {err}"

@@ -27,6 +27,7 @@ import torch
 from prkd.config import Config, ConfigError, make
 from prkd.data import Splits
 from prkd.registry import Registry, Run, RunNotFoundError, run_id_for
+from prkd.experiments.graph import PlanGraph, run_plan
 from prkd.learning import STUDENT_ALPHA, STUDENT_BETA
 
 __all__ = ["ABLATIONS", "PLANS", "ablation_prefix", "Plan", "Results", "collect", "experiment_configs", "mean_ci95",
@@ -107,21 +108,19 @@ def ablation_prefix(plan: Plan, name: str) -> str:
     return {"L_cdp + L_feat": f"student L_t={plan.table_teacher}", "neither": "e2e"}.get(name, name)
 
 
-def run_all(preset: str, *, registry: Registry, client=None, device: torch.device | None = None,
+def run_all(preset: str, *, registry: Registry, executor=None, device: torch.device | None = None,
             progress: bool = True, data: Splits | None = None, log=print) -> dict[str, Run]:
     """Train (or take from the registry) every run of ``experiment_configs(preset)``; return them by name.
 
-    The plan runs as a graph of runs (``prkd.experiments.graph``): in this process by default, on Dask with
-    ``client`` (a ``dask.distributed.Client``; needs ``prkd[scale]``). Interrupt it and call it again to
-    continue: finished runs are taken from the registry, a run in progress resumes from its checkpoint.
+    The plan runs as a graph of runs (``prkd.experiments.graph.run_plan``) on ``executor``
+    (``prkd.experiments.executors``: in this process by default). Interrupt it and call it again to continue:
+    finished runs are taken from the registry, a run in progress resumes from its checkpoint.
 
     Raises:
         RunFailedError: some runs failed (named, with the runs skipped because of them); the others are kept.
     """
-    from prkd.experiments.executors import train_plan
-    from prkd.experiments.graph import PlanGraph
-    outcome = train_plan(PlanGraph.from_configs(experiment_configs(preset)), registry, client=client, device=device,
-                         progress=progress, log=log, data=data)
+    outcome = run_plan(PlanGraph.from_configs(experiment_configs(preset)), registry, executor=executor,
+                       device=device, progress=progress, log=log, data=data)
     return outcome.raise_if_failed(f"the {preset!r} reproduction").runs_by_name()
 
 

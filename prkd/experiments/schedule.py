@@ -4,7 +4,7 @@ A teacher and its students form a chain: no student can start before its teacher
 longest chain starts last, the other workers finish early and then wait for it. So each task gets a
 priority: its own cost plus the largest priority among the tasks that depend on it (a teacher's students).
 Tasks run in decreasing priority, and a student never comes before its teacher (``critical_path_order``).
-The in-process executor, Dask (``priority=``) and the study's shards all use this order.
+Every executor of a plan (``prkd.experiments.executors``: in-process, a process pool, Dask with ``priority=``) uses this order.
 
 The cost of a run (:class:`RunCost`) is its training time in seconds::
 
@@ -56,7 +56,7 @@ class RunCost:
 
 #: Fitted (``fit_cost_model``) to the ``wall_seconds`` (metrics.json ``train_seconds``) of all 78 rows of
 #: docs/results/study/runs.csv: the study preset (32x32, 16 epochs x 32 steps), trained by two one-thread
-#: shard processes on the project's 2-core CPU. The rows are the teachers L_t = 3, 5, 9, 15 (and L_t = 9 with
+#: one-thread processes on the project's 2-core CPU. The rows are the teachers L_t = 3, 5, 9, 15 (and L_t = 9 with
 #: masks drawn N(0, 1)): 122-600 s; the E2E, random and KD runs (L = 1): 69-183 s. That gives
 #: c0 = 0.1360 s and c1 = 0.0728 s per step and mask, i.e. 69.7 s + 37.3 s x L per run, with an RMS residual
 #: of 20 s. tests/test_plan_schedule.py refits the CSV and checks these numbers.

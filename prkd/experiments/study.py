@@ -17,44 +17,30 @@ Seed s of every single-snapshot configuration shares its data order, initial mas
 (``prkd.experiments.stats``). The teachers are single runs; a system with more masks draws more phases from the seed's
 generator before its U-Net, so teachers of different L_t do not share initial weights (``prkd.experiments.verdict``).
 
-Two processes on two cores train about 2.9x faster than one process with two threads on this project's
-CPU (measured: an E2E epoch at quick shapes takes 6.4 s in each of two one-thread processes, 9 s in
-one two-thread process), so ``launch`` splits the plan into shards, one process each. Teachers come
-first; each shard waits until every teacher is complete before training students and baselines, so no
-run is ever trained by two processes at once. Within each phase the runs go, in critical-path order
-(``prkd.experiments.schedule``: longest first), each to the shard with the least fitted training seconds so
-far. The barrier stays: it costs the spread of the teachers' phase (on two shards 884 s against 983 s of
-measured teacher training, docs/results/study/runs.csv: about 100 s of the study's 5319 s,
-docs/results/study/wall_time.json), and without it a shard could reach a student whose teacher the other
-shard is still training.
+``train_study`` trains the plan as one graph of runs (``prkd.experiments.graph``: each student after its
+teacher, the longest teacher-and-students chains first) on an executor (``prkd.experiments.executors``). Its
+default is a pool of two one-thread processes: two processes on two cores train about 2.9x faster than one
+process with two threads on this project's CPU (measured: an E2E epoch at quick shapes takes 6.4 s in each of two
+one-thread processes, 9 s in one two-thread process). Each launch adds its wall time to ``wall.json``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import torch
-from tqdm.auto import tqdm
-
 from prkd.utils import atomic
-from prkd.utils.allocator import allocator_env
 from prkd.config import Config, ConfigError, make
-from prkd.data import Splits, load_splits
-from prkd.utils.device import default_device
-from prkd.experiments.plans import plan_run_id, run_of
-from prkd.experiments.schedule import STUDY_FIT
-from prkd.registry import Registry, Run
-from prkd.learning import STUDENT_ALPHA, STUDENT_BETA, RunFailedError, TrainingDiverged, get_or_train
+from prkd.experiments.executors import ProcessPool
+from prkd.experiments.graph import PlanGraph, run_plan
+from prkd.registry import Registry
+from prkd.learning import STUDENT_ALPHA, STUDENT_BETA
 
-__all__ = ["StudyPlan", "STUDY_PLANS", "study_configs", "run_shard", "launch", "wall_time"]
+__all__ = ["StudyPlan", "STUDY_PLANS", "study_configs", "train_study", "wall_time"]
 
 
 @dataclass(frozen=True)
@@ -76,9 +62,6 @@ STUDY_PLANS: dict[str, StudyPlan] = {
     "study": StudyPlan("study"),
 }
 
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _plan(preset: str) -> StudyPlan:
@@ -130,83 +113,6 @@ def study_configs(preset: str) -> dict[str, Config]:
     return out
 
 
-def _cost(cfg: Config) -> float:
-    """Training seconds of a run by the measured cost model. Every shard must compute the same split, so the
-    shards use the fixed ``STUDY_FIT``, never a fit to the registry (which changes as runs complete)."""
-    return STUDY_FIT.seconds(cfg)
-
-
-def _shard_items(items: list[tuple[str, Config]], shard: int, n_shards: int) -> list[tuple[str, Config]]:
-    """The items of one shard: each distinct run, longest first (ties keep the plan's order), to the shard with
-    the least cost so far. Within a phase no run depends on another, so this is the critical-path order of
-    ``prkd.experiments.schedule`` (longest-processing-time-first)."""
-    unique: dict[str, tuple[str, Config]] = {}
-    for name, cfg in items:
-        unique.setdefault(plan_run_id(cfg), (name, cfg))
-    load = [0.0] * n_shards
-    mine = []
-    for name, cfg in sorted(unique.values(), key=lambda item: -_cost(item[1])):
-        target = min(range(n_shards), key=lambda i: (load[i], i))
-        load[target] += _cost(cfg)
-        if target == shard:
-            mine.append((name, cfg))
-    return mine
-
-
-def _wait_for(runs: dict[str, Run], log: Callable[[str], None], poll_s: float, timeout_s: float) -> None:
-    """Block until every run is complete (another shard trains it); raise if one failed or time runs out."""
-    start = time.monotonic()
-    while True:
-        failed = [name for name, run in runs.items() if run.is_failed]
-        if failed:
-            raise RunFailedError(f"teacher run(s) {', '.join(failed)} failed; see their failed.json")
-        waiting = [name for name, run in runs.items() if not run.is_complete]
-        if not waiting:
-            return
-        if time.monotonic() - start > timeout_s:
-            raise TimeoutError(f"waited {timeout_s:.0f} s for teachers {', '.join(waiting)} trained by another "
-                               f"shard; run the study again (finished runs are kept)")
-        log(f"waiting for {', '.join(waiting)} (trained by another shard)")
-        time.sleep(poll_s)
-
-
-def run_shard(preset: str, *, registry: Registry, shard: int = 0, n_shards: int = 1, device: torch.device | None = None,
-              progress: bool = True, log: Callable[[str], None] = print, data: Splits | None = None,
-              poll_s: float = 10.0, timeout_s: float = 4 * 3600) -> None:
-    """Train (or take from the registry) this shard's part of the study: its teachers, then its other runs.
-
-    A student or baseline whose training diverges is marked failed and skipped; the shard trains the rest and
-    then raises RunFailedError naming the failed runs. A failed teacher stops the shard at once.
-    """
-    if not (_is_int(n_shards) and n_shards >= 1 and _is_int(shard) and 0 <= shard < n_shards):
-        raise ConfigError(f"study shard must be an integer in [0, n_shards - 1] with n_shards >= 1; "
-                          f"got shard={shard!r}, n_shards={n_shards!r}")
-    configs = study_configs(preset)
-    device = device or default_device()
-    data = data or load_splits(next(iter(configs.values())).data)
-    teachers = [(n, c) for n, c in configs.items() if c.train.mode == "teacher"]
-    others = [(n, c) for n, c in configs.items() if c.train.mode != "teacher"]
-    failed = []
-    for phase, items in (("teachers", teachers), ("runs", others)):
-        mine = _shard_items(items, shard, n_shards)
-        bar = tqdm(mine, desc=f"study {preset} shard {shard + 1}/{n_shards}: {phase}", unit="run",
-                   disable=not progress)
-        for name, cfg in bar:
-            bar.set_postfix_str(name)
-            if phase == "teachers":  # every student waits for them: a failure stops the study
-                get_or_train(cfg, registry=registry, device=device, progress=False, data=data, log=log)
-                continue
-            try:
-                get_or_train(cfg, registry=registry, device=device, progress=False, data=data, log=log)
-            except (RunFailedError, TrainingDiverged) as err:  # marked failed in the registry; the rest goes on
-                log(f"run {name} failed: {err}")
-                failed.append(name)
-        if phase == "teachers":
-            _wait_for({n: run_of(c, registry) for n, c in teachers}, log, poll_s, timeout_s)
-    if failed:
-        raise RunFailedError(f"{len(failed)} run(s) of shard {shard} failed (see their failed.json): {', '.join(failed)}")
-
-
 def _wall_file(preset: str, registry: Registry) -> Path:
     return registry.folder("study", preset) / "wall.json"
 
@@ -218,61 +124,26 @@ def wall_time(preset: str, registry: Registry) -> dict:
     return {"sessions": sessions, "total_seconds": sum(s["seconds"] for s in sessions)}
 
 
-def _stop(procs: list[subprocess.Popen]) -> None:
-    """SIGINT to every live shard: each saves a checkpoint of its run at the next step and exits."""
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGINT)
+def train_study(preset: str, *, registry: Registry, executor=None, log: Callable[[str], None] = print,
+                progress: bool = True) -> dict:
+    """Train (or take from the registry) every run of the study on ``executor`` (default: a ``ProcessPool`` of
+    two one-thread processes), as one graph of runs, and add this launch's wall time to
+    ``<root>/study/<preset>/wall.json``. Returns ``wall_time(preset, registry)``.
 
-
-def _wait_all(procs: list[subprocess.Popen], poll_s: float = 1.0) -> list[int]:
-    """Wait for every shard; when one fails, stop the others (they could wait hours for its teachers). An
-    interrupt of the caller (Ctrl-C, a kernel interrupt) stops the shards too instead of leaving them behind."""
-    try:
-        while any(p.poll() is None for p in procs):
-            if any(p.poll() not in (None, 0) for p in procs):
-                _stop(procs)
-            time.sleep(poll_s)
-    except BaseException:
-        _stop(procs)
-        for p in procs:
-            p.wait()
-        raise
-    return [p.returncode for p in procs]
-
-
-def launch(preset: str, *, registry: Registry, shards: int = 2, log: Callable[[str], None] = print) -> dict:
-    """Train the whole study in ``shards`` one-thread processes (``python -m prkd study --shard i/n``), all on
-    ``registry``.
-
-    Each launch adds its wall time to ``<root>/study/<preset>/wall.json``. Returns ``wall_time(preset, registry)``.
-    Raises RuntimeError naming the shards that failed (their finished runs are kept; launch again to resume).
+    Raises RunFailedError naming the runs that failed and those skipped because of them (the finished runs are
+    kept; launch again to resume).
     """
-    if not (_is_int(shards) and 1 <= shards <= 64):
-        raise ConfigError(f"study 'shards' must be an integer in [1, 64]; got {shards!r}")
-    configs = study_configs(preset)
-    load_splits(next(iter(configs.values())).data)  # found (or downloaded) once, before the shards look for it
+    graph = PlanGraph.from_configs(study_configs(preset))
     start, started_at = time.monotonic(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    env = {**os.environ, **allocator_env(), "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # set at launch
-    procs = [subprocess.Popen([sys.executable, "-m", "prkd", "--output-dir", str(registry.root), "study", "--preset",
-                               preset, "--shard", f"{i}/{shards}"], env=env) for i in range(shards)]
-    codes = _wait_all(procs)
+    with contextlib.ExitStack() as stack:
+        if executor is None:
+            executor = stack.enter_context(ProcessPool(2, torch_threads=1))
+        outcome = run_plan(graph, registry, executor=executor, progress=progress, log=log)
     seconds = time.monotonic() - start
-    record = wall_time(preset, registry)["sessions"] + [{"started": started_at, "seconds": round(seconds, 1),
-                                                "workers": shards, "exit_codes": codes}]
-    atomic.write_json(_wall_file(preset, registry), {"sessions": record})
-    failed = [i for i, c in enumerate(codes) if c != 0]
-    if failed:
-        raise RuntimeError(f"study shard(s) {failed} of {shards} exited with {[codes[i] for i in failed]}; "
-                           f"launch again to resume (finished runs are kept)")
-    log(f"study {preset!r}: {shards} shards finished in {seconds:.0f} s")
+    session = {"started": started_at, "seconds": round(seconds, 1), "executor": type(executor).__name__,
+               "workers": getattr(executor, "processes", None) or getattr(executor, "workers", None),
+               "complete": len(outcome.complete), "failed": len(outcome.failed), "skipped": len(outcome.skipped)}
+    atomic.write_json(_wall_file(preset, registry), {"sessions": wall_time(preset, registry)["sessions"] + [session]})
+    outcome.raise_if_failed(f"the {preset!r} study")
+    log(f"study {preset!r}: {len(outcome.complete)} runs complete; this launch took {seconds:.0f} s")
     return wall_time(preset, registry)
-
-
-def run_on_dask(preset: str, *, registry: Registry, client, log: Callable[[str], None] = print):
-    """Train the whole study on a Dask ``client`` as one graph of runs (students after their teachers; no shards,
-    no barrier): ``prkd.experiments.graph``. Raises RunFailedError naming the runs that failed."""
-    from prkd.experiments.executors import train_plan
-    from prkd.experiments.graph import PlanGraph
-    return train_plan(PlanGraph.from_configs(study_configs(preset)), registry, client=client,
-                    log=log).raise_if_failed(f"the {preset!r} study")

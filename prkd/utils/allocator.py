@@ -7,8 +7,8 @@ tensors every iteration then page-faults on all of them again each step. Raising
 memory in the process and reuses it. Tunables are read when a process starts, so they must be in the
 environment before Python starts, and they are set where processes are launched, never by prkd itself:
 ``scripts/setup.sh`` exports them (the reproduction, the tests and the papermill kernels they start inherit
-them), ``.ci/run`` runs through it, and the study's shard processes get them in their environment
-(``prkd.experiments.study.launch``). ``python -m prkd`` only checks (``advice``) and says how to enable them.
+them), ``.ci/run`` runs through it, and the worker processes of a plan get them in their environment
+(``worker_environ``: ``prkd.experiments.executors.ProcessPool``, ``prkd.experiments.dask_runner``). ``python -m prkd`` only checks (``advice``) and says how to enable them.
 ``PRKD_ALLOCATOR=default`` turns this off; ``benchmarks/bench.py`` measures the gain (``allocator_speedup``).
 
     eval "$(python -m prkd.utils.allocator)"   # the export line the scripts use (empty when set or not glibc)
@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import platform
 
-__all__ = ["TUNABLES", "advice", "allocator_env"]
+__all__ = ["TUNABLES", "advice", "allocator_env", "worker_environ"]
 
 #: No mmap for large blocks (they come from the heap and are reused), a 4 GiB trim threshold and a
 #: 256 MiB top pad. Measured on a 2-core x86-64 CPU with benchmarks/step_time.py (96x96, L = 15, batch 32,
@@ -38,6 +38,16 @@ def allocator_env(environ: dict | None = None) -> dict[str, str]:
     if environ.get("PRKD_ALLOCATOR") == "default" or "GLIBC_TUNABLES" in environ or not _is_glibc():
         return {}
     return {"GLIBC_TUNABLES": TUNABLES}
+
+
+def worker_environ(torch_threads: int) -> dict[str, str]:
+    """The environment a plan's worker process starts with: its thread counts, and the tunables where they apply
+    (glibc, not turned off with ``PRKD_ALLOCATOR=default``)."""
+    threads = str(torch_threads)
+    env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads}
+    if allocator_env({}):
+        env["GLIBC_TUNABLES"] = os.environ.get("GLIBC_TUNABLES", TUNABLES)
+    return env
 
 
 def advice(environ: dict | None = None) -> str | None:

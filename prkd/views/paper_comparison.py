@@ -11,16 +11,17 @@ from prkd.data import load_splits, to_images
 from prkd.experiments.plans import ABLATIONS, Results, ablation_prefix
 from prkd.experiments.tolerance import compare_folders
 from prkd.metrics import psnr, ssim
+from prkd.utils.device import default_device
 from prkd.views.report import PAPER, seeds_ci, table2
 from prkd.views.tables import format_ci
 
 __all__ = ["MEASURED_ON_THE_MACHINE", "compare_results", "comparison"]
 
 
-def _per_image_gain(results: Results, device: torch.device | str = "cpu") -> tuple[float, float]:
+def _per_image_gain(results: Results, device: torch.device | str | None = None) -> tuple[float, float]:
     """Largest per-image gain (PSNR dB, SSIM) of the seed-0 student over E2E and random on the test split."""
     L = results.plan.table_teacher
-    cfg = results.runs["e2e s0"].config()
+    cfg, device = results.runs["e2e s0"].config(), device or default_device()
     img = to_images(load_splits(cfg.data).test, cfg.data.image_size).to(device)
     with torch.no_grad():
         out = {n: results.runs[n].load_system(device)(img).x_hat for n in ("e2e s0", "random s0", f"student L_t={L} s0")}
@@ -100,7 +101,7 @@ def _cost_rows(results: Results) -> list[dict]:
             _row("device", PAPER["table2_device"], table2(results)[0]["device"])]
 
 
-def comparison(results: Results, device: torch.device | str = "cpu") -> list[dict]:
+def comparison(results: Results, device: torch.device | str | None = None) -> list[dict]:
     """Each of the paper's numbers and claims beside this run's measurement, and whether the claim holds here.
 
     Absolute values differ by design when the preset is not ``paper`` (smaller images, fewer epochs);

@@ -18,6 +18,7 @@ from prkd.data import load_splits, to_images
 from prkd.experiments.plans import ABLATIONS, Results, ablation_prefix, mean_ci95
 from prkd.learning.rescoring import refined_columns
 from prkd.registry import Registry
+from prkd.utils.device import default_device
 from prkd.views.tables import format_ci, save_figure, to_markdown, write_table
 
 __all__ = ["FIG4_IMAGES", "PAPER", "figure_dir", "fig2_teachers", "fig3_students", "fig4_reconstructions",
@@ -146,7 +147,7 @@ def fig3_students(results: Results):
     return fig
 
 
-def fig4_reconstructions(results: Results, device: torch.device | str = "cpu"):
+def fig4_reconstructions(results: Results, device: torch.device | str | None = None):
     """Fig. 4: the images ``FIG4_IMAGES`` through teacher (L_t = 9), random, E2E and student (seed 0), each
     titled with its PSNR / SSIM, with the error map |x_hat - x| under each row."""
     from prkd.views.plots import show_reconstructions
@@ -154,7 +155,7 @@ def fig4_reconstructions(results: Results, device: torch.device | str = "cpu"):
     L = results.plan.table_teacher
     runs = {f"teacher (L_t = {L})": results.teacher(L), "random": results.runs["random s0"],
             "E2E": results.runs["e2e s0"], "student (L_s = 1)": results.runs[f"student L_t={L} s0"]}
-    cfg = runs["E2E"].config()
+    cfg, device = runs["E2E"].config(), device or default_device()
     img = to_images(load_splits(cfg.data).test[list(FIG4_IMAGES)], cfg.data.image_size).to(device)
     with torch.no_grad():
         estimates = {name: run.load_system(device)(img).x_hat for name, run in runs.items()}

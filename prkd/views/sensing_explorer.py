@@ -131,7 +131,7 @@ class SensingExplorer:
         run_id = self.mask.value
         if run_id is not None:
             if run_id not in self._learned:
-                self._learned[run_id] = self.registry.find(run_id).load_system("cpu").state_dict()
+                self._learned[run_id] = self.registry.find(run_id).load_system(self.device).state_dict()
             system.load_state_dict(self._learned[run_id])
         return system
 

@@ -12,6 +12,7 @@ import statistics
 from pathlib import Path
 
 from prkd.utils import atomic
+from prkd.utils.device import default_device
 from prkd.registry import Registry
 from prkd.views.tables import save_figure, to_markdown, write_table
 from prkd.experiments.study import wall_time
@@ -145,7 +146,7 @@ def fig_masks(results: StudyResults, groups: tuple[str, ...] = ("e2e", "KD", "e2
     """Seed 0's mask phase before and after training (wrapped to [0, 2π)) for each group (``plots.show_masks``)."""
     from prkd.views.plots import show_masks
 
-    masks = [results.group(group)[0].load_system("cpu").sensing for group in groups]
+    masks = [results.group(group)[0].load_system(default_device()).sensing for group in groups]
     return show_masks([m.phi0[0] for m in masks], [m.phi.detach()[0] for m in masks], [f"{g}, seed 0" for g in groups])
 
 
@@ -183,7 +184,7 @@ def write_study(results: StudyResults, folder: Path) -> dict[str, list[dict]]:
 
 def _drift_without_offset(run: Run) -> float:
     """The run's final mask drift once each mask's common phase offset (invisible to the CDPs) is removed."""
-    return run.load_system("cpu").sensing.drift_rad(remove_offset=True)
+    return run.load_system(default_device()).sensing.drift_rad(remove_offset=True)
 
 
 def runs_rows(results: StudyResults) -> list[dict]:
