@@ -132,3 +132,21 @@ def test_a_record_reports_a_run_as_the_registry_did_and_stands_in_for_a_missing_
     (tmp_path / "forged.json").write_text(text)
     with pytest.raises(ValueError, match="does not hash to its run id"):
         RunRecord(tmp_path / "forged.json")
+
+
+def test_a_record_stays_the_result_when_its_run_is_trained_again(tmp_path):
+    """A teacher retrained in a later sitting for its students does not rewrite the committed result."""
+    from prkd.experiments.ladder_verdict import collect_ladder
+    from prkd.registry.records import write_record
+    registry = prkd.open_registry(tmp_path / "outputs")
+    item = next(i for i in ladder.ladder_runs("smoke") if i.group == "random")
+    run = get_or_train(item.cfg, registry=registry, progress=False, log=lambda m: None)
+    path = write_record(run, tmp_path / "records")
+    record = json.loads(path.read_text())
+    record["metrics"]["test_psnr"] = run.metrics()["test_psnr"] - 1.0  # as if trained on another machine
+    path.write_text(json.dumps(record))
+    key = (item.steps, "random", item.seed)
+    kept = collect_ladder("smoke", registry=registry, records=tmp_path / "records").runs[key]
+    assert kept.metrics()["test_psnr"] == pytest.approx(run.metrics()["test_psnr"] - 1.0)
+    alone = collect_ladder("smoke", registry=registry).runs[key]
+    assert alone.metrics()["test_psnr"] == run.metrics()["test_psnr"]  # without records: the registry's run

@@ -87,15 +87,17 @@ def _epoch_steps(results: LadderResults) -> int:
 
 
 def collect_ladder(preset: str, *, registry: Registry, records: Path | None = None) -> LadderResults:
-    """The ladder's runs that are complete in the registry, or else kept as a record in ``records``
-    (``prkd.registry.records``: an earlier sitting's runs); the rest are left out of every table."""
+    """The ladder's runs kept as a record in ``records`` (``prkd.registry.records``: an earlier sitting's runs), or
+    else complete in the registry; the rest are left out of every table. A record stays the result even when its
+    run was trained again (a teacher retrained for its students in a later sitting): a committed result never
+    changes because a later sitting repeated a run."""
     items = ladder_runs(preset)
     kept = read_records(records)
     runs = {}
     for item in items:
         run = run_of(item.cfg, registry)
-        if run.is_complete or run.id in kept:
-            runs[(item.steps, item.group, item.seed)] = run if run.is_complete else kept[run.id]
+        if run.id in kept or run.is_complete:
+            runs[(item.steps, item.group, item.seed)] = kept.get(run.id, run)
     return LadderResults(LADDER_PLANS[preset], items, runs)
 
 
