@@ -3,14 +3,16 @@
     python benchmarks/bench.py --preset quick            # the quick shapes (32x32, L_t = 9, batch 64)
     python benchmarks/bench.py --preset paper --steps 2  # the paper shapes (96x96, L_t = 9 and 15, batch 64)
     python benchmarks/bench.py --preset paper --steps 3 --only kd_time backward_time   # some groups only
-    python benchmarks/bench.py --preset paper --only-estimate                          # counts and estimate only
-    python benchmarks/bench.py --only machine                                          # the machine alone (seconds)
+    python benchmarks/bench.py --preset paper --only-estimate                          # counts and estimate
+                                                                                       only
+    python benchmarks/bench.py --only machine                                          # the machine alone
+                                                                                       (seconds)
 
 Absolute speed and peak memory: each variant runs alone in a fresh process (so that its peak memory is its
 own), the compared variants alternately (A B A B ...), and the median over repeats is reported. Peak memory
 is everything a variant builds and runs (models, optimiser state, caches, the steps' temporaries), measured
-by ``prkd.utils.memory.PeakMemory``: on a CPU the peak of glibc's bytes in use (sampled every millisecond) over
-their amount before the variant was built, on a GPU the growth of ``torch.cuda.max_memory_allocated``.
+by ``prkd.utils.memory.PeakMemory``: on a CPU the peak of glibc's bytes in use (sampled every millisecond)
+over their amount before the variant was built, on a GPU the growth of ``torch.cuda.max_memory_allocated``.
 Time ratios: the compared variants are built in one process and called in turn, step by step, after a
 warm-up each; the ratio is taken within the process and its median over repeats (fresh processes)
 reported, so that a shared machine's drifting speed affects both alike. The allocator ratio is the
@@ -22,12 +24,15 @@ times), ``timed_variant`` (runs variants in fresh processes), ``figures`` (the g
 measured figures), ``machine`` (the machine's facts and GEMM rates) and ``estimates`` (counted figures).
 
 Groups (--only) and their figures:
-  machine        gemm_gflops_1thread              float32 torch.mm of 1024 x 1024 matrices, GFLOP/s on one thread
+  machine        gemm_gflops_1thread              float32 torch.mm of 1024 x 1024 matrices, GFLOP/s on one
+                                                  thread
                  gemm_gflops_all_threads          the same on all of torch's threads; printed first, with the
-                                                  text facts cpu_model, vector_extensions (avx512f avx2 avx fma
-                                                  neon) and torch_threads (also in the JSON's machine_facts);
+                                                  text facts cpu_model, vector_extensions (avx512f avx2 avx
+                                                  fma neon) and torch_threads (also in the JSON's
+                                                  machine_facts);
                                                   --only machine prints them alone, without the counts below
-  train_steps    train_step_images_per_s_<mode>   images per second of a whole training step, per configuration
+  train_steps    train_step_images_per_s_<mode>   images per second of a whole training step, per
+                                                  configuration
                  train_step_peak_mb_<mode>        its peak memory, MB
                  kd_over_e2e_peak_memory          student step (cached teacher targets) over an E2E step
   backward       backward_peak_mb_<b>,            a learned-mask teacher step's own peak memory (MB) and time
@@ -40,34 +45,36 @@ Groups (--only) and their figures:
                                                   share of the initialization's own backward memory kept
   kd_time        kd_over_e2e_step_time            student step over an E2E step, time
   backward_time  backward_time_ratio              recompute over plain step time
-  deepinv        init_vs_deepinv                  time of deepinv's spectral_methods / prkd's initialization, on
-                                                  prkd's CDP operator (identity filter, w = y, same start and
-                                                  T, no early stop)
+  deepinv        init_vs_deepinv                  time of deepinv's spectral_methods / prkd's initialization,
+                                                  on prkd's CDP operator (identity filter, w = y, same start
+                                                  and T, no early stop)
                  init_vs_deepinv_min_cosine       the smallest per-image cosine similarity of the two results
   fft_floor      init_vs_fft_floor                spectral initialization time / time of its 2 L T FFTs alone
-                 init_backward_vs_fft_floor       a learned-mask initialization's forward and backward / its 4 L T
-                                                  FFTs (floors.py: the CDPs, phi and psi all need gradients)
+                 init_backward_vs_fft_floor       a learned-mask initialization's forward and backward / its
+                                                  4 L T FFTs (floors.py: the CDPs, phi and psi all need
+                                                  gradients)
   init_breakdown init_share_<part>                share of the initialization's forward time: ffts (the
-                                                  L-stack's), products (element-wise over the L-stack), filter,
-                                                  norms, other (torch.profiler, floors.init_breakdown)
+                                                  L-stack's), products (element-wise over the L-stack),
+                                                  filter, norms, other (torch.profiler, floors.init_breakdown)
   peak           step_fraction_of_peak_<mode>     a training step's counted FLOPs per second (FlopCounterMode;
                                                   5 n log2 n per FFT of n points) over a large conv2d's rate,
                                                   measured in turn in one process
                  step_gflop_<mode>                the step's counted GFLOP
-                 unet_fraction_of_peak            the same for the U-Net's forward and backward alone (the floor
-                                                  of every step's fraction)
+                 unet_fraction_of_peak            the same for the U-Net's forward and backward alone (the
+                                                  floor of every step's fraction)
                  conv_peak_gflops                 the reference conv2d's GFLOP/s
   compile        compile_speedup_<what>           eager over torch.compile (CPU inductor) time, what = unet
                                                   (forward and backward), init (forward); opt-in (not in the
                                                   default groups: compiling takes minutes)
   inference      teacher_over_student_inference   inference time of the L_t teacher over the student
                  <mode>_inference_ms_per_batch    each one's ms per batch, mode = teacher, student
-  unrolled       unrolled_over_unet_step_time     an E2E step with net.arch "unrolled" over the U-Net's (in turn)
+  unrolled       unrolled_over_unet_step_time     an E2E step with net.arch "unrolled" over the U-Net's (in
+                                                  turn)
                  unrolled_over_unet_inference     the same for inference of a single-snapshot system
-                 unrolled_over_unet_peak_memory   peak memory of the two E2E steps (each alone), and each one's
-                                                  train_step_peak_mb_e2e_<arch>
-  allocator      allocator_speedup                teacher step with glibc's default malloc over prkd's settings
-                                                  (prkd/utils/allocator.py)
+                 unrolled_over_unet_peak_memory   peak memory of the two E2E steps (each alone), and each
+                                                  one's train_step_peak_mb_e2e_<arch>
+  allocator      allocator_speedup                teacher step with glibc's default malloc over prkd's
+                                                  settings (prkd/utils/allocator.py)
 Always (counted, not timed):
   unet_gflop_per_image             U-Net forward FLOPs per image (counted by torch.utils.flop_counter)
   init_mb_per_image_L<L>           memory traffic of the initialization per image, forward (a count)
@@ -124,9 +131,11 @@ def _positive_int(text: str) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=sorted(SHAPES), default="quick")
-    parser.add_argument("--steps", type=_positive_int, default=3, help="timed calls per measurement (default 3)")
+    parser.add_argument("--steps", type=_positive_int, default=3,
+                        help="timed calls per measurement (default 3)")
     parser.add_argument("--repeats", type=_positive_int, default=3,
                         help="alternations of the compared variants (default 3)")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default outputs/benchmarks/)")

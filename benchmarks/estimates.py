@@ -45,13 +45,14 @@ def estimate_gpu_hours(cfg: prkd.Config, gpu_tflops: float, gpu_gbps: float) -> 
     return t.epochs * (3 * d.n_train + d.n_val) * per_image_s / 3600
 
 
-def counted_figures(preset: str, masks: tuple[int, ...], gpu_tflops: float, gpu_gbps: float) -> dict[str, float]:
+def counted_figures(preset: str, masks: tuple[int, ...], gpu_tflops: float,
+                    gpu_gbps: float) -> dict[str, float]:
     """The counts at ``preset`` for each teacher mask count in ``masks``, and the estimate for each teacher
     and for the single-mask student."""
     figures = {"unet_gflop_per_image": unet_gflop_per_image(prkd.make(preset))}
     for L in masks:
         figures[f"init_mb_per_image_L{L}"] = init_mb_per_image(prkd.make(preset, n_masks=L))
     for mode, L in [("teacher", L) for L in masks] + [("student", 1)]:
-        figures[f"estimate_gpu_hours_{mode}_L{L}"] = estimate_gpu_hours(prkd.make(preset, n_masks=L), gpu_tflops,
-                                                                        gpu_gbps)
+        cfg = prkd.make(preset, n_masks=L)
+        figures[f"estimate_gpu_hours_{mode}_L{L}"] = estimate_gpu_hours(cfg, gpu_tflops, gpu_gbps)
     return figures

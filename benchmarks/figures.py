@@ -32,7 +32,8 @@ def train_steps(run: GroupSettings) -> dict[str, float]:
     """``train_step_images_per_s_<mode>``, ``train_step_peak_mb_<mode>`` and ``kd_over_e2e_peak_memory``."""
     steps = alternately({mode: run.variant("step", mode=mode) for mode in MODES}, run.repeats)
     images = batch_size(run.preset)
-    figures = {f"train_step_images_per_s_{mode}{run.suffix}": images / (r["ms"] / 1000) for mode, r in steps.items()}
+    figures = {f"train_step_images_per_s_{mode}{run.suffix}": images / (r["ms"] / 1000) for mode,
+               r in steps.items()}
     figures |= {f"train_step_peak_mb_{mode}{run.suffix}": r["peak_mb"] for mode, r in steps.items()}
     figures[f"kd_over_e2e_peak_memory{run.suffix}"] = steps["student"]["peak_mb"] / steps["e2e"]["peak_mb"]
     return figures
@@ -40,12 +41,14 @@ def train_steps(run: GroupSettings) -> dict[str, float]:
 
 def kd_step_time(run: GroupSettings) -> dict[str, float]:
     """``kd_over_e2e_step_time``: a student step (cached teacher targets) over an E2E step."""
-    kd = in_turn({mode: run.variant("step", mode=mode) for mode in ("student", "e2e")}, run.steps, run.repeats)
+    kd = in_turn({mode: run.variant("step", mode=mode) for mode in ("student", "e2e")},
+                 run.steps, run.repeats)
     return {f"kd_over_e2e_step_time{run.suffix}": kd["student/e2e"]}
 
 
 def allocator_speedup(run: GroupSettings) -> dict[str, float]:
-    """``allocator_speedup``: a teacher step with glibc's default malloc over the same with prkd's settings."""
+    """``allocator_speedup``: a teacher step with glibc's default malloc over the same with prkd's
+    settings."""
     allocators = {"default": "default", "tuned": "tuned"}
     steps = alternately({a: run.variant("step", mode="teacher") for a in allocators}, run.repeats, allocators)
     return {f"allocator_speedup{run.suffix}": steps["default"]["ms"] / steps["tuned"]["ms"]}
@@ -71,7 +74,8 @@ def backward_memory_and_time(run: GroupSettings) -> dict[str, float]:
 
 def backward_time_ratio(run: GroupSettings) -> dict[str, float]:
     """``backward_time_ratio``: a recompute step's time over a plain step's."""
-    both = in_turn({b: run.variant("step", mode="teacher", backward=b) for b in ("recompute", "plain")}, run.steps,
+    both = in_turn({b: run.variant("step", mode="teacher", backward=b)
+                    for b in ("recompute", "plain")}, run.steps,
                    run.repeats)
     return {f"backward_time_ratio{run.suffix}": both["recompute/plain"]}
 
@@ -80,14 +84,16 @@ def versus_deepinv(run: GroupSettings) -> dict[str, float]:
     """``init_vs_deepinv``: deepinv's ``spectral_methods`` time over prkd's initialization on prkd's CDP
     operator (identity filter, w = y, same start and T, no early stop); ``init_vs_deepinv_min_cosine``: the
     smallest per-image cosine similarity between the two results."""
-    versus = in_turn({w: run.variant("deepinv", which=w) for w in ("deepinv", "prkd")}, run.steps, run.repeats)
+    versus = in_turn({w: run.variant("deepinv", which=w) for w in ("deepinv", "prkd")},
+                     run.steps, run.repeats)
     return {f"init_vs_deepinv{run.suffix}": versus["deepinv/prkd"],
             f"init_vs_deepinv_min_cosine{run.suffix}": versus["cosine_min"]}
 
 
 def versus_fft_floor(run: GroupSettings) -> dict[str, float]:
     """``init_vs_fft_floor``: the initialization's time over that of its 2 L T FFTs alone;
-    ``init_backward_vs_fft_floor``: a learned-mask initialization's forward and backward over its 4 L T FFTs."""
+    ``init_backward_vs_fft_floor``: a learned-mask initialization's forward and backward over its 4 L T
+    FFTs."""
     kinds = ("init", "fft", "init_grad", "fft_grad")
     floor = in_turn({k: run.variant(k) for k in kinds}, run.steps, run.repeats)
     return {f"init_vs_fft_floor{run.suffix}": floor["init/fft"],
@@ -95,34 +101,39 @@ def versus_fft_floor(run: GroupSettings) -> dict[str, float]:
 
 
 def init_breakdown(run: GroupSettings) -> dict[str, float]:
-    """``init_share_<part>``: where a forward of the initialization spends its time (``floors.init_breakdown``),
-    profiled in a fresh process."""
+    """``init_share_<part>``: where a forward of the initialization spends its time
+    (``floors.init_breakdown``), profiled in a fresh process."""
     shares = run_in_fresh_process({**run.variant("init_breakdown"), "profile": True})
     return {f"init_share_{part}{run.suffix}": share for part, share in shares.items()}
 
 
 def step_fraction_of_peak(run: GroupSettings) -> dict[str, float]:
-    """``step_fraction_of_peak_<mode>``: a training step's counted FLOPs per second over the FLOP rate of a large
-    conv2d, the two called in turn in one process (``floors``)."""
+    """``step_fraction_of_peak_<mode>``: a training step's counted FLOPs per second over the FLOP rate of a
+    large conv2d, the two called in turn in one process (``floors``)."""
     figures = {}
     for mode in MODES:
-        both = in_turn({"conv": run.variant("conv_peak"), mode: run.variant("peak_step", mode=mode)}, run.steps,
+        both = in_turn({"conv": run.variant("conv_peak"),
+                        mode: run.variant("peak_step", mode=mode)}, run.steps,
                        run.repeats)
         conv_rate = both["conv.flops"] / both["conv"]
         figures[f"step_fraction_of_peak_{mode}{run.suffix}"] = both[f"{mode}.flops"] / both[mode] / conv_rate
         figures[f"step_gflop_{mode}{run.suffix}"] = both[f"{mode}.flops"] / 1e9
-    unet = in_turn({"conv": run.variant("conv_peak"), "unet": run.variant("unet_step")}, run.steps, run.repeats)
-    figures[f"unet_fraction_of_peak{run.suffix}"] = unet["unet.flops"] / unet["unet"] / (unet["conv.flops"] / unet["conv"])
+    unet = in_turn({"conv": run.variant("conv_peak"), "unet": run.variant("unet_step")},
+                   run.steps, run.repeats)
+    peak = unet["conv.flops"] / unet["conv"]
+    figures[f"unet_fraction_of_peak{run.suffix}"] = unet["unet.flops"] / unet["unet"] / peak
     figures[f"conv_peak_gflops{run.suffix}"] = conv_rate / 1e6
     return figures
 
 
 def compile_speedup(run: GroupSettings) -> dict[str, float]:
     """``compile_speedup_<what>``: eager time over ``torch.compile``'s (CPU inductor), in turn in one process,
-    for the U-Net's forward and backward and for the initialization's forward (opt-in: compiling takes minutes)."""
+    for the U-Net's forward and backward and for the initialization's forward (opt-in: compiling takes
+    minutes)."""
     figures = {}
     for what in ("unet", "init"):
-        variants = {c: run.variant("compiled", what=what, compile=c == "compiled") for c in ("eager", "compiled")}
+        variants = {c: run.variant("compiled", what=what, compile=c == "compiled")
+                    for c in ("eager", "compiled")}
         both = in_turn(variants, run.steps, run.repeats)
         figures[f"compile_speedup_{what}{run.suffix}"] = both["eager/compiled"]
     return figures
@@ -131,7 +142,8 @@ def compile_speedup(run: GroupSettings) -> dict[str, float]:
 def inference(run: GroupSettings) -> dict[str, float]:
     """``teacher_over_student_inference`` (the L_t teacher over the single-snapshot student) and each one's
     ``<mode>_inference_ms_per_batch``."""
-    infer = in_turn({m: run.variant("inference", mode=m) for m in ("teacher", "student")}, run.steps, run.repeats)
+    infer = in_turn({m: run.variant("inference", mode=m) for m in ("teacher", "student")},
+                    run.steps, run.repeats)
     return {f"teacher_over_student_inference{run.suffix}": infer["teacher/student"],
             f"teacher_inference_ms_per_batch{run.suffix}": infer["teacher"],
             f"student_inference_ms_per_batch{run.suffix}": infer["student"]}
@@ -141,14 +153,16 @@ ARCHS = ("unrolled", "unet")
 
 
 def unrolled_costs(run: GroupSettings) -> dict[str, float]:
-    """The unrolled reconstructor (``net.arch``) against the paper's U-Net, single-snapshot E2E at the preset's
-    shapes: ``unrolled_over_unet_step_time`` and ``unrolled_over_unet_inference`` (called in turn in each
-    process), ``unrolled_over_unet_peak_memory`` and each one's ``train_step_peak_mb_e2e_<arch>`` (each alone in
-    its own process, alternated)."""
+    """The unrolled reconstructor (``net.arch``) against the paper's U-Net, single-snapshot E2E at the
+    preset's shapes: ``unrolled_over_unet_step_time`` and ``unrolled_over_unet_inference`` (called in turn in
+    each process), ``unrolled_over_unet_peak_memory`` and each one's ``train_step_peak_mb_e2e_<arch>`` (each
+    alone in its own process, alternated)."""
     steps = in_turn({a: run.variant("step", mode="e2e", arch=a) for a in ARCHS}, run.steps, run.repeats)
-    infer = in_turn({a: run.variant("inference", mode="student", arch=a) for a in ARCHS}, run.steps, run.repeats)
+    infer = in_turn({a: run.variant("inference", mode="student", arch=a) for a in ARCHS},
+                    run.steps, run.repeats)
     alone = alternately({a: run.variant("step", mode="e2e", arch=a) for a in ARCHS}, run.repeats)
     return {f"unrolled_over_unet_step_time{run.suffix}": steps["unrolled/unet"],
             f"unrolled_over_unet_inference{run.suffix}": infer["unrolled/unet"],
-            f"unrolled_over_unet_peak_memory{run.suffix}": alone["unrolled"]["peak_mb"] / alone["unet"]["peak_mb"],
+            f"unrolled_over_unet_peak_memory{run.suffix}": alone["unrolled"]["peak_mb"]
+            / alone["unet"]["peak_mb"],
             **{f"train_step_peak_mb_e2e_{a}{run.suffix}": alone[a]["peak_mb"] for a in ARCHS}}

@@ -4,17 +4,19 @@ time goes, and a whole training step against the FLOP rate of a large convolutio
 Variant kinds (built by ``variants.build``, timed by ``timed_variant``):
 
 * ``init``       the initialization's forward without a gradient (``init_forward``)
-* ``init_grad``  a learned-mask initialization, forward and backward: the CDPs, the masks phi and the filter psi
-                 all require a gradient, so the backward computes every gradient a teacher step needs of it
+* ``init_grad``  a learned-mask initialization, forward and backward: the CDPs, the masks phi and the filter
+                 psi all require a gradient, so the backward computes every gradient a teacher step needs of
+                 it
 * ``fft``, ``fft_grad``  the 2 L T FFTs of a forward or the 4 L T of a forward and backward (``ffts``,
-                 ``passes`` = 1 or 2), unnormalized (the initialization folds the DFT's scaling into its weights)
+                 ``passes`` = 1 or 2), unnormalized (the initialization folds the DFT's scaling into its
+                 weights)
 * ``conv_peak``  a large 3 x 3 ``conv2d`` (64 -> 128 channels, 32 x 32, batch 64, channels_last): the
                  reference FLOP rate of ``step_fraction_of_peak``
 * ``unet_step``  the U-Net alone, forward and backward on a batch of initial estimates, its FLOPs counted: the
                  floor of a step's fraction of peak (every step runs it)
-* ``compiled``   the same U-Net step (``what`` = "unet") or the initialization forward (``what`` = "init"), eager
-                 or through ``torch.compile`` (``compile`` true; the CPU inductor backend), to measure what
-                 compiling buys (bench.py's opt-in group ``compile``)
+* ``compiled``   the same U-Net step (``what`` = "unet") or the initialization forward (``what`` = "init"),
+                 eager or through ``torch.compile`` (``compile`` true; the CPU inductor backend), to measure
+                 what compiling buys (bench.py's opt-in group ``compile``)
 * ``peak_step``  one training step (``variants._train_step``), its FLOPs counted once while building it:
                  the U-Net's by torch's FlopCounterMode, each complex FFT of n points as 5 n log2(n)
                  (``FFTFlops``, which sees every ``aten._fft_c2c`` the step calls, forward and backward)
@@ -74,7 +76,8 @@ def conv_peak(device: torch.device):
 
 
 def init_grad(system: prkd.PRSystem, scenes: torch.Tensor):
-    """The timed call of ``init_grad``: the initialization of learned masks and filter, forward and backward."""
+    """The timed call of ``init_grad``: the initialization of learned masks and filter, forward and
+    backward."""
     with torch.no_grad():
         y0 = system.measure(scenes)
 
@@ -113,7 +116,8 @@ def init_forward(system: prkd.PRSystem, scenes: torch.Tensor, *, compile_it: boo
 
 
 def ffts(stack: torch.Tensor, T: int, passes: int):
-    """The timed call of ``ffts``: ``passes`` x T pairs of an unnormalized FFT and inverse FFT of the L-stack."""
+    """The timed call of ``ffts``: ``passes`` x T pairs of an unnormalized FFT and inverse FFT of the
+    L-stack."""
     @torch.no_grad()
     def call():
         for _ in range(passes * T):

@@ -50,7 +50,8 @@ def _device_text(text: str) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=PRESETS, default="paper", help="shapes (default paper: 96x96)")
     parser.add_argument("--device", type=_device_text, default=None,
                         help="cpu, cuda or cuda:<index> (default cuda when available, else cpu)")
@@ -66,12 +67,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def _table(record: dict) -> str:
-    """The record's figures as a short human table, each beside the paper's (no line reads as ``name: value``)."""
+    """The record's figures as a short human table, each beside the paper's (no line reads as ``name:
+    value``)."""
     figures, paper, shapes = record["figures"], record["paper_table_2"], record["shapes"]
     n = shapes["image_size"]
-    lines = [f"GPU check on {record['device']} -- preset {record['preset']} ({n}x{n}, batch {shapes['batch_size']}, "
-             f"U-Net depth {shapes['unet_depth']} width {shapes['unet_width']}, L_t = {record['teacher_masks']}), "
-             f"{record['steps']} timed steps after {record['warmup']} warm-up",
+    lines = [f"GPU check on {record['device']} -- preset {record['preset']} ({n}x{n}, batch "
+             f"{shapes['batch_size']}, U-Net depth {shapes['unet_depth']} width {shapes['unet_width']}, L_t "
+             f"= {record['teacher_masks']}), {record['steps']} timed steps after {record['warmup']} warm-up",
              f"{'model':8} {'images/s':>10} {'step ms':>10} {'peak MB':>10} {'infer ms':>9} {'paper ms':>9} "
              f"{'ESTIMATE h':>11} {'paper h':>8}"]
     for mode in MODES:

@@ -112,7 +112,8 @@ def train(cfg: prkd.Config, images: torch.Tensor, device: torch.device, *, warmu
 
 
 def inference_ms(system: prkd.PRSystem, scenes: torch.Tensor, device: torch.device, repeats: int) -> float:
-    """Median ms of one forward pass over the batch ``scenes``, in eval and inference mode, after two warm-ups."""
+    """Median ms of one forward pass over the batch ``scenes``, in eval and inference mode, after two
+    warm-ups."""
     system.eval()
     with torch.inference_mode():
         for _ in range(2):
@@ -122,7 +123,8 @@ def inference_ms(system: prkd.PRSystem, scenes: torch.Tensor, device: torch.devi
 
 def estimate_hours(images_per_s: float) -> float:
     """ESTIMATE of one model's training time at the paper's schedule and the measured ``images_per_s``: 120
-    epochs of 469 steps of 64 images, plus a validation pass over 30k images per epoch at a third of a step."""
+    epochs of 469 steps of 64 images, plus a validation pass over 30k images per epoch at a third of a
+    step."""
     paper = prkd.make("paper")
     steps = math.ceil(paper.data.n_train / paper.train.batch_size)
     images = steps * paper.train.batch_size + paper.data.n_val / 3
@@ -150,13 +152,15 @@ def measure(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
         if mode != "e2e":
             inference[mode] = inference_ms(trained.system, scenes, device, args.inference_repeats)
         if mode == "teacher":
-            teacher_state = {k: v.detach().to("cpu", copy=True) for k, v in trained.system.state_dict().items()}
+            teacher_state = {k: v.detach().to("cpu", copy=True) for k,
+                             v in trained.system.state_dict().items()}
         del trained
         _release(device)
     return _figures(runs, inference, batch)
 
 
-def _figures(runs: dict[str, tuple[float, float]], inference: dict[str, float], batch: int) -> dict[str, float]:
+def _figures(runs: dict[str, tuple[float, float]], inference: dict[str, float],
+             batch: int) -> dict[str, float]:
     figures = {}
     for mode, (ms, _) in runs.items():
         figures[f"train_images_per_s_{mode}"] = batch / (ms / 1000)
@@ -168,7 +172,8 @@ def _figures(runs: dict[str, tuple[float, float]], inference: dict[str, float], 
         figures[f"{name}_peak_memory"] = runs["student"][1] / runs[other][1]
     figures |= {f"{mode}_inference_ms_per_batch": ms for mode, ms in inference.items()}
     figures["teacher_over_student_inference"] = inference["teacher"] / inference["student"]
-    figures |= {f"estimate_hours_{mode}": estimate_hours(figures[f"train_images_per_s_{mode}"]) for mode in runs}
+    figures |= {f"estimate_hours_{mode}": estimate_hours(figures[f"train_images_per_s_{mode}"])
+                for mode in runs}
     return figures
 
 
@@ -183,7 +188,8 @@ def record(args: argparse.Namespace, device: torch.device, figures: dict[str, fl
     cfg = configs(args.preset, args.teacher_masks)["teacher"]
     return {
         "preset": args.preset, "figures": figures, "paper_table_2": PAPER, "steps": args.steps,
-        "warmup": args.warmup, "inference_repeats": args.inference_repeats, "teacher_masks": args.teacher_masks,
+        "warmup": args.warmup, "inference_repeats": args.inference_repeats,
+        "teacher_masks": args.teacher_masks,
         "shapes": {"image_size": cfg.data.image_size, "batch_size": cfg.train.batch_size, "T": cfg.init.T,
                    "unet_depth": cfg.net.unet_depth, "unet_width": cfg.net.unet_width,
                    "precision": cfg.net.precision},

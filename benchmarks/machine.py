@@ -2,8 +2,9 @@
 how fast it multiplies matrices (``gemm_rates``), the precondition every timing of bench.py is read against.
 
 Figures: ``gemm_gflops_1thread`` and ``gemm_gflops_all_threads``, float32 ``torch.mm`` of two 1024 x 1024
-matrices (2 n^3 FLOPs a call), the median over a few calls after a warm-up, on one thread and on all of torch's.
-bench.py's group ``machine`` (``group``) measures them; the facts go into its JSON record (``machine_facts``).
+matrices (2 n^3 FLOPs a call), the median over a few calls after a warm-up, on one thread and on all of
+torch's. bench.py's group ``machine`` (``group``) measures them; the facts go into its JSON record
+(``machine_facts``).
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def _gemm_gflops(threads: int) -> float:
 
 def gemm_rates() -> dict[str, float]:
     """``gemm_gflops_1thread`` and ``gemm_gflops_all_threads`` (torch's thread count, ``facts``)."""
-    return {"gemm_gflops_1thread": _gemm_gflops(1), "gemm_gflops_all_threads": _gemm_gflops(torch.get_num_threads())}
+    return {"gemm_gflops_1thread": _gemm_gflops(1),
+            "gemm_gflops_all_threads": _gemm_gflops(torch.get_num_threads())}
 
 
 def group(run: GroupSettings) -> dict[str, float]:

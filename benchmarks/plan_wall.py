@@ -1,6 +1,7 @@
 """Wall time of a whole plan trained in one process against a Dask LocalCluster, and each worker's idle time.
 
-    python benchmarks/plan_wall.py --preset quick --workers 2 --repeats 1 --out outputs/benchmarks/plan-quick.json
+    python benchmarks/plan_wall.py --preset quick --workers 2 --repeats 1 --out
+    outputs/benchmarks/plan-quick.json
 
 Each way trains the preset's plan (``python -m prkd plan --preset P``: every run its notebooks need) from
 scratch, into its own fresh temporary registry, in its own process:
@@ -100,7 +101,8 @@ def _time_plan(preset: str, workers: int | None) -> dict:
         busy = busy_seconds(runs_dir)
         return {"seconds": round(seconds, 1), "runs": len(events),
                 "started_events": sum(e["event"] == "started" for run in events.values() for e in run),
-                "busy_seconds": {w: round(s, 1) for w, s in busy.items()}, "idle_seconds": idle_seconds(busy, seconds),
+                "busy_seconds": {w: round(s, 1) for w, s in busy.items()},
+                "idle_seconds": idle_seconds(busy, seconds),
                 "start_order": start_order(runs_dir)}
 
 
@@ -113,17 +115,20 @@ def _print_way(name: str, result: dict) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="quick")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=1, help="pairs of (in-process, workers) runs, alternated")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="pairs of (in-process, workers) runs, alternated")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.repeats < 1 or args.workers < 1:
         parser.error("--repeats and --workers must be at least 1")
     cores = os.cpu_count() or 1
     cluster = f"workers_{args.workers}"
-    record = {"preset": args.preset, "machine": f"{platform.machine()}, {cores} cores", "workers": args.workers,
+    record = {"preset": args.preset, "machine": f"{platform.machine()}, {cores} cores",
+              "workers": args.workers,
               "repeats": args.repeats, "torch_threads_per_worker": max(1, cores // args.workers),
               "torch_threads_in_process": cores, "in_process": [], cluster: []}
     for repeat in range(args.repeats):

@@ -29,7 +29,8 @@ def variant_config(preset: str, mode: str, L: int, **extra) -> prkd.Config:
     student distilled from an ``L``-mask teacher."""
     overrides, _ = SHAPES[preset]
     student = dict(alpha=0.5, beta=0.25, teacher_masks=L) if mode == "student" else {}
-    return prkd.make(preset, mode=mode, n_masks=L if mode == "teacher" else 1, **overrides, **student, **extra)
+    return prkd.make(preset, mode=mode, n_masks=L if mode == "teacher" else 1, **overrides,
+                     **student, **extra)
 
 
 @dataclass(frozen=True)

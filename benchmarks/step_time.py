@@ -38,7 +38,8 @@ def wanted_environment(environ: dict[str, str]) -> dict[str, str]:
 
 
 def _parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--L", type=int, default=15)
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--batch", type=int, default=32)
@@ -71,7 +72,8 @@ def main() -> int:
     wanted = wanted_environment(dict(os.environ))
     if wanted.get("GLIBC_TUNABLES") != os.environ.get("GLIBC_TUNABLES"):
         # tunables are read at process start: time in a child started with them, this process only waits
-        return subprocess.run([sys.executable, os.path.abspath(__file__), *sys.argv[1:]], env=wanted).returncode
+        return subprocess.run([sys.executable, os.path.abspath(__file__), *sys.argv[1:]],
+                              env=wanted).returncode
     allocator = os.environ.get("GLIBC_TUNABLES", "glibc defaults")
     print(f"L = {args.L}, {args.size}x{args.size}, batch {args.batch}, backward {args.backward}, "
           f"allocator {allocator!r}: {_median_step_ms(args):.0f} ms per step")

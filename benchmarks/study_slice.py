@@ -81,8 +81,10 @@ def _positive(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--old", type=Path, required=True, help="the other checkout (e.g. a git worktree of main)")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--old", type=Path, required=True,
+                        help="the other checkout (e.g. a git worktree of main)")
     parser.add_argument("--new", type=Path, default=REPO, help="default: this checkout")
     parser.add_argument("--epochs", type=_positive, default=16, help="epochs of every run (the study: 16)")
     parser.add_argument("--repeats", type=_positive, default=1, help="old/new pairs, alternated (default 1)")

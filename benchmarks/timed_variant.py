@@ -84,7 +84,8 @@ def _child_environment(allocator: str | None) -> dict[str, str]:
 
 def run_in_fresh_process(spec: dict, allocator: str | None = None) -> dict:
     """``measure_in_turn`` (a spec with ``variants``) or ``measure_alone`` in a child process started here."""
-    out = subprocess.run([sys.executable, str(_THIS_SCRIPT), json.dumps(spec)], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, str(_THIS_SCRIPT), json.dumps(spec)],
+                         capture_output=True, text=True,
                          env=_child_environment(allocator))
     if out.returncode != 0:
         raise RuntimeError(f"benchmark child {spec} failed:\n{out.stderr[-3000:]}")

@@ -86,7 +86,8 @@ def _versus_deepinv(spec: dict, inputs: _Inputs, device: torch.device) -> Varian
     system = prkd.PRSystem(cfg).to(device)
     system.init.filter.set_identity()
     sensing = system.sensing
-    physics = deepinv.physics.PhaseRetrieval(deepinv.physics.LinearPhysics(A=sensing.A, A_adjoint=sensing.A_adjoint))
+    linear = deepinv.physics.LinearPhysics(A=sensing.A, A_adjoint=sensing.A_adjoint)
+    physics = deepinv.physics.PhaseRetrieval(linear)
     with torch.no_grad():
         y = system.measure(inputs.scenes)
     b, n = inputs.scenes.shape[0], cfg.data.image_size
@@ -94,7 +95,8 @@ def _versus_deepinv(spec: dict, inputs: _Inputs, device: torch.device) -> Varian
 
     @torch.no_grad()
     def theirs():
-        return spectral_methods(y, physics, x=z_start, n_iter=cfg.init.T, preprocessing=lambda y, p: y, lamb=0.0,
+        return spectral_methods(y, physics, x=z_start, n_iter=cfg.init.T, preprocessing=lambda y,
+                                p: y, lamb=0.0,
                                 early_stop=False)
 
     @torch.no_grad()
@@ -142,7 +144,8 @@ def _peak_step(spec: dict, inputs: _Inputs, device: torch.device) -> Variant:
     return Variant(step.call, {"flops": floors.peak_step_flops(step.call)})
 
 
-_BUILDERS = {"step": _train_step, "inference": _inference, "deepinv": _versus_deepinv, "init": _init_or_its_ffts,
+_BUILDERS = {"step": _train_step, "inference": _inference, "deepinv": _versus_deepinv,
+             "init": _init_or_its_ffts,
              "fft": _init_or_its_ffts, "init_grad": _init_or_its_ffts, "fft_grad": _init_or_its_ffts,
              "conv_peak": _conv_peak, "peak_step": _peak_step, "unet_step": _unet_or_compiled,
              "compiled": _unet_or_compiled}
@@ -157,7 +160,8 @@ def init_breakdown_of(spec: dict, device: torch.device) -> dict[str, float]:
 
 
 def build(spec: dict, device: torch.device) -> Variant:
-    """Build one variant (models, optimiser, data, caches) on ``device``, seeded, and return its timed call."""
+    """Build one variant (models, optimiser, data, caches) on ``device``, seeded, and return its timed
+    call."""
     if spec["kind"] not in _BUILDERS:
         raise ValueError(f"unknown variant kind {spec['kind']!r}; known: {', '.join(_BUILDERS)}")
     torch.manual_seed(0)

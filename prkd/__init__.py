@@ -7,7 +7,8 @@ A thin, GPU-ready helper package for the notebooks in ``notebooks/``, laid out a
 * ``physics/``     -- the imaging system: CDPs with coded masks (Eq. 1), noise, R(phi); the filtered spectral
   initialization (Eq. 2); ``PRSystem`` = sensing -> initialization -> U-Net
 * ``nets/``        -- the recovery U-Net D_theta with its bottleneck exposed
-* ``learning/``    -- the objectives of Eqs. (4) and (7), the frozen teacher's targets, one step, the fit loop,
+* ``learning/``    -- the objectives of Eqs. (4) and (7), the frozen teacher's targets, one step, the fit
+                   loop,
   ``get_or_train``, evaluation, optics diagnostics
 * ``registry/``    -- run folders, one trainer per run (locks), provenance (``events.jsonl``), the output root
 * ``experiments/`` -- the reproduction's plans, notebook 07's study, its verdict and statistics, check-results
@@ -24,5 +25,6 @@ from prkd.utils.device import default_device
 from prkd.registry import Registry, open_registry
 from prkd.physics.system import PROutput, PRSystem
 
-__all__ = ["Config", "ConfigError", "make", "default_device", "open_registry", "PRSystem", "PROutput", "Registry"]
+__all__ = ["Config", "ConfigError", "make", "default_device", "open_registry", "PRSystem",
+           "PROutput", "Registry"]
 __version__ = "0.1.0"

@@ -1,16 +1,19 @@
 """Command line. Every command works on one output root (the run registry): ``--output-dir``, else
 ``PRKD_OUTPUT_DIR``, else ``outputs/`` of the repository checkout (``prkd.registry.default_root``).
 
-    python -m prkd [--output-dir DIR] train --mode {teacher,e2e,random,student} [--L N] [--teacher-L N] [--alpha A] [--beta B]
+    python -m prkd [--output-dir DIR] train --mode {teacher,e2e,random,student} [--L N] [--teacher-L N]
+    [--alpha A] [--beta B]
                          [--teacher-run ID] --preset P [--seed S] [--set key=value ...]
-    python -m prkd reproduce [--preset quick] [--only 01 02] [--force] [--processes N | --workers N | --scheduler ADDRESS]
-    python -m prkd plan [--preset quick] [--processes N | --workers N | --scheduler ADDRESS]    (train only; no notebooks)
-    python -m prkd study [--preset study] [--processes 2 | --workers N | --scheduler ADDRESS]
-    python -m prkd ladder [--preset ladder] [--max-steps N]    (the budget ladder; resumable)
+    python -m prkd reproduce [--preset quick] [--only 01 02] [--force] [--processes N | --workers N |
+    --scheduler ADDRESS] python -m prkd plan [--preset quick] [--processes N | --workers N | --scheduler
+    ADDRESS]    (train only; no notebooks) python -m prkd study [--preset study] [--processes 2 | --workers N
+                | --scheduler ADDRESS]
+    python -m prkd ladder [--preset ladder] [--max-steps N] [--processes N | --workers N | --scheduler ADDR]
     python -m prkd evaluate RUN_ID [--refine {none,er,raar}] [--iterations 200]
     python -m prkd runs [--mode M] [--preset P]        (state, damage and who trained each run)
     python -m prkd export-masks RUN_ID --levels K [--wavelength-um UM] [--index N] --out DIR
-    python -m prkd check-results [--preset quick] [--committed docs/results/quick] [--fresh outputs/figures/quick]
+    python -m prkd check-results [--preset quick] [--committed docs/results/quick] [--fresh
+    outputs/figures/quick]
 """
 
 from __future__ import annotations
@@ -63,25 +66,29 @@ def _add_commands(sub) -> None:
     la.add_argument("--max-steps", type=_positive_int, default=None, metavar="N",
                     help="train only the rungs of at most N steps (default: all)")
     la.add_argument("--records", default=None, metavar="DIR",
-                    help="runs kept as records by an earlier sitting, not trained again (default at preset ladder: "
-                         "docs/results/ladder/records)")
-    ev = sub.add_parser("evaluate", help="score a run on its test split, raw and refined by a classical solver "
-                                         "started from its output on its own CDPs (no oracle)")
+                    help="runs kept as records by an earlier sitting, not trained again (default at preset "
+                         "ladder: docs/results/ladder/records)")
+    _add_cluster_options(la, "train the ladder")
+    ev = sub.add_parser("evaluate", help="score a run on its test split, raw and refined by a classical "
+                                         "solver started from its output on its own CDPs (no oracle)")
     ev.add_argument("run", metavar="RUN_ID", help="a complete run of the registry (see `prkd runs`)")
     ev.add_argument("--refine", default="raar", help="none, er or raar (default)")
     ev.add_argument("--iterations", type=int, default=200, help="iterations of the refinement (default 200)")
     ls = sub.add_parser("runs", help="list the runs in the registry")
     ls.add_argument("--mode", default=None)
     ls.add_argument("--preset", default=None)
-    ex = sub.add_parser("export-masks", help="write a run's masks quantised to K phase levels for fabrication: "
+    ex = sub.add_parser("export-masks", help="write a run's masks quantised to K phase levels for "
+                                             "fabrication: "
                                               "phase (.npy, radians), 16-bit PNG, height map (micrometres)")
     ex.add_argument("run", metavar="RUN_ID", help="a complete run of the registry (see `prkd runs`)")
     ex.add_argument("--levels", type=int, required=True, metavar="K", help="phase levels 2 pi k / K, K >= 2")
     ex.add_argument("--wavelength-um", type=float, default=None, metavar="UM",
                     help="design wavelength in micrometres (> 0; default prkd.fabrication's example, 0.532)")
     ex.add_argument("--index", type=float, default=None, metavar="N",
-                    help="refractive index of the mask material (> 1; default prkd.fabrication's example, 1.5)")
-    ex.add_argument("--out", required=True, metavar="DIR", help="folder to write (created; nothing on bad input)")
+                    help="refractive index of the mask material (> 1; default prkd.fabrication's example, "
+                         "1.5)")
+    ex.add_argument("--out", required=True, metavar="DIR",
+                    help="folder to write (created; nothing on bad input)")
     chk = sub.add_parser("check-results", help="compare committed result tables with a fresh run's, within "
                                                "tolerances from the seeds' spread (accuracy, not times)")
     chk.add_argument("--preset", default="quick", choices=sorted({*PRESETS, "unrolled"}),
@@ -96,7 +103,8 @@ def _positive_int(text: str) -> int:
     return int(text)
 
 
-def _add_cluster_options(parser: argparse.ArgumentParser, what: str, processes_default: str = "in this process"):
+def _add_cluster_options(parser: argparse.ArgumentParser, what: str,
+                         processes_default: str = "in this process"):
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--processes", type=int, default=None, metavar="N",
                        help=f"{what} in N local worker processes, the cores shared out (no Dask; default: "
@@ -123,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         if note:
             print(f"prkd: {note}", file=sys.stderr)
     from prkd.cli import inspect, training
-    commands = {"train": lambda: training.train(args, parser, registry), "runs": lambda: inspect.list_runs(args, registry),
+    commands = {"train": lambda: training.train(args, parser, registry),
+                "runs": lambda: inspect.list_runs(args, registry),
                 "study": lambda: training.study(args, registry),
                 "ladder": lambda: training.ladder(args, registry),
                 "check-results": lambda: inspect.check_results(args, registry),

@@ -1,8 +1,9 @@
-"""Classical phase retrieval on the coded diffraction patterns of ``prkd.physics`` (no learning), as baselines.
+"""Classical phase retrieval on the coded diffraction patterns of ``prkd.physics`` (no learning), as
+baselines.
 
-Scene model (``prkd.physics.scene.phase_object``): x = exp(j phase_range img) on an N x N support in the top-left corner
-of an M x M field (M = pad_factor N), zero elsewhere; measured as y_l = |B_l x|^2, B_l = F diag(e^{j phi_l})
-(``CDPSensing.A`` / ``A_adjoint``; F orthonormal, so B^H B = sum_l B_l^H B_l = L I).
+Scene model (``prkd.physics.scene.phase_object``): x = exp(j phase_range img) on an N x N support in the
+top-left corner of an M x M field (M = pad_factor N), zero elsewhere; measured as y_l = |B_l x|^2, B_l = F
+diag(e^{j phi_l}) (``CDPSensing.A`` / ``A_adjoint``; F orthonormal, so B^H B = sum_l B_l^H B_l = L I).
 
 The projection methods iterate on the L sensor fields v = (v_1..v_L), the product-space form of Luke (2005,
 Sec. 2):
@@ -35,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from prkd.phase_images import phase_image
 from prkd.physics.optics import CDPSensing
 from prkd.physics.spectral_init import SpectralInit
 
@@ -46,9 +48,9 @@ _INIT_T = 50
 
 @dataclass(frozen=True)
 class SolverResult:
-    """z: (B, N, N) complex estimate (up to a global phase); objective: (B, K + 1) the solver's own objective at
-    the start and after each of the K iterations run (a stopped image repeats its last value); iterations: (B,)
-    int64, iterations each image ran."""
+    """z: (B, N, N) complex estimate (up to a global phase); objective: (B, K + 1) the solver's own objective
+    at the start and after each of the K iterations run (a stopped image repeats its last value); iterations:
+    (B,) int64, iterations each image ran."""
 
     z: torch.Tensor
     objective: torch.Tensor
@@ -56,20 +58,25 @@ class SolverResult:
 
 
 def _require(name: str, value, kind, test, what: str) -> None:
-    """Refuse ``value`` unless it is a ``kind`` (never a bool) passing ``test``; the message names the range."""
+    """Refuse ``value`` unless it is a ``kind`` (never a bool) passing ``test``; the message names the
+    range."""
     if isinstance(value, bool) or not isinstance(value, kind) or not test(value):
         raise ValueError(f"{name} must be {what}; got {value!r}")
 
 
-def _check(y: torch.Tensor, sensing: CDPSensing, size: int | None, iterations: int = 1, tol: float = 0.0) -> int:
+def _check(y: torch.Tensor, sensing: CDPSensing, size: int | None, iterations: int = 1,
+           tol: float = 0.0) -> int:
     """Validate the common arguments; return the scene side N."""
     _require("iterations", iterations, int, lambda v: v >= 1, "an integer >= 1")
-    _require("tol", tol, (int, float), lambda v: 0 <= v < math.inf, "a finite number >= 0 (0: run all iterations)")
+    _require("tol", tol, (int, float), lambda v: 0 <= v < math.inf,
+             "a finite number >= 0 (0: run all iterations)")
     L, m = sensing.n_masks, sensing.phi.shape[-1]
     if y.dim() != 4 or tuple(y.shape[1:]) != (L, m, m):
-        raise ValueError(f"y must be CDPs of shape (B, {L}, {m}, {m}) for this sensing operator; got {tuple(y.shape)}")
+        raise ValueError(f"y must be CDPs of shape (B, {L}, {m}, {m}) for this sensing operator; got "
+                         f"{tuple(y.shape)}")
     if y.device != sensing.phi.device:
-        raise ValueError(f"y is on {y.device} but the sensing operator on {sensing.phi.device}; move one of them")
+        raise ValueError(f"y is on {y.device} but the sensing operator on {sensing.phi.device}; move one of "
+                         "them")
     n = m if size is None else size
     _require("size (the scene side N)", n, int, lambda v: 1 <= v <= m, f"an integer in [1, {m}]")
     return n
@@ -113,12 +120,14 @@ def _start(y: torch.Tensor, sensing: CDPSensing, init, n: int) -> torch.Tensor:
     b, _, m, _ = y.shape
     if isinstance(init, torch.Tensor):
         if init.shape != (b, n, n) or not init.is_complex():
-            raise ValueError(f"init must be a complex tensor of shape ({b}, {n}, {n}); got {tuple(init.shape)}")
+            raise ValueError(f"init must be a complex tensor of shape ({b}, {n}, {n}); got "
+                             f"{tuple(init.shape)}")
         z = torch.zeros(b, m, m, dtype=torch.promote_types(init.dtype, torch.complex64), device=y.device)
         z[:, :n, :n] = init.to(y.device)
         return z
     if isinstance(init, str) and init in ("gaussian", "unfiltered"):
-        spectral = SpectralInit(size=m, T=_INIT_T, trainable=False, generator=torch.Generator().manual_seed(0))
+        spectral = SpectralInit(size=m, T=_INIT_T, trainable=False,
+                                generator=torch.Generator().manual_seed(0))
         if init == "unfiltered":
             spectral.filter.set_identity()
         init = spectral.to(y.device)
@@ -128,8 +137,9 @@ def _start(y: torch.Tensor, sensing: CDPSensing, init, n: int) -> torch.Tensor:
 
 
 def _run(name: str, step, state: tuple, f0: torch.Tensor, iterations: int, tol: float, progress: bool):
-    """Drive ``step(state) -> (new state, estimate, objective)``; an image stops (state, estimate and objective
-    frozen) once ||state[0]_new - state[0]|| / ||state[0]|| < tol. Returns (estimate, objective, iterations)."""
+    """Drive ``step(state) -> (new state, estimate, objective)``; an image stops (state, estimate and
+    objective frozen) once ||state[0]_new - state[0]|| / ||state[0]|| < tol. Returns (estimate, objective,
+    iterations)."""
     active, count = torch.ones_like(f0, dtype=torch.bool), torch.zeros_like(f0, dtype=torch.long)
     history, estimate = [f0], None
     for _ in tqdm(range(iterations), desc=name, disable=not progress, leave=False):
@@ -169,7 +179,8 @@ def _projections(name, y, sensing, size, init, iterations, tol, progress, update
 
 def gerchberg_saxton(y: torch.Tensor, sensing: CDPSensing, *, size: int | None = None, init="gaussian",
                      iterations: int = 500, tol: float = 1e-6, progress: bool = False) -> SolverResult:
-    """Error reduction (Gerchberg & Saxton 1972; Fienup 1982, Appl. Opt. 21:2758) with the phase-object constraint.
+    """Error reduction (Gerchberg & Saxton 1972; Fienup 1982, Appl. Opt. 21:2758) with the phase-object
+    constraint.
 
         v <- P_S'(P_M v),   i.e.   x <- P_S(B^H P_M(B x) / L)
 
@@ -207,7 +218,8 @@ def raar(y: torch.Tensor, sensing: CDPSensing, *, beta: float = 0.9, size: int |
 def wirtinger_flow(y: torch.Tensor, sensing: CDPSensing, *, step: float = 1.0, armijo: float = 1e-4,
                    max_backtracks: int = 30, size: int | None = None, init="gaussian", iterations: int = 1000,
                    tol: float = 1e-6, progress: bool = False) -> SolverResult:
-    """Wirtinger flow (Candes, Li & Soltanolkotabi 2015, IEEE Trans. Inf. Theory 61:1985) with Armijo backtracking.
+    """Wirtinger flow (Candes, Li & Soltanolkotabi 2015, IEEE Trans. Inf. Theory 61:1985) with Armijo
+    backtracking.
 
     Objective (relative intensity misfit, 1 at z = 0) and descent direction d = ||y||^2 / 2 df/dz* (Wirtinger
     gradient) restricted to the known support (projected gradient; the modulus is left free):
@@ -258,7 +270,8 @@ def wirtinger_flow(y: torch.Tensor, sensing: CDPSensing, *, step: float = 1.0, a
 
 
 def zero_phase(y: torch.Tensor, sensing: CDPSensing, *, size: int | None = None) -> SolverResult:
-    """The trivial estimate x = 1 on the support (phase 0): the floor. Objective (B, 1): the amplitude misfit."""
+    """The trivial estimate x = 1 on the support (phase 0): the floor. Objective (B, 1): the amplitude
+    misfit."""
     n = _check(y, sensing, size)
     b, _, m, _ = y.shape
     with torch.no_grad():
@@ -266,34 +279,3 @@ def zero_phase(y: torch.Tensor, sensing: CDPSensing, *, size: int | None = None)
         f = _misfit(sensing.A(x), y.clamp_min(0).sqrt())
     return SolverResult(z=x[:, :n, :n], objective=f[:, None],
                         iterations=torch.zeros(b, dtype=torch.long, device=y.device))
-
-
-def phase_image(z: torch.Tensor, phase_range: float, *, reference: torch.Tensor | None = None) -> torch.Tensor:
-    """An estimate z (B, N, N) complex as a phase image (B, 1, N, N) in [0, 1], comparable with the truth img.
-
-    The global phase c is removed first, then img_hat = clamp(angle(e^{jc} z) / phase_range, 0, 1):
-
-    * with ``reference`` (the true images, (B, [1,] N, N) in [0, 1]): c = angle(<z, exp(j phase_range ref)>),
-      the c minimising ||exp(j phase_range ref) - e^{jc} z|| (the usual error metric of phase retrieval); the
-      angle is taken in (phase_range/2 - pi, phase_range/2 + pi], so small errors at 0 or 1 do not wrap;
-    * without: the phases are rotated so that the arc they occupy starts at 0 (its largest empty circular gap
-      ends at 0): exact when the image reaches 0 somewhere and phase_range < 2 pi (Fashion-MNIST backgrounds).
-    """
-    _require("phase_range", phase_range, (int, float), lambda v: 0 < v <= 2 * math.pi, "a number in (0, 2 pi]")
-    if z.dim() != 3 or not z.is_complex():
-        raise ValueError(f"z must be a complex tensor of shape (B, N, N); got {z.dtype} {tuple(z.shape)}")
-    if reference is not None:
-        if reference.numel() != z.numel():
-            raise ValueError(f"reference must hold (B, [1,] N, N) = {tuple(z.shape)} images; "
-                             f"got {tuple(reference.shape)}")
-        ref = torch.polar(torch.ones_like(z.real), phase_range * reference.reshape(z.shape).to(z.real))
-        c = (z.conj() * ref).sum(dim=(1, 2)).angle()
-        rotated = z * torch.polar(torch.ones_like(c), c - phase_range / 2)[:, None, None]
-        phase = rotated.angle() + phase_range / 2
-    else:
-        theta = z.angle().flatten(1)
-        s = theta.sort(dim=1).values
-        gaps = torch.cat([s.diff(dim=1), (s[:, :1] + 2 * math.pi - s[:, -1:])], dim=1)
-        start = s.gather(1, (gaps.argmax(dim=1, keepdim=True) + 1) % s.shape[1])
-        phase = (theta - start).remainder(2 * math.pi).reshape(z.shape)
-    return (phase / phase_range).clamp(0.0, 1.0).unsqueeze(1)

@@ -5,9 +5,10 @@ One :class:`Config` describes one experiment completely. It groups five frozen s
 the paper's values with the section that states them. Five presets scale the same experiment:
 
 * ``smoke`` -- CI: a few seconds per notebook (16x16 images, a few hundred images).
-* ``quick`` -- a 2-core laptop CPU: 32x32 images, 15-75 s per E2E model and 35-180 s per L_t = 9 teacher on the
-  2-core machines measured (README); the reproduction's 24 runs (``prkd.experiments.plans``).
-* ``study`` -- the study of notebook 07 (``prkd.experiments.study``): quick's shapes trained four times longer.
+* ``quick`` -- a 2-core laptop CPU: 32x32 images, 15-75 s per E2E model and 35-180 s per L_t = 9 teacher on
+  the 2-core machines measured (README); the reproduction's 24 runs (``prkd.experiments.plans``).
+* ``study`` -- the study of notebook 07 (``prkd.experiments.study``): quick's shapes trained four times
+  longer.
 * ``ladder`` -- the budget ladder (``prkd.experiments.ladder``): the study's shapes on the 30k training split,
   a budget in steps and a cosine learning-rate decay.
 * ``paper`` -- Section 4.1 of the paper: 96x96, 30k/30k/10k split, 120 epochs, for a GPU.
@@ -26,6 +27,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from prkd.config_checks import ConfigError, check_relations, check_value
 from prkd.presets import PRESETS
 
 __all__ = [
@@ -41,10 +43,6 @@ __all__ = [
     "flat_fields",
     "from_dict",
 ]
-
-
-class ConfigError(ValueError):
-    """A configuration value is unknown, of the wrong type or outside its allowed range."""
 
 
 def _spec(default: Any, *, lo: float | None = None, hi: float | None = None,
@@ -79,7 +77,8 @@ class OpticsConfig:
     photons: float = _spec(1000.0, lo=0.0, hi=1e12, lo_open=True,
                            doc="Poisson noise: mean photon count per detector pixel")
     # How phi starts (the paper does not say): U[0, 2 pi) (fully developed speckle) or N(0, std^2) (docs).
-    mask_init: str = _spec("uniform", choices=("uniform", "normal"), doc="distribution of the initial mask phases")
+    mask_init: str = _spec("uniform", choices=("uniform", "normal"),
+                           doc="distribution of the initial mask phases")
     mask_init_std: float = _spec(1.0, lo=0.0, hi=10.0, lo_open=True,
                                  doc="mask_init 'normal': standard deviation of the initial phases, radians")
     mask_levels: int = _spec(4, lo=2, hi=256, doc="fabrication levels K that R(phi) pulls toward")
@@ -99,7 +98,8 @@ class InitConfig:
                               doc="truncated weighting keeps y <= truncation * mean(y)")
     backward: str = _spec("plain", choices=("plain", "recompute"),
                           doc="gradient through the T iterations: plain autograd (fastest on a CPU) or "
-                              "recompute (stores one iterate per iteration; same gradient, less memory, more time)")
+                              "recompute (stores one iterate per iteration; same gradient, less memory, more "
+                              "time)")
 
 
 @dataclass(frozen=True)
@@ -109,13 +109,15 @@ class NetConfig:
     unet_depth: int = _spec(5, lo=2, hi=7, doc="resolution levels (poolings = depth - 1)")
     unet_width: int = _spec(64, lo=1, hi=512, doc="channels of the first level (doubled per level)")
     arch: str = _spec("unet", choices=("unet", "unrolled"),
-                      doc="the recovery network: the paper's U-Net on z, or an unrolled reconstructor whose stages "
-                          "alternate data consistency on y with a small U-Net (prkd.nets.unrolled)")
+                      doc="the recovery network: the paper's U-Net on z, or an unrolled reconstructor whose "
+                          "stages alternate data consistency on y with a small U-Net (prkd.nets.unrolled)")
     unroll_stages: int = _spec(3, lo=1, hi=16, doc="arch 'unrolled': stages K (projection + denoiser each)")
-    unroll_width: int = _spec(8, lo=1, hi=512, doc="arch 'unrolled': channels of each stage's U-Net's first level")
+    unroll_width: int = _spec(8, lo=1, hi=512, doc="arch 'unrolled': channels of each stage's U-Net's first "
+                                                   "level")
     precision: str = _spec("auto", choices=("auto", "float32"),
                            doc="U-Net arithmetic: auto = bfloat16 autocast on CUDA (the optics and the "
-                               "initialization's FFTs stay float32), float32 everywhere else; float32 = always")
+                               "initialization's FFTs stay float32), float32 everywhere else; float32 = "
+                               "always")
 
 
 @dataclass(frozen=True)
@@ -125,24 +127,28 @@ class TrainConfig:
     mode: str = _spec("e2e", choices=("teacher", "e2e", "random", "student"),
                       doc="configuration of Section 4.1")
     epochs: int = _spec(120, lo=1, hi=100_000)  # Sec. 4.1: 120 epochs
-    lr: float = _spec(5e-4, lo=0.0, hi=1.0, lo_open=True, doc="Adam learning rate of the U-Net theta")  # Sec. 4.1
+    # Sec. 4.1
+    lr: float = _spec(5e-4, lo=0.0, hi=1.0, lo_open=True, doc="Adam learning rate of the U-Net theta")
     # A phase travels at most ~steps x mask_lr rad (the paper: 56k x 5e-4 = 28); short presets raise mask_lr.
-    mask_lr: float = _spec(5e-4, lo=0.0, hi=1.0, lo_open=True, doc="Adam learning rate of the mask phases phi")
+    mask_lr: float = _spec(5e-4, lo=0.0, hi=1.0, lo_open=True,
+                           doc="Adam learning rate of the mask phases phi")
     filter_lr: float = _spec(5e-4, lo=0.0, hi=1.0, lo_open=True,
                              doc="Adam learning rate of the initialization filter psi")
     batch_size: int = _spec(64, lo=1, hi=65_536)  # Sec. 4.1: 64 images
     # > 0: an epoch of that many steps drawn without replacement from a fresh permutation of the whole split
-    steps_per_epoch: int = _spec(0, lo=0, hi=10_000_000, doc="Adam steps per epoch; 0 = n_train // batch_size")
+    steps_per_epoch: int = _spec(0, lo=0, hi=10_000_000,
+                                 doc="Adam steps per epoch; 0 = n_train // batch_size")
     lr_schedule: str = _spec("constant", choices=("constant", "cosine"),
-                             doc="learning rates over the run: constant (the paper's) or cosine decay to 0 at the "
-                                 "last step (every parameter group alike)")
+                             doc="learning rates over the run: constant (the paper's) or cosine decay to 0 "
+                                 "at the last step (every parameter group alike)")
     # Eq. (7) weights; the E2E objective (Eq. 4) is the case alpha = 1, beta = 0 (sigma = 0).
     alpha: float = _spec(1.0, lo=0.0, hi=1.0, doc="weight of L_task, Eqs. (4) and (7)")
     beta: float = _spec(0.0, lo=0.0, hi=1.0, doc="weight of L_cdp, Eq. (7); sigma = 1 - alpha - beta")
     cdp_loss: str = _spec("paper", choices=("paper", "standardized", "normalized"),
-                          doc="form of L_cdp (prkd.learning.objectives.cdp_loss): 'paper' = MSE of the mean CDPs "
-                              "(Eq. 5); 'standardized' = MSE of the per-image standardized mean CDPs, 2 (1 - r); "
-                              "'normalized' = the paper's form scaled so that it equals L_task at step 0")
+                          doc="form of L_cdp (prkd.learning.objectives.cdp_loss): 'paper' = MSE of the mean "
+                              "CDPs (Eq. 5); 'standardized' = MSE of the per-image standardized mean CDPs, 2 "
+                              "(1 - r); 'normalized' = the paper's form scaled so that it equals L_task at "
+                              "step 0")
     seed: int = _spec(0, lo=0, hi=2**31 - 1, doc="seeds masks, filter, weights, shuffling and noise")
     # The frozen teacher of mode 'student' is the 'teacher' run with these snapshots and seed.
     teacher_masks: int = _spec(9, lo=1, hi=64, doc="snapshots L_t of the student's teacher")
@@ -166,7 +172,8 @@ class Config:
 
     @property
     def epoch_steps(self) -> int:
-        """Adam steps per epoch: ``steps_per_epoch``, or a full pass in full batches (``n_train // batch``)."""
+        """Adam steps per epoch: ``steps_per_epoch``, or a full pass in full batches (``n_train //
+        batch``)."""
         t = self.train
         return t.steps_per_epoch or self.data.n_train // min(t.batch_size, self.data.n_train)
 
@@ -194,73 +201,6 @@ def flat_fields() -> dict[str, tuple[str, dataclasses.Field]]:
     return out
 
 
-def _describe_range(f: dataclasses.Field) -> str:
-    m = f.metadata
-    if m["choices"] is not None:
-        return "one of " + ", ".join(repr(c) for c in m["choices"])
-    if f.type == "str":
-        return "a string"
-    left = "(" if m["lo_open"] else "["
-    lo = "-inf" if m["lo"] is None else f"{m['lo']:g}"
-    hi = "inf" if m["hi"] is None else f"{m['hi']:g}"
-    kind = {"int": "an integer", "float": "a number"}[f.type]
-    return f"{kind} in {left}{lo}, {hi}]"
-
-
-def _check_value(name: str, f: dataclasses.Field, value: Any) -> Any:
-    """Return ``value`` coerced to the field's type (int -> float only), or raise ConfigError."""
-    expected = {"int": int, "float": float, "str": str}[f.type]
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if isinstance(value, bool) or not isinstance(value, expected):
-        raise ConfigError(f"config field '{name}' must be {_describe_range(f)}; "
-                          f"got {value!r} of type {type(value).__name__}")
-    m = f.metadata
-    if m["choices"] is not None:
-        if value not in m["choices"]:
-            raise ConfigError(f"config field '{name}' must be {_describe_range(f)}; got {value!r}")
-        return value
-    if expected is float and not math.isfinite(value):
-        raise ConfigError(f"config field '{name}' must be {_describe_range(f)}; got {value!r}")
-    too_low = m["lo"] is not None and (value <= m["lo"] if m["lo_open"] else value < m["lo"])
-    too_high = m["hi"] is not None and value > m["hi"]
-    if too_low or too_high:
-        raise ConfigError(f"config field '{name}' must be {_describe_range(f)}; got {value!r}")
-    return value
-
-
-def _check_relations(cfg: Config) -> None:
-    """Constraints that involve more than one field."""
-    if cfg.init.filter_size % 2 == 0:
-        raise ConfigError(f"config field 'filter_size' must be an odd integer in [1, 31] "
-                          f"(the filter is centred); got {cfg.init.filter_size}")
-    step = 2 ** (cfg.net.unet_depth - 1)
-    if cfg.data.image_size % step:
-        raise ConfigError(f"config field 'image_size' must be a multiple of 2**(unet_depth-1) = {step} "
-                          f"for a U-Net of depth {cfg.net.unet_depth}; got {cfg.data.image_size}")
-    t = cfg.train
-    if t.mode != "student" and (t.alpha != 1.0 or t.beta != 0.0):
-        raise ConfigError(f"config fields 'alpha' and 'beta' weight the KD objective (Eq. 7) and apply only to "
-                          f"mode 'student'; mode {t.mode!r} uses the E2E objective (Eq. 4), alpha = 1, beta = 0; "
-                          f"got alpha={t.alpha:g}, beta={t.beta:g}")
-    if t.mode != "student" and t.cdp_loss != "paper":
-        raise ConfigError(f"config field 'cdp_loss' selects the form of L_cdp in the KD objective (Eq. 7) and "
-                          f"applies only to mode 'student' (other modes log both forms as diagnostics); "
-                          f"got cdp_loss={t.cdp_loss!r} for mode {t.mode!r}")
-    n = cfg.net
-    if n.arch != "unrolled" and (n.unroll_stages, n.unroll_width) != (3, 8):
-        raise ConfigError(f"config fields 'unroll_stages' and 'unroll_width' apply only to arch 'unrolled'; got "
-                          f"unroll_stages={n.unroll_stages}, unroll_width={n.unroll_width} with arch {n.arch!r}")
-    batch = min(t.batch_size, cfg.data.n_train)
-    if t.steps_per_epoch * batch > cfg.data.n_train:
-        raise ConfigError(f"config field 'steps_per_epoch' must be in [0, n_train // batch_size] = "
-                          f"[0, {cfg.data.n_train // batch}] (an epoch draws its batches without replacement); "
-                          f"got {t.steps_per_epoch}")
-    if cfg.train.alpha + cfg.train.beta > 1.0 + 1e-12:
-        raise ConfigError(f"config fields 'alpha' + 'beta' must be <= 1 (sigma = 1 - alpha - beta >= 0, "
-                          f"Eq. 7); got alpha={cfg.train.alpha:g}, beta={cfg.train.beta:g}")
-
-
 def make(preset: str = "quick", **overrides: Any) -> Config:
     """Build a validated :class:`Config` from a preset and flat field overrides.
 
@@ -283,12 +223,12 @@ def make(preset: str = "quick", **overrides: Any) -> Config:
     per_section: dict[str, dict[str, Any]] = {s: {} for s in _SECTIONS}
     for name, value in values.items():
         section, f = fields[name]
-        per_section[section][name] = _check_value(name, f, value)
+        per_section[section][name] = check_value(name, f, value)
     for name, (section, f) in fields.items():  # defaults are checked too (a preset could break them)
         if name not in per_section[section]:
-            _check_value(name, f, f.default)
+            check_value(name, f, f.default)
     cfg = Config(preset=preset, **{s: cls(**per_section[s]) for s, cls in _SECTIONS.items()})
-    _check_relations(cfg)
+    check_relations(cfg)
     return cfg
 
 

@@ -152,7 +152,8 @@ class Splits:
     test_labels: torch.Tensor
 
 
-def load_splits(cfg: DataConfig, data_dir: str | os.PathLike | None = None, *, download: bool = True) -> Splits:
+def load_splits(cfg: DataConfig, data_dir: str | os.PathLike | None = None, *,
+                download: bool = True) -> Splits:
     """Load the 30k/30k/10k split of Section 4.1, cut to ``cfg.n_train``/``n_val``/``n_test`` images."""
     from torchvision.datasets import FashionMNIST
     root = str(locate_fashion_mnist(data_dir, download=download))
@@ -161,7 +162,8 @@ def load_splits(cfg: DataConfig, data_dir: str | os.PathLike | None = None, *, d
     perm = torch.randperm(len(train_set.data), generator=torch.Generator().manual_seed(cfg.split_seed))
     half = len(perm) // 2
     train_idx, val_idx = perm[:half][: cfg.n_train], perm[half:][: cfg.n_val]
-    return Splits(train=train_set.data[train_idx], val=train_set.data[val_idx], test=test_set.data[: cfg.n_test],
+    return Splits(train=train_set.data[train_idx], val=train_set.data[val_idx],
+                  test=test_set.data[: cfg.n_test],
                   train_labels=train_set.targets[train_idx], val_labels=train_set.targets[val_idx],
                   test_labels=test_set.targets[: cfg.n_test])
 

@@ -43,12 +43,14 @@ def ssim(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     var_b = F.conv2d(b * b, w) - mu_b.square()
     cov = F.conv2d(a * b, w) - mu_a * mu_b
     c1, c2 = _K1**2, _K2**2
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a.square() + mu_b.square() + c1) * (var_a + var_b + c2))
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a.square() + mu_b.square() + c1)
+                                                     * (var_a + var_b + c2))
     return s.flatten(1).mean(dim=1)
 
 
 def correlation(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """|<z, x>| / (||z|| ||x||) per image for complex fields (B, N, N) -> (B,); 1 = equal up to a global phase."""
+    """|<z, x>| / (||z|| ||x||) per image for complex fields (B, N, N) -> (B,); 1 = equal up to a global
+    phase."""
     z, x = z.flatten(1), x.flatten(1)
     inner = (z.conj() * x).sum(dim=1).abs()
     return inner / (z.norm(dim=1) * x.norm(dim=1)).clamp_min(1e-30)

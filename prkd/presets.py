@@ -20,8 +20,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # can travel at most 16 epochs x 32 steps x 0.05 = 26 rad (the paper: 28 rad).
     "study": dict(image_size=32, n_train=2048, n_val=512, n_test=512, epochs=16,
                   unet_depth=4, unet_width=16, mask_lr=0.05),
-    # The budget ladder (prkd.experiments.ladder): the study's shapes and rates on the whole 30k training split,
-    # a budget set in steps (epochs x 32 steps), learning rates decayed to 0 by a cosine so every run ends flat.
+    # The budget ladder (prkd.experiments.ladder): the study's shapes and rates on the whole 30k training
+    # split, a budget set in steps (epochs x 32 steps), learning rates decayed to 0 by a cosine so every run
+    # ends flat.
     "ladder": dict(image_size=32, n_train=30_000, n_val=512, n_test=512, epochs=16, steps_per_epoch=32,
                    unet_depth=4, unet_width=16, mask_lr=0.05, lr_schedule="cosine"),
     # CI: seconds per notebook.

@@ -56,8 +56,8 @@ def run_notebooks(preset: str = "quick", *, registry: Registry, seed: int = 0, o
     """Execute the notebooks headlessly; return the folder of executed copies.
 
     Args:
-        preset: ``smoke``, ``quick``, ``paper``, ``study`` or ``ladder`` (passed to every notebook; see ``notebooks``).
-        registry: the output root; its path is passed to every notebook as ``output_dir``.
+        preset: ``smoke``, ``quick``, ``paper``, ``study`` or ``ladder`` (passed to every notebook; see
+        ``notebooks``). registry: the output root; its path is passed to every notebook as ``output_dir``.
         seed: passed to every notebook that declares it (05 and 06 use the seeds of their plan).
         only: names (``"01_sensing_model"`` or a prefix such as ``"01"``) to run; default all.
         force: re-run notebooks already recorded as done.
@@ -68,7 +68,8 @@ def run_notebooks(preset: str = "quick", *, registry: Registry, seed: int = 0, o
     import papermill as pm
 
     if preset not in PRESETS:
-        raise ConfigError(f"config field 'preset' must be one of {', '.join(map(repr, PRESETS))}; got {preset!r}")
+        raise ConfigError(f"config field 'preset' must be one of {', '.join(map(repr, PRESETS))}; got "
+                          f"{preset!r}")
     selected = notebooks(preset)
     if only:
         selected = [nb for nb in selected if any(nb.stem == o or nb.stem.startswith(o) for o in only)]
@@ -90,19 +91,20 @@ def run_notebooks(preset: str = "quick", *, registry: Registry, seed: int = 0, o
             bar.write(f"{nb.stem}: already done, skipped ({target})")
             continue
         try:
+            cells = {"desc": f"  {nb.stem} cells", "leave": False}
             pm.execute_notebook(str(nb), str(target), parameters=parameters, kernel_name=kernel,
-                                cwd=str(nb.parent), progress_bar={"desc": f"  {nb.stem} cells", "leave": False})
+                                cwd=str(nb.parent), progress_bar=cells)
         except pm.PapermillExecutionError as err:
-            raise NotebookFailed(f"notebook {nb.stem} failed in cell {err.exec_count}: {err.ename}: {err.evalue}\n"
-                                 f"executed copy with the failing cell: {target}") from None
+            raise NotebookFailed(f"notebook {nb.stem} failed in cell {err.exec_count}: {err.ename}: "
+                                 f"{err.evalue}\nexecuted copy with the failing cell: {target}") from None
         done[nb.stem] = fingerprint
         atomic.write_json(done_file, done)
     return out
 
 
 def preset_plan(preset: str):
-    """Every run the notebooks of ``preset`` train, as one plan graph: the reproduction's plan (notebooks 03-06)
-    and, where notebook 07 runs, the study's (``prkd.experiments.graph.PlanGraph``)."""
+    """Every run the notebooks of ``preset`` train, as one plan graph: the reproduction's plan (notebooks
+    03-06) and, where notebook 07 runs, the study's (``prkd.experiments.graph.PlanGraph``)."""
     from prkd.experiments.graph import PlanGraph
     from prkd.experiments.plans import PLANS, experiment_configs
     from prkd.experiments.study import STUDY_PLANS, study_configs
@@ -116,14 +118,15 @@ def preset_plan(preset: str):
         configs.update({f"study: {name}": cfg for name, cfg in study_configs(preset).items()})
     if preset in LADDER_PLANS and LADDER_NOTEBOOK in stems:
         configs.update({f"ladder: {item.name}": item.cfg for item in ladder_runs(preset)})
-    if preset in UNROLLED_PLANS and UNROLLED_NOTEBOOK in stems:  # the best-beta students need notebook 09 first
+    # the best-beta students need notebook 09 first
+    if preset in UNROLLED_PLANS and UNROLLED_NOTEBOOK in stems:
         configs.update({f"unrolled: {item.name}": item.cfg for item in unrolled_runs(preset)})
     return PlanGraph.from_configs(configs)
 
 
 def train_preset_plan(preset: str, *, registry: Registry, executor=None, log=print):
-    """Train ``preset_plan(preset)`` on ``executor`` (default: in this process) before the notebooks run, so that
-    they find every run in the registry; RunFailedError names the runs that failed."""
+    """Train ``preset_plan(preset)`` on ``executor`` (default: in this process) before the notebooks run, so
+    that they find every run in the registry; RunFailedError names the runs that failed."""
     from prkd.experiments.graph import run_plan
     return run_plan(preset_plan(preset), registry, executor=executor, log=log).raise_if_failed(
         f"the {preset!r} plan")

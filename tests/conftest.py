@@ -69,8 +69,8 @@ def tiny_fashion_mnist(folder: Path, *, n_train: int = 12, n_test: int = 6, gzip
 
 @pytest.fixture(autouse=True)
 def _isolated_outputs(tmp_path_factory, monkeypatch):
-    """Every test writes its outputs to a temporary folder, never into the repository (also a ``python -m prkd``
-    child, which reads PRKD_OUTPUT_DIR)."""
+    """Every test writes its outputs to a temporary folder, never into the repository (also a ``python -m
+    prkd`` child, which reads PRKD_OUTPUT_DIR)."""
     monkeypatch.setenv("PRKD_OUTPUT_DIR", str(tmp_path_factory.mktemp("outputs")))
 
 
@@ -97,8 +97,9 @@ def test_images() -> torch.Tensor:
 
 @dataclass(frozen=True)
 class CliResult:
-    """What one in-process ``prkd`` command did: its exit code, what it printed, and whether it ended by raising
-    SystemExit (argparse's refusals: an invalid choice, a missing option, ``parser.error``) instead of returning."""
+    """What one in-process ``prkd`` command did: its exit code, what it printed, and whether it ended by
+    raising SystemExit (argparse's refusals: an invalid choice, a missing option, ``parser.error``) instead
+    of returning."""
 
     returncode: int
     stdout: str
@@ -110,10 +111,10 @@ class CliResult:
 def prkd_cli(capsys, monkeypatch):
     """Run the command line in this process: ``prkd_cli("train", "--mode", ..., root=folder)``.
 
-    Calls ``prkd.__main__.main(argv)`` as ``python -m prkd`` does, with ``PRKD_OUTPUT_DIR`` set to ``root`` when
-    given (as a child process would get it), and returns a ``CliResult`` with what it wrote to stdout/stderr
-    (``capsys``). A SystemExit (argparse) is caught and reported with ``exited=True``; other exceptions propagate,
-    so a traceback fails the test."""
+    Calls ``prkd.__main__.main(argv)`` as ``python -m prkd`` does, with ``PRKD_OUTPUT_DIR`` set to ``root``
+    when given (as a child process would get it), and returns a ``CliResult`` with what it wrote to
+    stdout/stderr (``capsys``). A SystemExit (argparse) is caught and reported with ``exited=True``; other
+    exceptions propagate, so a traceback fails the test."""
     from prkd.__main__ import main
 
     def call(*argv: str, root: str | os.PathLike | None = None) -> CliResult:

@@ -1,6 +1,6 @@
-"""prkd's glibc allocator settings (prkd/utils/allocator.py): they really keep large blocks off mmap in a process
-started with them, the export line the launch scripts eval is right, the advice says how to enable them, and
-no code of prkd or of the benchmarks replaces a running process to apply them."""
+"""prkd's glibc allocator settings (prkd/utils/allocator.py): they really keep large blocks off mmap in a
+process started with them, the export line the launch scripts eval is right, the advice says how to enable
+them, and no code of prkd or of the benchmarks replaces a running process to apply them."""
 
 import ast
 import os
@@ -46,7 +46,8 @@ def _python_env(**extra: str) -> dict[str, str]:
 
 
 def _malloc_and_free(size: int, env: dict[str, str]) -> tuple[int, int, int]:
-    result = subprocess.run([sys.executable, "-c", _MALLOC_AND_FREE, str(size)], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-c", _MALLOC_AND_FREE, str(size)],
+                            capture_output=True, text=True,
                             env=env)
     if "mallinfo2" in result.stderr:
         pytest.skip("this glibc has no mallinfo2 (glibc < 2.33)")
@@ -68,7 +69,8 @@ def test_a_process_started_with_the_settings_keeps_a_large_block_off_mmap_and_in
 
 
 def _module_prints(env: dict[str, str]) -> str:
-    result = subprocess.run([sys.executable, "-m", "prkd.utils.allocator"], capture_output=True, text=True, env=env)
+    result = subprocess.run([sys.executable, "-m", "prkd.utils.allocator"], capture_output=True,
+                            text=True, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout.strip()
 
@@ -95,7 +97,8 @@ def test_the_settings_are_offered_once_and_can_be_turned_off():
     assert advice({"GLIBC_TUNABLES": TUNABLES}) is None and advice({"PRKD_ALLOCATOR": "default"}) is None
     note = advice({})
     if GLIBC:
-        assert "\n" not in note and "python -m prkd.utils.allocator" in note and "PRKD_ALLOCATOR=default" in note
+        assert "\n" not in note and "python -m prkd.utils.allocator" in note
+        assert "PRKD_ALLOCATOR=default" in note
     else:
         assert note is None
 
@@ -104,7 +107,8 @@ _REPLACES_A_PROCESS = ("exec", "spawn", "posix_spawn", "fork")
 
 
 def _process_replacements(source: str) -> list[str]:
-    """Calls of ``os.exec*`` / ``os.spawn*`` / ``os.posix_spawn*`` / ``os.fork*`` and names imported from os."""
+    """Calls of ``os.exec*`` / ``os.spawn*`` / ``os.posix_spawn*`` / ``os.fork*`` and names imported from
+    os."""
     found = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
@@ -127,5 +131,6 @@ def test_the_scan_finds_a_process_replacement():
 def test_no_module_replaces_or_forks_its_process(folder):
     sources = sorted((REPO / folder).rglob("*.py"))
     assert sources
-    found = {str(p.relative_to(REPO)): hits for p in sources if (hits := _process_replacements(p.read_text()))}
+    found = {str(p.relative_to(REPO)): hits for p in sources
+             if (hits := _process_replacements(p.read_text()))}
     assert found == {}, "start a child process (subprocess) with the environment it needs instead"

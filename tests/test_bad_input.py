@@ -1,6 +1,6 @@
 """Reliability against bad input: at least 15 kinds, each refused with one clear error (the field and what is
-allowed) that destroys nothing already written; missing or corrupt data, damaged checkpoints, an unwritable output
-folder, zero-division guards. The command line runs in this process (``prkd_cli``)."""
+allowed) that destroys nothing already written; missing or corrupt data, damaged checkpoints, an unwritable
+output folder, zero-division guards. The command line runs in this process (``prkd_cli``)."""
 
 import hashlib
 import math
@@ -22,8 +22,10 @@ def finished(tmp_path_factory):
     """A complete e2e run and a complete teacher, and a fingerprint of every file under the output folder."""
     root = tmp_path_factory.mktemp("finished")
     registry = prkd.open_registry(root)
-    e2e = get_or_train(prkd.make("smoke", mode="e2e", **TINY), registry=registry, progress=False, log=lambda m: None)
-    teacher = get_or_train(prkd.make("smoke", mode="teacher", n_masks=2, **TINY), registry=registry, progress=False,
+    e2e = get_or_train(prkd.make("smoke", mode="e2e", **TINY), registry=registry, progress=False,
+                       log=lambda m: None)
+    teacher = get_or_train(prkd.make("smoke", mode="teacher", n_masks=2, **TINY), registry=registry,
+                           progress=False,
                            log=lambda m: None)
     return root, e2e.id, teacher.id
 
@@ -36,18 +38,23 @@ def _fingerprint(root):
 SMOKE = ["--preset", "smoke", "--set", "n_train=64", "n_val=32", "n_test=32", "batch_size=16", "epochs=2"]
 
 BAD_INPUTS = {
-    "unknown config key": (["--mode", "e2e", *SMOKE, "learning_rate=1"], "unknown config field(s) 'learning_rate'"),
+    "unknown config key": (["--mode", "e2e", *SMOKE, "learning_rate=1"],
+                           "unknown config field(s) 'learning_rate'"),
     "wrong type": (["--mode", "e2e", *SMOKE, "T=many"], "'T' must be an integer in [1, 10000]; got 'many'"),
     "alpha < 0": (["--mode", "student", "--alpha", "-0.1", *SMOKE], "'alpha' must be a number in [0, 1]"),
     "beta < 0": (["--mode", "student", "--beta", "-0.1", *SMOKE], "'beta' must be a number in [0, 1]"),
-    "alpha + beta > 1": (["--mode", "student", "--alpha", "0.6", "--beta", "0.6", *SMOKE], "'alpha' + 'beta' must be <= 1"),
+    "alpha + beta > 1": (["--mode", "student", "--alpha", "0.6", "--beta", "0.6", *SMOKE],
+                         "'alpha' + 'beta' must be <= 1"),
     "L < 1": (["--mode", "teacher", "--L", "0", *SMOKE], "'n_masks' must be an integer in [1, 64]"),
     "T < 1": (["--mode", "e2e", *SMOKE, "T=0"], "'T' must be an integer in [1, 10000]"),
     "even filter size": (["--mode", "e2e", *SMOKE, "filter_size=4"], "'filter_size' must be an odd integer"),
-    "non-positive filter size": (["--mode", "e2e", *SMOKE, "filter_size=-3"], "'filter_size' must be an integer in [1, 31]"),
-    "image size vs U-Net depth": (["--mode", "e2e", *SMOKE, "image_size=18"], "'image_size' must be a multiple of 2**(unet_depth-1) = 4"),
+    "non-positive filter size": (["--mode", "e2e", *SMOKE, "filter_size=-3"],
+                                 "'filter_size' must be an integer in [1, 31]"),
+    "image size vs U-Net depth": (["--mode", "e2e", *SMOKE, "image_size=18"],
+                                  "'image_size' must be a multiple of 2**(unet_depth-1) = 4"),
     "learning rate <= 0": (["--mode", "e2e", *SMOKE, "lr=0"], "'lr' must be a number in (0, 1]"),
-    "batch size <= 0": (["--mode", "e2e", *SMOKE, "batch_size=0"], "'batch_size' must be an integer in [1, 65536]"),
+    "batch size <= 0": (["--mode", "e2e", *SMOKE, "batch_size=0"],
+                        "'batch_size' must be an integer in [1, 65536]"),
     "epochs <= 0": (["--mode", "e2e", *SMOKE, "epochs=-1"], "'epochs' must be an integer in [1, 100000]"),
     "unknown preset": (["--mode", "e2e", "--preset", "huge"], "invalid choice: 'huge'"),
     "unknown mode": (["--mode", "wizard", *SMOKE], "invalid choice: 'wizard'"),
@@ -131,7 +138,8 @@ def test_corrupt_checkpoint_gives_a_clear_message_and_is_not_deleted(damage, tmp
     torch.save({"model": {}, "epoch": 1}, good)
     blob = good.read_bytes()[:50] if damage == "truncated" else b"not a checkpoint at all"
     run.checkpoint_file.write_bytes(blob)
-    with pytest.raises(CorruptCheckpointError, match="checkpoint.pt is truncated, corrupt or not a prkd file"):
+    with pytest.raises(CorruptCheckpointError,
+                       match="checkpoint.pt is truncated, corrupt or not a prkd file"):
         get_or_train(cfg, registry=registry, progress=False, log=lambda m: None)
     assert run.checkpoint_file.read_bytes() == blob
 
@@ -140,7 +148,8 @@ def test_output_folder_that_cannot_be_written(tmp_path, prkd_cli):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     result = prkd_cli("train", "--mode", "e2e", *SMOKE, root=blocker / "outputs")
-    assert result.returncode == 2 and not result.exited and "cannot be written" in result.stderr and "PRKD_OUTPUT_DIR" in result.stderr
+    assert result.returncode == 2 and not result.exited and "cannot be written" in result.stderr
+    assert "PRKD_OUTPUT_DIR" in result.stderr
     assert blocker.read_text() == "x"
 
 

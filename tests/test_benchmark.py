@@ -18,7 +18,8 @@ from prkd.utils.allocator import TUNABLES
 
 BENCHMARKS = REPO / "benchmarks"
 
-#: every figure ``bench.py --preset smoke`` reports (at presets measuring several L_t, measured ones end in _L<L>)
+#: every figure ``bench.py --preset smoke`` reports (at presets measuring several L_t, measured ones end in
+#: _L<L>)
 FIGURES = ["train_step_images_per_s_teacher", "train_step_images_per_s_e2e", "train_step_images_per_s_random",
            "train_step_images_per_s_student", "train_step_peak_mb_teacher", "train_step_peak_mb_e2e",
            "train_step_peak_mb_random", "train_step_peak_mb_student", "kd_over_e2e_peak_memory",
@@ -27,7 +28,8 @@ FIGURES = ["train_step_images_per_s_teacher", "train_step_images_per_s_e2e", "tr
            "backward_memory_ratio", "backward_memory_ratio_above_frozen",
            "kd_over_e2e_step_time", "backward_time_ratio", "init_vs_deepinv", "init_vs_deepinv_min_cosine",
            "init_vs_fft_floor", "init_backward_vs_fft_floor",
-           "init_share_ffts", "init_share_products", "init_share_filter", "init_share_norms", "init_share_other",
+           "init_share_ffts", "init_share_products", "init_share_filter", "init_share_norms",
+           "init_share_other",
            "step_fraction_of_peak_teacher", "step_fraction_of_peak_e2e", "step_fraction_of_peak_random",
            "step_fraction_of_peak_student", "step_gflop_teacher", "step_gflop_e2e", "step_gflop_random",
            "step_gflop_student", "unet_fraction_of_peak", "conv_peak_gflops",
@@ -40,7 +42,8 @@ FIGURES = ["train_step_images_per_s_teacher", "train_step_images_per_s_e2e", "tr
 
 
 def _bench(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(BENCHMARKS / "bench.py"), *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, str(BENCHMARKS / "bench.py"), *args],
+                          capture_output=True, text=True)
 
 
 def _load_estimates():
@@ -59,12 +62,14 @@ def test_benchmark_prints_and_writes_every_figure(tmp_path, capsys):
     printed = dict(line.split(": ", 1) for line in result.stdout.splitlines() if ": " in line)
     assert printed.pop("written") == str(out)
     record = json.loads(out.read_text())
-    for fact, value in record["machine_facts"].items():  # cpu_model, vector_extensions, ...: text, not figures
+    # cpu_model, vector_extensions, ...: text, not figures
+    for fact, value in record["machine_facts"].items():
         assert printed.pop(fact) == str(value), fact
     assert sorted(printed) == sorted(record["figures"]) == sorted(FIGURES)  # no figure lost, renamed or added
     for name in FIGURES:
         assert float(printed[name]) == pytest.approx(record["figures"][name], rel=1e-3), name
-        # a difference of two peaks at these tiny shapes can come out at or below zero: finite is all it must be
+        # a difference of two peaks at these tiny shapes can come out at or below zero: finite is all it must
+        # be
         floor = -math.inf if name.endswith("_above_frozen") else 0
         if name.startswith("init_share_"):  # a share of the profiled time: a part can take none of it
             assert 0 <= record["figures"][name] <= 1, name
@@ -87,10 +92,12 @@ def test_step_time_script_times_in_a_child_with_the_allocator_asked_for():
              ({"GLIBC_TUNABLES": TUNABLES}, True)]  # already set: times in this process, starts nothing
     for extra, tuned in cases:
         result = subprocess.run([sys.executable, str(BENCHMARKS / "step_time.py"), "--L", "2", "--size", "16",
-                                 "--batch", "4", "--steps", "1"], capture_output=True, text=True, env=clean | extra)
+                                 "--batch", "4", "--steps", "1"], capture_output=True, text=True,
+                                 env=clean | extra)
         assert result.returncode == 0, result.stderr[-2000:]
         assert result.stdout.count("ms per step") == 1, result.stdout
-        assert (repr(TUNABLES) in result.stdout) == tuned and ("glibc defaults" in result.stdout) != tuned, extra
+        assert (repr(TUNABLES) in result.stdout) == tuned
+        assert ("glibc defaults" in result.stdout) != tuned, extra
 
 
 def test_gpu_estimate_counts_follow_the_shapes():
@@ -102,7 +109,8 @@ def test_gpu_estimate_counts_follow_the_shapes():
     assert gflop(paper) > 9 * 16 * gflop(quick) / 2
     assert init_mb(prkd.make("paper", n_masks=15)) == pytest.approx(15 * init_mb(paper))
     hours = estimates.estimate_gpu_hours(paper, 80.0, 1000.0)
-    assert hours == pytest.approx(120 * (3 * 30_000 + 30_000) * (gflop(paper) / 80e3 + init_mb(paper) / 1e6) / 3600)
+    assert hours == pytest.approx(120 * (3 * 30_000 + 30_000)
+                                  * (gflop(paper) / 80e3 + init_mb(paper) / 1e6) / 3600)
 
 
 def test_only_estimate_prints_the_counts_and_writes_them(tmp_path):
@@ -111,7 +119,8 @@ def test_only_estimate_prints_the_counts_and_writes_them(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads(out.read_text())
     assert record["groups"] == [] and sorted(record["figures"]) == sorted(
-        ["unet_gflop_per_image", "init_mb_per_image_L9", "init_mb_per_image_L15", "estimate_gpu_hours_teacher_L9",
+        ["unet_gflop_per_image", "init_mb_per_image_L9", "init_mb_per_image_L15",
+         "estimate_gpu_hours_teacher_L9",
          "estimate_gpu_hours_teacher_L15", "estimate_gpu_hours_student_L1"])
     assert all(f"{name}: " in result.stdout for name in record["figures"])
 
@@ -121,4 +130,5 @@ def test_an_unknown_group_is_refused_naming_the_allowed_ones(tmp_path):
     result = _bench("--preset", "smoke", "--only", "kd_time", "init_backward_time", "--out", str(out))
     assert result.returncode == 2 and not out.exists()
     assert "--only" in result.stderr and "'init_backward_time'" in result.stderr
-    assert all(f"'{group}'" in result.stderr for group in ("train_steps", "backward", "backward_time", "allocator"))
+    assert all(f"'{group}'" in result.stderr for group in ("train_steps", "backward",
+                                                           "backward_time", "allocator"))

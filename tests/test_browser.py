@@ -1,18 +1,23 @@
-"""The interactive way of working, in a real browser: JupyterLab serves notebook 04 (a copy with preset "smoke"),
-headless Chromium (Debian's package, driven by Playwright) runs it, moves the alpha slider, presses the button
-and reads the trained student's PSNR; an alpha + beta > 1 setting then shows the refusal.
+"""The interactive way of working, in a real browser: JupyterLab serves notebook 04 (a copy with preset
+"smoke"), headless Chromium (Debian's package, driven by Playwright) runs it, moves the alpha slider, presses
+the button and reads the trained student's PSNR; an alpha + beta > 1 setting then shows the refusal.
 
-Needs Playwright (the ``test`` extra) and Chromium at ``/usr/bin/chromium`` (``PRKD_CHROMIUM`` elsewhere); without
-them the test is skipped, unless ``PRKD_REQUIRE_BROWSER=1`` (as in CI), where it fails. Screenshots go to
-``<output dir>/screenshots/``; ``PRKD_SCREENSHOT=path.png`` also saves the explorer there (the README's picture:
+Needs Playwright (the ``test`` extra) and Chromium at ``/usr/bin/chromium`` (``PRKD_CHROMIUM`` elsewhere);
+without them the test is skipped, unless ``PRKD_REQUIRE_BROWSER=1`` (as in CI), where it fails. Screenshots
+go to
+``<output dir>/screenshots/``; ``PRKD_SCREENSHOT=path.png`` also saves the explorer there (the README's
+picture:
 ``PRKD_SCREENSHOT=docs/widgets/distillation_explorer.png python -m pytest tests/test_browser.py``).
 
-The README's picture shows trained systems, not the smoke preset's: ``PRKD_BROWSER_PRESET=quick`` serves notebook
-04 at the quick preset, and ``PRKD_BROWSER_REGISTRY=<an output folder>`` copies that folder's finished runs into
-the test's registry first (e.g. the ``outputs/`` of a quick reproduction), so the notebook loads its teacher,
+The README's picture shows trained systems, not the smoke preset's: ``PRKD_BROWSER_PRESET=quick`` serves
+notebook
+04 at the quick preset, and ``PRKD_BROWSER_REGISTRY=<an output folder>`` copies that folder's finished runs
+into the test's registry first (e.g. the ``outputs/`` of a quick reproduction), so the notebook loads its
+teacher,
 student and baselines and the button trains one quick student (about a minute)::
 
-    PRKD_BROWSER_PRESET=quick PRKD_BROWSER_REGISTRY=outputs PRKD_SCREENSHOT=docs/widgets/distillation_explorer.png \
+    PRKD_BROWSER_PRESET=quick PRKD_BROWSER_REGISTRY=outputs
+    PRKD_SCREENSHOT=docs/widgets/distillation_explorer.png \
         python -m pytest tests/test_browser.py
 """
 
@@ -90,7 +95,8 @@ def _wait_for_server(url: str, proc: subprocess.Popen, log: Path) -> None:
 
 @pytest.fixture
 def lab(tmp_path, registry):
-    """JupyterLab on a free localhost port (no token), serving a smoke copy of notebook 04; shut down afterwards."""
+    """JupyterLab on a free localhost port (no token), serving a smoke copy of notebook 04; shut down
+    afterwards."""
     import papermill as pm
 
     try:
@@ -103,11 +109,14 @@ def lab(tmp_path, registry):
     root = tmp_path / "notebooks"
     root.mkdir()
     if os.environ.get("PRKD_BROWSER_REGISTRY"):  # finished runs to show (see the module docstring)
-        shutil.copytree(Path(os.environ["PRKD_BROWSER_REGISTRY"]) / "runs", registry.root / "runs", dirs_exist_ok=True)
+        shutil.copytree(Path(os.environ["PRKD_BROWSER_REGISTRY"]) / "runs", registry.root / "runs",
+                        dirs_exist_ok=True)
     pm.execute_notebook(str(REPO / "notebooks" / "04_kd_student.ipynb"), str(root / "04_kd_student.ipynb"),
-                        parameters={"preset": PRESET}, prepare_only=True, kernel_name="python3", progress_bar=False)
+                        parameters={"preset": PRESET}, prepare_only=True, kernel_name="python3",
+                        progress_bar=False)
     jupyter = tmp_path / "jupyter"
-    for name, values in (("apputils-extension/notification", {"fetchNews": "false", "checkForUpdates": False}),
+    for name, values in (("apputils-extension/notification",
+                          {"fetchNews": "false", "checkForUpdates": False}),
                          ("notebook-extension/tracker", {"autoStartDefaultKernel": True})):
         # no news or update notifications over the page; the notebook's kernel starts without asking
         settings = jupyter / "settings" / "@jupyterlab" / f"{name}.jupyterlab-settings"
@@ -116,7 +125,8 @@ def lab(tmp_path, registry):
     env = {**os.environ,  # PRKD_OUTPUT_DIR (the test's temporary registry) and PRKD_DATA_DIR reach the kernel
            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
            "JUPYTER_CONFIG_DIR": str(jupyter / "config"), "JUPYTER_DATA_DIR": str(jupyter / "data"),
-           "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime"), "JUPYTERLAB_SETTINGS_DIR": str(jupyter / "settings"),
+           "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime"),
+           "JUPYTERLAB_SETTINGS_DIR": str(jupyter / "settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(jupyter / "workspaces"), "IPYTHONDIR": str(jupyter / "ipython")}
     port = _free_port()
     log = tmp_path / "jupyterlab.log"
@@ -138,7 +148,8 @@ def lab(tmp_path, registry):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
-        for pid in kernels:                   # any kernel that outlived the server (they run in their own session)
+        # any kernel that outlived the server (they run in their own session)
+        for pid in kernels:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -160,13 +171,15 @@ def test_distillation_explorer_in_jupyterlab(lab, registry):
     started = time.monotonic()
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(registry.root / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
+            str(registry.root / "chromium-profile"), executable_path=CHROMIUM, headless=True,
+            args=CHROMIUM_FLAGS,
             viewport={"width": 1300, "height": 2000})
         page = context.new_page()
         try:
             page.goto(f"{url}/lab/tree/04_kd_student.ipynb", timeout=SERVER_START_S * 1000)
             _wait_for_idle_kernel(url)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=SERVER_START_S * 1000)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                                   timeout=SERVER_START_S * 1000)
             page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()        # Run > Run All Cells
             page.locator("li[data-command='runmenu:run-all']").click()
             panel = page.locator(".prkd-distillation-explorer")
@@ -182,7 +195,8 @@ def test_distillation_explorer_in_jupyterlab(lab, registry):
             expect(panel.locator(".prkd-train")).to_have_text("Train student")
 
             panel.locator(".prkd-train").click()
-            expect(panel.locator(".prkd-message .prkd-ok")).to_contain_text("results below", timeout=TRAIN_S * 1000)
+            ok = panel.locator(".prkd-message .prkd-ok")
+            expect(ok).to_contain_text("results below", timeout=TRAIN_S * 1000)
             trained = time.monotonic() - started - ran_notebook
             table = " ".join(panel.locator(".prkd-result").inner_text().split())
             match = re.search(rf"student 1 (\d+\.\d\d) (\d\.\d{{3}}) (student-L1-{PRESET}-\S+)", table)
@@ -218,4 +232,5 @@ def test_distillation_explorer_in_jupyterlab(lab, registry):
             raise
         finally:
             context.close()
-    print(f"notebook 04 ({PRESET}) ran in the browser in {ran_notebook:.0f} s; the button's training took {trained:.0f} s")
+    print(f"notebook 04 ({PRESET}) ran in the browser in {ran_notebook:.0f} s; the button's training took "
+          f"{trained:.0f} s")

@@ -32,7 +32,8 @@ def test_steps_per_epoch_sets_the_budget_and_is_checked():
     assert prkd.make("smoke", **TINY).epoch_steps == 4  # 64 images // 16
     cfg = prkd.make("smoke", **TINY, steps_per_epoch=2)
     assert (cfg.epoch_steps, cfg.total_steps) == (2, 4)
-    with pytest.raises(ConfigError, match=r"'steps_per_epoch' must be in \[0, n_train // batch_size\] = \[0, 4\]"):
+    with pytest.raises(ConfigError, match=r"'steps_per_epoch' must be in \[0, n_train // batch_size\] = \[0, "
+                                          r"4\]"):
         prkd.make("smoke", **TINY, steps_per_epoch=5)
     with pytest.raises(ConfigError, match="'lr_schedule' must be one of 'constant', 'cosine'"):
         prkd.make("smoke", lr_schedule="linear")
@@ -60,7 +61,8 @@ def test_cosine_schedule_decays_every_group_from_its_base_rate():
     constant = prkd.make("smoke", **TINY)
     opt = fit_module.build_optimizer(PRSystem(constant), constant.train)
     fit_module.schedule_learning_rates(opt, constant, 5)
-    assert [g["lr"] for g in opt.param_groups] == [constant.train.mask_lr, constant.train.filter_lr, constant.train.lr]
+    assert [g["lr"] for g in opt.param_groups] == [constant.train.mask_lr, constant.train.filter_lr,
+                                                   constant.train.lr]
 
 
 def test_normalized_cdp_equals_the_task_loss_at_its_reference():

@@ -1,5 +1,6 @@
-"""Classical phase retrieval (``prkd.classical``) on the project's CDPs: RAAR recovers noise-free phase objects,
-every solver lowers its own objective, results do not depend on the batch, bad arguments are refused."""
+"""Classical phase retrieval (``prkd.classical``) on the project's CDPs: RAAR recovers noise-free phase
+objects, every solver lowers its own objective, results do not depend on the batch, bad arguments are
+refused."""
 
 import math
 
@@ -42,7 +43,8 @@ def test_raar_recovers_noise_free_phase_objects_at_four_masks(fashion_at_4):
     db = psnr(phase_image(result.z, PR, reference=img), img)
     assert db.min() >= 40, db
     system, y = _measured(img, 4)  # also from the unfiltered spectral initialization
-    db = psnr(phase_image(raar(y, system.sensing, init="unfiltered", iterations=500).z, PR, reference=img), img)
+    db = psnr(phase_image(raar(y, system.sensing, init="unfiltered", iterations=500).z, PR,
+                          reference=img), img)
     assert db.min() >= 40, db
 
 
@@ -70,7 +72,8 @@ def test_every_solver_lowers_its_own_objective(name):
 
 @pytest.mark.parametrize("name, tol", [("gerchberg_saxton", 1e-2), ("raar", 1e-4), ("wirtinger_flow", 3e-3)])
 def test_an_image_result_does_not_depend_on_its_batch(name, tol):
-    system, y = _measured(_random_images(3), 3)  # from the unfiltered start the images stop at different times
+    # from the unfiltered start the images stop at different times
+    system, y = _measured(_random_images(3), 3)
     together = SOLVERS[name](y, system.sensing, init="unfiltered", iterations=300, tol=tol)
     assert len(set(together.iterations.tolist())) == 3, together.iterations
     for i in range(3):
@@ -125,10 +128,13 @@ def test_solvers_run_on_the_device_of_the_data(device):
     (lambda y, s: wirtinger_flow(y, s, max_backtracks=0), "max_backtracks must be an integer >= 1"),
     (lambda y, s: raar(y, s, size=17), r"size \(the scene side N\) must be an integer in \[1, 16\]"),
     (lambda y, s: raar(y[:, :2], s), r"y must be CDPs of shape \(B, 3, 16, 16\)"),
-    (lambda y, s: raar(y, s, init=torch.ones(2, 8, 8)), r"init must be a complex tensor of shape \(2, 16, 16\)"),
-    (lambda y, s: raar(y, s, init="random"), "init must be 'gaussian', 'unfiltered', a SpectralInit or a tensor"),
+    (lambda y, s: raar(y, s, init=torch.ones(2, 8, 8)),
+     r"init must be a complex tensor of shape \(2, 16, 16\)"),
+    (lambda y, s: raar(y, s, init="random"),
+     "init must be 'gaussian', 'unfiltered', a SpectralInit or a tensor"),
     (lambda y, s: zero_phase(y, s, size=0), r"size \(the scene side N\) must be an integer"),
-    (lambda y, s: phase_image(torch.ones(2, 4, 4, dtype=torch.complex64), 0.0), r"phase_range must be a number"),
+    (lambda y, s: phase_image(torch.ones(2, 4, 4, dtype=torch.complex64), 0.0),
+     r"phase_range must be a number"),
 ])
 def test_bad_arguments_are_refused_with_the_reason(call, message):
     sensing = CDPSensing(n_masks=3, size=16)

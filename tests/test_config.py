@@ -72,7 +72,8 @@ def test_unknown_key_is_refused_with_the_known_ones():
 
 
 def test_unknown_preset_is_refused():
-    with pytest.raises(ConfigError, match="'preset' must be one of 'paper', 'quick', 'study', 'ladder', 'smoke'"):
+    with pytest.raises(ConfigError, match="'preset' must be one of 'paper', 'quick', 'study', 'ladder', "
+                                          "'smoke'"):
         make("huge")
 
 

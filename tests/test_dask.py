@@ -32,7 +32,8 @@ SMALL = dict(n_train=64, n_val=32, n_test=32, batch_size=16, epochs=2)
 def _plan(**overrides) -> PlanGraph:
     """Teachers with L_t = 1 and 3 and a student of each (the students only name their teachers)."""
     kw = {**SMALL, **overrides}
-    configs = {f"student L_t={L}": prkd.make("smoke", mode="student", teacher_masks=L, alpha=0.5, beta=0.25, **kw)
+    configs = {f"student L_t={L}": prkd.make("smoke", mode="student", teacher_masks=L, alpha=0.5,
+                                             beta=0.25, **kw)
                for L in (1, 3)}
     configs["teacher L_t=3"] = prkd.make("smoke", mode="teacher", n_masks=3, **kw)
     return PlanGraph.from_configs(configs)
@@ -57,12 +58,14 @@ def test_the_graph_puts_teachers_first_and_adds_the_ones_a_student_implies():
     assert modes == ["teacher", "teacher", "student", "student"]
     teachers = [rid for rid, t in graph.tasks.items() if t.cfg.train.mode == "teacher"]
     assert {t.teacher for t in graph.tasks.values() if t.teacher} == set(teachers)
-    assert graph.names[teachers[0]] == [] and graph.label(teachers[0]) == teachers[0]  # implied by its student
+    # implied by its student
+    assert graph.names[teachers[0]] == [] and graph.label(teachers[0]) == teachers[0]
 
 
 def test_a_two_worker_cluster_trains_each_run_once_with_the_in_process_results(client, tmp_path):
     graph = _plan()
-    on_dask = run_on_client(graph, Registry.open(tmp_path / "dask"), client, progress=False, log=lambda m: None)
+    on_dask = run_on_client(graph, Registry.open(tmp_path / "dask"), client, progress=False,
+                            log=lambda m: None)
     assert on_dask.ok and set(on_dask.complete) == set(graph.tasks), on_dask.summary()
     pids = set()
     for run in on_dask.complete.values():
@@ -97,7 +100,8 @@ def _kill_the_trainer_once_it_has_a_checkpoint(run_path, killed: list) -> None:
 def test_a_worker_killed_mid_run_loses_nothing(client, tmp_path):
     graph = _plan(epochs=12)
     registry = Registry.open(tmp_path)
-    teacher = next(t for t in graph.tasks.values() if t.cfg.train.mode == "teacher" and t.cfg.optics.n_masks == 3)
+    teacher = next(t for t in graph.tasks.values() if t.cfg.train.mode == "teacher"
+                   and t.cfg.optics.n_masks == 3)
     killed = []
     killer = threading.Thread(target=_kill_the_trainer_once_it_has_a_checkpoint,
                               args=(registry.runs_dir / teacher.run_id, killed))
@@ -117,12 +121,14 @@ def test_a_run_that_fails_on_its_own_is_reported_and_only_its_dependents_skipped
     graph = _plan()
     registry = Registry.open(tmp_path)
     teachers = [t for t in graph.tasks.values() if t.cfg.train.mode == "teacher"]
-    damaged = registry.runs_dir / teachers[0].run_id  # its config.json describes another run: refused, not retried
+    # its config.json describes another run: refused, not retried
+    damaged = registry.runs_dir / teachers[0].run_id
     damaged.mkdir(parents=True)
     other = prkd.make("smoke", mode="e2e", **SMALL)
     (damaged / "config.json").write_text(json.dumps({"config": other.to_dict()}))
     outcome = run_on_client(graph, registry, client, progress=False, log=lambda m: None)
-    assert list(outcome.failed) == [teachers[0].run_id] and "DamagedRunError" in outcome.failed[teachers[0].run_id]
+    assert list(outcome.failed) == [teachers[0].run_id]
+    assert "DamagedRunError" in outcome.failed[teachers[0].run_id]
     student = next(t.run_id for t in graph.tasks.values() if t.teacher == teachers[0].run_id)
     assert list(outcome.skipped) == [student] and "its teacher" in outcome.skipped[student]
     assert set(outcome.complete) == set(graph.tasks) - {teachers[0].run_id, student}
@@ -138,7 +144,8 @@ def test_workers_get_the_allocator_and_thread_settings_before_they_start(client)
         return (os.environ.get("GLIBC_TUNABLES"), os.environ.get("OMP_NUM_THREADS"), torch.get_num_threads(),
                 os.environ.get("MALLOC_TRIM_THRESHOLD_"))
     for tunables, omp, threads, trim in client.run(seen).values():
-        assert tunables == (TUNABLES if allocator_env({}) else None) and omp == "1" and threads == 1 and trim is None
+        assert tunables == (TUNABLES if allocator_env({}) else None) and omp == "1" and threads == 1
+        assert trim is None
 
 
 def test_bad_cluster_arguments_are_refused():
@@ -148,7 +155,8 @@ def test_bad_cluster_arguments_are_refused():
         DaskExecutor(workers=2, scheduler="tcp://127.0.0.1:1")
     with pytest.raises(prkd.ConfigError, match="at most one of 'processes', 'workers' and 'scheduler'"):
         executor_for(workers=2, scheduler="tcp://127.0.0.1:1")
-    with pytest.raises(prkd.ConfigError, match="'scheduler': no scheduler answered at 'tcp://127.0.0.1:1' within 1 s"):
+    with pytest.raises(prkd.ConfigError, match="'scheduler': no scheduler answered at 'tcp://127.0.0.1:1' "
+                                               "within 1 s"):
         connect("tcp://127.0.0.1:1", timeout=1)
 
 

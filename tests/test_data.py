@@ -39,7 +39,8 @@ def tiny(monkeypatch):
 
 def _torchvision_shapes(root):
     from torchvision.datasets import FashionMNIST
-    return (FashionMNIST(str(root), train=True).data.shape, FashionMNIST(str(root), train=False).targets.shape)
+    return (FashionMNIST(str(root), train=True).data.shape,
+            FashionMNIST(str(root), train=False).targets.shape)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,8 @@ def paper_splits():
 def test_split_sizes_and_disjointness_at_paper_scale(paper_splits):
     from torchvision.datasets import FashionMNIST
     s = paper_splits
-    assert s.train.shape == (30_000, 28, 28) and s.val.shape == (30_000, 28, 28) and s.test.shape == (10_000, 28, 28)
+    assert s.train.shape == (30_000, 28, 28) and s.val.shape == (30_000, 28, 28)
+    assert s.test.shape == (10_000, 28, 28)
     assert s.train.dtype == torch.uint8
     # train + validation is a permutation of the 60k training images: every image used exactly once.
     key = torch.randn(784, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
@@ -90,7 +92,8 @@ def test_debian_layout_with_rewritten_gzip_headers_is_accepted(tmp_path, cache, 
         assert original[3] == 0x08, "upstream files carry the FNAME field"
         name_end = original.index(b"\0", 10)
         assert original[10:name_end] == src.stem.encode()
-        debian_bytes = b"\x1f\x8b\x08\x00" + (1234567890).to_bytes(4, "little") + original[8:10] + original[name_end + 1:]
+        mtime = (1234567890).to_bytes(4, "little")
+        debian_bytes = b"\x1f\x8b\x08\x00" + mtime + original[8:10] + original[name_end + 1:]
         (debian / src.name).write_bytes(debian_bytes)
         assert debian_bytes != original
         with gzip.open(debian / src.name) as a, gzip.open(src) as b:
@@ -135,7 +138,8 @@ def test_truncated_file_gives_a_clear_error_and_leaves_the_cache_intact(tmp_path
     shutil.copytree(good_dir, bad)
     staged.unlink()
     original = (good_dir / "t10k-labels-idx1-ubyte.gz").read_bytes()
-    (bad / "t10k-labels-idx1-ubyte.gz").write_bytes(original[: len(original) - 12])  # cut inside the deflate stream
+    # cut inside the deflate stream
+    (bad / "t10k-labels-idx1-ubyte.gz").write_bytes(original[: len(original) - 12])
     with pytest.raises(CorruptDataError, match="t10k-labels-idx1-ubyte.gz.*truncated"):
         locate_fashion_mnist(bad, download=False)
     assert not list(staged.parent.glob(".*")), "a temporary file was left behind"

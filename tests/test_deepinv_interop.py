@@ -1,5 +1,6 @@
-"""prkd's masks as a deepinv physics (prkd.interop.deepinv): the same CDPs as prkd, an adjoint that passes deepinv's
-test, deepinv's spectral method agreeing with prkd's unfiltered initialization, and a trained run's learned masks.
+"""prkd's masks as a deepinv physics (prkd.interop.deepinv): the same CDPs as prkd, an adjoint that passes
+deepinv's test, deepinv's spectral method agreeing with prkd's unfiltered initialization, and a trained run's
+learned masks.
 
 The tests that need deepinv (the optional extra ``pip install -e '.[deepinv]'``; CI installs it) skip cleanly
 without it; the check that its absence is reported with the install command runs either way."""
@@ -41,7 +42,8 @@ def test_the_wrapped_operator_is_prkds_forward_model(dinv, L, pad):
     system = _system(L, pad_factor=pad)
     img = _images(system)
     physics = as_deepinv_physics(system)
-    assert isinstance(physics, dinv.physics.PhaseRetrieval) and isinstance(physics.B, dinv.physics.LinearPhysics)
+    assert isinstance(physics, dinv.physics.PhaseRetrieval)
+    assert isinstance(physics.B, dinv.physics.LinearPhysics)
     with torch.no_grad():
         y = physics(_object(system, img))
         expected = system.measure(img)
@@ -118,7 +120,8 @@ def test_shared_masks_receive_gradients_and_a_copy_is_frozen(dinv):
     assert not any(p.requires_grad for p in frozen.parameters())
     before = frozen(x)
     with torch.no_grad():
-        system.sensing.phi.add_(torch.rand(system.sensing.phi.shape, generator=torch.Generator().manual_seed(2)))
+        system.sensing.phi.add_(torch.rand(system.sensing.phi.shape,
+                                           generator=torch.Generator().manual_seed(2)))
     torch.testing.assert_close(frozen(x), before)
     assert not torch.allclose(shared(x), before)
 
@@ -150,14 +153,16 @@ def test_without_deepinv_the_error_names_the_extra(monkeypatch):
 @pytest.mark.real_data
 def test_from_run_wraps_a_trained_runs_learned_masks(dinv, tmp_path):
     from prkd.learning import get_or_train
-    cfg = prkd.make("smoke", mode="teacher", n_masks=3, n_train=64, n_val=32, n_test=32, batch_size=16, epochs=1)
+    cfg = prkd.make("smoke", mode="teacher", n_masks=3, n_train=64, n_val=32, n_test=32,
+                    batch_size=16, epochs=1)
     registry = prkd.open_registry(tmp_path)
     run = get_or_train(cfg, registry=registry, progress=False, log=lambda m: None)
     physics = from_run(registry, run.id)
     sensing = run.load_system().sensing
     assert not torch.equal(sensing.phi, sensing.phi0)  # learned: the masks moved from their initialization
     torch.testing.assert_close(physics.B.sensing.phi, sensing.phi)
-    scene = phase_object(torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(1)), phase_range=torch.pi)
+    scene = phase_object(torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(1)),
+                         phase_range=torch.pi)
     with torch.no_grad():
         torch.testing.assert_close(physics(scene[:, None]), sensing(scene), rtol=1e-5, atol=1e-6)
     assert from_run(str(tmp_path), run.id).B.n_masks == 3  # the registry's root folder works too

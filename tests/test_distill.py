@@ -1,4 +1,5 @@
-"""The frozen teacher's targets (prkd.learning.teacher_targets.TeacherTargets): cached once or computed per step, the same values."""
+"""The frozen teacher's targets (prkd.learning.teacher_targets.TeacherTargets): cached once or computed per
+step, the same values."""
 
 import torch
 
@@ -29,7 +30,8 @@ def test_cached_targets_are_the_teachers_mean_cdp_and_features(test_images):
 def test_a_cache_over_budget_runs_the_teacher_per_step_with_the_same_values(test_images):
     teacher, index = _teacher(), torch.arange(6)
     cached = TeacherTargets(teacher, test_images, device=torch.device("cpu"))
-    per_step = TeacherTargets(teacher, test_images, device=torch.device("cpu"), budget_bytes=cached.cache_bytes - 1)
+    per_step = TeacherTargets(teacher, test_images, device=torch.device("cpu"),
+                              budget_bytes=cached.cache_bytes - 1)
     assert cached.cached and not per_step.cached and not hasattr(per_step, "mean_cdp")
     img = to_images(test_images[index], teacher.cfg.data.image_size)
     for a, b in zip(cached(index, img), per_step(index, img)):

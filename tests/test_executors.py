@@ -1,8 +1,8 @@
-"""The executors of a plan (prkd.experiments.executors): one interface, in this process and in a local process pool.
-A task runs after its inputs and gets their results; a failed input fails its dependents without running them; of
-the ready tasks, the highest priority first; pool workers start with their thread and allocator settings; an
-interrupt reaches the workers; a plan trains each run once in the pool, with the in-process results, under the
-same failure rule as every executor. (The Dask executor: tests/test_dask.py.)"""
+"""The executors of a plan (prkd.experiments.executors): one interface, in this process and in a local
+process pool. A task runs after its inputs and gets their results; a failed input fails its dependents
+without running them; of the ready tasks, the highest priority first; pool workers start with their thread
+and allocator settings; an interrupt reaches the workers; a plan trains each run once in the pool, with the
+in-process results, under the same failure rule as every executor. (The Dask executor: tests/test_dask.py.)"""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ def _settings():
 
 
 def _wait_for_interrupt(marker: str) -> str:
-    """Sleeps until SIGINT arrives (KeyboardInterrupt), then leaves ``marker`` as a run would leave a checkpoint."""
+    """Sleeps until SIGINT arrives (KeyboardInterrupt), then leaves ``marker`` as a run would leave a
+    checkpoint."""
     try:
         time.sleep(60)
         return "not interrupted"
@@ -69,7 +70,8 @@ def test_a_task_gets_its_inputs_results_and_a_failed_input_fails_its_dependents(
     done = _drain(executor, [a, b, bad, orphan, grand])
     assert set(done) == {a, b, bad, orphan, grand}
     assert b.result() == "a+b" and isinstance(bad.exception(), ValueError)
-    assert isinstance(orphan.exception(), DependencyFailed) and "its input bad failed" in str(orphan.exception())
+    assert isinstance(orphan.exception(), DependencyFailed)
+    assert "its input bad failed" in str(orphan.exception())
     assert "its input orphan failed" in str(grand.exception())
 
 
@@ -95,7 +97,8 @@ def test_in_process_lets_an_interrupt_stop_the_plan():
 def test_a_pool_of_one_starts_the_highest_priority_ready_task_first():
     with ProcessPool(1, torch_threads=1) as executor:
         started = []
-        futures = [executor.submit(_join, name, key=name, priority=p) for name, p in (("c", 1), ("a", 3), ("b", 2))]
+        futures = [executor.submit(_join, name, key=name, priority=p) for name,
+                   p in (("c", 1), ("a", 3), ("b", 2))]
         _drain(executor, futures, started=started.append)
     assert started == ["a", "b", "c"]
 
@@ -139,7 +142,8 @@ def test_at_most_one_executor_option():
 def _plan(**overrides) -> PlanGraph:
     """Teachers with L_t = 1 and 3 and a student of each (the students only name their teachers)."""
     kw = {**SMALL, **overrides}
-    configs = {f"student L_t={L}": prkd.make("smoke", mode="student", teacher_masks=L, alpha=0.5, beta=0.25, **kw)
+    configs = {f"student L_t={L}": prkd.make("smoke", mode="student", teacher_masks=L, alpha=0.5,
+                                             beta=0.25, **kw)
                for L in (1, 3)}
     configs["teacher L_t=3"] = prkd.make("smoke", mode="teacher", n_masks=3, **kw)
     return PlanGraph.from_configs(configs)
@@ -147,7 +151,8 @@ def _plan(**overrides) -> PlanGraph:
 
 def test_a_pool_trains_each_run_once_with_the_in_process_results(pool, tmp_path):
     graph = _plan()
-    in_pool = run_plan(graph, Registry.open(tmp_path / "pool"), executor=pool, progress=False, log=lambda m: None)
+    in_pool = run_plan(graph, Registry.open(tmp_path / "pool"), executor=pool, progress=False,
+                       log=lambda m: None)
     assert in_pool.ok and set(in_pool.complete) == set(graph.tasks), in_pool.summary()
     for run in in_pool.complete.values():
         kinds = [e["event"] for e in run.events()]
@@ -169,10 +174,13 @@ def test_a_run_that_fails_is_reported_and_only_its_dependents_skipped(kind, pool
     graph = _plan()
     registry = Registry.open(tmp_path)
     teacher = next(t for t in graph.tasks.values() if t.cfg.train.mode == "teacher")
-    damaged = registry.runs_dir / teacher.run_id  # its config.json describes another run: refused, not retried
+    # its config.json describes another run: refused, not retried
+    damaged = registry.runs_dir / teacher.run_id
     damaged.mkdir(parents=True)
-    (damaged / "config.json").write_text(json.dumps({"config": prkd.make("smoke", mode="e2e", **SMALL).to_dict()}))
-    outcome = run_plan(graph, registry, executor=InProcess() if kind == "in-process" else pool, progress=False,
+    other = prkd.make("smoke", mode="e2e", **SMALL)
+    (damaged / "config.json").write_text(json.dumps({"config": other.to_dict()}))
+    outcome = run_plan(graph, registry, executor=InProcess() if kind == "in-process" else pool,
+                       progress=False,
                        log=lambda m: None)
     assert list(outcome.failed) == [teacher.run_id] and "DamagedRunError" in outcome.failed[teacher.run_id]
     student = next(t.run_id for t in graph.tasks.values() if t.teacher == teacher.run_id)

@@ -18,15 +18,18 @@ def test_quick_plan_covers_every_experiment_once():
     configs = experiments.experiment_configs("quick")
     plan = experiments.PLANS["quick"]
     assert plan.teacher_masks == (1, 3, 5, 9, 15) and plan.seeds == (0, 1, 2) and plan.table_teacher == 9
-    assert len(configs) == len(set(configs.values())) == 5 + 6 + 5 + 2 * 3 + 2  # teachers, baselines, students
+    # teachers, baselines, students
+    assert len(configs) == len(set(configs.values())) == 5 + 6 + 5 + 2 * 3 + 2
     assert all(cfg.preset == "quick" for cfg in configs.values())
     for L in plan.teacher_masks:
         t = configs[f"teacher L_t={L}"]
         assert (t.train.mode, t.optics.n_masks, t.train.seed) == ("teacher", L, 0)
         s = configs[f"student L_t={L} s0"]
-        assert (s.train.mode, s.optics.n_masks, s.train.teacher_masks, s.train.teacher_seed) == ("student", 1, L, 0)
+        assert (s.train.mode, s.optics.n_masks, s.train.teacher_masks,
+                s.train.teacher_seed) == ("student", 1, L, 0)
     for seed in plan.seeds:
-        assert configs[f"e2e s{seed}"].train.mode == "e2e" and configs[f"random s{seed}"].train.mode == "random"
+        assert configs[f"e2e s{seed}"].train.mode == "e2e"
+        assert configs[f"random s{seed}"].train.mode == "random"
         for name, (alpha, beta) in experiments.ABLATIONS.items():
             cfg = configs[f"{experiments.ablation_prefix(plan, name)} s{seed}"]
             assert (cfg.train.alpha, cfg.train.beta, cfg.train.seed) == (alpha, beta, seed)
@@ -49,7 +52,8 @@ def test_paper_plan_sweeps_every_teacher_from_1_to_15():
 
 def test_mean_and_95_percent_confidence_interval():
     mean, half = experiments.mean_ci95([1.0, 2.0, 3.0])
-    assert mean == 2.0 and half == pytest.approx(4.302653 / math.sqrt(3), rel=1e-6)  # t(0.975, 2) * sd / sqrt(n)
+    # t(0.975, 2) * sd / sqrt(n)
+    assert mean == 2.0 and half == pytest.approx(4.302653 / math.sqrt(3), rel=1e-6)
     assert experiments.mean_ci95([5.0, 5.0]) == (5.0, 0.0)
     mean, half = experiments.mean_ci95([7.0])
     assert mean == 7.0 and math.isnan(half)
@@ -57,13 +61,15 @@ def test_mean_and_95_percent_confidence_interval():
 
 
 def test_collect_names_the_missing_runs_and_trains_nothing(registry):
-    with pytest.raises(RunNotFoundError, match=r"20 run\(s\) of the 'smoke' reproduction.*teacher L_t=1 \(teacher-L1"):
+    with pytest.raises(RunNotFoundError, match=r"20 run\(s\) of the 'smoke' reproduction.*teacher L_t=1 "
+                                               r"\(teacher-L1"):
         experiments.collect("smoke", registry=registry)
     assert registry.runs() == []
 
 
 def test_unknown_preset_is_refused_with_the_allowed_values():
-    with pytest.raises(prkd.ConfigError, match="'preset' must be one of 'smoke', 'quick', 'paper'; got 'fast'"):
+    with pytest.raises(prkd.ConfigError,
+                       match="'preset' must be one of 'smoke', 'quick', 'paper'; got 'fast'"):
         experiments.experiment_configs("fast")
 
 

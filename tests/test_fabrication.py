@@ -1,5 +1,6 @@
 """Fabricating the learned masks (prkd.fabrication): K-level quantisation, the height map, the exported files,
-``python -m prkd export-masks`` and its refusals (which write nothing), and the quantisation-aware evaluation."""
+``python -m prkd export-masks`` and its refusals (which write nothing), and the quantisation-aware
+evaluation."""
 
 import json
 import math
@@ -12,7 +13,8 @@ import torch
 import prkd
 from prkd.__main__ import main
 from prkd.data import load_splits
-from prkd.fabrication import (DEFAULT_INDEX, DEFAULT_WAVELENGTH_UM, FabricationError, export_masks, height_map_um,
+from prkd.fabrication import (DEFAULT_INDEX, DEFAULT_WAVELENGTH_UM, FabricationError,
+                              export_masks, height_map_um,
                               level_index, quantisation_table, quantize_phase)
 from prkd.learning import get_or_train
 from prkd.learning.evaluation import evaluate
@@ -38,8 +40,10 @@ def _learned_phi(run) -> torch.Tensor:
 
 @pytest.mark.parametrize("levels", [2, 3, 4, 16])
 def test_quantisation_puts_every_phase_on_the_nearest_of_k_levels(levels):
-    phi = torch.cat([torch.empty(2000, dtype=torch.float64).uniform_(-20, 20, generator=torch.Generator().manual_seed(1)),
-                     torch.tensor([0.0, 2 * math.pi, -1e-9, 2 * math.pi - 1e-9, 4 * math.pi], dtype=torch.float64)])
+    generator = torch.Generator().manual_seed(1)
+    phi = torch.cat([torch.empty(2000, dtype=torch.float64).uniform_(-20, 20, generator=generator),
+                     torch.tensor([0.0, 2 * math.pi, -1e-9, 2 * math.pi - 1e-9, 4 * math.pi],
+                                  dtype=torch.float64)])
     q = quantize_phase(phi, levels)
     k = q * levels / (2 * math.pi)
     assert q.shape == phi.shape and q.dtype == phi.dtype
@@ -47,10 +51,12 @@ def test_quantisation_puts_every_phase_on_the_nearest_of_k_levels(levels):
     assert torch.equal(k.round().long(), level_index(phi, levels))
     error = wrapped_phase_change(phi, q)
     assert error.max() <= math.pi / levels + 1e-9
-    grid = torch.arange(levels, dtype=torch.float64) * (2 * math.pi / levels)  # brute force: the nearest level
+    # brute force: the nearest level
+    grid = torch.arange(levels, dtype=torch.float64) * (2 * math.pi / levels)
     nearest = wrapped_phase_change(phi[:, None], grid[None, :]).min(dim=1).values
     assert torch.allclose(error, nearest, atol=1e-9)
-    assert q[-5:].tolist() == [0.0, 0.0, 0.0, 0.0, 0.0]  # 2 pi, just below 0 and just below 2 pi all wrap to level 0
+    # 2 pi, just below 0 and just below 2 pi all wrap to level 0
+    assert q[-5:].tolist() == [0.0, 0.0, 0.0, 0.0, 0.0]
 
 
 def test_two_levels_are_zero_and_pi():
@@ -80,7 +86,8 @@ def test_the_height_map_is_phi_lambda_over_two_pi_n_minus_one():
     assert torch.allclose(h, phi * 0.633 / (2 * math.pi * 0.457))
     assert height_map_um(2 * math.pi) == pytest.approx(DEFAULT_WAVELENGTH_UM / (DEFAULT_INDEX - 1))
     assert height_map_um(np.array([math.pi]), 0.5, 2.0).tolist() == pytest.approx([0.25])
-    for kwargs, field in ((dict(wavelength_um=0.0), "wavelength_um"), (dict(wavelength_um=-1.0), "wavelength_um"),
+    for kwargs, field in ((dict(wavelength_um=0.0), "wavelength_um"),
+                          (dict(wavelength_um=-1.0), "wavelength_um"),
                           (dict(wavelength_um=math.nan), "wavelength_um"), (dict(index=1.0), "index"),
                           (dict(index=0.5), "index")):
         with pytest.raises(FabricationError, match=f"{field} must be a finite number >"):
@@ -101,8 +108,10 @@ def test_export_writes_phase_png_and_height_map_of_every_mask(trained, tmp_path)
     written = export_masks(run, out, levels=4, wavelength_um=0.633, index=1.457)
     phi = _learned_phi(run)
     size = run.config().data.image_size
-    names = [f"mask_{i}{s}" for i in range(2) for s in ("_phase_rad.npy", ".png", "_height_um.npy", "_height_um.csv")]
-    assert [p.name for p in written] == names + ["masks.json"] and sorted(p.name for p in out.iterdir()) == sorted(
+    names = [f"mask_{i}{s}" for i in range(2) for s in ("_phase_rad.npy", ".png", "_height_um.npy",
+                                                        "_height_um.csv")]
+    assert [p.name for p in written] == names + ["masks.json"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
         names + ["masks.json"])
     for i in range(2):
         phase = np.load(out / f"mask_{i}_phase_rad.npy")
@@ -129,7 +138,8 @@ def test_masks_json_records_the_levels_and_the_parameters(trained, tmp_path):
     assert record["level_phases_rad"] == pytest.approx([2 * math.pi * k / 8 for k in range(8)])
     assert record["level_heights_um"] == pytest.approx([0.532 * k / 8 / 0.5 for k in range(8)])
     assert (record["wavelength_um"], record["index"]) == (DEFAULT_WAVELENGTH_UM, DEFAULT_INDEX)
-    assert record["shape"] == [cfg.data.image_size] * 2 and record["pixels_per_mask"] == cfg.data.image_size ** 2
+    assert record["shape"] == [cfg.data.image_size] * 2
+    assert record["pixels_per_mask"] == cfg.data.image_size ** 2
     assert (record["image_size"], record["pad_factor"]) == (cfg.data.image_size, cfg.data.pad_factor)
     error = wrapped_phase_change(phi, quantize_phase(phi, 8)).max().item()
     assert record["max_quantisation_error_rad"] == pytest.approx(error) and error <= math.pi / 8 + 1e-9
@@ -148,7 +158,8 @@ def test_the_cli_exports_and_names_the_folder(trained, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, says", [
-    (["teacher-L2-smoke-s0-0000000000", "--levels", "4"], "run 'teacher-L2-smoke-s0-0000000000' does not exist"),
+    (["teacher-L2-smoke-s0-0000000000", "--levels", "4"],
+     "run 'teacher-L2-smoke-s0-0000000000' does not exist"),
     (["RUN", "--levels", "1"], "levels must be an integer in [2, 65536]"),
     (["RUN", "--levels", "4", "--wavelength-um", "0"], "wavelength_um must be a finite number > 0"),
     (["RUN", "--levels", "4", "--wavelength-um", "-0.5"], "wavelength_um must be a finite number > 0"),
@@ -168,7 +179,8 @@ def test_the_cli_refuses_bad_input_and_writes_nothing(trained, tmp_path, capsys,
 def test_a_non_integer_k_is_refused_by_the_parser(trained, tmp_path, capsys):
     registry, run, _ = trained
     with pytest.raises(SystemExit) as exit_:
-        main(["--output-dir", str(registry.root), "export-masks", run.id, "--levels", "2.5", "--out", str(tmp_path / "x")])
+        main(["--output-dir", str(registry.root), "export-masks", run.id, "--levels", "2.5", "--out",
+              str(tmp_path / "x")])
     assert exit_.value.code == 2 and "--levels" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
 
@@ -187,17 +199,20 @@ def test_an_incomplete_run_is_refused_and_nothing_is_written(trained, tmp_path):
 def test_quantisation_table_rows_and_the_unquantised_row_is_the_runs_own_test(trained):
     _, run, data = trained
     rows = quantisation_table(run, data=data)
-    print("\n".join(f"{r['label']:>12}: PSNR {r['psnr']:.3f} dB (drop {r['psnr_drop_db']:+.3f}), SSIM {r['ssim']:.4f}, "
-                    f"max error {r['max_error_rad']:.3f} rad, R at K {r['mask_penalty_at_levels']}" for r in rows))
+    print("\n".join(f"{r['label']:>12}: PSNR {r['psnr']:.3f} dB (drop {r['psnr_drop_db']:+.3f}), SSIM "
+                    f"{r['ssim']:.4f}, max error {r['max_error_rad']:.3f} rad, R at K "
+                    f"{r['mask_penalty_at_levels']}" for r in rows))
     assert [r["label"] for r in rows] == ["unquantised", "K=2", "K=4", "K=8", "K=16"]
     assert [r["levels"] for r in rows] == [None, 2, 4, 8, 16]
     cfg = run.config()
     own = evaluate(run.load_system(), data.test, batch_size=256, seed=cfg.train.seed + 1)
     assert (rows[0]["psnr"], rows[0]["ssim"]) == pytest.approx((own["psnr"], own["ssim"]))
-    if run.metrics()["device"].startswith("cpu"):  # trained (and tested) here; a GPU's bfloat16 U-Net differs a little
+    # trained (and tested) here; a GPU's bfloat16 U-Net differs a little
+    if run.metrics()["device"].startswith("cpu"):
         assert rows[0]["psnr"] == pytest.approx(run.metrics()["test_psnr"], abs=1e-4)
     phi = _learned_phi(run)
-    assert all(r["mask_penalty"] == pytest.approx(mask_level_penalty(phi, cfg.optics.mask_levels).item()) for r in rows)
+    penalty = mask_level_penalty(phi, cfg.optics.mask_levels).item()
+    assert all(r["mask_penalty"] == pytest.approx(penalty) for r in rows)
     assert all(r["rho"] == cfg.optics.rho and r["max_error_rad"] <= math.pi / (r["levels"] or math.inf) + 1e-6
                for r in rows)
     assert all(r["psnr"] < rows[0]["psnr"] + 1.0 for r in rows[1:])  # coarse masks do not help (much)

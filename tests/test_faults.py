@@ -1,8 +1,9 @@
-"""Reliability: SIGKILL at many points and resume to the same result, atomic files, NaN stops and safe loading.
-The bad inputs (at least 15 kinds, each one clear error that destroys nothing) are in tests/test_bad_input.py.
+"""Reliability: SIGKILL at many points and resume to the same result, atomic files, NaN stops and safe
+loading. The bad inputs (at least 15 kinds, each one clear error that destroys nothing) are in
+tests/test_bad_input.py.
 
-The kill and Ctrl-C tests start real processes (a signal must hit a whole interpreter); the bad-input tests call
-the command line in this process (``prkd_cli``: ``prkd.__main__.main`` with its output captured)."""
+The kill and Ctrl-C tests start real processes (a signal must hit a whole interpreter); the bad-input tests
+call the command line in this process (``prkd_cli``: ``prkd.__main__.main`` with its output captured)."""
 
 import json
 import os
@@ -29,8 +30,10 @@ CHILD_CFG = "prkd.make('smoke', mode='e2e', n_train=64, n_val=32, n_test=32, bat
 def _child(script: str, out_dir, timeout=120) -> subprocess.CompletedProcess:
     """Run a training script in a fresh interpreter (so SIGKILL really kills a whole process)."""
     env = {**os.environ, "PRKD_OUTPUT_DIR": str(out_dir)}
-    code = "import os, signal, prkd\nfrom prkd.learning import fit, step, train\nfrom prkd.utils import atomic\n" + script
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout)
+    code = ("import os, signal, prkd\nfrom prkd.learning import fit, step, train\n"
+            "from prkd.utils import atomic\n") + script
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=timeout)
 
 
 _KILL_HOOKS = {
@@ -84,12 +87,14 @@ def _assert_run_files_are_whole(run_dir):
             load_checkpoint(path)
         elif path.suffix == ".csv":
             lines = path.read_text().splitlines()
-            assert lines[0].startswith("epoch,") and all(len(row.split(",")) == len(lines[0].split(",")) for row in lines)
+            assert lines[0].startswith("epoch,")
+            assert all(len(row.split(",")) == len(lines[0].split(",")) for row in lines)
 
 
 def test_sigkill_at_many_points_then_resume_gives_the_uninterrupted_result(tmp_path):
     reference_dir, killed_dir = tmp_path / "reference", tmp_path / "killed"
-    done = _child(f"run = train.get_or_train({CHILD_CFG}, registry=prkd.open_registry(), progress=False)\nprint(run.id)", reference_dir)
+    done = _child(f"run = train.get_or_train({CHILD_CFG}, registry=prkd.open_registry(), "
+                  "progress=False)\nprint(run.id)", reference_dir)
     assert done.returncode == 0, done.stderr
     run_id = done.stdout.strip().splitlines()[-1]
     # Kill points, in order (4 steps per epoch, 3 epochs; each process counts its own calls):
@@ -102,20 +107,26 @@ def test_sigkill_at_many_points_then_resume_gives_the_uninterrupted_result(tmp_p
               ("mid-write", 4), ("mid-write", 4), ("mid-write", 3)]
     progress = []
     for hook, n in points:
-        result = _child(textwrap.dedent(_KILL_HOOKS[hook]).format(n=n) + f"train.get_or_train({CHILD_CFG}, registry=prkd.open_registry(), progress=False)\n",
+        result = _child(textwrap.dedent(_KILL_HOOKS[hook]).format(n=n)
+                        + f"train.get_or_train({CHILD_CFG}, registry=prkd.open_registry(), progress=False)\n",
                         killed_dir)
         assert result.returncode == -signal.SIGKILL, (hook, n, result.stdout, result.stderr[-2000:])
         _assert_run_files_are_whole(killed_dir / "runs" / run_id)
         assert not (killed_dir / "runs" / run_id / "metrics.json").exists()
-        progress.append(sorted(p.name for p in (killed_dir / "runs" / run_id).iterdir() if not p.name.startswith(".")))
-    # the kills landed where intended: checkpoint from kill 3 on, history from kill 4 on, model.pt before kill 8
-    assert "checkpoint.pt" not in progress[1] and "checkpoint.pt" in progress[2] and "history.csv" not in progress[2]
+        progress.append(sorted(p.name for p in (killed_dir / "runs" / run_id).iterdir()
+                               if not p.name.startswith(".")))
+    # the kills landed where intended: checkpoint from kill 3 on, history from kill 4 on, model.pt before
+    # kill 8
+    assert "checkpoint.pt" not in progress[1] and "checkpoint.pt" in progress[2]
+    assert "history.csv" not in progress[2]
     assert "history.csv" in progress[3] and "model.pt" not in progress[6] and "model.pt" in progress[7]
-    final = _child(f"run = train.get_or_train({CHILD_CFG}, registry=prkd.open_registry(), progress=False)\nprint(run.id)", killed_dir)
+    final = _child(f"run = train.get_or_train({CHILD_CFG}, registry=prkd.open_registry(), "
+                   "progress=False)\nprint(run.id)", killed_dir)
     assert final.returncode == 0, final.stderr
     ref, res = Run(reference_dir / "runs" / run_id), Run(killed_dir / "runs" / run_id)
     assert res.is_complete and not res.checkpoint_file.exists()
-    kinds = [e["event"] for e in res.events()]  # every killed holder left its lock; each next process broke it
+    # every killed holder left its lock; each next process broke it
+    kinds = [e["event"] for e in res.events()]
     assert kinds.count("recovered") == len(points) and kinds[-1] == "completed" and "resumed" in kinds, kinds
     assert not [p.name for p in res.path.iterdir() if p.name.startswith(".")], "temporary files left behind"
     ref_state = load_checkpoint(ref.model_file)["state_dict"]
@@ -128,7 +139,8 @@ def test_sigkill_at_many_points_then_resume_gives_the_uninterrupted_result(tmp_p
 
 def test_ctrl_c_on_the_command_line_saves_a_checkpoint_and_says_how_to_resume(tmp_path):
     env = {**os.environ, "PRKD_OUTPUT_DIR": str(tmp_path)}
-    args = [sys.executable, "-m", "prkd", "train", "--mode", "e2e", "--preset", "smoke", "--set", "n_train=64",
+    args = [sys.executable, "-m", "prkd", "train", "--mode", "e2e", "--preset", "smoke",
+            "--set", "n_train=64",
             "n_val=32", "n_test=32", "batch_size=16", "epochs=200"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 120
@@ -159,7 +171,8 @@ def test_a_nan_loss_stops_training_names_step_and_term_and_marks_the_run_failed(
     run = registry.run_for(cfg)
     assert run.is_failed and not run.is_complete
     state = load_checkpoint(run.checkpoint_file)  # the last good checkpoint: end of epoch 1
-    assert state["epoch"] == 1 and all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    assert state["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
     monkeypatch.setattr(step_module, "task_loss", original)
     with pytest.raises(RunFailedError, match="failed earlier"):
         get_or_train(cfg, registry=registry, progress=False, log=lambda m: None)

@@ -27,7 +27,8 @@ def _check(*args: str) -> subprocess.CompletedProcess:
 def test_gpu_check_prints_and_writes_every_figure_at_smoke_shapes(tmp_path, capsys):
     out = tmp_path / "g.json"
     # L_t = 3 and 3 inference passes (as bench.py's smoke preset measures L_t = 3): seconds on a busy CPU
-    result = _check("--preset", "smoke", "--device", "cpu", "--steps", "2", "--warmup", "1", "--teacher-masks", "3",
+    result = _check("--preset", "smoke", "--device", "cpu", "--steps", "2", "--warmup", "1",
+                    "--teacher-masks", "3",
                     "--inference-repeats", "3", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     with capsys.disabled():  # the figures go to the test log, unasserted

@@ -1,5 +1,6 @@
-"""The budget ladder's plan (rungs, seeds, pairing, order), the verdict's wording rules, the refined rescoring and
-its command, and the fair comparison's two scorings. The trained smoke ladder itself runs in notebook 09's test."""
+"""The budget ladder's plan (rungs, seeds, pairing, order), the verdict's wording rules, the refined
+rescoring and its command, and the fair comparison's two scorings. The trained smoke ladder itself runs in
+notebook 09's test."""
 
 import json
 import math
@@ -21,7 +22,8 @@ def test_the_ladder_spans_16x_in_steps_on_the_full_split_with_the_seeds_the_issu
     runs = ladder.ladder_runs("ladder")
     steps = sorted({r.steps for r in runs})
     assert steps == [128, 512, 2048] and steps[-1] / steps[0] >= 16
-    assert {r.cfg.data.n_train for r in runs} == {30_000} and {r.cfg.train.lr_schedule for r in runs} == {"cosine"}
+    assert {r.cfg.data.n_train for r in runs} == {30_000}
+    assert {r.cfg.train.lr_schedule for r in runs} == {"cosine"}
     for s in steps:
         core = {g: {r.seed for r in runs if r.steps == s and r.group == g} for g in ("e2e", "random", "KD")}
         assert len({frozenset(v) for v in core.values()}) == 1  # paired: the same seeds in every group
@@ -39,13 +41,14 @@ def test_the_extras_sit_on_their_rungs_and_the_order_is_cheapest_first():
     assert {r.steps for r in sweep} == {512} and {r.cfg.train.beta for r in sweep} == {0.003, 0.01, 0.03, 0.1}
     assert all(r.cfg.train.cdp_loss == "normalized" and r.cfg.sigma == pytest.approx(0) for r in sweep)
     noisy = [r for r in runs if r.group.endswith("noisy")]
-    assert {r.steps for r in noisy} == {512} and {(r.cfg.optics.noise, r.cfg.optics.photons) for r in noisy} == {
-        ("poisson", 100.0)}
+    assert {r.steps for r in noisy} == {512}
+    assert {(r.cfg.optics.noise, r.cfg.optics.photons) for r in noisy} == {("poisson", 100.0)}
     assert {r.steps for r in runs if r.group in ("L_cdp only", "L_feat only")} == {2048}
     assert [r.steps for r in runs] == sorted(r.steps for r in runs)
     for i, r in enumerate(runs):  # a student's teacher is listed before it
         if r.cfg.train.mode == "student":
-            assert any(t.group.startswith("teacher") and t.seed == r.cfg.train.teacher_seed and t.steps == r.steps
+            assert any(t.group.startswith("teacher") and t.seed == r.cfg.train.teacher_seed
+                       and t.steps == r.steps
                        and t.cfg.optics.noise == r.cfg.optics.noise for t in runs[:i])
     assert len({r.name for r in runs}) == len(runs)
 
@@ -62,7 +65,8 @@ def test_the_reading_claims_no_more_than_holm_and_tost_allow():
     tie = PairedResult(0.02, -0.1, 0.14, 5, 0.7, "t over seeds")
     assert _reading(tie, 1.0, "equivalent within ±0.25") == "equivalent within ±0.25"
     assert _reading(tie, 1.0, "equivalence not shown") == "not resolved at this precision"
-    assert _reading(PairedResult(0.1, math.nan, math.nan, 1, math.nan, "t"), math.nan, "") == "not resolved (too few seeds)"
+    assert _reading(PairedResult(0.1, math.nan, math.nan, 1, math.nan, "t"), math.nan,
+                    "") == "not resolved (too few seeds)"
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +84,8 @@ def test_rescoring_reproduces_the_final_test_and_is_kept_in_the_run(tiny_run):
     assert scores["n_test"] == 32 and len(scores["refined_psnr_per_image"]) == 32
     assert (run.path / REFINED_FILE).is_file()
     assert refined_test_scores(run, refine="raar", iterations=20) == scores  # read back, not recomputed
-    with pytest.raises(ConfigError, match=r"'iterations' \(of the refinement\) must be an integer in \[1, 100000\]"):
+    with pytest.raises(ConfigError, match=r"'iterations' \(of the refinement\) must be an integer in \[1, "
+                                          r"100000\]"):
         refined_test_scores(run, refine="raar", iterations=0)
 
 
@@ -98,9 +103,11 @@ def test_the_fair_comparison_scores_every_method_both_ways_on_the_same_images(ti
     again = fair_rows({"e2e": run}, data.test, n_images=16, batch=8)  # read back from the run's folder
     assert (run.path / FAIR_FILE).is_file() and json.dumps(again) == json.dumps(rows)  # (json: nan == nan)
     methods = {r["method"] for r in rows}
-    assert {"learned (U-Net)", "RAAR 200", "ER 200", "zero phase"} <= methods and len(rows) == 2 * len(methods)
+    assert {"learned (U-Net)", "RAAR 200", "ER 200", "zero phase"} <= methods
+    assert len(rows) == 2 * len(methods)
     learned = {r["scoring"]: r for r in rows if r["method"] == "learned (U-Net)"}
-    assert learned["oracle"]["PSNR (dB)"] >= learned["raw"]["PSNR (dB)"] - 0.01  # the best offset can only help
+    # the best offset can only help
+    assert learned["oracle"]["PSNR (dB)"] >= learned["raw"]["PSNR (dB)"] - 0.01
     assert all(r["images"] == 16 for r in rows)
     raar = {r["scoring"]: r for r in rows if r["method"] == "RAAR 200"}
     assert raar["oracle"]["PSNR (dB)"] >= raar["raw"]["PSNR (dB)"] - 0.01 and raar["raw"]["low"] != ""
@@ -121,7 +128,8 @@ def test_a_record_reports_a_run_as_the_registry_did_and_stands_in_for_a_missing_
         refined_test_scores(record, refine="er", iterations=7)
     with pytest.raises(RuntimeError, match="a record without weights"):
         record.load_system()
-    fair_rows({"e2e": run}, data.test, n_images=8, batch=8)  # the fair comparison's scores travel in the record
+    # the fair comparison's scores travel in the record
+    fair_rows({"e2e": run}, data.test, n_images=8, batch=8)
     record = RunRecord(write_record(run, tmp_path / "records"))
     assert json.dumps(fair_rows({"e2e": record}, data.test, n_images=8, batch=8)) == json.dumps(
         fair_rows({"e2e": run}, data.test, n_images=8, batch=8))
@@ -150,3 +158,34 @@ def test_a_record_stays_the_result_when_its_run_is_trained_again(tmp_path):
     assert kept.metrics()["test_psnr"] == pytest.approx(run.metrics()["test_psnr"] - 1.0)
     alone = collect_ladder("smoke", registry=registry).runs[key]
     assert alone.metrics()["test_psnr"] == run.metrics()["test_psnr"]  # without records: the registry's run
+
+
+def test_the_ladder_trains_in_its_own_order_with_an_implied_teacher_first(monkeypatch, registry):
+    """Through run_plan on any executor: the ladder's order, a teacher kept only as a record retrained just
+    before its first student; in this process the runs start in exactly that order."""
+    import types
+    from prkd.experiments import graph as graph_module
+    from prkd.experiments.executors import InProcess
+    from prkd.learning import teacher_config
+    from prkd.registry import Registry
+    plan_id = ladder.plan_run_id
+    monkeypatch.setattr(graph_module, "get_or_train",
+                        lambda cfg, **kwargs: types.SimpleNamespace(id=plan_id(cfg)))
+    monkeypatch.setattr(Registry, "find", lambda self, rid: types.SimpleNamespace(id=rid))
+    first_rung = min(r.steps for r in ladder.ladder_runs("smoke"))
+    runs = [r for r in ladder.ladder_runs("smoke")
+            if r.steps == first_rung and not r.group.startswith("teacher")]
+    executor, seen = InProcess(), []
+    run_all = executor.as_completed  # the same executor, recording the order its tasks start in
+    monkeypatch.setattr(executor, "as_completed",
+                        lambda futures, started=None: run_all(futures, seen.append))
+    done = ladder.train_in_order(runs, registry=registry, executor=executor, data=object(), progress=False,
+                                 log=lambda m: None)
+    assert set(done) == {r.name for r in runs}
+    expected = []
+    for r in runs:  # every teacher is only implied here (as if kept as a record): it comes just before
+        if r.cfg.train.mode == "student" and plan_id(teacher_config(r.cfg)) not in expected:
+            expected.append(plan_id(teacher_config(r.cfg)))
+        expected.append(plan_id(r.cfg))
+    assert seen == expected and any(r.cfg.train.mode == "student" for r in runs)
+    assert len(expected) > len(runs)  # a teacher was added

@@ -40,7 +40,8 @@ def test_kd_objective_eq7_weights_and_sigma():
     task, pen, cdp, feat = torch.tensor(2.0), torch.tensor(0.1), torch.tensor(3.0), torch.tensor(5.0)
     total, terms = objective(task=task, penalty=pen, alpha=0.5, beta=0.25, cdp=cdp, feat=feat)
     assert total.item() == pytest.approx(0.5 * 2 + 0.1 + 0.25 * 3 + 0.25 * 5)
-    assert {k: v.item() for k, v in terms.items()} == pytest.approx({"task": 2.0, "penalty": 0.1, "cdp": 3.0, "feat": 5.0})
+    expected = {"task": 2.0, "penalty": 0.1, "cdp": 3.0, "feat": 5.0}
+    assert {k: v.item() for k, v in terms.items()} == pytest.approx(expected)
     assert kd_weights(0.2, 0.3) == pytest.approx((0.2, 0.3, 0.5))
 
 
@@ -57,4 +58,5 @@ def test_invalid_kd_weights_are_refused(alpha, beta):
 
 def test_a_weighted_term_cannot_be_missing():
     with pytest.raises(ValueError, match="needs L_feat"):
-        objective(task=torch.tensor(1.0), penalty=torch.tensor(0.0), alpha=0.4, beta=0.5, cdp=torch.tensor(1.0))
+        objective(task=torch.tensor(1.0), penalty=torch.tensor(0.0), alpha=0.4, beta=0.5,
+                  cdp=torch.tensor(1.0))

@@ -18,8 +18,10 @@ def test_ssim_agrees_with_skimage_per_image(pairs):
     x_hat, x = pairs
     ours = ssim(x_hat, x)
     for i in range(len(x)):
-        ref = structural_similarity(x_hat[i, 0].numpy().astype(np.float64), x[i, 0].numpy().astype(np.float64),
-                                    data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+        ref = structural_similarity(x_hat[i, 0].numpy().astype(np.float64),
+                                    x[i, 0].numpy().astype(np.float64),
+                                    data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                    use_sample_covariance=False)
         assert abs(ours[i].item() - ref) < 1e-3
 
 

@@ -27,7 +27,8 @@ def test_every_notebook_ran_and_was_written(executed):
     names = [nb.name for nb in reproduce.notebooks()]
     assert names == ["01_sensing_model.ipynb", "02_initialization.ipynb", "03_e2e_teacher.ipynb",
                      "04_kd_student.ipynb", "05_ablations.ipynb", "06_figures.ipynb",
-                     "07_does_distillation_help.ipynb", "08_classical_baselines.ipynb", "09_budget_ladder.ipynb",
+                     "07_does_distillation_help.ipynb", "08_classical_baselines.ipynb",
+                     "09_budget_ladder.ipynb",
                      "10_unrolled.ipynb"]
     for name in names:
         nb = json.loads((executed / name).read_text())
@@ -39,7 +40,8 @@ def test_figures_and_tables_of_the_smoke_reproduction_are_written(executed):
     folder = executed.parent.parent / "figures" / "smoke"  # notebook 06, from the runs of 03-05
     expected = {f"{name}.{ext}" for name in ("fig2_teachers", "fig3_students", "fig4_reconstructions")
                 for ext in ("png", "pdf")}
-    expected |= {f"{name}.{ext}" for name in ("table1_ablation", "table2_cost", "comparison_with_paper", "runs")
+    expected |= {f"{name}.{ext}" for name in ("table1_ablation", "table2_cost",
+                                              "comparison_with_paper", "runs")
                  for ext in ("csv", "md")}
     assert {p.name for p in folder.iterdir()} == expected
     assert all((folder / name).stat().st_size > 0 for name in expected)
@@ -48,7 +50,8 @@ def test_figures_and_tables_of_the_smoke_reproduction_are_written(executed):
 
 
 def test_the_study_notebook_writes_its_verdict_and_runs_table(executed):
-    folder = executed.parent.parent / "figures" / "study-smoke"  # notebook 07, apart from the smoke reproduction
+    # notebook 07, apart from the smoke reproduction
+    folder = executed.parent.parent / "figures" / "study-smoke"
     names = {p.name for p in folder.iterdir()}
     assert {"runs.csv", "verdict.csv", "verdict.md", "beta_sweep.csv", "wall_time.json"} <= names
     assert {f"study_{n}.png" for n in ("curves", "mechanism", "beta_sweep", "teachers", "masks")} <= names
@@ -67,7 +70,8 @@ def test_the_ladder_notebook_writes_its_verdict_trend_and_runs(executed):
     assert verdict[0].startswith("steps,comparison,scoring,seeds,teachers,ΔPSNR (dB),low,high,p,")
     assert "p (Holm)" in verdict[0] and any(",KD − E2E,refined," in row for row in verdict)
     runs = (folder / "runs.csv").read_text().splitlines()
-    assert runs[0].startswith("steps,n_train,group,seed,run_id") and "refined_psnr" in runs[0] and len(runs) == 29
+    assert runs[0].startswith("steps,n_train,group,seed,run_id") and "refined_psnr" in runs[0]
+    assert len(runs) == 29
 
 
 def test_the_unrolled_notebook_writes_its_verdict_teachers_classical_and_costs(executed):
@@ -92,7 +96,8 @@ def test_each_preset_runs_its_notebooks():
 def test_nbval_reproduces_the_checked_cells(executed):
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q",
-         "--sanitize-with", str(REPO / "tests" / "nbval_sanitize.cfg"), *sorted(map(str, executed.glob("*.ipynb")))],
+         "--sanitize-with", str(REPO / "tests" / "nbval_sanitize.cfg"),
+         *sorted(map(str, executed.glob("*.ipynb")))],
         capture_output=True, text=True, cwd=executed)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
@@ -105,7 +110,8 @@ def test_source_notebooks_are_committed_clean():
         assert "preset" in "".join(tagged[0]["source"])
         for cell in nb["cells"]:
             if cell["cell_type"] == "code":
-                assert cell["outputs"] == [] and cell["execution_count"] is None, f"{nb_path.name} has outputs"
+                assert cell["outputs"] == []
+                assert cell["execution_count"] is None, f"{nb_path.name} has outputs"
                 src = "".join(cell["source"])
                 assert "sys.path" not in src and "os.chdir" not in src and "cuda" not in src
 
@@ -132,7 +138,8 @@ def test_a_failing_notebook_stops_the_run_with_its_name(tmp_path, monkeypatch, r
     nbformat.write(bad, nb_dir / "02_bad.ipynb")
     nbformat.write(good, nb_dir / "03_never.ipynb")
     monkeypatch.setattr(reproduce, "NOTEBOOK_DIR", nb_dir)
-    with pytest.raises(reproduce.NotebookFailed, match="notebook 02_bad failed.*ValueError: broken on purpose"):
+    with pytest.raises(reproduce.NotebookFailed,
+                       match="notebook 02_bad failed.*ValueError: broken on purpose"):
         reproduce.run_notebooks("smoke", registry=registry)
     written = {p.name for p in (registry.root / "notebooks" / "smoke").glob("*")}
     assert "02_bad.ipynb" in written and "03_never.ipynb" not in written  # the failing copy is kept
@@ -159,4 +166,5 @@ def test_an_invalid_parameter_fails_with_the_config_error_and_the_executed_noteb
     nb = json.loads(target.read_text())
     errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert len(errors) == 1 and errors[0]["ename"] == "ConfigError"
-    assert "'preset' must be one of 'paper', 'quick', 'study', 'ladder', 'smoke'; got 'huge'" in errors[0]["evalue"]
+    expected = "'preset' must be one of 'paper', 'quick', 'study', 'ladder', 'smoke'; got 'huge'"
+    assert expected in errors[0]["evalue"]

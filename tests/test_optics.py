@@ -86,7 +86,8 @@ def test_noise_is_seeded_and_optional():
 def test_gradient_passes_through_noise_to_the_masks():
     op = CDPSensing(n_masks=2, size=8, generator=torch.Generator().manual_seed(0))
     x = torch.polar(torch.ones(1, 8, 8), torch.rand(1, 8, 8))
-    add_noise(op(x), kind="poisson", photons=10.0, generator=torch.Generator().manual_seed(0)).square().sum().backward()
+    add_noise(op(x), kind="poisson", photons=10.0,
+              generator=torch.Generator().manual_seed(0)).square().sum().backward()
     assert op.phi.grad is not None and torch.isfinite(op.phi.grad).all() and op.phi.grad.abs().sum() > 0
 
 

@@ -37,11 +37,13 @@ def test_optics_fields_name_the_field_and_the_allowed_range(overrides, field, al
 def test_cdp_loss_form_belongs_to_the_student():
     with pytest.raises(ConfigError, match="'cdp_loss'.*only to mode 'student'"):
         prkd.make("smoke", mode="e2e", cdp_loss="standardized")
-    assert prkd.make("smoke", mode="student", alpha=0.5, beta=0.25, cdp_loss="standardized").train.cdp_loss == "standardized"
+    assert prkd.make("smoke", mode="student", alpha=0.5, beta=0.25,
+                     cdp_loss="standardized").train.cdp_loss == "standardized"
 
 
 def test_presets_let_the_masks_travel_as_far_as_the_papers():
-    """steps x mask_lr (Adam's bound on a phase's travel) is of the paper's order (28 rad) at quick and study."""
+    """steps x mask_lr (Adam's bound on a phase's travel) is of the paper's order (28 rad) at quick and
+    study."""
     def travel(cfg):
         return cfg.train.epochs * (cfg.data.n_train // cfg.train.batch_size) * cfg.train.mask_lr
     paper = travel(prkd.make("paper"))
@@ -109,11 +111,14 @@ def test_standardized_cdp_loss_is_two_one_minus_r_and_blind_to_contrast_and_offs
 
 def test_every_run_logs_the_optics_diagnostics_per_epoch(tiny_data, registry):
     logs = []
-    teacher = get_or_train(prkd.make("smoke", mode="teacher", n_masks=3, mask_lr=0.1, **TINY), registry=registry, data=tiny_data,
+    teacher = get_or_train(prkd.make("smoke", mode="teacher", n_masks=3, mask_lr=0.1, **TINY),
+                           registry=registry, data=tiny_data,
                            progress=False, log=logs.append)
-    e2e = get_or_train(prkd.make("smoke", mode="e2e", mask_lr=0.1, teacher_masks=3, **TINY), registry=registry, data=tiny_data,
+    e2e = get_or_train(prkd.make("smoke", mode="e2e", mask_lr=0.1, teacher_masks=3, **TINY),
+                       registry=registry, data=tiny_data,
                        progress=False, log=logs.append)
-    rand = get_or_train(prkd.make("smoke", mode="random", mask_lr=0.1, teacher_masks=3, **TINY), registry=registry, data=tiny_data,
+    rand = get_or_train(prkd.make("smoke", mode="random", mask_lr=0.1, teacher_masks=3, **TINY),
+                        registry=registry, data=tiny_data,
                         progress=False, log=logs.append)
     for run in (teacher, e2e, rand):
         rows = run.history()
@@ -126,16 +131,19 @@ def test_every_run_logs_the_optics_diagnostics_per_epoch(tiny_data, registry):
     assert 0 < e2e.history()[0]["mask_drift"] < e2e.history()[1]["mask_drift"]
     assert rand.metrics()["mask_drift_rad"] == 0
     assert "val_cdp" not in teacher.history()[0]  # no teacher of its own: blank
-    assert "val_cdp" in e2e.history()[0] and "val_cdp_std" in rand.history()[0]  # the teacher its student would have
+    # the teacher its student would have
+    assert "val_cdp" in e2e.history()[0] and "val_cdp_std" in rand.history()[0]
     assert e2e.metrics()["speckle_contrast_start"] == pytest.approx(1.0, abs=0.1)
 
 
 def test_a_run_whose_masks_barely_moved_says_so(tiny_data, registry):
     logs = []
-    get_or_train(prkd.make("smoke", mode="e2e", mask_lr=1e-6, **TINY), registry=registry, data=tiny_data, progress=False, log=logs.append)
+    get_or_train(prkd.make("smoke", mode="e2e", mask_lr=1e-6, **TINY), registry=registry, data=tiny_data,
+                 progress=False, log=logs.append)
     assert any("masks moved only" in line and "< 0.1 rad" in line for line in logs)
     logs.clear()
-    get_or_train(prkd.make("smoke", mode="e2e", mask_lr=0.3, seed=1, **TINY), registry=registry, data=tiny_data, progress=False,
+    get_or_train(prkd.make("smoke", mode="e2e", mask_lr=0.3, seed=1, **TINY), registry=registry,
+                 data=tiny_data, progress=False,
                  log=logs.append)
     assert not any("masks moved only" in line for line in logs)
 

@@ -1,5 +1,5 @@
-"""The order a plan's runs start in (prkd.experiments.schedule): the cost model recovers known coefficients and
-the measured ones; the longest teacher-and-students chain starts first and no student before its teacher;
+"""The order a plan's runs start in (prkd.experiments.schedule): the cost model recovers known coefficients
+and the measured ones; the longest teacher-and-students chain starts first and no student before its teacher;
 Dask gets that order as priorities; benchmarks/plan_wall.py's busy and idle seconds per worker. Nothing here
 trains."""
 
@@ -16,7 +16,8 @@ import prkd
 from conftest import REPO
 from prkd.experiments import dask_runner, graph as graph_module
 from prkd.experiments.graph import PlanGraph, run_plan
-from prkd.experiments.schedule import (STUDY_FIT, RunCost, critical_path_order, default_cost_model, fit_cost_model,
+from prkd.experiments.schedule import (STUDY_FIT, RunCost, critical_path_order, default_cost_model,
+                                       fit_cost_model,
                                        fit_from_registry, priorities)
 from prkd.registry import Registry, run_id
 
@@ -36,7 +37,8 @@ def _two_chains() -> PlanGraph:
 
 
 def _teacher_of(graph: PlanGraph, L: int) -> str:
-    return next(r for r, t in graph.tasks.items() if t.cfg.train.mode == "teacher" and t.cfg.optics.n_masks == L)
+    return next(r for r, t in graph.tasks.items() if t.cfg.train.mode == "teacher"
+                and t.cfg.optics.n_masks == L)
 
 
 def _assert_teachers_first(graph: PlanGraph, order: list[str]) -> None:
@@ -51,7 +53,8 @@ def test_the_fit_recovers_known_coefficients():
     configs = [prkd.make("smoke", mode="teacher", n_masks=L, epochs=e, image_size=size)
                for L in (1, 3, 9) for e in (1, 4) for size in (16, 32)]
     fitted = fit_cost_model((cfg, KNOWN.seconds(cfg)) for cfg in configs)
-    assert fitted.seconds_per_step == pytest.approx(0.2) and fitted.seconds_per_step_per_mask == pytest.approx(0.05)
+    assert fitted.seconds_per_step == pytest.approx(0.2)
+    assert fitted.seconds_per_step_per_mask == pytest.approx(0.05)
 
 
 def test_the_cost_counts_steps_masks_and_pixels():
@@ -81,7 +84,8 @@ def _fake_complete_run(registry: Registry, cfg, seconds: float) -> None:
     folder = registry.runs_dir / run_id(cfg)
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps({"config": cfg.to_dict(), "teacher_run": None}))
-    (folder / "metrics.json").write_text(json.dumps({"test_psnr": 20.0, "test_ssim": 0.5, "train_seconds": seconds}))
+    (folder / "metrics.json").write_text(json.dumps({"test_psnr": 20.0, "test_ssim": 0.5,
+                                                     "train_seconds": seconds}))
     (folder / "model.pt").write_bytes(b"")
 
 
@@ -95,10 +99,13 @@ def test_the_default_model_is_fitted_to_the_registry_when_it_can_be(tmp_path):
         cfg = prkd.make("smoke", mode="teacher", n_masks=L)
         _fake_complete_run(registry, cfg, KNOWN.seconds(cfg))
     fitted = default_cost_model(registry, preset="smoke")
-    assert fitted.seconds_per_step == pytest.approx(0.2) and fitted.seconds_per_step_per_mask == pytest.approx(0.05)
+    assert fitted.seconds_per_step == pytest.approx(0.2)
+    assert fitted.seconds_per_step_per_mask == pytest.approx(0.05)
     assert default_cost_model(registry, preset="quick") == STUDY_FIT  # no quick runs there
-    slower_e2e = prkd.make("smoke", mode="random")  # L = 1 taking longer than L = 9: a negative slope, refused
-    _fake_complete_run(registry, slower_e2e, 100 * KNOWN.seconds(prkd.make("smoke", mode="teacher", n_masks=9)))
+    # L = 1 taking longer than L = 9: a negative slope, refused
+    slower_e2e = prkd.make("smoke", mode="random")
+    _fake_complete_run(registry, slower_e2e, 100
+                       * KNOWN.seconds(prkd.make("smoke", mode="teacher", n_masks=9)))
     assert fit_from_registry(registry) is None and default_cost_model(registry) == STUDY_FIT
 
 
@@ -113,7 +120,8 @@ def test_the_longest_chain_goes_first_and_no_student_before_its_teacher():
     assert order[:2] == [t9, t3]
     _assert_teachers_first(graph, order)
     students_of_9 = [rid for rid in order if graph.tasks[rid].teacher == t9]
-    assert students_of_9 == [rid for rid in graph.tasks if graph.tasks[rid].teacher == t9]  # ties keep plan order
+    # ties keep plan order
+    assert students_of_9 == [rid for rid in graph.tasks if graph.tasks[rid].teacher == t9]
 
 
 def test_a_student_never_precedes_its_teacher_even_when_costs_tie():
@@ -163,7 +171,8 @@ def test_dask_gets_the_critical_path_order_as_priorities(monkeypatch, tmp_path):
     monkeypatch.setattr(dask_runner, "require_distributed", lambda: types.SimpleNamespace(as_completed=iter))
     client = _FakeClient()
     with dask_runner.DaskExecutor(client=client) as executor:
-        outcome = run_plan(graph, registry, executor=executor, progress=False, log=lambda m: None, cost=STUDY_FIT)
+        outcome = run_plan(graph, registry, executor=executor, progress=False, log=lambda m: None,
+                           cost=STUDY_FIT)
     assert outcome.ok
     order = critical_path_order(graph, STUDY_FIT)
     assert [kw["key"] for _, kw in client.submitted] == [f"prkd-{rid}" for rid in order]
@@ -197,7 +206,8 @@ def test_plan_wall_counts_each_workers_busy_and_idle_seconds(tmp_path):
     _write_events(runs, "student-b", [("started", 2, "00:05"), ("completed", 2, "00:35"),  # 30 s on pid 2
                                       ("waited", 1, "01:41")])
     _write_events(runs, "e2e-c", [("started", 2, "00:40"),  # pid 2 is killed: its open span is not counted
-                                  ("recovered", 1, "01:45"), ("resumed", 1, "01:45"), ("completed", 1, "02:05")])
+                                  ("recovered", 1, "01:45"), ("resumed", 1, "01:45"),
+                                  ("completed", 1, "02:05")])
     busy = plan_wall.busy_seconds(runs)
     assert busy == {"h:1": pytest.approx(120.0), "h:2": pytest.approx(30.0)}
     assert plan_wall.idle_seconds(busy, 150.0) == {"h:1": 30.0, "h:2": 120.0}

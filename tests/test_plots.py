@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from prkd.physics.optics import CDPSensing
-from prkd.views.plots import show_masks, wrapped_drift
+from prkd.views.learned_optics import show_masks, wrapped_drift
 
 matplotlib.use("Agg")
 

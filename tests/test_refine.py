@@ -1,5 +1,5 @@
-"""Refining a system's output on its own CDPs (prkd.learning.refine): no oracle, the start's global phase kept, a
-noisy start improved, bad values refused, and the evaluation's refined scores beside the raw ones."""
+"""Refining a system's output on its own CDPs (prkd.learning.refine): no oracle, the start's global phase
+kept, a noisy start improved, bad values refused, and the evaluation's refined scores beside the raw ones."""
 
 import math
 
@@ -48,7 +48,8 @@ def test_refinement_improves_a_noisy_start(L):
 def test_the_refined_global_phase_follows_the_start_not_the_truth():
     img = _blob_images()
     op, y = _measured(img, 2)
-    shifted = img + 0.1  # the same scene up to a global phase of 0.1 * phase_range: the CDPs cannot tell them apart
+    # the same scene up to a global phase of 0.1 * phase_range: the CDPs cannot tell them apart
+    shifted = img + 0.1
     for refine in ("er", "raar"):
         refined = refine_output(shifted, y, op, phase_range=PHASE_RANGE, refine=refine, iterations=100)
         offset = (refined - img).mean(dim=(1, 2, 3))

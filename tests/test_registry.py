@@ -19,7 +19,8 @@ import pytest
 
 import prkd
 from prkd.__main__ import main
-from prkd.registry import (DamagedRunError, LockTimeout, OutputNotWritableError, Registry, RunLock, default_root,
+from prkd.registry import (DamagedRunError, LockTimeout, OutputNotWritableError, Registry,
+                           RunLock, default_root,
                            events, open_registry)
 from prkd.registry.locks import Holder, _process_start
 from prkd.learning import get_or_train
@@ -28,7 +29,8 @@ STUDENT_ARGS = ["train", "--mode", "student", "--teacher-L", "3", "--preset", "s
 
 
 def _prkd(root, *args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "prkd", "--output-dir", str(root), *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "prkd", "--output-dir", str(root), *args],
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 
 
@@ -51,7 +53,8 @@ def _write_lock(folder, holder: Holder, age_s: float = 0.0) -> None:
 
 
 def _holder(pid: int, host: str | None = None, start: str | None = None) -> Holder:
-    return Holder(host=host or socket.gethostname(), pid=pid, process_start=start, time="2026-01-01T00:00:00+0000",
+    return Holder(host=host or socket.gethostname(), pid=pid, process_start=start,
+                  time="2026-01-01T00:00:00+0000",
                   token=f"token-{pid}")
 
 
@@ -72,7 +75,8 @@ def test_two_processes_racing_for_a_student_train_each_run_once_and_share_it(tmp
         assert not (run.path / "train.lock").exists()
     # the waiting process was told, and both report the same student
     assert any("waiting for it to finish" in out for out in outputs)
-    final = [[line for line in out.splitlines() if line.startswith("run student-") and ": test PSNR" in line][-1]
+    final = [[line for line in out.splitlines() if line.startswith("run student-")
+              and ": test PSNR" in line][-1]
              for out in outputs]
     assert final[0] == final[1]
 
@@ -85,7 +89,8 @@ def test_a_holder_killed_with_sigkill_is_taken_over_and_its_run_resumed(tmp_path
     holder = _prkd(tmp_path, *args)
     deadline = time.monotonic() + 120
     while not run.checkpoint_file.is_file():
-        assert holder.poll() is None and time.monotonic() < deadline, "the first process ended before a checkpoint"
+        assert holder.poll() is None
+        assert time.monotonic() < deadline, "the first process ended before a checkpoint"
         time.sleep(0.05)
     holder.send_signal(signal.SIGKILL)
     holder.wait()
@@ -129,7 +134,8 @@ def test_a_live_holder_makes_others_wait_with_a_message(tmp_path):
 
 
 def test_a_reused_pid_does_not_keep_a_lock(tmp_path):
-    _write_lock(tmp_path / "run", _holder(os.getpid(), start="1"))  # this pid, but another process's start time
+    # this pid, but another process's start time
+    _write_lock(tmp_path / "run", _holder(os.getpid(), start="1"))
     assert _process_start(os.getpid()) not in (None, "1")
     assert RunLock(tmp_path / "run").current() is None
 
@@ -147,7 +153,8 @@ def test_the_holder_refreshes_its_lock_and_leaves_a_lock_it_no_longer_owns(tmp_p
     os.utime(lock.path, (1, 1))
     time.sleep(0.3)
     assert time.time() - lock.path.stat().st_mtime < 5, "the heartbeat did not refresh the lock"
-    _write_lock(tmp_path / "run", _holder(os.getpid(), start=_process_start(os.getpid())))  # someone else's now
+    # someone else's now
+    _write_lock(tmp_path / "run", _holder(os.getpid(), start=_process_start(os.getpid())))
     lock.release()
     assert lock.path.exists(), "release removed a lock that another holder had taken"
 
@@ -157,7 +164,8 @@ def two_runs(tmp_path_factory):
     """A registry with two finished smoke runs (E2E and random)."""
     registry = Registry.open(tmp_path_factory.mktemp("registry"))
     quiet = {"progress": False, "log": lambda m: None}
-    return registry, [get_or_train(prkd.make("smoke", mode=mode), registry=registry, **quiet) for mode in ("e2e", "random")]
+    return registry, [get_or_train(prkd.make("smoke", mode=mode), registry=registry, **quiet)
+                      for mode in ("e2e", "random")]
 
 
 def _copy_registry(two_runs, tmp_path) -> tuple[Registry, list]:
@@ -171,7 +179,8 @@ def _copy_registry(two_runs, tmp_path) -> tuple[Registry, list]:
 @pytest.mark.parametrize("damage, file", [
     (lambda run: run.metrics_file.write_text(run.metrics_file.read_text()[:40]), "metrics.json"),
     (lambda run: run.config_file.write_text("{}"), "config.json"),
-    (lambda run: run.config_file.write_text('{"config": {"preset": "smoke", "train": {"seed": 5}}}'), "config.json"),
+    (lambda run: run.config_file.write_text('{"config": {"preset": "smoke", "train": {"seed": 5}}}'),
+     "config.json"),
 ])
 def test_a_damaged_run_is_named_in_the_listing_and_refused_on_load(two_runs, tmp_path, capsys, damage, file):
     registry, (bad, good) = _copy_registry(two_runs, tmp_path)

@@ -1,5 +1,6 @@
 """One place names a run: ``registry.run_id_for`` (behind ``Registry.run_for``) works out a student's implied
-teacher; plans, the graph, the training entry and the notebooks all reach it, and nothing else computes one."""
+teacher; plans, the graph, the training entry and the notebooks all reach it, and nothing else computes
+one."""
 
 import re
 from pathlib import Path
@@ -22,7 +23,8 @@ def test_a_students_run_names_its_implied_teacher_and_an_override_changes_it(tmp
     implied = run_id(teacher_config(cfg))
     assert registry.run_for(cfg).id == run_id(cfg, implied) == plan_run_id(cfg)
     assert registry.run_for(cfg, "teacher-L3-smoke-s9-0123456789").id != registry.run_for(cfg).id
-    assert registry.run_for(_student(teacher_seed=0)).id != registry.run_for(cfg).id  # the teacher is in the name
+    # the teacher is in the name
+    assert registry.run_for(_student(teacher_seed=0)).id != registry.run_for(cfg).id
     graph = PlanGraph.from_configs({"student": cfg})
     assert set(graph.tasks) == {implied, registry.run_for(cfg).id}
     e2e = prkd.make("smoke", mode="e2e")

@@ -1,4 +1,5 @@
-"""Filtered spectral initialization (Eq. 2, Algorithm 1): it finds the scene, and gradients reach phi and psi."""
+"""Filtered spectral initialization (Eq. 2, Algorithm 1): it finds the scene, and gradients reach phi and
+psi."""
 
 import torch
 
@@ -33,7 +34,8 @@ def test_power_iteration_matches_the_leading_eigenvector_of_the_dense_matrix():
     op = CDPSensing(n_masks=L, size=n, generator=gen).double()
     init = SpectralInit(size=n, T=500, weighting="y", generator=gen).double()
     init.filter.set_identity()
-    x = torch.polar(torch.ones(1, n, n, dtype=torch.float64), torch.rand(1, n, n, generator=gen, dtype=torch.float64))
+    x = torch.polar(torch.ones(1, n, n, dtype=torch.float64),
+                    torch.rand(1, n, n, generator=gen, dtype=torch.float64))
     y = op(x)
     eye = torch.eye(n * n, dtype=torch.complex128).reshape(n * n, n, n)
     w = y / (L * n * n)
@@ -100,7 +102,8 @@ def test_gradcheck_through_sensing_and_initialization():
     n = 4
     pipeline = _SenseAndInit(CDPSensing(n_masks=2, size=n, generator=gen),
                              SpectralInit(size=n, T=3, filter_size=3, weighting="y", generator=gen)).double()
-    x = torch.polar(torch.ones(1, n, n, dtype=torch.float64), torch.rand(1, n, n, generator=gen, dtype=torch.float64))
+    x = torch.polar(torch.ones(1, n, n, dtype=torch.float64),
+                    torch.rand(1, n, n, generator=gen, dtype=torch.float64))
 
     def z_of(phi, psi):
         z = torch.func.functional_call(pipeline, {"op.phi": phi, "init.filter.psi": psi}, (x,))
@@ -162,9 +165,9 @@ def test_recompute_backward_gives_the_plain_autograd_gradient():
 
 
 def _reference_initialization(init: SpectralInit, y: torch.Tensor, op: CDPSensing) -> torch.Tensor:
-    """Algorithm 1 written plainly, as prkd computed it before the fused power step: Gamma through the operator's
-    own A and A_adjoint with the orthonormal DFT, the filter as a zero-padded conv2d of both parts, autograd
-    through everything."""
+    """Algorithm 1 written plainly, as prkd computed it before the fused power step: Gamma through the
+    operator's own A and A_adjoint with the orthonormal DFT, the filter as a zero-padded conv2d of both
+    parts, autograd through everything."""
     b, L, n1, n2 = y.shape
     w = init.weights(y) / (L * n1 * n2)
     psi = init.filter.psi[None, None]

@@ -24,7 +24,8 @@ def test_paired_seeds_matches_hand_computation():
     t975_2 = 4.302652729911275  # Student t quantile, 0.975, 2 degrees of freedom
     half = t975_2 * sd / math.sqrt(3)  # = 4.302653 * 0.272845 (standard error) = 1.173958
     assert half == pytest.approx(1.173958, abs=1e-6)
-    # t statistic = mean / (sd / sqrt 3) = 0.633333 / 0.272845 = 2.321219; two-sided p = 2 * (1 - F_t2(2.321219)) = 0.14601
+    # t statistic = mean / (sd / sqrt 3) = 0.633333 / 0.272845 = 2.321219; two-sided p = 2 * (1 -
+    # F_t2(2.321219)) = 0.14601
     r = paired_seeds(A, B)
     assert r.mean == pytest.approx(mean, rel=1e-12)
     assert r.low == pytest.approx(mean - half, rel=1e-9)
@@ -41,7 +42,8 @@ def test_paired_seeds_confidence_level_changes_width():
 
 
 def _result(low: float, high: float) -> PairedResult:
-    return PairedResult(mean=(low + high) / 2, low=low, high=high, n=5, p_value=math.nan, method="t over seeds")
+    return PairedResult(mean=(low + high) / 2, low=low, high=high, n=5, p_value=math.nan,
+                        method="t over seeds")
 
 
 @pytest.mark.parametrize(("low", "high", "plus", "minus"), [

@@ -1,4 +1,5 @@
-"""Holm's adjustment, the equivalence test (TOST) and the log2 trend, against hand-computed examples."""
+"""Holm's adjustment, the equivalence test (TOST) and the log2 trend, against hand-computed examples; the
+study's reading of an interval against its equivalence margin."""
 
 import math
 
@@ -6,7 +7,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from prkd.experiments.stats import equivalence_seeds, holm, log2_trend
+from prkd.experiments import verdict
+from prkd.experiments.stats import PairedResult, equivalence_seeds, holm, log2_trend
 
 
 def test_holm_by_hand():
@@ -40,3 +42,19 @@ def test_log2_trend_recovers_a_line_and_its_prediction():
     assert trend.predicted_low < trend.predicted < trend.predicted_high and trend.n == 6
     with pytest.raises(ValueError, match=">= 2 budgets"):
         log2_trend([128, 128, 128], [0, 1, 2], at_steps=256)
+
+
+@pytest.mark.parametrize("low, high, expected", [
+    (-0.1, 0.2, "holds"),
+    (-0.24, 0.24, "holds"),
+    (-0.3, 0.1, "not resolved at this precision"),
+    (0.1, 0.4, "not resolved at this precision"),
+    (-0.25, 0.0, "not resolved at this precision"),  # the margin itself is not within it
+    (0.3, 0.9, "refuted"),
+    (-0.9, -0.3, "refuted"),
+    (math.nan, math.nan, "not resolved at this precision"),
+])
+def test_equivalence_reads_the_interval_against_the_margin(low, high, expected):
+    mid = 0.0 if math.isnan(low) else (low + high) / 2
+    result = PairedResult(mid, low, high, 3, math.nan, "t over seeds")
+    assert verdict._equivalence(result, verdict.PLATEAU_MARGIN_DB) == expected

@@ -90,7 +90,8 @@ def test_identical_configs_share_one_run(preset, registry):
         assert ids[f"sigma=0 beta=0 s{s}"] == ids[f"e2e s{s}"]
     counts = Counter(ids.values())
     shared = {n for n in ids if counts[ids[n]] > 1}
-    assert shared == {f"{g} s{s}" for s in seeds for g in ("alpha=0.5 beta=0", "L_feat only", "sigma=0 beta=0", "e2e")}
+    assert shared == {f"{g} s{s}" for s in seeds for g in ("alpha=0.5 beta=0", "L_feat only",
+                                                           "sigma=0 beta=0", "e2e")}
     assert all(c == 2 for c in counts.values() if c > 1)
     # a student's id includes its teacher's: the same student config under another teacher is another run
     kd = configs["KD s0"]

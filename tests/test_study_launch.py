@@ -1,6 +1,7 @@
 """The study's launch (prkd.experiments.study.train_study): the whole plan as one graph on an executor (two
-one-thread worker processes by default), each launch's wall time recorded, bad input refused by the function and
-the command line with nothing written. Nothing here trains: run_plan is replaced by a stub where a plan would."""
+one-thread worker processes by default), each launch's wall time recorded, bad input refused by the function
+and the command line with nothing written. Nothing here trains: run_plan is replaced by a stub where a plan
+would."""
 
 import json
 import math
@@ -22,7 +23,8 @@ def _nothing_written(registry):
 
 @pytest.fixture
 def fake_plan(monkeypatch):
-    """run_plan replaced by a stub that records its graph and executor; ``failing`` runs are reported failed."""
+    """run_plan replaced by a stub that records its graph and executor; ``failing`` runs are reported
+    failed."""
     calls, failing = [], []
 
     def fake_run_plan(graph, registry, *, executor, **kwargs):
@@ -41,7 +43,8 @@ def fake_plan(monkeypatch):
 @pytest.mark.parametrize("preset", ["fast", "quick", "paper"])
 def test_an_unknown_study_preset_is_refused_naming_the_field(preset, fake_plan, registry):
     for call in (lambda: study.study_configs(preset), lambda: study.train_study(preset, registry=registry)):
-        with pytest.raises(ConfigError, match=f"'preset' of the study must be one of 'smoke', 'study'; got '{preset}'"):
+        with pytest.raises(ConfigError, match="'preset' of the study must be one of 'smoke', 'study'; got "
+                                              f"'{preset}'"):
             call()
     assert fake_plan.calls == [] and _nothing_written(registry)
 
@@ -73,7 +76,8 @@ def test_wall_time_reads_the_sessions_file(registry):
     path = registry.root / "study" / "smoke" / "wall.json"
     path.parent.mkdir(parents=True)
     sessions = [{"started": "2024-01-01T00:00:00+0000", "seconds": 61.5, "workers": 2, "exit_codes": [0, 0]},
-                {"started": "2024-01-02T00:00:00+0000", "seconds": 120.25, "executor": "ProcessPool", "workers": 2}]
+                {"started": "2024-01-02T00:00:00+0000", "seconds": 120.25,
+                 "executor": "ProcessPool", "workers": 2}]
     path.write_text(json.dumps({"sessions": sessions}))
     wall = study.wall_time("smoke", registry)
     assert wall["sessions"] == sessions and math.isclose(wall["total_seconds"], 181.75)

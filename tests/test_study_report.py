@@ -1,5 +1,6 @@
-"""The study's beta sweep and report (prkd.views.study_report) on the synthetic registry of tests/test_verdict.py:
-the sweep's rows, the runs table and every file ``write_study`` writes. Nothing trains and no model is loaded."""
+"""The study's beta sweep and report (prkd.views.study_report) on the synthetic registry of
+tests/test_verdict.py: the sweep's rows, the runs table and every file ``write_study`` writes. Nothing trains
+and no model is loaded."""
 
 import csv
 import json
@@ -22,26 +23,31 @@ def test_beta_sweep_rows_compare_each_student_with_e2e(study_runs, registry):
     results = verdict.collect_study("smoke", registry=registry)
     rows = verdict.beta_sweep_rows(results)
     assert [(r["alpha"], r["beta"], r["sigma"]) for r in rows] == [
-        (1.0, 0.0, 0.0), (0.99, 0.01, 0.0), (0.7, 0.3, 0.0), (0.5, 0.0, 0.5), (0.5, 0.01, 0.49), (0.5, 0.3, 0.2)]
+        (1.0, 0.0, 0.0), (0.99, 0.01, 0.0), (0.7, 0.3, 0.0), (0.5, 0.0, 0.5), (0.5, 0.01, 0.49),
+        (0.5, 0.3, 0.2)]
     e2e_itself = rows[0]  # beta = 0, sigma = 0 is E2E itself
-    assert e2e_itself["ΔPSNR vs E2E (dB)"] == 0.0 and math.isnan(e2e_itself["low"]) and math.isnan(e2e_itself["high"])
+    assert e2e_itself["ΔPSNR vs E2E (dB)"] == 0.0 and math.isnan(e2e_itself["low"])
+    assert math.isnan(e2e_itself["high"])
     assert e2e_itself["verdict (> E2E)"] == "= E2E" and e2e_itself["p"] == e2e_itself["q (BH)"] == ""
     tested = [r for r in rows if r["p"] != ""]
     assert tested and all(r["q (BH)"] >= r["p"] for r in tested)  # Benjamini-Hochberg never lowers a p-value
-    assert rows[3]["ΔPSNR vs E2E (dB)"] == pytest.approx(0.0, abs=1e-9)  # alpha 0.5, beta 0 is L_feat only: +-0.3
+    # alpha 0.5, beta 0 is L_feat only: +-0.3
+    assert rows[3]["ΔPSNR vs E2E (dB)"] == pytest.approx(0.0, abs=1e-9)
     assert rows[3]["verdict (> E2E)"] == "not resolved at this precision"
     for row, group in zip(rows[1:], ["sigma=0 beta=0.01", "sigma=0 beta=0.3", None, "alpha=0.5 beta=0.01",
                                      "alpha=0.5 beta=0.3"]):
         if group is None:
             continue
         mean, low, high = _hand_t([_psnr(group, s) for s in (0, 1)], [_psnr("e2e", s) for s in (0, 1)])
-        assert (row["ΔPSNR vs E2E (dB)"], row["low"], row["high"]) == pytest.approx((mean, low, high), abs=0.0006)
+        assert (row["ΔPSNR vs E2E (dB)"], row["low"],
+                row["high"]) == pytest.approx((mean, low, high), abs=0.0006)
         assert row["seeds"] == 2 and row["mask drift (rad)"] == pytest.approx(0.5)  # median of 0.25 and 0.75
     assert [r["verdict (> E2E)"] for r in rows[1:3]] == ["holds", "refuted"]
     assert [r["verdict (> E2E)"] for r in rows[4:]] == ["holds", "holds"]
 
 
-RUNS_COLUMNS = ["mode", "seed", "L_t", "alpha", "beta", "sigma", "mask_init", "cdp_loss", "epochs", "test_psnr",
+RUNS_COLUMNS = ["mode", "seed", "L_t", "alpha", "beta", "sigma", "mask_init", "cdp_loss",
+                "epochs", "test_psnr",
                 "test_ssim", "mask_drift_rad", "wall_seconds"]
 
 
@@ -52,15 +58,18 @@ def test_runs_rows_have_one_row_per_distinct_run(study_runs, registry):
     assert len({r["run_id"] for r in rows}) == len(rows)
     assert all(set(RUNS_COLUMNS) <= set(r) for r in rows)
     by_name = {r["name"]: r for r in rows}
-    assert "sigma=0 beta=0 s0" not in by_name and "alpha=0.5 beta=0 s1" not in by_name  # listed under e2e / L_feat only
+    # listed under e2e / L_feat only
+    assert "sigma=0 beta=0 s0" not in by_name and "alpha=0.5 beta=0 s1" not in by_name
     kd = by_name["KD s1"]
     assert {k: kd[k] for k in RUNS_COLUMNS} == {
-        "mode": "student", "seed": 1, "L_t": 9, "alpha": 0.5, "beta": 0.25, "sigma": 0.25, "mask_init": "uniform",
+        "mode": "student", "seed": 1, "L_t": 9, "alpha": 0.5, "beta": 0.25, "sigma": 0.25,
+        "mask_init": "uniform",
         "cdp_loss": "paper", "epochs": 1, "test_psnr": round(_psnr("KD", 1), 3),
         "test_ssim": round(0.5 + _psnr("KD", 1) / 100, 4), "mask_drift_rad": 0.8,
         "wall_seconds": study_runs["KD s1"].metrics()["train_seconds"]}
     teacher = by_name["teacher L_t=9 normal"]
-    assert (teacher["mode"], teacher["L_t"], teacher["cdp_loss"], teacher["mask_init"]) == ("teacher", 9, "", "normal")
+    assert (teacher["mode"], teacher["L_t"], teacher["cdp_loss"],
+            teacher["mask_init"]) == ("teacher", 9, "", "normal")
     assert (by_name["random s0"]["L_t"], by_name["random s0"]["mask_drift_rad"]) == ("", 0.0)
     assert by_name["KD normal standardized s0"]["cdp_loss"] == "standardized"
     assert by_name["KD L_t=3 s0"]["L_t"] == 3
@@ -95,7 +104,8 @@ def test_write_study_writes_the_tables_and_figures(study_runs, tmp_path, monkeyp
     assert [r["verdict"] for r in rows] == [r["verdict"] for r in tables["verdict"]]
     assert len(rows) == len(verdict.claims(results.plan))
     md = (out / "verdict.md").read_text()
-    assert "| claim |" in md and "Study `smoke`: 31 runs" in md and "0.0 min of wall time in 0 launch(es)" in md
+    assert "| claim |" in md and "Study `smoke`: 31 runs" in md
+    assert "0.0 min of wall time in 0 launch(es)" in md
     assert json.loads((out / "wall_time.json").read_text()) == {"sessions": [], "total_seconds": 0}
     assert len(tables["beta_sweep"]) == 6
     plt.close("all")

@@ -108,7 +108,8 @@ def test_unet_precision_is_float32_on_the_cpu_and_bfloat16_autocast_on_cuda(devi
     with torch.no_grad():
         a, b = auto(img), exact(img)
     assert a.x_hat.dtype == a.features.dtype == torch.float32
-    assert torch.equal(a.y, b.y) and torch.equal(a.z, b.z)  # the optics and the initialization are float32 always
+    # the optics and the initialization are float32 always
+    assert torch.equal(a.y, b.y) and torch.equal(a.z, b.z)
     if device.type == "cpu":
         assert torch.equal(a.x_hat, b.x_hat)
     else:  # bfloat16 keeps ~3 significant digits

@@ -1,5 +1,5 @@
-"""check-results (prkd.tolerance, prkd.views.paper_comparison.compare_results): committed and fresh result tables agree within
-tolerances taken from the seeds' spread, not digit for digit (docs/check-results.md)."""
+"""check-results (prkd.tolerance, prkd.views.paper_comparison.compare_results): committed and fresh result
+tables agree within tolerances taken from the seeds' spread, not digit for digit (docs/check-results.md)."""
 
 import csv
 import shutil
@@ -22,17 +22,21 @@ def _write_result_tables(folder, *, psnr="19.32 ± 0.72", feat_only="18.58 ± 0.
                          teachers="L_t=1: 19.56, L_t=3: 21.23", train_seconds="98.0",
                          device_here="cpu (x86_64, 2 threads)"):
     """A small copy of notebook 06's three tables, with the cells the tests change as arguments."""
-    report.write_table([{"KD terms": "L_cdp only", "alpha": alpha, "PSNR (dB)": psnr, "SSIM": ssim, "seeds": 3},
+    report.write_table([{"KD terms": "L_cdp only", "alpha": alpha, "PSNR (dB)": psnr,
+                         "SSIM": ssim, "seeds": 3},
                         {"KD terms": "L_feat only", "alpha": "0.5", "PSNR (dB)": feat_only,
                          "SSIM": "0.535 ± 0.089", "seeds": 3}], folder, "table1_ablation")
-    report.write_table([{"model": "teacher (L_t = 9)", "training time (s)": train_seconds}], folder, "table2_cost")
+    report.write_table([{"model": "teacher (L_t = 9)", "training time (s)": train_seconds}],
+                       folder, "table2_cost")
     report.write_table([{"quantity": "Table 1, L_cdp only: PSNR (dB) / SSIM", "paper": "26.94 / 0.923",
                          "this run": f"{psnr} / {ssim}", "claim holds here": ""},
                         {"quantity": "Table 1: best PSNR", "paper": "L_cdp + L_feat", "this run": best,
                          "claim holds here": holds},
-                        {"quantity": "random < student (L_t = 9), test PSNR", "paper": "yes", "this run": ranking,
+                        {"quantity": "random < student (L_t = 9), test PSNR", "paper": "yes",
+                         "this run": ranking,
                          "claim holds here": "yes"},
-                        {"quantity": "Fig. 2: teacher PSNR rises with L_t", "paper": "yes", "this run": teachers,
+                        {"quantity": "Fig. 2: teacher PSNR rises with L_t", "paper": "yes",
+                         "this run": teachers,
                          "claim holds here": "yes"},
                         {"quantity": "Table 2: student / teacher training time", "paper": "1.12",
                          "this run": train_seconds, "claim holds here": ""},
@@ -67,9 +71,11 @@ def test_cells_are_parsed_into_text_and_numbers():
 def test_the_measured_cross_machine_spread_is_within_tolerance(folders):
     committed, fresh = folders
     # another CPU (AMD EPYC): L_feat only 18.58 -> 18.72, the student's CI 0.54 -> 0.80
-    _write_result_tables(fresh, feat_only="18.72 ± 0.80", ranking="random 18.64 ± 0.70 < student 18.95 ± 0.80",
+    _write_result_tables(fresh, feat_only="18.72 ± 0.80",
+                         ranking="random 18.64 ± 0.70 < student 18.95 ± 0.80",
                          psnr="19.30 ± 0.69", ssim="0.559 ± 0.071", teachers="L_t=1: 19.71, L_t=3: 21.02",
-                         train_seconds="123.4", device_here="cuda (NVIDIA H100)")  # times and device: not compared
+                         # times and device: not compared
+                         train_seconds="123.4", device_here="cuda (NVIDIA H100)")
     assert paper_comparison.compare_results(committed, fresh) == []
     assert tolerance.compare_folders(committed, fresh, paper_comparison.MEASURED_ON_THE_MACHINE).notes == []
 
@@ -93,8 +99,10 @@ def test_a_half_width_may_change_threefold_but_not_more(folders):
     assert paper_comparison.compare_results(committed, fresh) == []
     _write_result_tables(fresh, feat_only="18.58 ± 2.30")
     [failure] = paper_comparison.compare_results(committed, fresh)
-    assert failure.startswith("table1_ablation: L_feat only / PSNR (dB)") and "half-width 0.75 -> 2.30" in failure
-    _write_result_tables(fresh, feat_only="18.58 ± 0.00")  # every seed gave the same number: seeds not applied?
+    assert failure.startswith("table1_ablation: L_feat only / PSNR (dB)")
+    assert "half-width 0.75 -> 2.30" in failure
+    # every seed gave the same number: seeds not applied?
+    _write_result_tables(fresh, feat_only="18.58 ± 0.00")
     assert "half-width 0.75 -> 0.00" in paper_comparison.compare_results(committed, fresh)[0]
 
 
@@ -105,7 +113,8 @@ def test_a_psnr_slash_ssim_cell_gives_each_part_its_metric(folders):
     _write_result_tables(fresh, ssim="0.640 ± 0.068")
     failures = paper_comparison.compare_results(committed, fresh)
     assert [f.split(": committed")[0] for f in failures] == [
-        "comparison_with_paper: Table 1, L_cdp only: PSNR (dB) / SSIM / this run", "table1_ablation: L_cdp only / SSIM"]
+        "comparison_with_paper: Table 1, L_cdp only: PSNR (dB) / SSIM / this run",
+        "table1_ablation: L_cdp only / SSIM"]
     assert all("0.563 -> 0.640: mean moved 0.077, tolerance 0.068" in f for f in failures)
 
 
@@ -115,23 +124,26 @@ def test_single_seed_numbers_in_text_have_the_absolute_tolerance(folders):
     assert paper_comparison.compare_results(committed, fresh) == []
     _write_result_tables(fresh, teachers="L_t=1: 19.56, L_t=3: 21.80")
     assert paper_comparison.compare_results(committed, fresh) == [
-        "comparison_with_paper: Fig. 2: teacher PSNR rises with L_t / this run: committed 'L_t=1: 19.56, L_t=3: "
-        "21.23', fresh 'L_t=1: 19.56, L_t=3: 21.80': 21.23 -> 21.80: moved 0.57, tolerance 0.5 (single run)"]
+        "comparison_with_paper: Fig. 2: teacher PSNR rises with L_t / this run: committed 'L_t=1: 19.56, "
+        "L_t=3: 21.23', fresh 'L_t=1: 19.56, L_t=3: 21.80': 21.23 -> 21.80: moved 0.57, tolerance 0.5 "
+        "(single run)"]
     _write_result_tables(fresh, teachers="L_t=1: 19.56, L_t=4: 21.23")  # a label is text: it must match
-    assert paper_comparison.compare_results(committed, fresh)[0].endswith("the text differs (beyond its numbers)")
+    assert paper_comparison.compare_results(committed, fresh)[0].endswith("the text differs (beyond its "
+                                                                          "numbers)")
 
 
 def test_numbers_of_no_known_metric_must_be_equal(folders):
     committed, fresh = folders
     _write_result_tables(fresh, alpha="0.45")
     assert paper_comparison.compare_results(committed, fresh) == [
-        "table1_ablation: L_cdp only / alpha: committed '0.5', fresh '0.45': 0.5 -> 0.45: not a PSNR or SSIM, "
-        "so it must be equal"]
+        "table1_ablation: L_cdp only / alpha: committed '0.5', fresh '0.45': 0.5 -> 0.45: not a PSNR or "
+        "SSIM, so it must be equal"]
 
 
 def test_a_flipped_conclusion_is_a_note_when_its_numbers_are_within_tolerance(folders, capsys):
     committed, fresh = folders
-    _write_result_tables(fresh, best="neither", holds="yes", ranking="student 18.66 ± 0.54 < random 18.71 ± 0.67")
+    _write_result_tables(fresh, best="neither", holds="yes",
+                         ranking="student 18.66 ± 0.54 < random 18.71 ± 0.67")
     result = tolerance.compare_folders(committed, fresh, paper_comparison.MEASURED_ON_THE_MACHINE)
     assert result.failures == []
     assert [n.split(": committed")[0] for n in result.notes] == [
@@ -140,7 +152,8 @@ def test_a_flipped_conclusion_is_a_note_when_its_numbers_are_within_tolerance(fo
         "note: comparison_with_paper: Table 1: best PSNR / claim holds here"]
     assert main(["check-results", "--committed", str(committed), "--fresh", str(fresh)]) == 0
     out = capsys.readouterr().out
-    assert "note: comparison_with_paper: Table 1: best PSNR / claim holds here: committed 'no', fresh 'yes'" in out
+    note = "comparison_with_paper: Table 1: best PSNR / claim holds here: committed 'no', fresh 'yes'"
+    assert f"note: {note}" in out
     assert "agree within tolerance (0 cells outside tolerance, 3 notes" in out
 
 
@@ -151,20 +164,23 @@ def test_a_flipped_conclusion_fails_when_its_numbers_are_outside_tolerance(folde
     rows[3]["claim holds here"] = "no"  # Fig. 2: the teachers' PSNR no longer rises
     result = compare_tables("comparison_with_paper", _read(committed / "comparison_with_paper.csv"), rows)
     assert result.notes == [] and len(result.failures) == 2
-    assert result.failures[1].endswith("'yes', fresh 'no': a conclusion from numbers outside tolerance (this row's)")
+    assert result.failures[1].endswith("'yes', fresh 'no': a conclusion from numbers outside tolerance (this "
+                                       "row's)")
 
 
 def test_rows_are_keyed_by_run_id_and_times_and_drift_are_left_out():
     header = ["mode", "seed", "run_id", "test_psnr", "test_ssim", "mask_drift_rad", "wall_seconds"]
-    old = [dict(zip(header, r)) for r in (["e2e", "0", "e2e-L1-study-s0-aa", "21.60", "0.610", "0.031", "98.2"],
-                                          ["e2e", "1", "e2e-L1-study-s1-bb", "21.10", "0.600", "0.029", "97.0"])]
+    old = [dict(zip(header, r)) for r in (["e2e", "0", "e2e-L1-study-s0-aa", "21.60", "0.610",
+                                           "0.031", "98.2"],
+                                          ["e2e", "1", "e2e-L1-study-s1-bb", "21.10", "0.600",
+                                           "0.029", "97.0"])]
     new = [dict(r) for r in reversed(old)]  # another order
     new[1].update(test_psnr="22.05", test_ssim="0.655", mask_drift_rad="0.090", wall_seconds="140.0")
     assert compare_tables("runs", old, new).failures == []
     new[0].update(test_psnr="21.50", test_ssim="0.700")
     assert compare_tables("runs", old, new).failures == [
-        "runs: e2e-L1-study-s1-bb / test_ssim: committed '0.600', fresh '0.700': 0.600 -> 0.700: moved 0.100, "
-        "tolerance 0.05 (single run)"]
+        "runs: e2e-L1-study-s1-bb / test_ssim: committed '0.600', fresh '0.700': 0.600 -> 0.700: moved "
+        "0.100, tolerance 0.05 (single run)"]
     assert compare_tables("runs", old, [new[1]]).failures == [
         "runs: row 'e2e-L1-study-s1-bb' is missing from the fresh run"]
 
@@ -195,16 +211,20 @@ def test_check_results_command_exits_0_1_2(folders, capsys):
     out = capsys.readouterr().out
     assert "table1_ablation: L_cdp only / PSNR (dB): committed '19.32 ± 0.72', fresh '18.00 ± 0.72'" in out
     assert "differ (2 cells outside tolerance" in out
-    assert main(["check-results", "--committed", str(committed.parent / "nowhere"), "--fresh", str(fresh)]) == 2
+    assert main(["check-results", "--committed", str(committed.parent / "nowhere"), "--fresh",
+                 str(fresh)]) == 2
     assert "no tables" in capsys.readouterr().err
 
 
 def test_a_sweep_table_is_keyed_by_its_leading_columns_and_its_statistics_are_not_compared(tmp_path):
-    """The study's beta_sweep repeats its first column (the series); rows are told apart by series, alpha and beta."""
+    """The study's beta_sweep repeats its first column (the series); rows are told apart by series, alpha and
+    beta."""
     from prkd.experiments.tolerance import compare_tables
     header = ["series", "alpha", "beta", "ΔPSNR vs E2E (dB)", "low", "high", "p", "speckle contrast end"]
-    old = [dict(zip(header, row)) for row in (["σ = 0", "0.99", "0.01", "-0.36", "-0.48", "-0.24", "0.0059", "0.82"],
-                                              ["σ = 0", "0.97", "0.03", "-0.80", "-1.30", "-0.30", "0.0205", "0.82"])]
+    old = [dict(zip(header, row)) for row in (["σ = 0", "0.99", "0.01", "-0.36", "-0.48", "-0.24",
+                                               "0.0059", "0.82"],
+                                              ["σ = 0", "0.97", "0.03", "-0.80", "-1.30", "-0.30",
+                                               "0.0205", "0.82"])]
     moved = [dict(r, **{"low": "-0.70", "p": "0.03", "speckle contrast end": "0.79"}) for r in old]
     assert compare_tables("beta_sweep", old, moved).failures == []
     far = [dict(old[0]), dict(old[1], **{"ΔPSNR vs E2E (dB)": "-1.40"})]

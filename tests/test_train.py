@@ -57,7 +57,8 @@ def test_random_mode_keeps_phi_and_psi_at_their_initialisation(tiny_data, regist
 
 def test_every_mode_lowers_its_training_loss(tiny_data, registry):
     for mode in ("teacher", "e2e", "random", "student"):
-        run = get_or_train(_cfg(mode, epochs=3, n_masks=3 if mode == "teacher" else 1), registry=registry, data=tiny_data, **_quiet())
+        run = get_or_train(_cfg(mode, epochs=3, n_masks=3 if mode == "teacher" else 1), registry=registry,
+                           data=tiny_data, **_quiet())
         losses = [row["loss"] for row in run.history()]
         assert len(losses) == 3 and losses[-1] < losses[0], (mode, losses)
 
@@ -69,7 +70,8 @@ def test_student_trains_its_teacher_first_and_leaves_it_unchanged(tiny_data, mon
     assert not teacher_run.is_complete
     loaded = []
     original = Run.load_system
-    monkeypatch.setattr(Run, "load_system", lambda self, device="cpu": loaded.append(original(self, device)) or loaded[-1])
+    monkeypatch.setattr(Run, "load_system", lambda self,
+                        device="cpu": loaded.append(original(self, device)) or loaded[-1])
     student = get_or_train(cfg, registry=registry, data=tiny_data, progress=False, log=messages.append)
     assert any("training it first" in m and teacher_run.id in m for m in messages)
     assert teacher_run.is_complete and student.teacher_id() == teacher_run.id
@@ -121,7 +123,8 @@ class _InterruptAfter:
 
 
 @pytest.mark.parametrize("interrupt_after", [2, 4, 5])  # mid-epoch, at the end of epoch 1, early in epoch 2
-def test_an_interrupted_run_resumes_to_the_same_result(interrupt_after, tiny_data, tmp_path, monkeypatch, registry):
+def test_an_interrupted_run_resumes_to_the_same_result(interrupt_after, tiny_data, tmp_path,
+                                                       monkeypatch, registry):
     cfg = _cfg("e2e")
     reference = get_or_train(cfg, registry=registry, data=tiny_data, **_quiet())
     ref_state, ref_metrics = _state(reference), reference.metrics()
@@ -150,13 +153,15 @@ def test_same_config_and_seed_give_identical_weights_and_metrics(tiny_data, tmp_
     assert a.path != b.path and a.id == b.id
     for name, value in _state(a).items():
         assert torch.equal(value, _state(b)[name]), name
-    assert {k: a.metrics()[k] for k in ("test_psnr", "test_ssim")} == {k: b.metrics()[k] for k in ("test_psnr", "test_ssim")}
+    keys = ("test_psnr", "test_ssim")
+    assert {k: a.metrics()[k] for k in keys} == {k: b.metrics()[k] for k in keys}
     c = get_or_train(_cfg("e2e", seed=8), registry=registry, data=tiny_data, **_quiet())
     assert c.id != a.id and not torch.equal(_state(c)["sensing.phi"], _state(a)["sensing.phi"])
 
 
 def test_run_ids_cover_the_whole_config(registry):
-    ids = {registry.run_for(c).id for c in (_cfg("e2e"), _cfg("e2e", lr=1e-3), _cfg("e2e", T=5), _cfg("random"),
+    ids = {registry.run_for(c).id for c in (_cfg("e2e"), _cfg("e2e", lr=1e-3), _cfg("e2e", T=5),
+                                            _cfg("random"),
                                           _cfg("teacher", n_masks=3), _cfg("e2e", noise="gaussian"))}
     assert len(ids) == 6
     assert registry.run_for(_cfg("student"), "t1").id != registry.run_for(_cfg("student"), "t2").id
@@ -164,22 +169,27 @@ def test_run_ids_cover_the_whole_config(registry):
 
 def test_student_refuses_a_missing_or_mismatched_teacher(tiny_data, registry):
     with pytest.raises(RunNotFoundError, match="run 'no-such-run' does not exist"):
-        get_or_train(_cfg("student"), registry=registry, teacher_run="no-such-run", data=tiny_data, **_quiet())
+        get_or_train(_cfg("student"), registry=registry, teacher_run="no-such-run",
+                     data=tiny_data, **_quiet())
     other = get_or_train(prkd.make("smoke", mode="teacher", n_masks=2, image_size=24, n_train=32, n_val=16,
                                    n_test=16, batch_size=16, epochs=1), registry=registry, **_quiet())
     with pytest.raises(ConfigError, match="image_size=24 but the student has image_size=16"):
         get_or_train(_cfg("student"), registry=registry, teacher_run=other.id, data=tiny_data, **_quiet())
-    wide = get_or_train(_cfg("teacher", n_masks=2, unet_width=4, epochs=1), registry=registry, data=tiny_data, **_quiet())
+    wide = get_or_train(_cfg("teacher", n_masks=2, unet_width=4, epochs=1), registry=registry,
+                        data=tiny_data, **_quiet())
     with pytest.raises(ConfigError, match="unet_width=4 but the student has unet_width=8"):
         get_or_train(_cfg("student"), registry=registry, teacher_run=wide.id, data=tiny_data, **_quiet())
     not_a_teacher = get_or_train(_cfg("e2e", epochs=1), registry=registry, data=tiny_data, **_quiet())
     with pytest.raises(ConfigError, match="is a 'e2e' run, not a teacher"):
-        get_or_train(_cfg("student"), registry=registry, teacher_run=not_a_teacher.id, data=tiny_data, **_quiet())
+        get_or_train(_cfg("student"), registry=registry, teacher_run=not_a_teacher.id,
+                     data=tiny_data, **_quiet())
 
 
 def test_explicit_teacher_run_is_used(tiny_data, registry):
-    teacher = get_or_train(_cfg("teacher", n_masks=2, epochs=1), registry=registry, data=tiny_data, **_quiet())
-    student = get_or_train(_cfg("student"), registry=registry, teacher_run=teacher.id, data=tiny_data, **_quiet())
+    teacher = get_or_train(_cfg("teacher", n_masks=2, epochs=1), registry=registry,
+                           data=tiny_data, **_quiet())
+    student = get_or_train(_cfg("student"), registry=registry, teacher_run=teacher.id,
+                           data=tiny_data, **_quiet())
     assert student.teacher_id() == teacher.id and registry.find(student.id) == student
 
 
@@ -210,14 +220,16 @@ def test_command_line_trains_and_reuses_a_run(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["--mode", "e2e", "--preset", "smoke", "--alpha", "0.5"], "--alpha applies only to --mode student"),
-    (["--mode", "student", "--preset", "smoke", "--alpha", "0.8", "--beta", "0.5"], "'alpha' + 'beta' must be <= 1"),
+    (["--mode", "student", "--preset", "smoke", "--alpha", "0.8", "--beta", "0.5"],
+     "'alpha' + 'beta' must be <= 1"),
     (["--mode", "teacher", "--preset", "smoke", "--L", "0"], "'n_masks' must be an integer in [1, 64]"),
     (["--mode", "wizard", "--preset", "smoke"], "invalid choice: 'wizard'"),
     (["--mode", "e2e", "--preset", "smoke", "--set", "epochz=2"], "unknown config field(s) 'epochz'"),
 ])
 def test_command_line_refuses_bad_arguments(args, message, tmp_path, prkd_cli):
     result = prkd_cli("train", *args, root=tmp_path)
-    by_argparse = message.startswith("invalid choice") or "applies only to" in message  # SystemExit(2), not a return
+    # SystemExit(2), not a return
+    by_argparse = message.startswith("invalid choice") or "applies only to" in message
     assert result.returncode == 2 and result.exited == by_argparse and message in result.stderr, result
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 

@@ -1,5 +1,6 @@
-"""The unrolled reconstructor (net.arch = "unrolled"): its data-consistency step, gradients that reach the masks
-through every stage, every mode training with it, its config checks, and run ids of the U-Net left unchanged."""
+"""The unrolled reconstructor (net.arch = "unrolled"): its data-consistency step, gradients that reach the
+masks through every stage, every mode training with it, its config checks, and run ids of the U-Net left
+unchanged."""
 
 import pytest
 import torch
@@ -89,12 +90,14 @@ def test_the_unrolled_plan_pairs_its_seeds_under_one_noise_and_budget():
     runs = unrolled_runs("ladder", best_beta=0.01)
     assert {(r.cfg.optics.noise, r.cfg.optics.photons, r.steps) for r in runs} == {("poisson", 100.0, 1024)}
     groups = {g: {r.seed for r in runs if r.group == g} for g in {r.group for r in runs}}
-    assert groups["unrolled e2e"] == groups["unrolled random"] == groups["unrolled KD"] == groups["unet e2e"] == {
-        0, 1, 2, 3, 4}
+    five = {0, 1, 2, 3, 4}
+    for group in ("unrolled e2e", "unrolled random", "unrolled KD", "unet e2e"):
+        assert groups[group] == five, group
     assert groups["unrolled KD normalized beta=0.01"] == {0, 1, 2}
     assert {r.cfg.net.arch for r in runs if r.group.startswith("unrolled")} == {"unrolled"}
     assert {r.cfg.net.arch for r in runs if r.group == "unet e2e"} == {"unet"}
     assert [r.group for r in runs[:2]] == ["unrolled teacher L_t=3", "unrolled teacher L_t=9"]
     assert "unrolled KD normalized beta=0.01" not in {r.group for r in unrolled_runs("ladder")}
     assert best_beta_of([]) is None
-    assert best_beta_of([{"beta": 0.01, "ΔPSNR vs E2E, raw (dB)": -0.2}, {"beta": 0.1, "ΔPSNR vs E2E, raw (dB)": 0.1}]) == 0.1
+    assert best_beta_of([{"beta": 0.01, "ΔPSNR vs E2E, raw (dB)": -0.2},
+                         {"beta": 0.1, "ΔPSNR vs E2E, raw (dB)": 0.1}]) == 0.1

@@ -1,5 +1,6 @@
-"""The interactive panels of prkd.views (sensing and distillation explorers), driven through their callbacks (no browser): the configs they build,
-the refusal of alpha + beta > 1, training and loading from the button, and the sensing explorer's numbers."""
+"""The interactive panels of prkd.views (sensing and distillation explorers), driven through their callbacks
+(no browser): the configs they build, the refusal of alpha + beta > 1, training and loading from the button,
+and the sensing explorer's numbers."""
 
 import json
 import re
@@ -24,7 +25,8 @@ from prkd.views.widgets import (
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A registry with the smoke E2E baseline and a smoke teacher that does not fit a smoke student (U-Net width 4)."""
+    """A registry with the smoke E2E baseline and a smoke teacher that does not fit a smoke student (U-Net
+    width 4)."""
     registry = prkd.open_registry(tmp_path_factory.mktemp("registry"))
     get_or_train(prkd.make("smoke", mode="e2e"), registry=registry, progress=False, log=lambda _: None)
     get_or_train(prkd.make("smoke", mode="teacher", n_masks=2, unet_width=4, n_train=32, n_val=16, n_test=16),
@@ -43,18 +45,21 @@ def _forbid_training(monkeypatch):
     monkeypatch.setattr(distillation_explorer, "get_or_train", refuse)
 
 
-# ---------------------------------------------------------------------------------------- distillation explorer
+# ---------------------------------------------------------------------------------------- distillation
+# explorer
 
 def test_slider_values_give_the_students_config_and_sigma(registry):
     panel = DistillationExplorer("smoke", registry=registry, seed=3, L_t=6, alpha=0.5, beta=0.25)
     assert panel.teacher.value == TeacherChoice(6, 3, None)
     panel.alpha.value = 0.6
     cfg = panel.config()
-    assert cfg == prkd.make("smoke", mode="student", alpha=0.6, beta=0.25, teacher_masks=6, teacher_seed=3, seed=3)
+    assert cfg == prkd.make("smoke", mode="student", alpha=0.6, beta=0.25, teacher_masks=6,
+                            teacher_seed=3, seed=3)
     assert cfg.sigma == pytest.approx(0.15)
     assert "σ = 1 − α − β = 0.15" in panel.sigma.value
     assert not panel.train_button.disabled and panel.train_button.description == "Train student"
-    assert registry.run_for(cfg, registry.run_for(prkd.learning.teacher_config(cfg)).id).id in panel.message.value
+    teacher = registry.run_for(prkd.learning.teacher_config(cfg)).id
+    assert registry.run_for(cfg, teacher).id in panel.message.value
     assert "trains teacher, E2E baseline, student at the &#x27;smoke&#x27; preset" in panel.message.value
 
 
@@ -71,7 +76,8 @@ def test_alpha_plus_beta_above_one_is_refused_visibly_not_clipped_and_nothing_tr
     assert (panel.alpha.value, panel.beta.value) == (0.8, 0.4)       # the sliders keep what was chosen
     assert panel.train_button.disabled
     assert "Refused, nothing will be trained" in panel.message.value
-    assert "&#x27;alpha&#x27; + &#x27;beta&#x27; must be &lt;= 1" in panel.message.value   # the config's wording
+    # the config's wording
+    assert "&#x27;alpha&#x27; + &#x27;beta&#x27; must be &lt;= 1" in panel.message.value
     assert "got alpha=0.8, beta=0.4" in panel.message.value
     assert "-0.20 &lt; 0: refused" in panel.sigma.value
     with pytest.raises(ConfigError, match="'alpha' \\+ 'beta' must be <= 1"):
@@ -100,7 +106,8 @@ def test_teacher_list_without_teachers_offers_the_defaults_to_train(registry):
 def test_the_button_trains_the_missing_runs_then_loads_them(trained, monkeypatch):
     registry = trained
     misfit = [r for r in registry.runs(mode="teacher") if r.config().net.unet_width == 4]
-    assert misfit and all(c.run_id is None for _, c in teacher_choices("smoke", registry=registry))   # the misfit is not offered
+    # the misfit is not offered
+    assert misfit and all(c.run_id is None for _, c in teacher_choices("smoke", registry=registry))
     panel = DistillationExplorer("smoke", registry=registry, L_t=2, alpha=0.5, beta=0.25)
     assert panel.teacher.value == TeacherChoice(2, 0, None)
     assert "trains teacher, student" in panel.message.value           # the E2E baseline is in the registry
@@ -125,13 +132,15 @@ def test_the_button_trains_the_missing_runs_then_loads_them(trained, monkeypatch
     assert panel.teacher.value == TeacherChoice(2, 0, teacher.id)
     assert panel.train_button.description == "Load student"
     before = {p: p.stat().st_mtime_ns for p in student.path.iterdir()}
-    monkeypatch.setattr(prkd.learning.train, "fit_run", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
+    monkeypatch.setattr(prkd.learning.train, "fit_run", lambda *a,
+                        **k: (_ for _ in ()).throw(AssertionError("trained")))
     assert panel.on_train() == student
     assert {p: p.stat().st_mtime_ns for p in student.path.iterdir()} == before
     # scored as deployed: the refined scores of every run, from the runs' refined.json, without training
     panel.refine.value = "raar"
     refined = prkd.learning.rescoring.refined_test_scores(student, refine="raar", iterations=200)
-    assert f"student 1 {refined['refined_psnr']:.2f} {refined['refined_ssim']:.3f}" in _text(panel.result.value)
+    line = f"student 1 {refined['refined_psnr']:.2f} {refined['refined_ssim']:.3f}"
+    assert line in _text(panel.result.value)
     assert "refined by RAAR 200 on its own CDPs, no oracle" in _text(panel.result.value)
 
 
@@ -145,7 +154,8 @@ def test_a_failure_during_training_is_shown_in_the_panel(monkeypatch, registry):
     assert not panel.train_button.disabled          # usable again
 
 
-# --------------------------------------------------------------------------------------------- sensing explorer
+# --------------------------------------------------------------------------------------------- sensing
+# explorer
 
 def test_sensing_config_follows_the_widgets(test_images, registry):
     panel = SensingExplorer("smoke", registry=registry, seed=2, images=test_images)

@@ -1,4 +1,5 @@
-"""Train a prkd plan on a SLURM cluster through dask-jobqueue (not installed by prkd; pip install dask-jobqueue).
+"""Train a prkd plan on a SLURM cluster through dask-jobqueue (not installed by prkd; pip install
+dask-jobqueue).
 
     python docs/examples/slurm_plan.py --preset paper --jobs 4 --root /shared/scratch/prkd-outputs
 
@@ -19,7 +20,8 @@ from prkd.utils.allocator import worker_environ
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="paper")
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--root", required=True, help="the registry root, on a shared filesystem")
@@ -29,7 +31,8 @@ def main() -> None:
     from dask_jobqueue import SLURMCluster
     from distributed import Client
 
-    env = worker_environ(args.cores)  # the allocator tunables and thread counts, set before each worker starts
+    # the allocator tunables and thread counts, set before each worker starts
+    env = worker_environ(args.cores)
     cluster = SLURMCluster(
         cores=args.cores, processes=1, memory="48GB", walltime="12:00:00",
         job_extra_directives=["--gres=gpu:1"],

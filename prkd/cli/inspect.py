@@ -35,13 +35,15 @@ def export_masks(args: argparse.Namespace, registry) -> int:
     from prkd.fabrication import FabricationError, export_masks
     from prkd.registry import CorruptCheckpointError, DamagedRunError, RunNotFoundError
 
-    optics = {k: v for k, v in (("wavelength_um", args.wavelength_um), ("index", args.index)) if v is not None}
+    optics = {k: v for k, v in (("wavelength_um", args.wavelength_um), ("index", args.index))
+              if v is not None}
     try:
         written = export_masks(registry.find(args.run), args.out, levels=args.levels, **optics)
     except (FabricationError, RunNotFoundError, DamagedRunError, CorruptCheckpointError, OSError) as err:
         print(f"prkd: error: {err}", file=sys.stderr)
         return 2
-    print(f"wrote {len(written)} files for run {args.run} ({args.levels} levels) to {written[-1].parent.resolve()}")
+    print(f"wrote {len(written)} files for run {args.run} ({args.levels} levels) to "
+          f"{written[-1].parent.resolve()}")
     return 0
 
 
@@ -65,12 +67,14 @@ def check_results(args: argparse.Namespace, registry) -> int:
     verdict = "differ" if comparison.failures else "agree within tolerance"
     failures, notes = len(comparison.failures), len(comparison.notes)
     print(f"{committed} and {fresh} {verdict} ({failures} cell{'s' * (failures != 1)} outside tolerance, "
-          f"{notes} note{'s' * (notes != 1)}; times, memory and device not compared; see docs/check-results.md)")
+          f"{notes} note{'s' * (notes != 1)}; times, memory and device not compared; see "
+          "docs/check-results.md)")
     return 1 if comparison.failures else 0
 
 
 def evaluate_run(args: argparse.Namespace, registry) -> int:
-    """Score a complete run on its test split, raw and refined (``prkd.learning.rescoring``); cached in the run."""
+    """Score a complete run on its test split, raw and refined (``prkd.learning.rescoring``); cached in the
+    run."""
     from prkd.learning.rescoring import refined_test_scores
     from prkd.registry import CorruptCheckpointError, DamagedRunError, RunNotFoundError
     from prkd.config import ConfigError
@@ -85,7 +89,7 @@ def evaluate_run(args: argparse.Namespace, registry) -> int:
         return 2
     line = f"run {args.run}: test PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.3f}"
     if args.refine != "none":
-        line += (f"; refined ({args.refine}, {args.iterations} iterations, no oracle) {scores['refined_psnr']:.2f} dB, "
-                 f"SSIM {scores['refined_ssim']:.3f}")
+        line += (f"; refined ({args.refine}, {args.iterations} iterations, no oracle) "
+                 f"{scores['refined_psnr']:.2f} dB, SSIM {scores['refined_ssim']:.3f}")
     print(f"{line} ({scores['n_test']} images)")
     return 0

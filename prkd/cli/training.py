@@ -14,7 +14,8 @@ def reproduce(args: argparse.Namespace, registry) -> int:
     from prkd.learning import RunFailedError
     from prkd.reproduce import NotebookFailed, run_notebooks, train_preset_plan
     try:
-        if args.command == "plan" or any(v is not None for v in (args.processes, args.workers, args.scheduler)):
+        cluster = (args.processes, args.workers, args.scheduler)
+        if args.command == "plan" or any(v is not None for v in cluster):
             with _executor(args) as executor:
                 outcome = train_preset_plan(args.preset, registry=registry, executor=executor)
             print(outcome.summary())
@@ -46,8 +47,10 @@ def parse_value(text: str):
 def train(args: argparse.Namespace, parser: argparse.ArgumentParser, registry) -> int:
     from prkd.config import make
     from prkd.data import CorruptDataError, DataNotFoundError
-    from prkd.registry import CorruptCheckpointError, DamagedRunError, OutputNotWritableError, RunNotFoundError
-    from prkd.learning import (STUDENT_ALPHA, STUDENT_BETA, RunFailedError, TrainingDiverged, TrainingInterrupted,
+    from prkd.registry import (CorruptCheckpointError, DamagedRunError, OutputNotWritableError,
+                               RunNotFoundError)
+    from prkd.learning import (STUDENT_ALPHA, STUDENT_BETA, RunFailedError, TrainingDiverged,
+                               TrainingInterrupted,
                         get_or_train)
 
     overrides = {}
@@ -70,7 +73,8 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser, registry) -
                 parser.error(f"{flag} applies only to --mode student")
     try:
         run = get_or_train(make(args.preset, **overrides), registry=registry, teacher_run=args.teacher_run)
-    except (ConfigError, RunNotFoundError, RunFailedError, TrainingDiverged, CorruptCheckpointError, DamagedRunError,
+    except (ConfigError, RunNotFoundError, RunFailedError, TrainingDiverged, CorruptCheckpointError,
+            DamagedRunError,
             OutputNotWritableError, DataNotFoundError, CorruptDataError) as err:
         print(f"prkd: error: {err}", file=sys.stderr)
         return 2
@@ -87,7 +91,8 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser, registry) -
 
 
 def _executor(args: argparse.Namespace, default_processes: int | None = None):
-    """The executor the command line's --processes / --workers / --scheduler name (``executors.executor_for``)."""
+    """The executor the command line's --processes / --workers / --scheduler name
+    (``executors.executor_for``)."""
     from prkd.experiments.executors import executor_for
     processes = args.processes
     if processes is None and args.workers is None and args.scheduler is None:
@@ -111,14 +116,16 @@ def ladder(args: argparse.Namespace, registry) -> int:
 
     def train() -> None:
         records = args.records or (COMMITTED_RECORDS if args.preset == "ladder" else None)
-        runs = train_ladder(args.preset, registry=registry, max_steps=args.max_steps, records=records)
+        with _executor(args) as executor:
+            runs = train_ladder(args.preset, registry=registry, executor=executor, max_steps=args.max_steps,
+                                records=records)
         print(f"ladder {args.preset!r}: {len(runs)} runs complete")
     return _resumable("ladder", train)
 
 
 def _resumable(what: str, call) -> int:
-    """Run ``call`` (a plan's training): 0 when done, 2 with the error for refused input or failed runs, 130 on
-    an interrupt (the same command resumes)."""
+    """Run ``call`` (a plan's training): 0 when done, 2 with the error for refused input or failed runs, 130
+    on an interrupt (the same command resumes)."""
     from prkd.learning import RunFailedError, TrainingDiverged, TrainingInterrupted
     try:
         call()

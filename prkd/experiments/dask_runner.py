@@ -1,6 +1,6 @@
 """The Dask executor of a plan (``prkd.experiments.executors``): a laptop's cores (``local_cluster``), or an
-existing cluster (``connect``: a scheduler address, e.g. of ``dask-jobqueue``'s ``SLURMCluster``). This needs the
-optional extra ``prkd[scale]``; nothing else in prkd imports Dask.
+existing cluster (``connect``: a scheduler address, e.g. of ``dask-jobqueue``'s ``SLURMCluster``). This needs
+the optional extra ``prkd[scale]``; nothing else in prkd imports Dask.
 
 How the work is laid out:
 - Each run is one task, keyed ``prkd-<run id>``. ``prkd.experiments.graph.run_plan`` submits them in
@@ -43,14 +43,15 @@ def require_distributed():
     try:
         import distributed
     except ImportError:
-        raise ConfigError("running a plan on Dask (--workers, --scheduler) needs the optional extra prkd[scale]: "
-                          "pip install -e '.[scale]' (or pip install distributed)") from None
+        raise ConfigError("running a plan on Dask (--workers, --scheduler) needs the optional extra "
+                          "prkd[scale]: pip install -e '.[scale]' (or pip install distributed)") from None
     return distributed
 
 
 def local_cluster(n_workers: int, *, torch_threads: int | None = None, gpus: int | None = None):
-    """A ``LocalCluster`` of ``n_workers`` single-task worker processes on this machine, each with its share of
-    the cores for torch (``torch_threads``, default ``cpu_count // n_workers``) and, on CUDA, one GPU resource."""
+    """A ``LocalCluster`` of ``n_workers`` single-task worker processes on this machine, each with its share
+    of the cores for torch (``torch_threads``, default ``cpu_count // n_workers``) and, on CUDA, one GPU
+    resource."""
     distributed = require_distributed()
     import dask
     if not (isinstance(n_workers, int) and 1 <= n_workers <= 256):
@@ -68,8 +69,8 @@ CONNECT_TIMEOUT_S = 10
 
 def connect(address: str, *, timeout: float = CONNECT_TIMEOUT_S):
     """A client of the existing scheduler at ``address`` (its workers were started with their own settings:
-    docs/scale-out.md says which). Raises ConfigError naming the option for an address that is not one, and for a
-    scheduler that does not answer within ``timeout`` seconds."""
+    docs/scale-out.md says which). Raises ConfigError naming the option for an address that is not one, and
+    for a scheduler that does not answer within ``timeout`` seconds."""
     distributed = require_distributed()
     try:
         return distributed.Client(address, timeout=timeout)
@@ -82,16 +83,17 @@ def connect(address: str, *, timeout: float = CONNECT_TIMEOUT_S):
 
 
 class DaskExecutor:
-    """``with DaskExecutor(workers=N)`` / ``DaskExecutor(scheduler=ADDRESS)`` / ``DaskExecutor(client=c)``: the
-    executor of a new ``LocalCluster``, of an existing scheduler, or of a client the caller owns. The client and
-    cluster it opened are closed on exit. On workers with a GPU resource each task asks for one GPU."""
+    """``with DaskExecutor(workers=N)`` / ``DaskExecutor(scheduler=ADDRESS)`` / ``DaskExecutor(client=c)``:
+    the executor of a new ``LocalCluster``, of an existing scheduler, or of a client the caller owns. The
+    client and cluster it opened are closed on exit. On workers with a GPU resource each task asks for one
+    GPU."""
 
     in_process = False
 
     def __init__(self, *, workers: int | None = None, scheduler: str | None = None, client=None):
         if sum(v is not None for v in (workers, scheduler, client)) != 1:
-            raise ConfigError("give exactly one of 'workers' (a local cluster), 'scheduler' (an existing one) "
-                              "and a client")
+            raise ConfigError("give exactly one of 'workers' (a local cluster), 'scheduler' (an existing "
+                              "one) and a client")
         self.workers, self.scheduler, self.client = workers, scheduler, client
         self._owned: list = []
         self._resources = None
@@ -113,7 +115,8 @@ class DaskExecutor:
             thing.close()
 
     def submit(self, fn: Callable, *args, key: str, priority: int = 0):
-        return self.client.submit(fn, *args, key=f"prkd-{key}", pure=False, retries=0, resources=self._resources,
+        return self.client.submit(fn, *args, key=f"prkd-{key}", pure=False, retries=0,
+                                  resources=self._resources,
                                   priority=priority)
 
     def as_completed(self, futures: list, started: Callable[[str], None] | None = None) -> Iterator:

@@ -1,19 +1,20 @@
 """Where a plan's runs train: one interface, three executors.
 
-An executor has ``submit(fn, *args, key=..., priority=...)``, which returns a future, and ``as_completed(futures)``,
-which yields them as they finish. An argument that is a future of the same executor is replaced by its result
-before ``fn`` runs (a student's task gets its teacher's run id), and ``fn`` never runs when that future failed:
-its own future fails with :class:`DependencyFailed`. ``prkd.experiments.graph.run_plan`` submits a plan through
-any of them and applies one failure rule to what comes back.
+An executor has ``submit(fn, *args, key=..., priority=...)``, which returns a future, and
+``as_completed(futures)``, which yields them as they finish. An argument that is a future of the same
+executor is replaced by its result before ``fn`` runs (a student's task gets its teacher's run id), and
+``fn`` never runs when that future failed: its own future fails with :class:`DependencyFailed`.
+``prkd.experiments.graph.run_plan`` submits a plan through any of them and applies one failure rule to what
+comes back.
 
 * :class:`InProcess` (the default): runs each task in this process, in the order submitted, while
   ``as_completed`` is iterated.
 * :class:`ProcessPool`: a local pool of spawned worker processes, each with its share of the cores for torch
-  (the study's default: two one-thread processes train about 2.9x faster than one two-thread process on a 2-core
-  CPU, measured in ``prkd.experiments.study``). A task starts once its inputs are done and a worker is free; of
-  the tasks ready, the one of highest ``priority`` first.
-* ``prkd.experiments.dask_runner.DaskExecutor``: a ``distributed.Client`` (prkd[scale]), which resolves futures
-  and priorities itself.
+  (the study's default: two one-thread processes train about 2.9x faster than one two-thread process on a
+  2-core CPU, measured in ``prkd.experiments.study``). A task starts once its inputs are done and a worker is
+  free; of the tasks ready, the one of highest ``priority`` first.
+* ``prkd.experiments.dask_runner.DaskExecutor``: a ``distributed.Client`` (prkd[scale]), which resolves
+  futures and priorities itself.
 
 ``executor_for(processes=, workers=, scheduler=)`` builds the one the command line's options name.
 """
@@ -90,8 +91,8 @@ class _Task:
 
 
 class _Queue:
-    """Submitted tasks not started yet, handed out by priority (then submission order) once their inputs are done;
-    a task whose input failed is failed at once with DependencyFailed."""
+    """Submitted tasks not started yet, handed out by priority (then submission order) once their inputs are
+    done; a task whose input failed is failed at once with DependencyFailed."""
 
     def __init__(self):
         self.waiting: list[_Task] = []
@@ -103,7 +104,8 @@ class _Queue:
         return task.future
 
     def next_ready(self) -> _Task | None:
-        """The ready task to start next (None when none is ready); fails the tasks whose inputs failed first."""
+        """The ready task to start next (None when none is ready); fails the tasks whose inputs failed
+        first."""
         self.fail_orphans()
         ready = [t for t in self.waiting if t.ready()]
         if not ready:
@@ -135,7 +137,8 @@ class InProcess:
     def submit(self, fn: Callable, *args, key: str, priority: int = 0) -> cf.Future:
         return self._queue.add(fn, args, key, priority)
 
-    def as_completed(self, futures: list, started: Callable[[str], None] | None = None) -> Iterator[cf.Future]:
+    def as_completed(self, futures: list,
+                     started: Callable[[str], None] | None = None) -> Iterator[cf.Future]:
         pending = set(futures)
         while pending:
             self._queue.fail_orphans()
@@ -182,8 +185,8 @@ class ProcessPool:
     """``with ProcessPool(processes)``: that many spawned worker processes on this machine, each with
     ``torch_threads`` threads for torch (default: the cores shared out), started with ``worker_environ``.
 
-    An interrupt of the caller (Ctrl-C, a kernel interrupt) while it waits sends SIGINT to every worker: each saves
-    a checkpoint of its run and stops, and the same plan resumes from there.
+    An interrupt of the caller (Ctrl-C, a kernel interrupt) while it waits sends SIGINT to every worker: each
+    saves a checkpoint of its run and stops, and the same plan resumes from there.
     """
 
     in_process = False
@@ -219,10 +222,12 @@ class ProcessPool:
 
     def submit(self, fn: Callable, *args, key: str, priority: int = 0) -> cf.Future:
         if self._pool is None:
-            raise RuntimeError("use the process pool as a context manager: with ProcessPool(n) as executor: ...")
+            raise RuntimeError("use the process pool as a context manager: with ProcessPool(n) as executor: "
+                               "...")
         return self._queue.add(fn, args, key, priority)
 
-    def as_completed(self, futures: list, started: Callable[[str], None] | None = None) -> Iterator[cf.Future]:
+    def as_completed(self, futures: list,
+                     started: Callable[[str], None] | None = None) -> Iterator[cf.Future]:
         pending, running = set(futures), {}
         while pending:
             self._queue.fail_orphans()
@@ -251,11 +256,13 @@ def _copy_outcome(inner: cf.Future, outer: cf.Future) -> None:
 
 def executor_for(*, processes: int | None = None, workers: int | None = None, scheduler: str | None = None):
     """A context manager for the executor that the options name: a ``ProcessPool`` of ``processes``, a Dask
-    ``LocalCluster`` of ``workers``, an existing Dask ``scheduler``; with none, ``InProcess()``. At most one."""
+    ``LocalCluster`` of ``workers``, an existing Dask ``scheduler``; with none, ``InProcess()``. At most
+    one."""
     given = [name for name, v in (("processes", processes), ("workers", workers), ("scheduler", scheduler))
              if v is not None]
     if len(given) > 1:
-        raise ConfigError(f"give at most one of 'processes', 'workers' and 'scheduler'; got {' and '.join(given)}")
+        raise ConfigError("give at most one of 'processes', 'workers' and 'scheduler'; got "
+                          f"{' and '.join(given)}")
     if processes is not None:
         return ProcessPool(processes)
     if workers is not None or scheduler is not None:

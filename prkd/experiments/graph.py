@@ -7,11 +7,11 @@ added, so that no task ever trains a teacher implicitly. Every student is traine
 teacher's id, so it only loads the teacher and never trains it.
 
 ``run_plan(graph, registry, executor=...)`` submits the graph's runs to an executor
-(``prkd.experiments.executors``: in this process by default, a local process pool, or Dask) in critical-path order
-(``prkd.experiments.schedule``: the longest teacher-and-students chains first, a teacher always before its
-students) and returns a :class:`PlanOutcome`. One failure rule holds for every executor: a run that fails (a bad
-config, a NaN loss, a damaged folder) is reported, not retried; the runs that depend on it are reported as
-skipped; everything else finishes. An interrupt stops the plan; the same call resumes it.
+(``prkd.experiments.executors``: in this process by default, a local process pool, or Dask) in critical-path
+order (``prkd.experiments.schedule``: the longest teacher-and-students chains first, a teacher always before
+its students) and returns a :class:`PlanOutcome`. One failure rule holds for every executor: a run that fails
+(a bad config, a NaN loss, a damaged folder) is reported, not retried; the runs that depend on it are
+reported as skipped; everything else finishes. An interrupt stops the plan; the same call resumes it.
 """
 
 from __future__ import annotations
@@ -95,7 +95,8 @@ class PlanOutcome:
         return {name: run for rid, run in self.complete.items() for name in self.graph.names.get(rid, [])}
 
     def raise_if_failed(self, what: str) -> "PlanOutcome":
-        """This outcome when every run completed; RunFailedError naming the failed and skipped runs otherwise."""
+        """This outcome when every run completed; RunFailedError naming the failed and skipped runs
+        otherwise."""
         if not self.ok:
             raise RunFailedError(f"{what} did not finish:\n{self.summary()}")
         return self
@@ -120,8 +121,9 @@ def plan_cost(graph: PlanGraph, registry: Registry) -> RunCost:
 
 
 def train_task(cfg: Config, teacher: str | None, *, registry_root: str) -> str:
-    """The work of one run on a worker (a process of a pool, a Dask worker): train (or load, or resume) it in the
-    registry at ``registry_root``; return its run id. ``teacher`` is the teacher task's result for a student."""
+    """The work of one run on a worker (a process of a pool, a Dask worker): train (or load, or resume) it in
+    the registry at ``registry_root``; return its run id. ``teacher`` is the teacher task's result for a
+    student."""
     run = get_or_train(cfg, registry=open_registry(registry_root), teacher_run=teacher, progress=False,
                        log=lambda message: None)
     return run.id
@@ -129,11 +131,13 @@ def train_task(cfg: Config, teacher: str | None, *, registry_root: str) -> str:
 
 def _train_here(cfg: Config, teacher: str | None, *, registry: Registry, device, data, progress, log) -> str:
     """The work of one run in this process, with the plan's device, data and progress."""
-    return get_or_train(cfg, registry=registry, teacher_run=teacher, device=device, progress=progress, data=data,
+    return get_or_train(cfg, registry=registry, teacher_run=teacher, device=device,
+                        progress=progress, data=data,
                         log=log).id
 
 
-def _work(graph: PlanGraph, registry: Registry, executor: Executor, *, device, data, progress, log) -> Callable:
+def _work(graph: PlanGraph, registry: Registry, executor: Executor, *, device, data, progress,
+          log) -> Callable:
     if executor.in_process:
         first = next(iter(graph.tasks.values()), None)
         data = data or (load_splits(first.cfg.data) if first else None)  # loaded once for the whole plan
@@ -141,16 +145,20 @@ def _work(graph: PlanGraph, registry: Registry, executor: Executor, *, device, d
                                  log=log)
     given = [name for name, value in (("device", device), ("data", data)) if value is not None]
     if given:
-        raise ConfigError(f"{' and '.join(repr(g) for g in given)} apply only to training in this process; in "
-                          f"worker processes each one chooses its own device (PRKD_DEVICE) and loads the data itself")
+        raise ConfigError(f"{' and '.join(repr(g) for g in given)} apply only to training in this process; "
+                          "in worker processes each one chooses its own device (PRKD_DEVICE) and loads the "
+                          "data itself")
     return functools.partial(train_task, registry_root=str(registry.root))
 
 
 def run_plan(graph: PlanGraph, registry: Registry, *, executor: Executor | None = None,
              device: torch.device | None = None, progress: bool = True, log: Callable[[str], None] = print,
-             data: Splits | None = None, cost: RunCost | None = None) -> PlanOutcome:
+             data: Splits | None = None, cost: RunCost | None = None,
+             order: list[str] | None = None, what: str = "plan") -> PlanOutcome:
     """Train (or take from the registry) every run of ``graph`` on ``executor`` (default: ``InProcess()``), in
-    critical-path order under ``cost`` (default ``plan_cost``), each student after its teacher.
+    critical-path order under ``cost`` (default ``plan_cost``), or in ``order`` (every run id of the graph,
+    each teacher before its students) when given; each student after its teacher. ``what`` labels the
+    progress bar.
 
     ``device`` and ``data`` apply in this process only; with another executor they raise ConfigError (its
     workers choose their device and load the data themselves) instead of being ignored.
@@ -158,13 +166,14 @@ def run_plan(graph: PlanGraph, registry: Registry, *, executor: Executor | None 
     start = time.monotonic()
     executor = executor or InProcess()
     work = _work(graph, registry, executor, device=device, data=data, progress=progress, log=log)
-    order = critical_path_order(graph, cost or plan_cost(graph, registry))
+    order = _checked(graph, order) if order is not None else critical_path_order(
+        graph, cost or plan_cost(graph, registry))
     futures: dict[str, object] = {}
     for rank, rid in enumerate(order):
         task = graph.tasks[rid]
-        futures[rid] = executor.submit(work, task.cfg, futures[task.teacher] if task.teacher else None, key=rid,
-                                       priority=len(order) - rank)
-    bar = tqdm(total=len(futures), desc="plan", unit="run", disable=not progress)
+        teacher = futures[task.teacher] if task.teacher else None
+        futures[rid] = executor.submit(work, task.cfg, teacher, key=rid, priority=len(order) - rank)
+    bar = tqdm(total=len(futures), desc=what, unit="run", disable=not progress)
     for _ in executor.as_completed(list(futures.values()),
                                    started=lambda rid: bar.set_postfix_str(graph.label(rid))):
         bar.update()
@@ -174,6 +183,18 @@ def run_plan(graph: PlanGraph, registry: Registry, *, executor: Executor | None 
         _collect(outcome, registry, rid, futures[rid])
     outcome.seconds = time.monotonic() - start
     return outcome
+
+
+def _checked(graph: PlanGraph, order: list[str]) -> list[str]:
+    """``order`` when it lists every run of ``graph`` once, each teacher before its students; else
+    ValueError."""
+    if sorted(order) != sorted(graph.tasks):
+        raise ValueError("the order must list every run of the plan exactly once")
+    position = {rid: i for i, rid in enumerate(order)}
+    late = [rid for rid, t in graph.tasks.items() if t.teacher and position[t.teacher] > position[rid]]
+    if late:
+        raise ValueError(f"the order puts students before their teachers: {', '.join(late)}")
+    return list(order)
 
 
 def _collect(outcome: PlanOutcome, registry: Registry, rid: str, future) -> None:

@@ -26,7 +26,8 @@ from prkd.registry import Registry, Run
 from prkd.registry.records import read_records
 
 __all__ = ["PAPER_STEPS", "EQUIVALENCE_MARGIN_DB", "FLAT_DB", "REFINE", "LadderResults", "collect_ladder",
-           "COMPARISONS", "score", "paired_columns", "read_family", "verdict_rows", "trend_rows", "within_run_rows", "flat_gain", "flatness_rows",
+           "COMPARISONS", "score", "paired_columns", "read_family", "verdict_rows", "trend_rows",
+           "within_run_rows", "flat_gain", "flatness_rows",
            "beta_rows"]
 
 #: The paper's budget: 120 epochs of 30k images in batches of 64 (469 steps each).
@@ -39,10 +40,12 @@ FLAT_DB = 0.1
 REFINE = DEFAULT_REFINE
 
 #: (label, group A, group B) of the main comparison at every rung.
-COMPARISONS = (("KD − E2E", "KD", "e2e"), ("E2E − random", "e2e", "random"), ("teacher − E2E", "teacher", "e2e"))
+COMPARISONS = (("KD − E2E", "KD", "e2e"), ("E2E − random", "e2e", "random"),
+               ("teacher − E2E", "teacher", "e2e"))
 #: Extra comparisons of the rungs that train their groups.
 EXTRA_COMPARISONS = (("KD − L_cdp only", "KD", "L_cdp only"), ("KD − L_feat only", "KD", "L_feat only"),
-                     ("noisy: KD − E2E", "KD noisy", "e2e noisy"), ("noisy: E2E − random", "e2e noisy", "random noisy"),
+                     ("noisy: KD − E2E", "KD noisy", "e2e noisy"),
+                     ("noisy: E2E − random", "e2e noisy", "random noisy"),
                      ("noisy: teacher − E2E", "teacher noisy", "e2e noisy"))
 
 
@@ -69,7 +72,8 @@ class LadderResults:
         return bool(planned) and self.seeds(steps, group) == planned
 
     def teacher_seed(self, steps: int, seed: int, noisy: bool = False) -> int:
-        rung = next(r for r in self.plan.rungs if r.epochs * (r.steps_per_epoch or _epoch_steps(self)) == steps)
+        rung = next(r for r in self.plan.rungs if r.epochs
+                    * (r.steps_per_epoch or _epoch_steps(self)) == steps)
         seeds = (0,) if noisy else rung.teacher_seeds
         return seeds[seed % len(seeds)]
 
@@ -87,10 +91,10 @@ def _epoch_steps(results: LadderResults) -> int:
 
 
 def collect_ladder(preset: str, *, registry: Registry, records: Path | None = None) -> LadderResults:
-    """The ladder's runs kept as a record in ``records`` (``prkd.registry.records``: an earlier sitting's runs), or
-    else complete in the registry; the rest are left out of every table. A record stays the result even when its
-    run was trained again (a teacher retrained for its students in a later sitting): a committed result never
-    changes because a later sitting repeated a run."""
+    """The ladder's runs kept as a record in ``records`` (``prkd.registry.records``: an earlier sitting's
+    runs), or else complete in the registry; the rest are left out of every table. A record stays the result
+    even when its run was trained again (a teacher retrained for its students in a later sitting): a
+    committed result never changes because a later sitting repeated a run."""
     items = ladder_runs(preset)
     kept = read_records(records)
     runs = {}
@@ -139,8 +143,8 @@ def _scope(results: LadderResults, steps: int, n: int, refined: bool) -> str:
 
 
 def verdict_rows(results: LadderResults) -> list[dict]:
-    """One row per comparison and rung (raw and refined); Holm's adjustment runs over all raw rows together and
-    over all refined rows together; a row whose interval holds 0 gets an equivalence test (TOST)."""
+    """One row per comparison and rung (raw and refined); Holm's adjustment runs over all raw rows together
+    and over all refined rows together; a row whose interval holds 0 gets an equivalence test (TOST)."""
     rows = []
     for steps in results.rungs:
         for label, a, b in COMPARISONS + EXTRA_COMPARISONS:
@@ -149,8 +153,8 @@ def verdict_rows(results: LadderResults) -> list[dict]:
             for refined in (False, True):
                 seeds, xa, xb = _pairs(results, steps, a, b, refined)
                 rows.append({"steps": steps, "comparison": label, "scoring": "refined" if refined else "raw",
-                             "seeds": len(seeds), "teachers": len({results.teacher_seed(steps, s, "noisy" in a)
-                                                                   for s in seeds}),
+                             "seeds": len(seeds),
+                             "teachers": len({results.teacher_seed(steps, s, "noisy" in a) for s in seeds}),
                              **paired_columns(xa, xb), "scope": _scope(results, steps, len(seeds), refined)})
     for scoring in ("raw", "refined"):
         read_family([row for row in rows if row["scoring"] == scoring])
@@ -168,7 +172,8 @@ def paired_columns(xa: list[float], xb: list[float]) -> dict:
 
 
 def read_family(rows: list[dict]) -> None:
-    """Holm over the rows' p-values (one family), then each row's ``reading``; p-values rounded for the table."""
+    """Holm over the rows' p-values (one family), then each row's ``reading``; p-values rounded for the
+    table."""
     for row, adjusted in zip(rows, holm([row["p"] for row in rows])):
         row["p (Holm)"] = adjusted
         row["reading"] = _reading(row.pop("_result"), adjusted, row.pop("_equivalence"))
@@ -176,7 +181,8 @@ def read_family(rows: list[dict]) -> None:
             row[key] = "" if math.isnan(row[key]) else round(row[key], 4)
 
 
-def _seed_differences(results: LadderResults, a: str, b: str, refined: bool = False) -> tuple[list[int], list]:
+def _seed_differences(results: LadderResults, a: str, b: str,
+                      refined: bool = False) -> tuple[list[int], list]:
     steps_out, diffs = [], []
     for steps in results.rungs:
         if _ready(results, steps, a, b):
@@ -196,8 +202,10 @@ def trend_rows(results: LadderResults) -> list[dict]:
             if len(set(steps)) < 2 or len(diffs) < 3:
                 continue
             t = log2_trend(steps, diffs, at_steps=PAPER_STEPS)
-            rows.append({"comparison": label, "scoring": "refined" if refined else "raw", "rungs": len(set(steps)),
-                         "values": t.n, "ΔPSNR per doubling (dB)": round(t.slope, 3), "low": round(t.slope_low, 3),
+            rows.append({"comparison": label, "scoring": "refined" if refined else "raw",
+                         "rungs": len(set(steps)),
+                         "values": t.n, "ΔPSNR per doubling (dB)": round(t.slope, 3),
+                         "low": round(t.slope_low, 3),
                          "high": round(t.slope_high, 3), f"extrapolated ΔPSNR at {PAPER_STEPS} steps (dB)":
                          round(t.predicted, 2), "extrapolation low": round(t.predicted_low, 2),
                          "extrapolation high": round(t.predicted_high, 2)})
@@ -212,14 +220,17 @@ def within_run_rows(results: LadderResults, a: str = "KD", b: str = "e2e") -> li
         if not _ready(results, steps, a, b):
             continue
         seeds = [s for s in results.seeds(steps, b) if (steps, a, s) in results.runs]
-        hist = {g: [[row["val_psnr"] for row in results.runs[(steps, g, s)].history()] for s in seeds] for g in (a, b)}
+        hist = {g: [[row["val_psnr"] for row in results.runs[(steps, g, s)].history()] for s in seeds]
+                for g in (a, b)}
         epochs = len(hist[a][0])
         for e in range(epochs):
             d = [ha[e] - hb[e] for ha, hb in zip(hist[a], hist[b])]
             half = (scipy_stats.t.ppf(0.975, len(d) - 1) * statistics.stdev(d) / math.sqrt(len(d))
                     if len(d) > 1 else math.nan)
-            rows.append({"steps": steps, "step": (e + 1) * steps // epochs, "val ΔPSNR gap (dB)": round(statistics.fmean(d), 3),
-                         "low": round(statistics.fmean(d) - half, 3), "high": round(statistics.fmean(d) + half, 3),
+            rows.append({"steps": steps, "step": (e + 1) * steps // epochs,
+                         "val ΔPSNR gap (dB)": round(statistics.fmean(d), 3),
+                         "low": round(statistics.fmean(d) - half, 3),
+                         "high": round(statistics.fmean(d) + half, 3),
                          "seeds": len(d)})
     return rows
 
@@ -232,7 +243,8 @@ def flat_gain(run: Run) -> float:
 
 
 def flatness_rows(results: LadderResults) -> list[dict]:
-    """Per rung and main group: the mean and largest gain over the last 10 % of steps, and whether all are below
+    """Per rung and main group: the mean and largest gain over the last 10 % of steps, and whether all are
+    below
     ``FLAT_DB`` (the top rung's precondition for E2E and the student)."""
     rows = []
     for steps in results.rungs:
@@ -241,13 +253,15 @@ def flatness_rows(results: LadderResults) -> list[dict]:
             if gains and results.complete(steps, group):
                 rows.append({"steps": steps, "group": group, "runs": len(gains),
                              "mean gain, last 10 % (dB)": round(statistics.fmean(gains), 3),
-                             "largest gain (dB)": round(max(gains), 3), f"flat (< {FLAT_DB} dB)": max(gains) < FLAT_DB})
+                             "largest gain (dB)": round(max(gains), 3),
+                             f"flat (< {FLAT_DB} dB)": max(gains) < FLAT_DB})
     return rows
 
 
 def beta_rows(results: LadderResults) -> list[dict]:
     """The normalized-L_cdp sweep (sigma = 0, beta = L_cdp's share of the loss at step 0) against E2E, raw and
-    refined, Holm-adjusted within the sweep, with the loss ratio beta L_cdp / alpha L_task at start and end."""
+    refined, Holm-adjusted within the sweep, with the loss ratio beta L_cdp / alpha L_task at start and
+    end."""
     rows = []
     for steps in results.rungs:
         for beta in results.plan.betas:
@@ -257,9 +271,11 @@ def beta_rows(results: LadderResults) -> list[dict]:
             runs = [run for (s, g, _), run in results.runs.items() if s == steps and g == group]
             metrics = [run.metrics() for run in runs]
             row = {"steps": steps, "beta": beta, "seeds": len(runs),
-                   "β L_cdp / α L_task, start": round(statistics.fmean(m["kd_ratio_start"] for m in metrics), 4),
+                   "β L_cdp / α L_task, start":
+                       round(statistics.fmean(m["kd_ratio_start"] for m in metrics), 4),
                    "β L_cdp / α L_task, end": round(statistics.fmean(m["kd_ratio_end"] for m in metrics), 4),
-                   "speckle contrast end": round(statistics.fmean(m["speckle_contrast_end"] for m in metrics), 3)}
+                   "speckle contrast end":
+                       round(statistics.fmean(m["speckle_contrast_end"] for m in metrics), 3)}
             for refined, name in ((False, "raw"), (True, "refined")):
                 _, xa, xb = _pairs(results, steps, group, "e2e", refined)
                 r = paired_seeds(xa, xb)

@@ -1,5 +1,5 @@
-"""Which photon count the ladder's noisy rung uses, and why: what Poisson noise at each count does to the CDPs and
-to the classical solvers at L = 1 and at the teacher's L_t, on random masks (nothing learned).
+"""Which photon count the ladder's noisy rung uses, and why: what Poisson noise at each count does to the
+CDPs and to the classical solvers at L = 1 and at the teacher's L_t, on random masks (nothing learned).
 
 For each photon count: the CDPs' SNR (10 log10 of signal over noise energy), and RAAR (``ITERATIONS``
 iterations from its own spectral start) scored both ways -- raw, with the reference-free global-phase rule
@@ -31,7 +31,8 @@ def _psnr(z: torch.Tensor, img: torch.Tensor, phase_range: float, oracle: bool) 
     return psnr(estimate, img).clamp(max=PSNR_CAP_DB).mean().item()
 
 
-def noise_level_rows(preset: str, data: Splits, *, photons=(10.0, 100.0, 1000.0), Ls=(1, 9), n_images: int = 64,
+def noise_level_rows(preset: str, data: Splits, *, photons=(10.0, 100.0, 1000.0), Ls=(1, 9),
+                     n_images: int = 64,
                      seed: int = 0) -> list[dict]:
     """One row per (L, photon count, plus noise-free): CDP SNR and RAAR's raw and oracle-aligned test PSNR."""
     cfg = make(preset)
@@ -42,9 +43,11 @@ def noise_level_rows(preset: str, data: Splits, *, photons=(10.0, 100.0, 1000.0)
         with torch.no_grad():
             clean = system.sensing(system.scene(img))
         for count in (None, *photons):
+            generator = seeded_generator(seed, L, count, "noise-level")
             y = clean if count is None else add_noise(clean, kind="poisson", photons=count,
-                                                      generator=seeded_generator(seed, L, count, "noise-level"))
-            snr = (10 * torch.log10(clean.square().sum() / (y - clean).square().sum())).item() if count else None
+                                                      generator=generator)
+            ratio = clean.square().sum() / (y - clean).square().sum()
+            snr = (10 * torch.log10(ratio)).item() if count else None
             z = raar(y, system.sensing, size=img.shape[-1], iterations=ITERATIONS).z
             rows.append({"L": L, "photons": "none" if count is None else count,
                          "CDP SNR (dB)": "" if snr is None else round(snr, 2),

@@ -7,9 +7,9 @@
   student and the ablation of the two KD terms (``ABLATIONS``), each with every seed of ``Plan.seeds``.
 * Table 2 -- training time, peak memory and inference time, read from the runs' metrics.
 
-Everything goes through ``prkd.learning.train.get_or_train``: a run already in the registry is never trained again, so
-the notebooks 03-05 share their runs and ``run_all`` can be interrupted and re-run. ``collect`` reads the
-registry only (notebook 06) and names what is missing.
+Everything goes through ``prkd.learning.train.get_or_train``: a run already in the registry is never trained
+again, so the notebooks 03-05 share their runs and ``run_all`` can be interrupted and re-run. ``collect``
+reads the registry only (notebook 06) and names what is missing.
 
 The paper reports single runs. Here the E2E and random baselines and the L_t = 9 student with its ablations
 are trained with several seeds (``seed`` draws the masks, the filter, the U-Net, the shuffling and the noise;
@@ -30,13 +30,14 @@ from prkd.registry import Registry, Run, RunNotFoundError, run_id_for
 from prkd.experiments.graph import PlanGraph, run_plan
 from prkd.learning import STUDENT_ALPHA, STUDENT_BETA
 
-__all__ = ["ABLATIONS", "PLANS", "ablation_prefix", "Plan", "Results", "collect", "experiment_configs", "mean_ci95",
+__all__ = ["ABLATIONS", "PLANS", "ablation_prefix", "Plan", "Results", "collect",
+           "experiment_configs", "mean_ci95",
            "plan_run_id", "run_all", "run_of"]
 
-#: Table 1 (Sec. 4.3): KD term(s) used -> Eq. (7) weights (alpha, beta); sigma = 1 - alpha - beta weighs L_feat.
-#: alpha stays at the student's 0.5 and the weight of a dropped term goes to the other KD term, so the task
-#: term keeps the same weight in every column; "neither" is alpha = 1, beta = 0: Eq. (4), the E2E baseline.
-#: In the paper's column order.
+#: Table 1 (Sec. 4.3): KD term(s) used -> Eq. (7) weights (alpha, beta); sigma = 1 - alpha - beta weighs
+#: L_feat. alpha stays at the student's 0.5 and the weight of a dropped term goes to the other KD term, so
+#: the task term keeps the same weight in every column; "neither" is alpha = 1, beta = 0: Eq. (4), the E2E
+#: baseline. In the paper's column order.
 ABLATIONS: dict[str, tuple[float, float]] = {
     "L_cdp only": (STUDENT_ALPHA, 1.0 - STUDENT_ALPHA),
     "L_cdp + L_feat": (STUDENT_ALPHA, STUDENT_BETA),
@@ -73,7 +74,8 @@ PLANS: dict[str, Plan] = {
 
 def _plan(preset: str) -> Plan:
     if preset not in PLANS:
-        raise ConfigError(f"config field 'preset' must be one of {', '.join(map(repr, PLANS))}; got {preset!r}")
+        raise ConfigError(f"config field 'preset' must be one of {', '.join(map(repr, PLANS))}; got "
+                          f"{preset!r}")
     return PLANS[preset]
 
 
@@ -82,11 +84,13 @@ def student_config(plan: Plan, L_t: int, seed: int, alpha: float = STUDENT_ALPHA
     """A single-snapshot student of the seed-0 teacher with L_t snapshots; (1, 0) gives the E2E baseline."""
     if (alpha, beta) == (1.0, 0.0):
         return make(plan.preset, mode="e2e", seed=seed)
-    return make(plan.preset, mode="student", alpha=alpha, beta=beta, teacher_masks=L_t, teacher_seed=0, seed=seed)
+    return make(plan.preset, mode="student", alpha=alpha, beta=beta, teacher_masks=L_t,
+                teacher_seed=0, seed=seed)
 
 
 def experiment_configs(preset: str) -> dict[str, Config]:
-    """Every run of the reproduction, by name, in training order (teachers first, then baselines, students)."""
+    """Every run of the reproduction, by name, in training order (teachers first, then baselines,
+    students)."""
     plan = _plan(preset)
     out: dict[str, Config] = {}
     for L in sorted(set(plan.teacher_masks) | {plan.table_teacher}):
@@ -125,7 +129,8 @@ def run_all(preset: str, *, registry: Registry, executor=None, device: torch.dev
 
 
 def mean_ci95(values) -> tuple[float, float]:
-    """Mean and half-width of the 95 % confidence interval of the mean (Student's t, n - 1 dof; nan for n = 1)."""
+    """Mean and half-width of the 95 % confidence interval of the mean (Student's t, n - 1 dof; nan for n =
+    1)."""
     from scipy import stats
 
     values = [float(v) for v in values]
@@ -181,7 +186,7 @@ def collect(preset: str, *, registry: Registry) -> Results:
             missing.append(f"{name} ({run.id})")
     if missing:
         raise RunNotFoundError(
-            f"{len(missing)} run(s) of the {preset!r} reproduction are not in the registry yet: {', '.join(missing)}. "
-            f"Run notebooks 03-05 first (python -m prkd reproduce --preset {preset}), or "
-            f"prkd.experiments.run_all({preset!r}).")
+            f"{len(missing)} run(s) of the {preset!r} reproduction are not in the registry yet: "
+            f"{', '.join(missing)}. Run notebooks 03-05 first (python -m prkd reproduce --preset {preset}), "
+            f"or prkd.experiments.run_all({preset!r}).")
     return Results(plan, runs)

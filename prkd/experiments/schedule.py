@@ -4,7 +4,8 @@ A teacher and its students form a chain: no student can start before its teacher
 longest chain starts last, the other workers finish early and then wait for it. So each task gets a
 priority: its own cost plus the largest priority among the tasks that depend on it (a teacher's students).
 Tasks run in decreasing priority, and a student never comes before its teacher (``critical_path_order``).
-Every executor of a plan (``prkd.experiments.executors``: in-process, a process pool, Dask with ``priority=``) uses this order.
+Every executor of a plan (``prkd.experiments.executors``: in-process, a process pool, Dask with
+``priority=``) uses this order.
 
 The cost of a run (:class:`RunCost`) is its training time in seconds::
 
@@ -12,9 +13,9 @@ The cost of a run (:class:`RunCost`) is its training time in seconds::
 
 with L the run's number of masks. A student (L = 1) costs what an E2E run costs: its teacher's targets
 are computed once and cached (``prkd.learning.teacher_targets``), so its steps are barely dearer (measured:
-mean student run 110 s, mean E2E run 102 s at the study preset). ``fit_cost_model`` fits c0 and c1 by least squares.
-The model only has to rank runs, so it is kept rough. Width, depth and T of the U-Net are not in it, and the
-random baseline (no mask gradients, mean 76 s) is costed as E2E.
+mean student run 110 s, mean E2E run 102 s at the study preset). ``fit_cost_model`` fits c0 and c1 by least
+squares. The model only has to rank runs, so it is kept rough. Width, depth and T of the U-Net are not in it,
+and the random baseline (no mask gradients, mean 76 s) is costed as E2E.
 """
 
 from __future__ import annotations
@@ -56,15 +57,16 @@ class RunCost:
 
 #: Fitted (``fit_cost_model``) to the ``wall_seconds`` (metrics.json ``train_seconds``) of all 78 rows of
 #: docs/results/study/runs.csv: the study preset (32x32, 16 epochs x 32 steps), trained by two one-thread
-#: one-thread processes on the project's 2-core CPU. The rows are the teachers L_t = 3, 5, 9, 15 (and L_t = 9 with
-#: masks drawn N(0, 1)): 122-600 s; the E2E, random and KD runs (L = 1): 69-183 s. That gives
+#: one-thread processes on the project's 2-core CPU. The rows are the teachers L_t = 3, 5, 9, 15 (and L_t = 9
+#: with masks drawn N(0, 1)): 122-600 s; the E2E, random and KD runs (L = 1): 69-183 s. That gives
 #: c0 = 0.1360 s and c1 = 0.0728 s per step and mask, i.e. 69.7 s + 37.3 s x L per run, with an RMS residual
 #: of 20 s. tests/test_plan_schedule.py refits the CSV and checks these numbers.
 STUDY_FIT = RunCost(seconds_per_step=0.1360, seconds_per_step_per_mask=0.0728)
 
 
 def fit_cost_model(samples: Iterable[tuple[Config, float]]) -> RunCost:
-    """c0 and c1 fitted by least squares (``numpy.linalg.lstsq``) to (config, measured training seconds) pairs.
+    """c0 and c1 fitted by least squares (``numpy.linalg.lstsq``) to (config, measured training seconds)
+    pairs.
 
     Raises:
         ValueError: the samples cannot fix both coefficients (fewer than two distinct numbers of masks).
@@ -94,7 +96,8 @@ def fit_from_registry(registry: "Registry", *, preset: str | None = None) -> Run
 
 
 def default_cost_model(registry: "Registry | None" = None, *, preset: str | None = None) -> RunCost:
-    """Fitted to ``registry``'s complete runs when they fix a model (``fit_from_registry``), else ``STUDY_FIT``."""
+    """Fitted to ``registry``'s complete runs when they fix a model (``fit_from_registry``), else
+    ``STUDY_FIT``."""
     fitted = fit_from_registry(registry, preset=preset) if registry is not None else None
     return fitted or STUDY_FIT
 
@@ -109,7 +112,8 @@ def priorities(graph: "PlanGraph", cost: RunCost) -> dict[str, float]:
 
     def priority(rid: str) -> float:  # a teacher's students have no students: the recursion is shallow
         if rid not in out:
-            out[rid] = cost.seconds(graph.tasks[rid].cfg) + max((priority(d) for d in dependents[rid]), default=0.0)
+            longest_after = max((priority(d) for d in dependents[rid]), default=0.0)
+            out[rid] = cost.seconds(graph.tasks[rid].cfg) + longest_after
         return out[rid]
 
     return {rid: priority(rid) for rid in graph.tasks}
@@ -122,7 +126,8 @@ def critical_path_order(graph: "PlanGraph", cost: RunCost) -> list[str]:
     ranked = sorted(graph.tasks, key=lambda rid: (-prio[rid], position[rid]))
     order: list[str] = []
     placed: set[str] = set()
-    while ranked:  # the first task whose teacher is placed (or outside the plan); with costs > 0, always ranked[0]
+    # the first task whose teacher is placed (or outside the plan); with costs > 0, always ranked[0]
+    while ranked:
         ready = next(rid for rid in ranked if _teacher_placed(graph, rid, placed))
         ranked.remove(ready)
         order.append(ready)

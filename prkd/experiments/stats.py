@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["PairedResult", "paired_seeds", "paired_images", "holm", "equivalence_seeds", "Trend", "log2_trend"]
+__all__ = ["PairedResult", "paired_seeds", "paired_images", "holm", "equivalence_seeds",
+           "Trend", "log2_trend"]
 
 
 @dataclass(frozen=True)
@@ -128,8 +129,10 @@ def paired_seeds(a: Sequence[float], b: Sequence[float], *, confidence: float = 
     """
     _check_confidence(confidence)
     d = _paired_arrays(a, b)
-    if d.size < 2 or np.all(d == d[0]):  # no spread to judge by: an interval of zero width would be no evidence
-        return PairedResult(float(d.mean()), math.nan, math.nan, int(d.size), math.nan, "t over seeds", confidence)
+    # no spread to judge by: an interval of zero width would be no evidence
+    if d.size < 2 or np.all(d == d[0]):
+        return PairedResult(float(d.mean()), math.nan, math.nan, int(d.size), math.nan,
+                            "t over seeds", confidence)
     res = stats.ttest_rel(a, b)
     ci = res.confidence_interval(confidence_level=confidence)
     return PairedResult(float(d.mean()), float(ci.low), float(ci.high), int(d.size), float(res.pvalue),
@@ -221,12 +224,14 @@ def log2_trend(steps: Sequence[int], differences: Sequence[float], *, at_steps: 
     _check_confidence(confidence)
     x, y = np.log2(np.asarray(steps, dtype=np.float64)), np.asarray(differences, dtype=np.float64)
     if x.size != y.size or x.size < 3 or np.unique(x).size < 2:
-        raise ValueError(f"a trend needs >= 3 paired values at >= 2 budgets; got {y.size} at {np.unique(x).size}")
+        raise ValueError(f"a trend needs >= 3 paired values at >= 2 budgets; got {y.size} at "
+                         f"{np.unique(x).size}")
     fit = stats.linregress(x, y)
     t = float(stats.t.ppf(0.5 + confidence / 2, x.size - 2))
     x0 = math.log2(at_steps)
     residual = float(np.sqrt(np.sum((y - fit.intercept - fit.slope * x) ** 2) / (x.size - 2)))
     se_line = residual * math.sqrt(1 / x.size + (x0 - x.mean()) ** 2 / np.sum((x - x.mean()) ** 2))
     value = float(fit.intercept + fit.slope * x0)
-    return Trend(float(fit.slope), float(fit.slope - t * fit.stderr), float(fit.slope + t * fit.stderr), at_steps,
+    return Trend(float(fit.slope), float(fit.slope - t * fit.stderr),
+                 float(fit.slope + t * fit.stderr), at_steps,
                  value, value - t * se_line, value + t * se_line, int(x.size))

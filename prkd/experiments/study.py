@@ -1,7 +1,8 @@
 """The study of notebook 07 -- does distillation help a single-snapshot system? -- as a plan of runs.
 
-Every run goes through the registry (``prkd.learning.train.get_or_train``), so the study resumes after any stop and
-never trains a finished run again; two configs that are the same (e.g. the beta = 0 end of a sweep and the
+Every run goes through the registry (``prkd.learning.train.get_or_train``), so the study resumes after any
+stop and never trains a finished run again; two configs that are the same (e.g. the beta = 0 end of a sweep
+and the
 L_feat-only student) are the same run. The plan, per ``StudyPlan``:
 
 * teachers (seed 0, masks drawn U[0, 2 pi)) for each L_t of ``teacher_masks`` -- Fig. 2 re-run with masks
@@ -14,14 +15,15 @@ L_feat-only student) are the same run. The plan, per ``StudyPlan``:
 
 Seed s of every single-snapshot configuration shares its data order, initial masks (with the same
 ``mask_init``), filter and U-Net weights with seed s of the others, so their comparisons are paired
-(``prkd.experiments.stats``). The teachers are single runs; a system with more masks draws more phases from the seed's
-generator before its U-Net, so teachers of different L_t do not share initial weights (``prkd.experiments.verdict``).
+(``prkd.experiments.stats``). The teachers are single runs; a system with more masks draws more phases from
+the seed's generator before its U-Net, so teachers of different L_t do not share initial weights
+(``prkd.experiments.verdict``).
 
 ``train_study`` trains the plan as one graph of runs (``prkd.experiments.graph``: each student after its
 teacher, the longest teacher-and-students chains first) on an executor (``prkd.experiments.executors``). Its
 default is a pool of two one-thread processes: two processes on two cores train about 2.9x faster than one
-process with two threads on this project's CPU (measured: an E2E epoch at quick shapes takes 6.4 s in each of two
-one-thread processes, 9 s in one two-thread process). Each launch adds its wall time to ``wall.json``.
+process with two threads on this project's CPU (measured: an E2E epoch at quick shapes takes 6.4 s in each of
+two one-thread processes, 9 s in one two-thread process). Each launch adds its wall time to ``wall.json``.
 """
 
 from __future__ import annotations
@@ -66,8 +68,8 @@ STUDY_PLANS: dict[str, StudyPlan] = {
 
 def _plan(preset: str) -> StudyPlan:
     if preset not in STUDY_PLANS:
-        raise ConfigError(f"config field 'preset' of the study must be one of {', '.join(map(repr, STUDY_PLANS))}; "
-                          f"got {preset!r}")
+        raise ConfigError("config field 'preset' of the study must be one of "
+                          f"{', '.join(map(repr, STUDY_PLANS))}; got {preset!r}")
     return STUDY_PLANS[preset]
 
 
@@ -80,13 +82,15 @@ def _student(plan: StudyPlan, seed: int, alpha: float, beta: float, *, L_t: int 
 
 
 def study_configs(preset: str) -> dict[str, Config]:
-    """Every run of the study by name ``"<group> s<seed>"`` (teachers: ``"teacher L_t=<L>[ normal]"``), in order."""
+    """Every run of the study by name ``"<group> s<seed>"`` (teachers: ``"teacher L_t=<L>[ normal]"``), in
+    order."""
     plan = _plan(preset)
     a, b = STUDENT_ALPHA, STUDENT_BETA
     out: dict[str, Config] = {}
     for L in sorted(set(plan.teacher_masks) | {plan.table_teacher}, reverse=True):
         out[f"teacher L_t={L}"] = make(plan.preset, mode="teacher", n_masks=L, seed=0)
-    out[f"teacher L_t={plan.table_teacher} normal"] = make(plan.preset, mode="teacher", n_masks=plan.table_teacher,
+    out[f"teacher L_t={plan.table_teacher} normal"] = make(plan.preset, mode="teacher",
+                                                           n_masks=plan.table_teacher,
                                                             seed=0, mask_init="normal")
     groups: list[tuple[str, tuple[int, ...], Callable[[int], Config]]] = [
         ("e2e", plan.core_seeds, lambda s: _student(plan, s, 1.0, 0.0)),
@@ -96,8 +100,10 @@ def study_configs(preset: str) -> dict[str, Config]:
         ("L_feat only", plan.core_seeds, lambda s: _student(plan, s, a, 0.0)),
     ]
     for beta in plan.betas:
-        groups.append((f"sigma=0 beta={beta:g}", plan.sweep_seeds, lambda s, beta=beta: _student(plan, s, 1 - beta, beta)))
-        groups.append((f"alpha=0.5 beta={beta:g}", plan.sweep_seeds, lambda s, beta=beta: _student(plan, s, 0.5, beta)))
+        groups.append((f"sigma=0 beta={beta:g}", plan.sweep_seeds, lambda s,
+                       beta=beta: _student(plan, s, 1 - beta, beta)))
+        groups.append((f"alpha=0.5 beta={beta:g}", plan.sweep_seeds, lambda s,
+                       beta=beta: _student(plan, s, 0.5, beta)))
     groups += [
         ("e2e normal", plan.sweep_seeds, lambda s: _student(plan, s, 1.0, 0.0, mask_init="normal")),
         ("KD normal", plan.sweep_seeds, lambda s: _student(plan, s, a, b, mask_init="normal")),
@@ -142,8 +148,10 @@ def train_study(preset: str, *, registry: Registry, executor=None, log: Callable
     seconds = time.monotonic() - start
     session = {"started": started_at, "seconds": round(seconds, 1), "executor": type(executor).__name__,
                "workers": getattr(executor, "processes", None) or getattr(executor, "workers", None),
-               "complete": len(outcome.complete), "failed": len(outcome.failed), "skipped": len(outcome.skipped)}
-    atomic.write_json(_wall_file(preset, registry), {"sessions": wall_time(preset, registry)["sessions"] + [session]})
+               "complete": len(outcome.complete), "failed": len(outcome.failed),
+               "skipped": len(outcome.skipped)}
+    atomic.write_json(_wall_file(preset, registry),
+                      {"sessions": wall_time(preset, registry)["sessions"] + [session]})
     outcome.raise_if_failed(f"the {preset!r} study")
     log(f"study {preset!r}: {len(outcome.complete)} runs complete; this launch took {seconds:.0f} s")
     return wall_time(preset, registry)

@@ -1,27 +1,30 @@
-"""Whether two folders of result tables agree within the spread of their seeds (``python -m prkd check-results``).
+"""Whether two folders of result tables agree within the spread of their seeds (``python -m prkd
+check-results``).
 
 Float kernels differ between CPU types, so a fresh run on another machine gives the same conclusions but not
 the same digits (docs/check-results.md has the measured spread). Each cell is therefore compared number by
 number, with a tolerance taken from the committed cell itself:
 
-* ``mean ± half`` (mean and 95 % t half-width over the seeds, ``prkd.views.report.format_ci``): the fresh mean may
-  move by ``MEAN_TOLERANCE_IN_HALF_WIDTHS`` committed half-widths, and the fresh half-width may be up to
+* ``mean ± half`` (mean and 95 % t half-width over the seeds, ``prkd.views.report.format_ci``): the fresh
+  mean may move by ``MEAN_TOLERANCE_IN_HALF_WIDTHS`` committed half-widths, and the fresh half-width may be
+  up to
   ``HALF_WIDTH_RATIO_TOLERANCE`` times larger or smaller (each give or take one unit of the last digit);
 * a number without ``±`` (a single seed, or a difference of means): ``SINGLE_RUN_TOLERANCE`` of its metric;
 * the metric (PSNR or SSIM) is named by the column header or, where the header names none, by the row's key;
   in a ``PSNR ... / SSIM`` cell the parts around `` / `` follow that order. Numbers of no known metric
   (weights, the paper's constants) must be equal; integers (seeds, ``L_t=9``, ``95 %``) are part of the text;
 * text must match once the decimal numbers are replaced by placeholders, except that a list (items between
-  ``, `` or `` < ``) may come in another order: a ranking of numbers within tolerance changed, which is a note;
+  ``, `` or `` < ``) may come in another order: a ranking of numbers within tolerance changed, which is a
+  note;
 * in a claim row (one with a yes/no verdict cell), a differing verdict or a differing number-free conclusion
-  (e.g. the name of the best variant) is a note when the numbers it summarises are within tolerance (its row's,
-  or its table's for a row without numbers), else a failure.
+  (e.g. the name of the best variant) is a note when the numbers it summarises are within tolerance (its
+  row's, or its table's for a row without numbers), else a failure.
 
 Rows are matched by the ``run_id`` column if the table has one, else by the fewest leading columns that tell
 the committed rows apart (the first column, for most tables). Columns whose
-header names a time, memory, the device or an optics diagnostic (mask drift, speckle contrast, init correlation,
-L_cdp: ``UNCOMPARED_COLUMN_WORDS``) are left out, and so are the interval ends and p-values of the study's beta
-sweep (``UNCOMPARED_COLUMNS``), whose differences are compared.
+header names a time, memory, the device or an optics diagnostic (mask drift, speckle contrast, init
+correlation, L_cdp: ``UNCOMPARED_COLUMN_WORDS``) are left out, and so are the interval ends and p-values of
+the study's beta sweep (``UNCOMPARED_COLUMNS``), whose differences are compared.
 """
 
 from __future__ import annotations
@@ -31,50 +34,27 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["HALF_WIDTH_RATIO_TOLERANCE", "KEY_COLUMN", "MEAN_TOLERANCE_IN_HALF_WIDTHS", "SINGLE_RUN_TOLERANCE",
-           "UNCOMPARED_COLUMN_WORDS", "UNCOMPARED_COLUMNS", "Comparison", "Measurement", "compare_cells", "compare_folders",
-           "compare_tables", "parse_cell"]
+from prkd.experiments.cell_tolerance import (HALF_WIDTH_RATIO_TOLERANCE, MEAN_TOLERANCE_IN_HALF_WIDTHS,
+                                             SINGLE_RUN_TOLERANCE, Measurement, compare_cells, parse_cell)
 
-#: The fresh mean may move by this many committed 95 % half-widths: it must lie inside the committed CI.
-MEAN_TOLERANCE_IN_HALF_WIDTHS = 1.0
-#: The fresh 95 % half-width may be this many times larger or smaller than the committed one. Three seeds
-#: estimate a spread with 2 degrees of freedom, so only a gross change (a diverged seed, seeds that collapsed
-#: into one run) is caught; the cross-machine re-run measured 1.48 (0.54 -> 0.80).
-HALF_WIDTH_RATIO_TOLERANCE = 3.0
-#: Absolute tolerance of a number without ``±`` (one seed), by metric: about 1.8 and 1.7 seed standard deviations
-#: of the committed quick Table 1 (0.28 dB, 0.030 SSIM; sd = half * sqrt(n) / t(0.975, n - 1)).
-SINGLE_RUN_TOLERANCE = {"psnr": 0.5, "ssim": 0.05}
+__all__ = ["HALF_WIDTH_RATIO_TOLERANCE", "KEY_COLUMN", "MEAN_TOLERANCE_IN_HALF_WIDTHS",
+           "SINGLE_RUN_TOLERANCE", "UNCOMPARED_COLUMN_WORDS", "UNCOMPARED_COLUMNS", "Comparison",
+           "Measurement", "compare_cells", "compare_folders", "compare_tables", "parse_cell"]
+
 #: The column that keys the rows of a table when present (a per-run table); otherwise its first column does.
 KEY_COLUMN = "run_id"
 #: Columns whose (lower-case) header holds one of these are not compared: times, memory and the device are
 #: measurements of the machine; the mask drift, loss ratios, flattening gains, interval ends and adjusted
 #: p-values have no documented tolerance yet (the PSNR differences they come with are compared).
-UNCOMPARED_COLUMN_WORDS = ("second", "time", "memory", "inference", "device", "drift", "contrast", "corr", "l_cdp",
+UNCOMPARED_COLUMN_WORDS = ("second", "time", "memory", "inference", "device", "drift", "contrast",
+                           "corr", "l_cdp",
                            "ratio", "holm", "tost", "low", "high", "gain")
 #: Columns (exact headers) of derived statistics that are not compared: the study's beta sweep gives each
 #: difference's interval ends and p-values beside the difference itself, which is compared.
 UNCOMPARED_COLUMNS = ("low", "high", "p", "q (BH)")
 
-_NUMBER = r"[+-]?\d+\.\d+(?:[eE][+-]?\d+)?"
-_MEASUREMENT = re.compile(rf"(?<![\w.])({_NUMBER})(?:\s*±\s*({_NUMBER}))?(?![\w.])")
 _METRIC = re.compile(r"psnr|ssim")
 _VERDICT = re.compile(r"(yes|no)\b", re.IGNORECASE)
-_LIST_SEPARATOR = re.compile(r", | < ")
-_EPSILON = 1e-9  # keeps a difference written at the tolerance's own digits from failing on float rounding
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """One number of a cell as written: ``value``, its ``half`` width when written ``value ± half``, and
-    the decimals it was written with (its last digit is ``10 ** -decimals``)."""
-
-    value: float
-    half: float | None
-    decimals: int
-
-    @property
-    def unit(self) -> float:
-        return 10.0 ** -self.decimals
 
 
 @dataclass
@@ -88,86 +68,6 @@ class Comparison:
     def extend(self, other: Comparison) -> None:
         self.failures += other.failures
         self.notes += other.notes
-
-
-def parse_cell(text: str) -> tuple[str, list[Measurement]]:
-    """The cell's text with each decimal number (or ``mean ± half``) replaced by ``#`` (``# ± #``), and those
-    numbers in order. Integers stay in the text: they are counts and labels."""
-    measurements = []
-
-    def placeholder(match: re.Match) -> str:
-        value, half = match.group(1), match.group(2)
-        decimals = len(value.split(".")[1].split("e")[0].split("E")[0])
-        measurements.append(Measurement(float(value), None if half is None else float(half), decimals))
-        return "#" if half is None else "# ± #"
-
-    return _MEASUREMENT.sub(placeholder, text), measurements
-
-
-def _metric_of_each_number(cell: str, context: str) -> list[str | None]:
-    """``"psnr"``, ``"ssim"`` or None (no known metric) for each number of ``cell``, as ``context`` (a header or
-    a row key) names them; a context naming several metrics assigns them in order to the parts around `` / ``."""
-    mentions = _METRIC.findall(context.lower())
-    count = len(parse_cell(cell)[1])
-    if len(set(mentions)) == 1:
-        return mentions[:1] * count
-    parts = cell.split(" / ")
-    if mentions and len(parts) == len(mentions):
-        return [metric for part, metric in zip(parts, mentions) for _ in parse_cell(part)[1]]
-    return [None] * count
-
-
-def _mean_and_half_outside_tolerance(old: Measurement, new: Measurement) -> list[str]:
-    """Why the fresh ``mean ± half`` ``new`` is outside the tolerances of the committed ``old``."""
-    reasons, digits = [], old.decimals
-    tolerance = max(MEAN_TOLERANCE_IN_HALF_WIDTHS * old.half, old.unit)
-    if abs(new.value - old.value) > tolerance + _EPSILON:
-        reasons.append(f"{old.value:.{digits}f} -> {new.value:.{new.decimals}f}: mean moved "
-                       f"{abs(new.value - old.value):.{digits}f}, tolerance {tolerance:.{digits}f} "
-                       f"({MEAN_TOLERANCE_IN_HALF_WIDTHS:g} x the committed half-width)")
-    low = old.half / HALF_WIDTH_RATIO_TOLERANCE - old.unit
-    high = old.half * HALF_WIDTH_RATIO_TOLERANCE + old.unit
-    if not low - _EPSILON <= new.half <= high + _EPSILON:
-        reasons.append(f"half-width {old.half:.{digits}f} -> {new.half:.{new.decimals}f}: outside tolerance "
-                       f"{max(low, 0):.{digits}f} to {high:.{digits}f} ({HALF_WIDTH_RATIO_TOLERANCE:g} x either way)")
-    return reasons
-
-
-def _number_outside_tolerance(old: Measurement, new: Measurement, metric: str | None) -> list[str]:
-    """Why ``new`` is outside the tolerance of ``old`` for a number of ``metric`` (None: no known metric)."""
-    shown = f"{old.value:.{old.decimals}f} -> {new.value:.{new.decimals}f}"
-    if metric is None:
-        equal = (old.value, old.half) == (new.value, new.half)
-        return [] if equal else [f"{shown}: not a PSNR or SSIM, so it must be equal"]
-    if old.half is not None:
-        return _mean_and_half_outside_tolerance(old, new)
-    tolerance, moved = SINGLE_RUN_TOLERANCE[metric], abs(new.value - old.value)
-    if moved > tolerance + _EPSILON:
-        return [f"{shown}: moved {moved:.{old.decimals}f}, tolerance {tolerance:g} (single run)"]
-    return []
-
-
-def _numbers_outside_tolerance(old: str, new: str, context: str) -> list[str]:
-    """Why the numbers of ``new`` are outside the tolerances of those of ``old`` (cells with the same text)."""
-    pairs = zip(parse_cell(old)[1], parse_cell(new)[1], _metric_of_each_number(old, context))
-    return [reason for o, n, metric in pairs for reason in _number_outside_tolerance(o, n, metric)]
-
-
-def compare_cells(old: str, new: str, context: str) -> tuple[list[str], bool]:
-    """``(reasons, reordered)``: why cell ``new`` is outside the tolerance of cell ``old`` (empty when within),
-    and whether its list items came in another order. ``context`` names the metric (header or row key)."""
-    if old == new:
-        return [], False
-    if parse_cell(old)[0] == parse_cell(new)[0]:
-        return _numbers_outside_tolerance(old, new, context), False
-    old_list, new_list = _LIST_SEPARATOR.split(old), _LIST_SEPARATOR.split(new)
-    old_items = {parse_cell(item)[0]: item for item in old_list}
-    new_items = {parse_cell(item)[0]: item for item in new_list}
-    if not len(old_items) == len(old_list) == len(new_list) or set(old_items) != set(new_items):
-        return ["the text differs (beyond its numbers)"], False
-    reasons = [reason for text, item in old_items.items()
-               for reason in _numbers_outside_tolerance(item, new_items[text], context)]
-    return reasons, True
 
 
 def _is_conclusion(old: str, new: str) -> bool:
@@ -218,8 +118,8 @@ def _judge_conclusions(conclusions: list[str], numbers_failed: bool, where_numbe
 
 
 def _key_columns(columns: list[str], rows: list[dict]) -> list[str]:
-    """The columns that name a row: ``KEY_COLUMN`` if present, else the fewest leading columns whose values are
-    unique over the committed rows (a sweep's series and its weights, e.g.)."""
+    """The columns that name a row: ``KEY_COLUMN`` if present, else the fewest leading columns whose values
+    are unique over the committed rows (a sweep's series and its weights, e.g.)."""
     if KEY_COLUMN in columns:
         return [KEY_COLUMN]
     for n in range(1, len(columns) + 1):
@@ -228,7 +128,8 @@ def _key_columns(columns: list[str], rows: list[dict]) -> list[str]:
     return columns[:1]
 
 
-def _rows_by_key(rows: list[dict], keys: list[str], table: str, side: str, result: Comparison) -> dict[str, dict]:
+def _rows_by_key(rows: list[dict], keys: list[str], table: str, side: str,
+                 result: Comparison) -> dict[str, dict]:
     by_key = {}
     for row in rows:
         label = " / ".join(str(row.get(k)) for k in keys)
@@ -238,7 +139,8 @@ def _rows_by_key(rows: list[dict], keys: list[str], table: str, side: str, resul
     return by_key
 
 
-def compare_tables(name: str, old: list[dict], new: list[dict], skip_rows: tuple[str, ...] = ()) -> Comparison:
+def compare_tables(name: str, old: list[dict], new: list[dict],
+                   skip_rows: tuple[str, ...] = ()) -> Comparison:
     """Compare table ``name``'s committed rows ``old`` with the fresh rows ``new`` (dicts as csv.DictReader
     gives), leaving out rows whose key starts with one of ``skip_rows``. A changed conclusion in a row without
     numbers of its own (e.g. the name of the best variant) is judged by the numbers of the whole table."""
@@ -274,7 +176,8 @@ def _read_csv(path: Path) -> list[dict]:
 def compare_folders(committed: Path, fresh: Path, measured_on_the_machine: dict | None = None) -> Comparison:
     """Compare every CSV table of folder ``committed`` with the same-named table of ``fresh``.
 
-    ``measured_on_the_machine`` (``prkd.views.paper_comparison.MEASURED_ON_THE_MACHINE``): ``"tables"`` left out entirely and
+    ``measured_on_the_machine`` (``prkd.views.paper_comparison.MEASURED_ON_THE_MACHINE``): ``"tables"`` left
+    out entirely and
     ``"comparison_rows"``, key prefixes of rows left out of any table. Raises FileNotFoundError naming a table
     that ``fresh`` lacks, or when ``committed`` has none.
     """
@@ -289,6 +192,7 @@ def compare_folders(committed: Path, fresh: Path, measured_on_the_machine: dict 
             continue
         if not (fresh / f"{name}.csv").is_file():
             raise FileNotFoundError(f"{fresh / f'{name}.csv'} is missing (run notebook 06 for this preset)")
-        result.extend(compare_tables(name, _read_csv(committed / f"{name}.csv"), _read_csv(fresh / f"{name}.csv"),
+        result.extend(compare_tables(name, _read_csv(committed / f"{name}.csv"),
+                                     _read_csv(fresh / f"{name}.csv"),
                                      tuple(skip.get("comparison_rows", ()))))
     return result

@@ -1,17 +1,20 @@
-"""Beyond the paper: does a single-snapshot system that uses its measurements (``net.arch = "unrolled"``) beat the
-paper's U-Net, the classical solvers and its own refinement -- and does distillation help it? The runs, in order.
+"""Beyond the paper: does a single-snapshot system that uses its measurements (``net.arch = "unrolled"``)
+beat the paper's U-Net, the classical solvers and its own refinement -- and does distillation help it? The
+runs, in order.
 
-Everything is trained with sensor noise (the budget ladder's Poisson noise, 100 photons) on the ladder preset's
+Everything is trained with sensor noise (the budget ladder's Poisson noise, 100 photons) on the ladder
+preset's
 data and cosine schedule, for ``epochs`` x 32 steps:
 
 * unrolled teachers with L_t in ``teacher_masks`` (L_t = 1 is the unrolled E2E run itself), seed 0;
-* at L = 1, unrolled: E2E, random and the KD student at the paper's alpha, beta on ``seeds``, and the student with
-  the normalized L_cdp at ``best_beta`` (sigma = 0) on ``extra_seeds``, all distilling the L_t = ``table_teacher``
-  unrolled teacher;
+* at L = 1, unrolled: E2E, random and the KD student at the paper's alpha, beta on ``seeds``, and the student
+  with the normalized L_cdp at ``best_beta`` (sigma = 0) on ``extra_seeds``, all distilling the L_t =
+  ``table_teacher`` unrolled teacher;
 * the U-Net E2E on ``seeds`` under the same noise and budget, the comparison the unrolled system must win.
 
-``best_beta`` is read off the ladder's normalized sweep (``best_beta_of``): the beta whose paired gain over E2E is
-largest, or ``None`` while the sweep is not complete -- then the plan leaves that group out and says so.
+``best_beta`` is read off the ladder's normalized sweep (``best_beta_of``): the beta whose paired gain over
+E2E is largest, or ``None`` while the sweep is not complete -- then the plan leaves that group out and says
+so.
 """
 
 from __future__ import annotations
@@ -59,8 +62,8 @@ def _plan(preset: str) -> UnrolledPlan:
 
 
 def best_beta_of(beta_rows: list[dict]) -> float | None:
-    """The beta of the ladder's normalized sweep (``ladder_verdict.beta_rows``) with the largest mean raw gain over
-    E2E, or None when the sweep has no rows yet."""
+    """The beta of the ladder's normalized sweep (``ladder_verdict.beta_rows``) with the largest mean raw
+    gain over E2E, or None when the sweep has no rows yet."""
     if not beta_rows:
         return None
     return max(beta_rows, key=lambda r: r["ΔPSNR vs E2E, raw (dB)"])["beta"]
@@ -73,7 +76,8 @@ def _make(plan: UnrolledPlan, arch: str, **overrides) -> Config:
 
 
 def unrolled_runs(preset: str, best_beta: float | None = None) -> list[LadderRun]:
-    """The experiment's runs in training order (teachers first); the best-beta students only if ``best_beta``."""
+    """The experiment's runs in training order (teachers first); the best-beta students only if
+    ``best_beta``."""
     plan = _plan(preset)
     student = dict(mode="student", teacher_masks=plan.table_teacher, teacher_seed=0)
     items = [("unrolled teacher L_t=%d" % L, 0, _make(plan, "unrolled", mode="teacher", n_masks=L, seed=0))
@@ -81,20 +85,24 @@ def unrolled_runs(preset: str, best_beta: float | None = None) -> list[LadderRun
     for s in plan.seeds:
         items += [("unrolled e2e", s, _make(plan, "unrolled", mode="e2e", seed=s)),
                   ("unrolled random", s, _make(plan, "unrolled", mode="random", seed=s)),
-                  ("unrolled KD", s, _make(plan, "unrolled", **student, alpha=STUDENT_ALPHA, beta=STUDENT_BETA,
+                  ("unrolled KD", s, _make(plan, "unrolled", **student, alpha=STUDENT_ALPHA,
+                                           beta=STUDENT_BETA,
                                            seed=s)),
                   ("unet e2e", s, _make(plan, "unet", mode="e2e", seed=s))]
     if best_beta is not None:
         items += [(f"unrolled KD normalized beta={best_beta:g}", s,
-                   _make(plan, "unrolled", **student, alpha=1 - best_beta, beta=best_beta, cdp_loss="normalized",
+                   _make(plan, "unrolled", **student, alpha=1 - best_beta, beta=best_beta,
+                         cdp_loss="normalized",
                          seed=s)) for s in plan.extra_seeds]
     return [LadderRun(cfg.total_steps, group, seed, cfg) for group, seed, cfg in items]
 
 
 def train_unrolled(preset: str, *, registry: Registry, best_beta: float | None = None,
-                   device: torch.device | None = None, progress: bool = True, log: Callable[[str], None] = print,
+                   device: torch.device | None = None, progress: bool = True,
+                   log: Callable[[str], None] = print,
                    data: Splits | None = None) -> dict[str, Run]:
     """Train (or take from the registry) every run of ``unrolled_runs``; a diverged run is marked failed and
     skipped, and RunFailedError names all such runs at the end."""
-    return train_in_order(unrolled_runs(preset, best_beta), registry=registry, device=device, progress=progress,
+    return train_in_order(unrolled_runs(preset, best_beta), registry=registry, device=device,
+                          progress=progress,
                           log=log, data=data, what=f"unrolled {preset}")

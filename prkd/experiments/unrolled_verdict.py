@@ -1,9 +1,10 @@
-"""The unrolled experiment's answer (``prkd.experiments.unrolled_study``), read from its finished runs: paired over
-seeds, raw and refined (RAAR 200 on the system's own noisy CDPs, no oracle), Holm-adjusted over the table, and
-the classical solvers on each E2E system's own noisy CDPs scored raw and with the oracle. Nothing here trains.
+"""The unrolled experiment's answer (``prkd.experiments.unrolled_study``), read from its finished runs:
+paired over seeds, raw and refined (RAAR 200 on the system's own noisy CDPs, no oracle), Holm-adjusted over
+the table, and the classical solvers on each E2E system's own noisy CDPs scored raw and with the oracle.
+Nothing here trains.
 
-Seed s of every L = 1 group shares its data order, initial mask, filter and noise draws, so the comparisons are
-paired; the U-Net and the unrolled reconstructor of a seed start from different network weights (different
+Seed s of every L = 1 group shares its data order, initial mask, filter and noise draws, so the comparisons
+are paired; the U-Net and the unrolled reconstructor of a seed start from different network weights (different
 architectures), which the pairing cannot remove.
 """
 
@@ -32,7 +33,8 @@ COMPARISONS = (
 )
 
 
-def collect_unrolled(preset: str, *, registry: Registry, best_beta: float | None = None) -> dict[tuple[str, int], Run]:
+def collect_unrolled(preset: str, *, registry: Registry,
+                     best_beta: float | None = None) -> dict[tuple[str, int], Run]:
     """The experiment's complete runs by (group, seed)."""
     out = {}
     for item in unrolled_runs(preset, best_beta):
@@ -59,7 +61,8 @@ def _row(label: str, runs: dict, a: str, sa: str, b: str, sb: str) -> dict | Non
 def verdict_rows(runs: dict[tuple[str, int], Run], best_beta: float | None = None) -> list[dict]:
     """Every comparison of ``COMPARISONS`` (and the best-beta student against E2E) with the seeds it has; Holm
     over the table; the reading worded as in the ladder (``prkd.experiments.ladder_verdict``)."""
-    extra = ((f"unrolled: KD normalized β = {best_beta:g} − E2E", f"unrolled KD normalized beta={best_beta:g}", "raw",
+    extra = ((f"unrolled: KD normalized β = {best_beta:g} − E2E",
+              f"unrolled KD normalized beta={best_beta:g}", "raw",
               "unrolled e2e", "raw"),) if best_beta is not None else ()
     rows = [row for spec in COMPARISONS + extra if (row := _row(spec[0], runs, *spec[1:])) is not None]
     read_family(rows)
@@ -67,9 +70,11 @@ def verdict_rows(runs: dict[tuple[str, int], Run], best_beta: float | None = Non
 
 
 def teacher_rows(runs: dict[tuple[str, int], Run]) -> list[dict]:
-    """The unrolled teachers' test PSNR (raw and refined) against L_t; L_t = 1 is the unrolled E2E of seed 0."""
+    """The unrolled teachers' test PSNR (raw and refined) against L_t; L_t = 1 is the unrolled E2E of seed
+    0."""
     rows = []
-    teachers = {1: runs.get(("unrolled e2e", 0))} | {int(g.rsplit("=", 1)[1]): run for (g, s), run in runs.items()
+    teachers = {1: runs.get(("unrolled e2e", 0))} | {int(g.rsplit("=", 1)[1]): run for (g, s),
+                                                     run in runs.items()
                                                      if g.startswith("unrolled teacher")}
     for L, run in sorted(teachers.items()):
         if run is not None:
@@ -79,13 +84,14 @@ def teacher_rows(runs: dict[tuple[str, int], Run]) -> list[dict]:
 
 
 def classical_rows(runs: dict[tuple[str, int], Run], images, *, n_images: int = 256) -> list[dict]:
-    """Per scoring: each E2E system (unrolled and U-Net) against the classical solvers on its own noisy CDPs, the
-    per-seed means paired over seeds (``prkd.experiments.fair_comparison.method_scores``)."""
+    """Per scoring: each E2E system (unrolled and U-Net) against the classical solvers on its own noisy CDPs,
+    the per-seed means paired over seeds (``prkd.experiments.fair_comparison.method_scores``)."""
     per: dict[tuple[str, str], dict[int, float]] = {}
     for (group, seed), run in runs.items():
         if group not in ("unrolled e2e", "unet e2e"):
             continue
-        for method, both in method_scores(run.load_system("cpu"), images, n_images=n_images, seed=seed).items():
+        for method, both in method_scores(run.load_system("cpu"), images, n_images=n_images,
+                                          seed=seed).items():
             for scoring, values in both.items():
                 name = f"{group} (learned)" if method == "learned (U-Net)" else f"{method} on {group}'s masks"
                 per.setdefault((name, scoring), {})[seed] = statistics.fmean(values)

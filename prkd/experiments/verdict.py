@@ -1,7 +1,8 @@
 """The study's answer: each claim of the paper as a paired difference with its 95 % interval and a verdict.
 
-Everything here reads finished runs of ``prkd.experiments.study`` from the registry; nothing trains. A comparison of
-two configurations A and B uses the seeds they share (seed s of both has the same data order, initial
+Everything here reads finished runs of ``prkd.experiments.study`` from the registry; nothing trains. A
+comparison of two configurations A and B uses the seeds they share (seed s of both has the same data order,
+initial
 masks, filter and U-Net), through ``prkd.experiments.stats``:
 
 * over seeds -- the paired t interval of the mean difference of the runs' test PSNR (the primary figure,
@@ -17,9 +18,9 @@ an assumption, stated in the table.
 
 The verdict reads the primary interval: "holds" when it lies above 0 on the claimed side, "refuted" when it
 lies on the other side, "not resolved at this precision" otherwise. A plateau claim ("about equal") is an
-equivalence test (two one-sided tests: the 90 % interval within +- ``PLATEAU_MARGIN_DB``). Beside every verdict stand the numbers that say
-whether the comparison could show anything: how far the masks moved, their speckle contrast, the
-initialization's correlation with the truth and L_cdp against the teacher.
+equivalence test (two one-sided tests: the 90 % interval within +- ``PLATEAU_MARGIN_DB``). Beside every
+verdict stand the numbers that say whether the comparison could show anything: how far the masks moved, their
+speckle contrast, the initialization's correlation with the truth and L_cdp against the teacher.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from prkd.registry import Registry, Run, RunNotFoundError
 from prkd.experiments.stats import PairedResult, paired_images, paired_seeds
 from prkd.experiments.study import STUDY_PLANS, StudyPlan, study_configs
 
-__all__ = ["PLATEAU_MARGIN_DB", "StudyResults", "Comparison", "collect_study", "compare", "claims", "verdict_rows",
+__all__ = ["PLATEAU_MARGIN_DB", "StudyResults", "Comparison", "collect_study", "compare", "claims",
+           "verdict_rows",
            "beta_sweep_rows"]
 
 #: A "plateau" holds when the whole 90 % interval of the difference lies within +- this many dB.
@@ -84,7 +86,8 @@ def collect_study(preset: str, *, registry: Registry) -> StudyResults:
 
 @dataclass(frozen=True)
 class Comparison:
-    """A - B on the seeds both have: over seeds (PSNR, SSIM) and over images (PSNR), with the optics' state."""
+    """A - B on the seeds both have: over seeds (PSNR, SSIM) and over images (PSNR), with the optics'
+    state."""
 
     a: str
     b: str
@@ -129,21 +132,26 @@ def compare(results: StudyResults, a: str, b: str, seeds: tuple[int, ...] | None
         raise ValueError(f"groups {a!r} and {b!r} share no seed")
     ma, mb = [ga[s].metrics() for s in shared], [gb[s].metrics() for s in shared]
     return Comparison(a, b, shared,
-                      psnr=paired_seeds([m["test_psnr"] for m in ma], [m["test_psnr"] for m in mb], confidence=confidence),
-                      ssim=paired_seeds([m["test_ssim"] for m in ma], [m["test_ssim"] for m in mb], confidence=confidence),
+                      psnr=paired_seeds([m["test_psnr"] for m in ma], [m["test_psnr"] for m in mb],
+                                        confidence=confidence),
+                      ssim=paired_seeds([m["test_ssim"] for m in ma], [m["test_ssim"] for m in mb],
+                                        confidence=confidence),
                       images=paired_images(_per_image_mean(ma), _per_image_mean(mb), confidence=confidence),
                       optics=_optics([ga[s] for s in shared], [gb[s] for s in shared]))
 
 
-def _single_run_interval(results: StudyResults, a: float, b: float, *, b_is_e2e_mean: bool, key: str) -> PairedResult:
+def _single_run_interval(results: StudyResults, a: float, b: float, *, b_is_e2e_mean: bool,
+                         key: str) -> PairedResult:
     """a - b for single runs, with the seed spread s of the E2E seeds: +- t s sqrt(2), or s sqrt(1 + 1/n) when
     b is the mean of the n E2E seeds."""
     e2e = [r.metrics()[key] for r in results.group("e2e").values()]
     n = len(e2e)
     if n < 2:
         return PairedResult(a - b, math.nan, math.nan, 1, math.nan, "single runs (no E2E seed spread)")
-    half = scipy_stats.t.ppf(0.975, n - 1) * statistics.stdev(e2e) * math.sqrt(1 + 1 / n if b_is_e2e_mean else 2)
-    return PairedResult(a - b, a - b - half, a - b + half, 1, math.nan, f"single runs ± E2E spread ({n} seeds)")
+    spread = math.sqrt(1 + 1 / n if b_is_e2e_mean else 2)
+    half = scipy_stats.t.ppf(0.975, n - 1) * statistics.stdev(e2e) * spread
+    return PairedResult(a - b, a - b - half, a - b + half, 1, math.nan,
+                        f"single runs ± E2E spread ({n} seeds)")
 
 
 def compare_teachers(results: StudyResults, a: str, b: str) -> Comparison:
@@ -153,7 +161,8 @@ def compare_teachers(results: StudyResults, a: str, b: str) -> Comparison:
     ma, mb = run_a.metrics(), [r.metrics() for r in runs_b]
     versus_mean = b == "e2e"
     intervals = {key: _single_run_interval(results, ma[key], statistics.fmean(m[key] for m in mb),
-                                           b_is_e2e_mean=versus_mean, key=key) for key in ("test_psnr", "test_ssim")}
+                                           b_is_e2e_mean=versus_mean, key=key)
+                                           for key in ("test_psnr", "test_ssim")}
     return Comparison(a, b, (0,), psnr=intervals["test_psnr"], ssim=intervals["test_ssim"],
                       images=paired_images(ma["test_psnr_per_image"], _per_image_mean(mb)),
                       optics=_optics([run_a], runs_b))
@@ -182,10 +191,12 @@ def claims(plan: StudyPlan) -> list[tuple[str, str, str, str]]:
         ("Table 1: L_cdp + L_feat > L_cdp only (the paper's best PSNR)", "KD", "L_cdp only", "greater"),
         ("Table 1: L_cdp + L_feat > L_feat only", "KD", "L_feat only", "greater"),
         ("Table 1: L_cdp only > L_feat only", "L_cdp only", "L_feat only", "greater"),
-        ("Table 1 (SSIM): L_cdp only > L_cdp + L_feat (the paper's best SSIM)", "L_cdp only", "KD", "greater ssim"),
+        ("Table 1 (SSIM): L_cdp only > L_cdp + L_feat (the paper's best SSIM)", "L_cdp only", "KD",
+         "greater ssim"),
     ]
     masks = sorted(set(plan.teacher_masks) | {1, L})
-    rows += [(f"Fig. 2: teacher PSNR rises with L_t: L_t = {hi} > L_t = {lo}" + (" (E2E, mean of its seeds)" if lo == 1
+    rows += [(f"Fig. 2: teacher PSNR rises with L_t: L_t = {hi} > L_t = {lo}"
+              + (" (E2E, mean of its seeds)" if lo == 1
               else ""), f"teacher L_t={hi}", "e2e" if lo == 1 else f"teacher L_t={lo}", "teacher")
              for lo, hi in zip(masks, masks[1:])]
     for Ls in plan.student_masks:
@@ -199,7 +210,8 @@ def claims(plan: StudyPlan) -> list[tuple[str, str, str, str]]:
         ("beyond the paper: KD with the standardized L_cdp > E2E", "KD standardized", "e2e", "greater"),
         ("beyond the paper: KD, standardized L_cdp, N(0, 1) masks > E2E, N(0, 1) masks",
          "KD normal standardized", "e2e normal", "greater"),
-        ("beyond the paper: E2E with N(0, 1) masks > E2E with U[0, 2π) masks", "e2e normal", "e2e", "greater"),
+        ("beyond the paper: E2E with N(0, 1) masks > E2E with U[0, 2π) masks", "e2e normal",
+         "e2e", "greater"),
     ]
     return rows
 

@@ -7,7 +7,8 @@
 * ``diagnostics``     -- what the optics did: mask drift, speckle contrast, init correlation, L_cdp.
 """
 
-from prkd.learning.train import (STUDENT_ALPHA, STUDENT_BETA, RunFailedError, TrainingDiverged, TrainingInterrupted,
+from prkd.learning.train import (STUDENT_ALPHA, STUDENT_BETA, RunFailedError, TrainingDiverged,
+                                 TrainingInterrupted,
                                  check_teacher_fits, get_or_train, teacher_config)
 
 __all__ = ["STUDENT_ALPHA", "STUDENT_BETA", "RunFailedError", "TrainingDiverged", "TrainingInterrupted",

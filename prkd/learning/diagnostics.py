@@ -3,13 +3,14 @@
 An optics comparison is only evidence when the masks actually trained, so every run records, per epoch
 (``history.csv``) and at its start and end (``metrics.json``):
 
-* ``mask_drift``       -- mean wrapped |phi - phi0| over masks and pixels, radians (0 for the random baseline);
+* ``mask_drift``       -- mean wrapped |phi - phi0| over masks and pixels, radians (0 for the random
+                       baseline);
 * ``speckle_contrast`` -- std / mean of the noise-free CDPs, averaged over images and masks (1 for fully
   developed speckle);
 * ``init_corr``        -- |<z, x>| / (||z|| ||x||) of the spectral initialization against the true scene;
-* ``val_cdp``, ``val_cdp_std`` -- L_cdp (Eq. 5) in its two forms (``prkd.learning.objectives.cdp_loss``: paper and
-  standardized) between this system's mean CDP and a teacher's. For a student this is its own teacher; for
-  the E2E and random baselines it is the teacher its student would have (``teacher_masks``,
+* ``val_cdp``, ``val_cdp_std`` -- L_cdp (Eq. 5) in its two forms (``prkd.learning.objectives.cdp_loss``:
+  paper and standardized) between this system's mean CDP and a teacher's. For a student this is its own
+  teacher; for the E2E and random baselines it is the teacher its student would have (``teacher_masks``,
   ``teacher_seed``), if that run is complete when training starts (blank otherwise), so L_cdp can be
   read for systems that never optimised it.
 """
@@ -54,7 +55,8 @@ class OpticsProbe:
 
     @torch.no_grad()
     def __call__(self, system: PRSystem, *, seed: int = 0) -> dict[str, float | None]:
-        """The diagnostics of ``system`` now (noise, if configured, seeded by ``seed`` for the initialization)."""
+        """The diagnostics of ``system`` now (noise, if configured, seeded by ``seed`` for the
+        initialization)."""
         was_training = system.training
         system.eval()
         x = system.scene(self.img)
@@ -81,8 +83,10 @@ def cdp_target_report(teacher: PRSystem, student: PRSystem, images: torch.Tensor
         teacher, student: systems of the same image size (e.g. a trained teacher and a freshly built student).
         images: uint8 images (n, 28, 28) on the systems' device.
     Returns:
-        ``teacher_contrast`` / ``student_contrast``: speckle contrast of the teacher's mean CDP / the student's CDP;
-        ``r_teacher_far_field``: per-image Pearson r between the teacher's mean CDP and the scene's own far field
+        ``teacher_contrast`` / ``student_contrast``: speckle contrast of the teacher's mean CDP / the
+        student's CDP;
+        ``r_teacher_far_field``: per-image Pearson r between the teacher's mean CDP and the scene's own far
+        field
         |F x|^2 (no mask) -- how much of the scene it carries; ``cdp_student`` / ``cdp_flat``: the paper's
         L_cdp of the student's CDP and of a flat pattern of the same mean (if flat scores lower, the paper's
         form rewards a flatter pattern more than the scene); ``cdp_std_student`` / ``cdp_std_far_field``: the
@@ -98,6 +102,7 @@ def cdp_target_report(teacher: PRSystem, student: PRSystem, images: torch.Tensor
     return {"teacher_contrast": speckle_contrast(y_t).mean().item(),
             "student_contrast": speckle_contrast(y_s).mean().item(),
             "r_teacher_far_field": r.item(),
-            "cdp_student": cdp_loss(y_t, y_s, "paper").item(), "cdp_flat": cdp_loss(y_t, flat, "paper").item(),
+            "cdp_student": cdp_loss(y_t, y_s, "paper").item(),
+            "cdp_flat": cdp_loss(y_t, flat, "paper").item(),
             "cdp_std_student": cdp_loss(y_t, y_s, "standardized").item(),
             "cdp_std_far_field": cdp_loss(y_t, far, "standardized").item()}

@@ -1,5 +1,5 @@
-"""Testing a system: per-image PSNR / SSIM on held-out images (noise drawn from ``prkd.utils.seeding``'s seeded
-generators), inference time, the device's name."""
+"""Testing a system: per-image PSNR / SSIM on held-out images (noise drawn from ``prkd.utils.seeding``'s
+seeded generators), inference time, the device's name."""
 
 from __future__ import annotations
 
@@ -20,13 +20,14 @@ __all__ = ["evaluate", "final_test", "inference_ms", "device_name"]
 
 @torch.no_grad()
 def evaluate(system: PRSystem, images: torch.Tensor, *, batch_size: int = 256, seed: int = 0,
-             device: torch.device | None = None, refine: str = "none", iterations: int = 200) -> dict[str, float]:
+             device: torch.device | None = None, refine: str = "none",
+             iterations: int = 200) -> dict[str, float]:
     """Mean per-image PSNR (dB) and SSIM of ``system`` on uint8 images (n, 28, 28), in eval mode, and the
     per-image values (``psnr_per_image``, ``ssim_per_image``, lists in the images' order) for paired tests.
 
     Noise (if configured) is drawn from generators seeded by ``seed``, so the figure is reproducible. With
-    ``refine`` "er" or "raar", each output is also refined for ``iterations`` on its own CDPs without an oracle
-    (``prkd.learning.refine``), and the same four keys prefixed ``refined_`` give the refined scores.
+    ``refine`` "er" or "raar", each output is also refined for ``iterations`` on its own CDPs without an
+    oracle (``prkd.learning.refine``), and the same four keys prefixed ``refined_`` give the refined scores.
     """
     check_refine(refine, iterations)
     device = device or next(system.parameters()).device
@@ -52,19 +53,22 @@ def evaluate(system: PRSystem, images: torch.Tensor, *, batch_size: int = 256, s
     return result
 
 
-def final_test(system: PRSystem, images: torch.Tensor, *, device: torch.device | None = None, refine: str = "none",
+def final_test(system: PRSystem, images: torch.Tensor, *, device: torch.device | None = None,
+               refine: str = "none",
                iterations: int = 200) -> dict[str, float]:
-    """``evaluate`` on the test images as a run's final test does: batches of max(batch, 256) images (full batches
-    of training, as ``prkd.learning.fit``), noise seeded by ``seed + 1``. ``prkd.learning.rescoring`` reproduces
-    a run's test scores with it."""
+    """``evaluate`` on the test images as a run's final test does: batches of max(batch, 256) images (full
+    batches of training, as ``prkd.learning.fit``), noise seeded by ``seed + 1``. ``prkd.learning.rescoring``
+    reproduces a run's test scores with it."""
     cfg = system.cfg
     batch = max(min(cfg.train.batch_size, cfg.data.n_train), 256)
     return evaluate(system, images, batch_size=batch, seed=cfg.train.seed + 1, device=device, refine=refine,
                     iterations=iterations)
 
 
-def inference_ms(system: PRSystem, images: torch.Tensor, batch: int, device: torch.device, repeats: int = 5) -> float:
-    """Median wall time (ms) of one inference pass (measure, initialize, U-Net) over a batch of ``batch`` images."""
+def inference_ms(system: PRSystem, images: torch.Tensor, batch: int, device: torch.device,
+                 repeats: int = 5) -> float:
+    """Median wall time (ms) of one inference pass (measure, initialize, U-Net) over a batch of ``batch``
+    images."""
     system.eval()
     img = to_images(to_device(images[:batch], device), system.cfg.data.image_size)
     times = []

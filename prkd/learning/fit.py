@@ -1,5 +1,5 @@
-"""The fit loop of one run: epochs of ``train_step``, a checkpoint after each (and on Ctrl-C), validation and the
-optics diagnostics per epoch, and the final test that completes the run.
+"""The fit loop of one run: epochs of ``train_step``, a checkpoint after each (and on Ctrl-C), validation and
+the optics diagnostics per epoch, and the final test that completes the run.
 
 Every random choice (shuffling, noise) is drawn from a generator seeded by (seed, epoch, step), so a run
 resumed from its checkpoint ends with the same weights and metrics as an uninterrupted one.
@@ -34,11 +34,13 @@ from prkd.utils.memory import PeakMemory
 
 __all__ = ["HISTORY_COLUMNS", "TrainingInterrupted", "build_optimizer", "fit_run", "schedule_learning_rates"]
 
-HISTORY_COLUMNS = ["epoch", "loss", "task", "penalty", "cdp", "feat", "val_psnr", "val_ssim", *DIAGNOSTICS, "seconds"]
+HISTORY_COLUMNS = ["epoch", "loss", "task", "penalty", "cdp", "feat", "val_psnr", "val_ssim",
+                   *DIAGNOSTICS, "seconds"]
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Training was stopped by Ctrl-C / a kernel interrupt after saving a checkpoint; the message says how to resume."""
+    """Training was stopped by Ctrl-C / a kernel interrupt after saving a checkpoint; the message says how to
+    resume."""
 
 
 class _InterruptFlag:
@@ -88,10 +90,12 @@ class _Fit:
 
 
 def build_optimizer(system: PRSystem, t) -> torch.optim.Adam:
-    """Adam with the learning rates of the masks phi (mask_lr), the filter psi (filter_lr) and the U-Net (lr)."""
+    """Adam with the learning rates of the masks phi (mask_lr), the filter psi (filter_lr) and the U-Net
+    (lr)."""
     groups = [(list(system.sensing.parameters()), t.mask_lr), (list(system.init.parameters()), t.filter_lr),
               (list(system.unet.parameters()), t.lr)]
-    groups = [{"params": [p for p in params if p.requires_grad], "lr": lr, "base_lr": lr} for params, lr in groups]
+    groups = [{"params": [p for p in params if p.requires_grad], "lr": lr, "base_lr": lr}
+              for params, lr in groups]
     return torch.optim.Adam([g for g in groups if g["params"]])
 
 
@@ -119,7 +123,8 @@ def _save_checkpoint(fit: _Fit, at: _Position) -> None:
 
 
 def _epoch_order(fit: _Fit, epoch: int) -> torch.Tensor:
-    """The order in which epoch ``epoch`` draws the training images (seeded by the run's seed and the epoch)."""
+    """The order in which epoch ``epoch`` draws the training images (seeded by the run's seed and the
+    epoch)."""
     generator = seeded_generator(fit.cfg.train.seed, "shuffle", epoch)
     return torch.randperm(len(fit.images), generator=generator).to(fit.device)
 
@@ -147,7 +152,8 @@ def _train_epoch(fit: _Fit, at: _Position, interrupt: _InterruptFlag, progress: 
     t = fit.cfg.train
     started = time.perf_counter()
     perm = _epoch_order(fit, at.epoch)
-    bar = tqdm(range(at.step, fit.steps), desc=f"epoch {at.epoch + 1}", unit="step", leave=False, disable=not progress)
+    bar = tqdm(range(at.step, fit.steps), desc=f"epoch {at.epoch + 1}", unit="step", leave=False,
+               disable=not progress)
     log_steps = StepLog(fit.run, at.sums, every=1 if fit.device.type == "cpu" else SYNC_EVERY)
     for step in bar:
         index = perm[step * fit.batch:(step + 1) * fit.batch]
@@ -162,16 +168,19 @@ def _train_epoch(fit: _Fit, at: _Position, interrupt: _InterruptFlag, progress: 
             _save_checkpoint(fit, at)
             bar.close()
             raise TrainingInterrupted(
-                f"training of run {fit.run.id} interrupted at epoch {at.epoch + 1}, step {at.step} of {fit.steps}; "
-                f"checkpoint saved in {fit.run.checkpoint_file}. Run the same command (or call) again to resume.")
+                f"training of run {fit.run.id} interrupted at epoch {at.epoch + 1}, step {at.step} of "
+                f"{fit.steps}; checkpoint saved in {fit.run.checkpoint_file}. Run the same command (or call) "
+                "again to resume.")
     log_steps.flush()
     bar.close()
     return started
 
 
 def fit_run(run: Run, cfg: Config, teacher: PRSystem | None, *, device: torch.device, progress: bool,
-            log: Callable[[str], None], data: Splits, memory: PeakMemory, probe: OpticsProbe, start: dict) -> None:
-    """Train ``run`` from its checkpoint (or from scratch) to the end, then test it and write ``metrics.json``."""
+            log: Callable[[str], None], data: Splits, memory: PeakMemory, probe: OpticsProbe,
+            start: dict) -> None:
+    """Train ``run`` from its checkpoint (or from scratch) to the end, then test it and write
+    ``metrics.json``."""
     t = cfg.train
     system = PRSystem(cfg, trainable_optics=t.mode != "random").to(device)
     images = to_device(data.train, device)
@@ -179,7 +188,8 @@ def fit_run(run: Run, cfg: Config, teacher: PRSystem | None, *, device: torch.de
     fit = _Fit(run, cfg, system, build_optimizer(system, t), images,
                TeacherTargets(teacher, images, device=device) if teacher is not None else None,
                batch, cfg.epoch_steps, device)  # full batches only: batch-norm never sees a batch of one
-    kd_start = kd_terms_at_start(fit) if fit.targets is not None else {}  # the fresh system, before any resume
+    # the fresh system, before any resume
+    kd_start = kd_terms_at_start(fit) if fit.targets is not None else {}
     at = _resume_or_start(fit, log)
     epochs_bar = tqdm(range(t.epochs), initial=at.epoch, desc=run.id, unit="epoch", disable=not progress)
     if at.history:
@@ -192,7 +202,8 @@ def fit_run(run: Run, cfg: Config, teacher: PRSystem | None, *, device: torch.de
                 val = evaluate(system, data.val, batch_size=max(batch, 256), seed=t.seed, device=device)
                 at.elapsed += time.perf_counter() - started
                 at.history.append({"epoch": at.epoch + 1, **{k: v / fit.steps for k, v in at.sums.items()},
-                                   "val_psnr": val["psnr"], "val_ssim": val["ssim"], **probe(system, seed=t.seed),
+                                   "val_psnr": val["psnr"], "val_ssim": val["ssim"],
+                                   **probe(system, seed=t.seed),
                                    "seconds": at.elapsed})
                 at.epoch, at.step, at.sums = at.epoch + 1, 0, {}
                 _save_checkpoint(fit, at)
@@ -205,8 +216,9 @@ def fit_run(run: Run, cfg: Config, teacher: PRSystem | None, *, device: torch.de
 
 
 def kd_terms_at_start(fit: _Fit) -> dict[str, float]:
-    """L_task and L_cdp (paper form) of the untrained student on its first training batch, exactly as step 0 sees
-    them (a copy of the fresh system in train mode, step 0's noise); sets the ``"normalized"`` L_cdp's scale on
+    """L_task and L_cdp (paper form) of the untrained student on its first training batch, exactly as step 0
+    sees them (a copy of the fresh system in train mode, step 0's noise); sets the ``"normalized"`` L_cdp's
+    scale on
     ``fit.targets``. Returns ``task_start``, ``cdp_paper_start`` and ``kd_ratio_start``: beta L_cdp / (alpha
     L_task) at step 0 in the run's own form of L_cdp."""
     t = fit.cfg.train
@@ -214,14 +226,17 @@ def kd_terms_at_start(fit: _Fit) -> dict[str, float]:
     img = to_images(fit.images[index], fit.cfg.data.image_size)
     key = StepKey(t.seed, 0, 0)
     with torch.no_grad():
-        out = copy.deepcopy(fit.system).train()(img, generator=seeded_generator(*key, "noise", device=img.device))
-        mean_cdp, _ = fit.targets(index, img, generator=seeded_generator(*key, "teacher-noise", device=img.device))
+        noise = seeded_generator(*key, "noise", device=img.device)
+        out = copy.deepcopy(fit.system).train()(img, generator=noise)
+        teacher_noise = seeded_generator(*key, "teacher-noise", device=img.device)
+        mean_cdp, _ = fit.targets(index, img, generator=teacher_noise)
         task, cdp = task_loss(out.x_hat, img).item(), cdp_loss(mean_cdp, out.y, "paper").item()
     if t.cdp_loss == "normalized":
         fit.targets.cdp_scale = normalized_cdp_scale(task, cdp)
     own = cdp * fit.targets.cdp_scale if t.cdp_loss != "standardized" else None
     ratio = t.beta * own / (t.alpha * task) if own is not None and t.alpha > 0 else None
-    return {"task_start": task, "cdp_paper_start": cdp, "kd_ratio_start": ratio, "cdp_scale": fit.targets.cdp_scale}
+    return {"task_start": task, "cdp_paper_start": cdp, "kd_ratio_start": ratio,
+            "cdp_scale": fit.targets.cdp_scale}
 
 
 def _kd_ratio_end(cfg: Config, last: dict) -> float | None:
@@ -251,7 +266,8 @@ def _finish(fit: _Fit, at: _Position, start: dict, kd_start: dict, *, data: Spli
         **optics, "test_psnr": test["psnr"], "test_ssim": test["ssim"], "n_test": len(data.test),
         "test_psnr_per_image": [round(v, 4) for v in test["psnr_per_image"]],
         "test_ssim_per_image": [round(v, 5) for v in test["ssim_per_image"]],
-        "val_psnr": last["val_psnr"], "val_ssim": last["val_ssim"], "train_seconds": at.elapsed, "epochs": t.epochs,
+        "val_psnr": last["val_psnr"], "val_ssim": last["val_ssim"], "train_seconds": at.elapsed,
+        "epochs": t.epochs,
         "steps": cfg.total_steps,
         "images_per_second": t.epochs * fit.steps * fit.batch / max(at.elapsed, 1e-9), "peak_memory_mb": peak,
         "peak_memory_kind": memory.kind, "inference_ms_per_batch": inference, "inference_batch": fit.batch,
@@ -261,5 +277,6 @@ def _finish(fit: _Fit, at: _Position, start: dict, kd_start: dict, *, data: Spli
     log(f"run {run.id}: test PSNR {test['psnr']:.2f} dB, SSIM {test['ssim']:.3f}, mask drift "
         f"{optics['mask_drift_rad']:.3f} rad ({run.path})")
     if t.mode != "random" and optics["mask_drift_rad"] < LOW_DRIFT_RAD:
-        log(f"run {run.id}: its masks moved only {optics['mask_drift_rad']:.3f} rad on average (< {LOW_DRIFT_RAD} "
-            f"rad): the optics barely trained, so this run compares U-Nets more than masks (raise mask_lr or epochs)")
+        log(f"run {run.id}: its masks moved only {optics['mask_drift_rad']:.3f} rad on average (< "
+            f"{LOW_DRIFT_RAD} rad): the optics barely trained, so this run compares U-Nets more than masks "
+            "(raise mask_lr or epochs)")

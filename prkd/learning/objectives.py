@@ -71,8 +71,8 @@ def cdp_loss(y_teacher: torch.Tensor, y_student: torch.Tensor, kind: str = "pape
         return _per_scene_mse(t, s)
     if kind == "normalized":
         if scale is None or not scale > 0:
-            raise ValueError(f"cdp_loss kind 'normalized' needs its run's positive scale (normalized_cdp_scale); "
-                             f"got scale={scale!r}")
+            raise ValueError("cdp_loss kind 'normalized' needs its run's positive scale "
+                             f"(normalized_cdp_scale); got scale={scale!r}")
         return _per_scene_mse(t, s) * scale
     if kind == "standardized":
         return _per_scene_mse(_standardize(t), _standardize(s))
@@ -94,7 +94,8 @@ def feature_loss(f_teacher: torch.Tensor, f_student: torch.Tensor) -> torch.Tens
 
 
 def kd_weights(alpha: float, beta: float) -> tuple[float, float, float]:
-    """(alpha, beta, sigma) of Eq. (7), sigma = 1 - alpha - beta; refuses alpha < 0, beta < 0, alpha + beta > 1."""
+    """(alpha, beta, sigma) of Eq. (7), sigma = 1 - alpha - beta; refuses alpha < 0, beta < 0, alpha + beta >
+    1."""
     if alpha < 0 or beta < 0 or alpha + beta > 1 + 1e-12:
         raise ValueError(f"KD weights must satisfy alpha >= 0, beta >= 0, alpha + beta <= 1 (Eq. 7, sigma = "
                          f"1 - alpha - beta >= 0); got alpha={alpha:g}, beta={beta:g}")

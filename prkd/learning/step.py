@@ -1,5 +1,5 @@
-"""One optimisation step of Eq. (4) or Eq. (7), and the reading of its loss terms in batches, which stops a run
-at the first non-finite loss."""
+"""One optimisation step of Eq. (4) or Eq. (7), and the reading of its loss terms in batches, which stops a
+run at the first non-finite loss."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ SYNC_EVERY = 25
 
 
 class StepKey(NamedTuple):
-    """Which step this is: seeds the step's sensor noise (and the teacher's), so a resumed run draws the same."""
+    """Which step this is: seeds the step's sensor noise (and the teacher's), so a resumed run draws the
+    same."""
 
     seed: int
     epoch: int
@@ -38,7 +39,8 @@ class TrainingDiverged(FloatingPointError):
     """A loss became NaN or infinite; the run is marked failed and its last good checkpoint kept."""
 
 
-def train_step(system: PRSystem, optimizer: torch.optim.Optimizer, images: torch.Tensor, index: torch.Tensor, *,
+def train_step(system: PRSystem, optimizer: torch.optim.Optimizer, images: torch.Tensor,
+               index: torch.Tensor, *,
                targets: TeacherTargets | None = None, key: StepKey = FIRST_STEP) -> dict[str, torch.Tensor]:
     """One optimisation step of Eq. (4) (no teacher) or Eq. (7) (with the teacher's ``targets``).
 
@@ -55,8 +57,10 @@ def train_step(system: PRSystem, optimizer: torch.optim.Optimizer, images: torch
     out = system(img, generator=seeded_generator(*key, "noise", device=img.device))
     cdp = feat = None
     if targets is not None:
-        mean_cdp, features = targets(index, img, generator=seeded_generator(*key, "teacher-noise", device=img.device))
-        cdp, feat = cdp_loss(mean_cdp, out.y, t.cdp_loss, targets.cdp_scale), feature_loss(features, out.features)
+        teacher_noise = seeded_generator(*key, "teacher-noise", device=img.device)
+        mean_cdp, features = targets(index, img, generator=teacher_noise)
+        cdp, feat = cdp_loss(mean_cdp, out.y, t.cdp_loss,
+                             targets.cdp_scale), feature_loss(features, out.features)
     loss, terms = objective(task=task_loss(out.x_hat, img), penalty=system.mask_penalty(),
                             alpha=t.alpha, beta=t.beta, cdp=cdp, feat=feat)
     terms["loss"] = loss.detach()
@@ -102,13 +106,17 @@ class StepLog:
 
 
 def stop_if_not_finite(run: Run, epoch: int, step: int, loss: float, terms: dict[str, float]) -> None:
-    """Mark the run failed and raise TrainingDiverged, naming the non-finite terms, when ``loss`` is NaN or inf."""
+    """Mark the run failed and raise TrainingDiverged, naming the non-finite terms, when ``loss`` is NaN or
+    inf."""
     if math.isfinite(loss):
         return
     names = {"task": "L_task", "penalty": "rho R(phi)", "cdp": "L_cdp", "feat": "L_feat"}
-    bad = [names[name] for name, value in terms.items() if name in names and not math.isfinite(value)] or ["the total"]
-    message = f"the loss became {loss} at epoch {epoch + 1}, step {step + 1} (non-finite term: {', '.join(bad)})."
-    atomic.write_json(run.failure_file, {"epoch": epoch + 1, "step": step + 1, "terms": bad, "message": message})
+    bad = [names[name] for name, value in terms.items() if name in names
+           and not math.isfinite(value)] or ["the total"]
+    message = (f"the loss became {loss} at epoch {epoch + 1}, step {step + 1} "
+               f"(non-finite term: {', '.join(bad)}).")
+    atomic.write_json(run.failure_file, {"epoch": epoch + 1, "step": step + 1, "terms": bad,
+                                         "message": message})
     events.record(run.path, "failed", message=message)
     raise TrainingDiverged(f"training of run {run.id} stopped: {message} The run is marked failed; its last "
                            f"good checkpoint is kept in {run.path}.")

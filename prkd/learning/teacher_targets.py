@@ -1,4 +1,5 @@
-"""What the frozen teacher contributes to the KD objective: its mean CDPs (Eq. 5) and bottleneck features (Eq. 6).
+"""What the frozen teacher contributes to the KD objective: its mean CDPs (Eq. 5) and bottleneck features
+(Eq. 6).
 
 The teacher never changes during distillation and the training images are fixed, so without sensor noise
 its targets for an image are the same at every epoch. ``TeacherTargets`` therefore computes them once, without
@@ -51,7 +52,8 @@ class TeacherTargets:
     ``cdp_scale`` is the constant of the ``"normalized"`` L_cdp (set by the training loop; 1 otherwise).
     """
 
-    def __init__(self, teacher: PRSystem, images: torch.Tensor, *, device: torch.device, cache: bool | None = None,
+    def __init__(self, teacher: PRSystem, images: torch.Tensor, *, device: torch.device,
+                 cache: bool | None = None,
                  budget_bytes: int | None = None, batch_size: int = 256):
         self.teacher = teacher.eval().requires_grad_(False)
         self.image_size = teacher.cfg.data.image_size

@@ -6,8 +6,8 @@
 * ``student`` -- KD, Eq. (7); all trained; the teacher (``teacher_masks`` snapshots, ``teacher_seed``) is
   loaded from its finished run -- trained first if the registry lacks it -- and kept frozen.
 
-``get_or_train(cfg, registry=...)`` returns a complete :class:`~prkd.registry.Run`: an existing complete run as
-it is, an interrupted one resumed from its checkpoint (``prkd.learning.fit``), or a new one trained from
+``get_or_train(cfg, registry=...)`` returns a complete :class:`~prkd.registry.Run`: an existing complete run
+as it is, an interrupted one resumed from its checkpoint (``prkd.learning.fit``), or a new one trained from
 scratch -- by exactly one process, under the run's lock, with every step recorded in its ``events.jsonl``.
 """
 
@@ -40,16 +40,18 @@ class RunFailedError(RuntimeError):
 
 
 def check_teacher_fits(student: Config, teacher: Config, teacher_id: str) -> None:
-    """Raise ConfigError unless run ``teacher_id`` (config ``teacher``) is a teacher that ``student`` can distil from."""
+    """Raise ConfigError unless run ``teacher_id`` (config ``teacher``) is a teacher that ``student`` can
+    distil from."""
     if teacher.train.mode != "teacher":
         raise ConfigError(f"run '{teacher_id}' is a {teacher.train.mode!r} run, not a teacher")
     for section, name in (("data", "image_size"), ("data", "pad_factor"), ("data", "phase_range"),
-                          ("net", "unet_depth"), ("net", "unet_width"), ("net", "arch"), ("net", "unroll_stages"),
+                          ("net", "unet_depth"), ("net", "unet_width"), ("net", "arch"),
+                          ("net", "unroll_stages"),
                           ("net", "unroll_width")):
         s, t = getattr(getattr(student, section), name), getattr(getattr(teacher, section), name)
         if s != t:
-            raise ConfigError(f"teacher run '{teacher_id}' has {name}={t!r} but the student has {name}={s!r}; "
-                              f"the student must share the teacher's image size and U-Net")
+            raise ConfigError(f"teacher run '{teacher_id}' has {name}={t!r} but the student has "
+                              f"{name}={s!r}; the student must share the teacher's image size and U-Net")
 
 
 def _resolve_teacher(cfg: Config, registry: Registry, teacher_run: str | None, device: torch.device,
@@ -58,7 +60,8 @@ def _resolve_teacher(cfg: Config, registry: Registry, teacher_run: str | None, d
         run = registry.find(teacher_run)
         check_teacher_fits(cfg, run.config(), run.id)
         if not run.is_complete:
-            raise RunNotFoundError(f"teacher run '{teacher_run}' is not complete; train it (or resume it) first")
+            raise RunNotFoundError(f"teacher run '{teacher_run}' is not complete; train it (or resume it) "
+                                   "first")
         return run
     tcfg = teacher_config(cfg)
     run = registry.run_for(tcfg)
@@ -69,7 +72,8 @@ def _resolve_teacher(cfg: Config, registry: Registry, teacher_run: str | None, d
 
 
 def get_or_train(cfg: Config, *, registry: Registry, teacher_run: str | None = None,
-                 device: torch.device | None = None, progress: bool = True, log: Callable[[str], None] = print,
+                 device: torch.device | None = None, progress: bool = True,
+                 log: Callable[[str], None] = print,
                  data: Splits | None = None) -> Run:
     """Return the complete run of ``cfg``: from the registry, resumed from its checkpoint, or trained now.
 
@@ -95,7 +99,8 @@ def get_or_train(cfg: Config, *, registry: Registry, teacher_run: str | None = N
     mode = cfg.train.mode
     if teacher_run is not None and mode != "student":
         raise ConfigError(f"teacher_run applies only to mode 'student'; got mode {mode!r}")
-    teacher = _resolve_teacher(cfg, registry, teacher_run, device, log, progress) if mode == "student" else None
+    teacher = _resolve_teacher(cfg, registry, teacher_run, device, log,
+                               progress) if mode == "student" else None
     run = registry.check(registry.run_for(cfg, teacher.id if teacher else None))
     if _is_done(run, log):
         return run
@@ -113,8 +118,10 @@ def get_or_train(cfg: Config, *, registry: Registry, teacher_run: str | None = N
                                                 "teacher_run": teacher.id if teacher else None})
         data = data or load_splits(cfg.data)
         probe, start = _optics_probe(cfg, registry, teacher, device, data)  # outside the run's memory
-        with _outcome_recorded(run), PeakMemory(device) as memory:  # the teacher, model, optimiser, caches, steps
-            fit_run(run, cfg, teacher.load_system(device) if teacher else None, device=device, progress=progress,
+        # the teacher, model, optimiser, caches, steps
+        with _outcome_recorded(run), PeakMemory(device) as memory:
+            fit_run(run, cfg, teacher.load_system(device) if teacher else None, device=device,
+                    progress=progress,
                     log=log, data=data, memory=memory, probe=probe, start=start)
     return run
 
@@ -123,8 +130,8 @@ def _is_done(run: Run, log: Callable[[str], None]) -> bool:
     """True for a complete run (said in ``log``); RunFailedError for a failed one; False otherwise."""
     if run.is_failed:
         f = run.failure()
-        raise RunFailedError(f"run {run.id} failed earlier: {f['message']} Its last good checkpoint is kept in "
-                             f"{run.path}; change the config (e.g. a lower lr) for a new run, or delete "
+        raise RunFailedError(f"run {run.id} failed earlier: {f['message']} Its last good checkpoint is kept "
+                             f"in {run.path}; change the config (e.g. a lower lr) for a new run, or delete "
                              f"{run.failure_file.name} to try this one again.")
     if run.is_complete:
         log(f"run {run.id} is complete: taken from the registry ({run.path})")
@@ -134,7 +141,8 @@ def _is_done(run: Run, log: Callable[[str], None]) -> bool:
 
 @contextmanager
 def _outcome_recorded(run: Run) -> Iterator[None]:
-    """Record in ``events.jsonl`` how training stopped when it did not complete (divergence records itself)."""
+    """Record in ``events.jsonl`` how training stopped when it did not complete (divergence records
+    itself)."""
     try:
         yield
     except TrainingDiverged:
@@ -149,10 +157,10 @@ def _outcome_recorded(run: Run) -> Iterator[None]:
 
 def _optics_probe(cfg: Config, registry: Registry, teacher: Run | None, device: torch.device, data: Splits
                   ) -> tuple[OpticsProbe, dict]:
-    """The run's diagnostics probe (``prkd.learning.diagnostics``) and its values before training (a fresh system redrawn
-    from the seed). L_cdp is measured against the student's teacher or, for the E2E and random baselines, the
-    teacher their student would have if that run is complete now (blank otherwise); it is loaded, used and freed
-    here, so it never counts in the run's peak memory."""
+    """The run's diagnostics probe (``prkd.learning.diagnostics``) and its values before training (a fresh
+    system redrawn from the seed). L_cdp is measured against the student's teacher or, for the E2E and random
+    baselines, the teacher their student would have if that run is complete now (blank otherwise); it is
+    loaded, used and freed here, so it never counts in the run's peak memory."""
     if teacher is None and cfg.train.mode != "teacher":
         candidate = registry.run_for(teacher_config(cfg))
         teacher = candidate if candidate.is_complete else None

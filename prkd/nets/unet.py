@@ -42,7 +42,8 @@ class UNet(nn.Module):
         self.bottleneck = _double_conv(widths[-2] if depth > 1 else in_channels, widths[-1])
         self.upsample = nn.ModuleList([nn.ConvTranspose2d(widths[i], widths[i - 1], 2, stride=2)
                                        for i in range(depth - 1, 0, -1)])
-        self.up = nn.ModuleList([_double_conv(2 * widths[i - 1], widths[i - 1]) for i in range(depth - 1, 0, -1)])
+        self.up = nn.ModuleList([_double_conv(2 * widths[i - 1], widths[i - 1])
+                                 for i in range(depth - 1, 0, -1)])
         self.head = nn.Conv2d(widths[0], out_channels, 1)
         self.depth, self.width = depth, width
         self.to(memory_format=torch.channels_last)

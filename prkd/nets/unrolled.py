@@ -1,22 +1,27 @@
-"""An unrolled, data-consistent reconstructor: K stages, each a relaxed amplitude projection on the system's own
-CDPs followed by a small U-Net denoiser, started from the spectral initialization z.
+"""An unrolled, data-consistent reconstructor: K stages, each a relaxed amplitude projection on the system's
+own CDPs followed by a small U-Net denoiser, started from the spectral initialization z.
 
-The paper's D_theta sees only z; after Algorithm 1 the measurements y are never used again. Here every stage uses
+The paper's D_theta sees only z; after Algorithm 1 the measurements y are never used again. Here every stage
+uses
 them (``net.arch = "unrolled"``)::
 
-    x_0   = z padded to the sensor's M x M, scaled so that ||B x_0||^2 = sum(y)      (energy of the measurements)
+    x_0   = z padded to the sensor's M x M, scaled so that ||B x_0||^2 = sum(y)      (energy of the
+                                                                                     measurements)
     v     = B x_k                                                                   (sensing.A)
-    x_dc  = B^H (sqrt(y) v / |v|) / L                                               (least squares: B^H B = L I)
+    x_dc  = B^H (sqrt(y) v / |v|) / L                                               (least squares: B^H B = L
+                                                                                    I)
     x'    = x_k + lambda_k (x_dc - x_k),  lambda_k = sigmoid(r_k) learned, started at 0.9
-    x_hat_k, f_k = U-Net_k(Re x', Im x' on the scene's N x N)                      (a phase image, like D_theta's)
+    x_hat_k, f_k = U-Net_k(Re x', Im x' on the scene's N x N)                      (a phase image, like
+                                                                                   D_theta's)
     x_{k+1} = exp(j phase_range x_hat_k) padded
 
 The data-consistency step is error reduction's amplitude projection with a learned relaxation (RAAR's
-fixed-point map with the support constraint left to the denoiser): it needs no step size to tune and is exactly
-the refinement that lifts the paper's U-Net output by ~10 dB at evaluation (``prkd.learning.refine``). Every stage
-calls the sensing operator, so gradients reach phi through every stage as well as through Algorithm 1. Each stage
-has its own U-Net (the error left after each projection differs from stage to stage); the output is the last
-stage's phase image, and L_feat uses the last stage's bottleneck.
+fixed-point map with the support constraint left to the denoiser): it needs no step size to tune and is
+exactly the refinement that lifts the paper's U-Net output by ~10 dB at evaluation
+(``prkd.learning.refine``). Every stage calls the sensing operator, so gradients reach phi through every
+stage as well as through Algorithm 1. Each stage has its own U-Net (the error left after each projection
+differs from stage to stage); the output is the last stage's phase image, and L_feat uses the last stage's
+bottleneck.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ _EPS = 1e-12
 
 
 class UnrolledReconstructor(nn.Module):
-    """K data-consistency + denoiser stages (module docstring). ``sensing`` needs ``A``, ``A_adjoint``, ``n_masks``."""
+    """K data-consistency + denoiser stages (module docstring). ``sensing`` needs ``A``, ``A_adjoint``,
+    ``n_masks``."""
 
     def __init__(self, *, stages: int, depth: int, width: int, phase_range: float, relaxation: float = 0.9):
         super().__init__()
@@ -54,7 +60,8 @@ class UnrolledReconstructor(nn.Module):
         return torch.sigmoid(self.relax_logit)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor, sensing) -> tuple[torch.Tensor, torch.Tensor]:
-        """z (B, N, N) complex, y (B, L, M, M) CDPs -> (x_hat (B, 1, N, N), the last stage's bottleneck features)."""
+        """z (B, N, N) complex, y (B, L, M, M) CDPs -> (x_hat (B, 1, N, N), the last stage's bottleneck
+        features)."""
         n, m = z.shape[-1], y.shape[-1]
         amp = (y.clamp_min(0) + _EPS).sqrt()
         x = F.pad(z, (0, m - n, 0, m - n))
@@ -67,5 +74,6 @@ class UnrolledReconstructor(nn.Module):
             crop = x[:, :n, :n]
             x_hat, features = denoiser(torch.stack([crop.real, crop.imag], dim=1))
             x_hat = x_hat.float()  # a CUDA autocast runs the U-Net in bfloat16; the optics stay float32
-            x = F.pad(torch.polar(torch.ones_like(x_hat[:, 0]), self.phase_range * x_hat[:, 0]), (0, m - n, 0, m - n))
+            x = F.pad(torch.polar(torch.ones_like(x_hat[:, 0]), self.phase_range * x_hat[:, 0]),
+                      (0, m - n, 0, m - n))
         return x_hat, features

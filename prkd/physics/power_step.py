@@ -54,7 +54,8 @@ class _Projection(torch.autograd.Function):
         z, m, w, u, s = ctx.saved_tensors
         need_z, need_m, need_w = ctx.needs_input_grad
         stack = torch.fft.fft2(m * g.unsqueeze(1))                          # G
-        grad_w = stack * u.conj() if need_w else None                       # conj(u) G; its real part is dL/dw
+        # conj(u) G; its real part is dL/dw
+        grad_w = stack * u.conj() if need_w else None
         stack = torch.fft.ifft2(stack.mul_(w), norm="forward")              # H
         grad_z = _sum(stack * m.conj_physical(), dim=1) if need_z else None
         grad_m = None

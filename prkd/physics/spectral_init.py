@@ -41,7 +41,8 @@ _EPS = 1e-12
 
 
 def _norm(z: torch.Tensor) -> torch.Tensor:
-    """Euclidean norm of each complex image (B, N, N) -> (B,); faster on the CPU than ``linalg.vector_norm``."""
+    """Euclidean norm of each complex image (B, N, N) -> (B,); faster on the CPU than
+    ``linalg.vector_norm``."""
     return torch.view_as_real(z).square().sum(dim=(1, 2, 3)).sqrt()
 
 
@@ -66,14 +67,15 @@ class LowPassFilter(nn.Module):
             self.psi[c, c] = 1.0
 
     def spectrum(self, shape: tuple[int, int], dtype: torch.dtype) -> torch.Tensor:
-        """The DFT of the flipped psi on the zero-padded grid of ``forward`` for images of ``shape`` (computed once
-        per initialization, not once per iteration)."""
+        """The DFT of the flipped psi on the zero-padded grid of ``forward`` for images of ``shape``
+        (computed once per initialization, not once per iteration)."""
         k = self.psi.shape[-1]
         grid = (shape[0] + k - 1, shape[1] + k - 1)
         return torch.fft.fft2(self.psi.flip(0, 1).to(dtype), s=grid)
 
     def forward(self, z: torch.Tensor, spectrum: torch.Tensor | None = None) -> torch.Tensor:
-        """z: (B, N, N) complex -> (B, N, N) complex; ``spectrum``: ``self.spectrum(...)``, if already computed.
+        """z: (B, N, N) complex -> (B, N, N) complex; ``spectrum``: ``self.spectrum(...)``, if already
+        computed.
 
         The same result as ``conv2d(part, psi, padding=k // 2)`` on the real and imaginary parts, computed as
         one complex FFT product on a grid of N + k - 1 points (zero-padded, so nothing wraps around): on the
@@ -114,7 +116,8 @@ class SpectralInit(nn.Module):
         if backward not in ("plain", "recompute"):
             raise ValueError(f"backward must be 'plain' or 'recompute'; got {backward!r}")
         self.T, self.weighting, self.truncation = T, weighting, truncation
-        #: "recompute": each iteration's intermediates are recomputed in the backward pass, not stored (exact).
+        #: "recompute": each iteration's intermediates are recomputed in the backward pass, not stored
+        #: (exact).
         self.backward = backward
         self.filter = LowPassFilter(size=filter_size, sigma=filter_sigma, trainable=trainable)
         z0 = torch.randn(size, size, 2, generator=generator)
@@ -134,12 +137,13 @@ class SpectralInit(nn.Module):
         complex_dtype = torch.complex128 if y.dtype == torch.float64 else torch.complex64
         return (self.weights(y) * (1.0 / (L * (n1 * n2) ** 2))).to(complex_dtype)
 
-    def gamma(self, z: torch.Tensor, y: torch.Tensor, sensing: CDPSensing, *, masks: torch.Tensor | None = None,
+    def gamma(self, z: torch.Tensor, y: torch.Tensor, sensing: CDPSensing, *,
+              masks: torch.Tensor | None = None,
               weights: torch.Tensor | None = None) -> torch.Tensor:
         """Gamma z = (1/m) sum_l B_l^H (w(y_l) * B_l z), m = L n, without forming Gamma. z: (B, N, N) complex.
 
-        The same as ``sensing.A_adjoint(w(y) / m * sensing.A(z))``, computed by ``weighted_projection`` with the
-        DFT's scaling folded into the weights. ``masks`` (``sensing.masks()``) and ``weights``
+        The same as ``sensing.A_adjoint(w(y) / m * sensing.A(z))``, computed by ``weighted_projection`` with
+        the DFT's scaling folded into the weights. ``masks`` (``sensing.masks()``) and ``weights``
         (``folded_weights(y)``) can be passed when already computed, as ``iterates`` does once for all T."""
         masks = sensing.masks() if masks is None else masks
         weights = self.folded_weights(y) if weights is None else weights
@@ -155,9 +159,12 @@ class SpectralInit(nn.Module):
         spectrum = self.filter.spectrum((n1, n2), y.dtype)
         z = self.z0.expand(b, n1, n2)
 
-        def step(z: torch.Tensor, masks: torch.Tensor, weights: torch.Tensor, spectrum: torch.Tensor) -> torch.Tensor:
-            z = self.filter(self.gamma(z, y, sensing, masks=masks, weights=weights), spectrum)  # G_psi(Gamma z)
-            return z / _norm(z).clamp_min(_EPS)[:, None, None]                              # normalization step
+        def step(z: torch.Tensor, masks: torch.Tensor, weights: torch.Tensor,
+                 spectrum: torch.Tensor) -> torch.Tensor:
+            # G_psi(Gamma z)
+            z = self.filter(self.gamma(z, y, sensing, masks=masks, weights=weights), spectrum)
+            # normalization step
+            return z / _norm(z).clamp_min(_EPS)[:, None, None]
 
         # backward = "recompute": keep only each iterate z^(t) (B x N x N) and recompute the iteration's
         # intermediates (B x L x N x N each) during the backward pass; the gradient is unchanged.

@@ -45,7 +45,8 @@ class PRSystem(nn.Module):
         self.cfg = cfg
         gen = torch.Generator().manual_seed(cfg.train.seed)
         size = cfg.data.image_size * cfg.data.pad_factor
-        self.sensing = CDPSensing(n_masks=cfg.optics.n_masks, size=size, trainable=trainable_optics, generator=gen,
+        self.sensing = CDPSensing(n_masks=cfg.optics.n_masks, size=size,
+                                  trainable=trainable_optics, generator=gen,
                                   init=cfg.optics.mask_init, init_std=cfg.optics.mask_init_std)
         self.init = SpectralInit(size=size, T=cfg.init.T, filter_size=cfg.init.filter_size,
                                  filter_sigma=cfg.init.filter_sigma, weighting=cfg.init.weighting,
@@ -56,7 +57,8 @@ class PRSystem(nn.Module):
             torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=gen)))
             net = cfg.net
             self.unet = (UNet(depth=net.unet_depth, width=net.unet_width) if net.arch == "unet" else
-                         UnrolledReconstructor(stages=net.unroll_stages, depth=net.unet_depth, width=net.unroll_width,
+                         UnrolledReconstructor(stages=net.unroll_stages, depth=net.unet_depth,
+                                               width=net.unroll_width,
                                                phase_range=cfg.data.phase_range))
 
     def scene(self, img: torch.Tensor) -> torch.Tensor:
@@ -74,9 +76,11 @@ class PRSystem(nn.Module):
         n = self.cfg.data.image_size
         return self.init(y, self.sensing)[:, :n, :n]
 
-    def reconstruct(self, z: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def reconstruct(self, z: torch.Tensor,
+                    y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """D_theta(z): (B, N, N) complex -> (x_hat (B, 1, N, N), bottleneck features), both float32. The
-        unrolled reconstructor (``net.arch = "unrolled"``) also needs the CDPs ``y`` its stages stay consistent with.
+        unrolled reconstructor (``net.arch = "unrolled"``) also needs the CDPs ``y`` its stages stay
+        consistent with.
 
         With ``cfg.net.precision == "auto"`` on CUDA the U-Net runs under bfloat16 autocast; the optics and
         the initialization before it always run in float32 / complex64.

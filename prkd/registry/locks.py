@@ -1,4 +1,5 @@
-"""One process at a time per run: a lock file that works across processes, on one machine or a shared filesystem.
+"""One process at a time per run: a lock file that works across processes, on one machine or a shared
+filesystem.
 
 The lock is ``<run folder>/train.lock``, created with ``os.link`` from a fully written temporary file, which
 is atomic and fails if the lock exists -- on a local disk and on NFS alike (``O_EXCL`` is not reliable on old
@@ -102,7 +103,8 @@ def _create_exclusive(path: Path, content: str) -> bool:
 
 
 def _read_holder(path: Path) -> tuple[Holder | None, float | None]:
-    """The lock's holder and mtime; (None, None) when there is no lock; (None, mtime) when it is unreadable."""
+    """The lock's holder and mtime; (None, None) when there is no lock; (None, mtime) when it is
+    unreadable."""
     try:
         mtime = path.stat().st_mtime
         text = path.read_text()
@@ -122,7 +124,8 @@ class RunLock:
         recovered: the dead holder whose stale lock this process broke (None if there was none).
     """
 
-    def __init__(self, folder: Path, *, stale_after_s: float = STALE_AFTER_S, heartbeat_s: float = HEARTBEAT_S):
+    def __init__(self, folder: Path, *, stale_after_s: float = STALE_AFTER_S,
+                 heartbeat_s: float = HEARTBEAT_S):
         self.path = Path(folder) / "train.lock"
         self.stale_after_s, self.heartbeat_s = stale_after_s, heartbeat_s
         self.holder: Holder | None = None
@@ -147,20 +150,23 @@ class RunLock:
                 return False
         self.holder = me
         self._stop.clear()
-        self._beat = threading.Thread(target=self._heartbeat, name=f"prkd-lock-{self.path.parent.name}", daemon=True)
+        name = f"prkd-lock-{self.path.parent.name}"
+        self._beat = threading.Thread(target=self._heartbeat, name=name, daemon=True)
         self._beat.start()
         return True
 
-    def acquire(self, *, log: Callable[[str], None] = print, poll_s: float = 1.0, timeout_s: float | None = None,
+    def acquire(self, *, log: Callable[[str], None] = print, poll_s: float = 1.0,
+                timeout_s: float | None = None,
                 tell_every_s: float = 300.0) -> "RunLock":
-        """Take the lock, waiting (with a message now and every ``tell_every_s``) while a live process holds it."""
+        """Take the lock, waiting (with a message now and every ``tell_every_s``) while a live process holds
+        it."""
         start = told = time.monotonic()
         while not self.try_acquire():
             holder = self.current()
             if holder is not None and (self.waited_for is None or holder.token != self.waited_for.token):
                 self.waited_for = holder
-                log(f"run {self.path.parent.name} is being trained by {holder.describe()}; waiting for it to finish "
-                    f"(Ctrl-C stops waiting here; the other process goes on)")
+                log(f"run {self.path.parent.name} is being trained by {holder.describe()}; waiting for it to "
+                    f"finish (Ctrl-C stops waiting here; the other process goes on)")
             elif time.monotonic() - told > tell_every_s:
                 told = time.monotonic()
                 log(f"still waiting for run {self.path.parent.name} ({time.monotonic() - start:.0f} s)")
@@ -171,7 +177,8 @@ class RunLock:
         return self
 
     def release(self) -> None:
-        """Give the lock back (only if this process still holds it: a broken lock is left to its new holder)."""
+        """Give the lock back (only if this process still holds it: a broken lock is left to its new
+        holder)."""
         self._stop.set()
         if self._beat is not None:
             self._beat.join()

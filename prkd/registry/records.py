@@ -1,11 +1,12 @@
-"""A finished run's record: what its reports need -- config, metrics, history, refined and fair-comparison scores --
-without its weights.
+"""A finished run's record: what its reports need -- config, metrics, history, refined and fair-comparison
+scores -- without its weights.
 
 An experiment longer than one sitting (the budget ladder: about 6 h on a 2-core CPU) cannot keep its registry
 between sittings when each sitting starts from a fresh clone. So each finished part's runs are kept as records
-beside the committed results (``write_record``: one small JSON per run, the per-image lists left out but for the fair comparison's), and the
-reports read a run from the registry when it is there and from its record otherwise (``RunRecord``). A record
-cannot be trained from, resumed or loaded as a system: it only answers what a report asks of a complete run.
+beside the committed results (``write_record``: one small JSON per run, the per-image lists left out but for
+the fair comparison's), and the reports read a run from the registry when it is there and from its record
+otherwise (``RunRecord``). A record cannot be trained from, resumed or loaded as a system: it only answers
+what a report asks of a complete run.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def write_record(run: Run, folder: Path) -> Path:
     """Write ``<folder>/<run id>.json`` for a complete ``run`` (its refined scores too, if it has any)."""
     refined_file = run.path / "refined.json"
     refined = json.loads(refined_file.read_text()) if refined_file.is_file() else {}
-    fair_file = run.path / "fair.json"  # the fair comparison's per-image scores (prkd.experiments.fair_comparison)
+    # the fair comparison's per-image scores (prkd.experiments.fair_comparison)
+    fair_file = run.path / "fair.json"
     fair = json.loads(fair_file.read_text()) if fair_file.is_file() else {}
     record = {"run_id": run.id, "config": run.config().to_dict(), "teacher_run": run.teacher_id(),
               "metrics": _without_per_image(run.metrics()), "history": run.history(),
@@ -75,7 +77,8 @@ class RunRecord:
         return self._record.get("fair", {})
 
     def load_system(self, *args, **kwargs):
-        raise RuntimeError(f"run {self.id} is a record without weights ({self.path}); train it again to load it")
+        raise RuntimeError(f"run {self.id} is a record without weights ({self.path}); train it again to load "
+                           "it")
 
 
 def read_records(folder: Path | None) -> dict[str, RunRecord]:

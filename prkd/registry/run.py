@@ -35,7 +35,8 @@ import torch
 
 from prkd.config import Config, ConfigError, from_dict, make
 
-__all__ = ["RunNotFoundError", "CorruptCheckpointError", "DamagedRunError", "load_checkpoint", "Run", "run_id",
+__all__ = ["RunNotFoundError", "CorruptCheckpointError", "DamagedRunError", "load_checkpoint",
+           "Run", "run_id",
            "run_id_for", "teacher_config"]
 
 #: Bump when a change to the training code makes old runs incomparable; it is part of every run id.
@@ -55,13 +56,15 @@ class DamagedRunError(RuntimeError):
 
 
 class CorruptCheckpointError(RuntimeError):
-    """A checkpoint or model file is truncated, corrupt, or holds something other than tensors and plain data."""
+    """A checkpoint or model file is truncated, corrupt, or holds something other than tensors and plain
+    data."""
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
     """``torch.load(path, weights_only=True)`` with a clear error instead of a pickle traceback.
 
-    ``weights_only=True`` refuses anything but tensors and plain containers, so a crafted file cannot run code.
+    ``weights_only=True`` refuses anything but tensors and plain containers, so a crafted file cannot run
+    code.
     """
     try:
         state = torch.load(path, map_location=device, weights_only=True)
@@ -80,7 +83,8 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
 
 #: Fields added after runs were first registered, with the default that every earlier run had: a field at
 #: this default is left out of the identity, so adding a field never renames the runs that exist.
-ADDED_FIELDS: dict[tuple[str, str], object] = {("train", "steps_per_epoch"): 0, ("train", "lr_schedule"): "constant",
+ADDED_FIELDS: dict[tuple[str, str], object] = {("train", "steps_per_epoch"): 0,
+                                               ("train", "lr_schedule"): "constant",
                                                ("net", "arch"): "unet", ("net", "unroll_stages"): 3,
                                                ("net", "unroll_width"): 8}
 
@@ -123,7 +127,8 @@ def run_id_for(cfg: Config, teacher_id: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class Run:
-    """A run folder (``Registry.run_for(cfg)`` names the folder of a config); nothing is written until training."""
+    """A run folder (``Registry.run_for(cfg)`` names the folder of a config); nothing is written until
+    training."""
 
     path: Path
 
@@ -165,7 +170,8 @@ class Run:
 
     @property
     def is_complete(self) -> bool:
-        """``metrics.json`` and ``model.pt`` exist and the run did not fail (``problem()`` checks their content)."""
+        """``metrics.json`` and ``model.pt`` exist and the run did not fail (``problem()`` checks their
+        content)."""
         return self.metrics_file.is_file() and self.model_file.is_file() and not self.is_failed
 
     def _json(self, path: Path, required: tuple[str, ...]) -> dict:
@@ -179,13 +185,14 @@ class Run:
         return data
 
     def _damaged(self, path: Path, what: str) -> DamagedRunError:
-        err = DamagedRunError(f"run {self.id} is damaged: {path.name} {what} ({path}). Nothing was loaded from "
-                              f"it; delete the folder {self.path} to train that run again.")
+        err = DamagedRunError(f"run {self.id} is damaged: {path.name} {what} ({path}). Nothing was loaded "
+                              f"from it; delete the folder {self.path} to train that run again.")
         err.detail = f"{path.name} {what}"
         return err
 
     def _record(self) -> tuple[dict, Config]:
-        """``config.json`` and its config, checked: readable, a valid config, and hashing to this folder's run id."""
+        """``config.json`` and its config, checked: readable, a valid config, and hashing to this folder's
+        run id."""
         record = self._json(self.config_file, ("config",))
         try:
             cfg = from_dict(record["config"])
@@ -193,8 +200,8 @@ class Run:
             raise self._damaged(self.config_file, f"does not hold a valid config ({err})") from None
         expected = run_id(cfg, record.get("teacher_run"))
         if expected != self.id:
-            raise self._damaged(self.config_file, f"describes run {expected}, not {self.id} (edited or copied "
-                                                  f"from another folder)")
+            raise self._damaged(self.config_file, f"describes run {expected}, not {self.id} (edited or "
+                                                  f"copied from another folder)")
         return record, cfg
 
     def verify(self) -> Config:
@@ -239,13 +246,15 @@ class Run:
         if not self.history_file.is_file():
             return []
         rows = list(csv.DictReader(io.StringIO(self.history_file.read_text())))
-        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""} for row in rows]
+        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items() if v != ""}
+                for row in rows]
 
     def load_system(self, device: torch.device | str = "cpu"):
         """The trained PRSystem of a complete run, in eval mode on ``device``."""
         from prkd.physics.system import PRSystem
         if not self.is_complete:
-            raise RunNotFoundError(f"run {self.id} is not complete (no {self.metrics_file.name}); train it first")
+            raise RunNotFoundError(f"run {self.id} is not complete (no {self.metrics_file.name}); train it "
+                                   "first")
         self._record()
         saved = load_checkpoint(self.model_file, device)
         cfg = from_dict(saved["config"])

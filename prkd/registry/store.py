@@ -44,11 +44,13 @@ def default_root(environ: dict | None = None) -> tuple[Path, str]:
     if _is_checkout(REPO_ROOT):
         return REPO_ROOT / "outputs", "the repository checkout"
     data_home = Path(environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return data_home / "prkd", ("no repository checkout (prkd is installed as a package), so the user's data "
-                                "folder is used; set PRKD_OUTPUT_DIR (or pass --output-dir) to choose another")
+    return data_home / "prkd", ("no repository checkout (prkd is installed as a package), so the user's "
+                                "data folder is used; set PRKD_OUTPUT_DIR (or pass --output-dir) to choose "
+                                "another")
 
 
-def open_registry(root: str | os.PathLike | None = None, *, log: Callable[[str], None] | None = None) -> "Registry":
+def open_registry(root: str | os.PathLike | None = None, *,
+                  log: Callable[[str], None] | None = None) -> "Registry":
     """``Registry.open(root)``, or at the default root (``default_root``) when ``root`` is None or empty.
 
     ``log`` is told where an installed package writes (default: print), so the choice is never silent.
@@ -63,8 +65,9 @@ def open_registry(root: str | os.PathLike | None = None, *, log: Callable[[str],
 
 @dataclass(frozen=True)
 class RunEntry:
-    """One folder under ``runs/``: its state (complete, incomplete, failed, training, damaged), the problem of a
-    damaged one (naming the file), a one-line summary of its events, and its config (None when damaged)."""
+    """One folder under ``runs/``: its state (complete, incomplete, failed, training, damaged), the problem
+    of a damaged one (naming the file), a one-line summary of its events, and its config (None when
+    damaged)."""
 
     run: Run
     state: str
@@ -92,8 +95,8 @@ class Registry:
             with tempfile.TemporaryFile(dir=root):
                 pass
         except OSError as err:
-            raise OutputNotWritableError(f"output folder {root} cannot be written ({type(err).__name__}: {err}); "
-                                         f"pass another folder (--output-dir, output_dir=) or set "
+            raise OutputNotWritableError(f"output folder {root} cannot be written ({type(err).__name__}: "
+                                         f"{err}); pass another folder (--output-dir, output_dir=) or set "
                                          f"PRKD_OUTPUT_DIR") from None
         return cls(root)
 
@@ -127,8 +130,10 @@ class Registry:
         root = self.runs_dir
         return [Run(p) for p in sorted(root.iterdir()) if p.is_dir()] if root.is_dir() else []
 
-    def runs(self, *, mode: str | None = None, preset: str | None = None, complete: bool | None = None) -> list[Run]:
-        """Sound runs, sorted by id, optionally filtered; damaged folders are left out (``entries`` names them)."""
+    def runs(self, *, mode: str | None = None, preset: str | None = None,
+             complete: bool | None = None) -> list[Run]:
+        """Sound runs, sorted by id, optionally filtered; damaged folders are left out (``entries`` names
+        them)."""
         out = []
         for run in self._folders():
             try:

@@ -8,7 +8,8 @@ memory in the process and reuses it. Tunables are read when a process starts, so
 environment before Python starts, and they are set where processes are launched, never by prkd itself:
 ``scripts/setup.sh`` exports them (the reproduction, the tests and the papermill kernels they start inherit
 them), ``.ci/run`` runs through it, and the worker processes of a plan get them in their environment
-(``worker_environ``: ``prkd.experiments.executors.ProcessPool``, ``prkd.experiments.dask_runner``). ``python -m prkd`` only checks (``advice``) and says how to enable them.
+(``worker_environ``: ``prkd.experiments.executors.ProcessPool``, ``prkd.experiments.dask_runner``). ``python
+-m prkd`` only checks (``advice``) and says how to enable them.
 ``PRKD_ALLOCATOR=default`` turns this off; ``benchmarks/bench.py`` measures the gain (``allocator_speedup``).
 
     eval "$(python -m prkd.utils.allocator)"   # the export line the scripts use (empty when set or not glibc)
@@ -33,7 +34,8 @@ def _is_glibc() -> bool:
 
 
 def allocator_env(environ: dict | None = None) -> dict[str, str]:
-    """The variables to add to ``environ`` (default ``os.environ``): empty when already set, off or not glibc."""
+    """The variables to add to ``environ`` (default ``os.environ``): empty when already set, off or not
+    glibc."""
     environ = os.environ if environ is None else environ
     if environ.get("PRKD_ALLOCATOR") == "default" or "GLIBC_TUNABLES" in environ or not _is_glibc():
         return {}
@@ -41,8 +43,8 @@ def allocator_env(environ: dict | None = None) -> dict[str, str]:
 
 
 def worker_environ(torch_threads: int) -> dict[str, str]:
-    """The environment a plan's worker process starts with: its thread counts, and the tunables where they apply
-    (glibc, not turned off with ``PRKD_ALLOCATOR=default``)."""
+    """The environment a plan's worker process starts with: its thread counts, and the tunables where they
+    apply (glibc, not turned off with ``PRKD_ALLOCATOR=default``)."""
     threads = str(torch_threads)
     env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads}
     if allocator_env({}):
@@ -55,10 +57,11 @@ def advice(environ: dict | None = None) -> str | None:
     turned off with ``PRKD_ALLOCATOR=default``, or not on glibc)."""
     if not allocator_env(environ):
         return None
-    return ("glibc's allocator settings are not set in this process, so large per-step temporaries page-fault "
-            "every step (training steps measured about 2x slower at 96x96; benchmarks/bench.py allocator_speedup). "
-            "Enable them before Python starts: eval \"$(python -m prkd.utils.allocator)\" (scripts/setup.sh does), "
-            "or set PRKD_ALLOCATOR=default to silence this note.")
+    return ("glibc's allocator settings are not set in this process, so large per-step temporaries "
+            "page-fault every step (training steps measured about 2x slower at 96x96; benchmarks/bench.py "
+            "allocator_speedup). Enable them before Python starts: eval \"$(python -m "
+            "prkd.utils.allocator)\" (scripts/setup.sh does), or set PRKD_ALLOCATOR=default to silence this "
+            "note.")
 
 
 if __name__ == "__main__":

@@ -53,7 +53,8 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
 
 
 def torch_save(path: str | os.PathLike, obj: Any) -> Path:
-    """``torch.save`` atomically (the object must load with ``weights_only=True``: tensors, dicts, numbers)."""
+    """``torch.save`` atomically (the object must load with ``weights_only=True``: tensors, dicts,
+    numbers)."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     return write_bytes(path, buffer.getvalue())

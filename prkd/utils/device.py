@@ -10,7 +10,8 @@ __all__ = ["default_device", "to_device"]
 
 
 def default_device() -> torch.device:
-    """``PRKD_DEVICE`` if set (e.g. ``cpu`` to force the CPU on a GPU machine), else CUDA if available, else CPU."""
+    """``PRKD_DEVICE`` if set (e.g. ``cpu`` to force the CPU on a GPU machine), else CUDA if available, else
+    CPU."""
     name = os.environ.get("PRKD_DEVICE")
     if name:
         return torch.device(name)

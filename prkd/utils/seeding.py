@@ -1,5 +1,6 @@
-"""Seeded generators: every random draw of training and testing (noise, shuffling) comes from a generator seeded
-by the parts that name it, so a run resumed from its checkpoint draws what an uninterrupted one would."""
+"""Seeded generators: every random draw of training and testing (noise, shuffling) comes from a generator
+seeded by the parts that name it, so a run resumed from its checkpoint draws what an uninterrupted one
+would."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ __all__ = ["seeded_generator"]
 
 
 def _seed(*parts: object) -> int:
-    """A 63-bit seed derived from ``parts`` (stable across runs, platforms and Python's hash randomisation)."""
+    """A 63-bit seed derived from ``parts`` (stable across runs, platforms and Python's hash
+    randomisation)."""
     return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:15], 16)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 __all__ = ["fig_classical", "fig_quantisation"]
 
-_STYLE = {"zero phase": ("tab:gray", ":"), "ER": ("tab:blue", "-"), "RAAR": ("tab:green", "-"), "WF": ("tab:orange", "-")}
+_STYLE = {"zero phase": ("tab:gray", ":"), "ER": ("tab:blue", "-"), "RAAR": ("tab:green", "-"),
+          "WF": ("tab:orange", "-")}
 _LEARNED = {"learned teacher (U-Net)": ("tab:red", "o"), "learned E2E (U-Net)": ("black", "s"),
             "learned student (U-Net)": ("tab:purple", "D"), "learned random (U-Net)": ("tab:brown", "v")}
 
@@ -20,7 +21,8 @@ def fig_classical(rows: list[dict]):
         mine = [r for r in rows if r["noise"] == noise]
         for method, (colour, line) in _STYLE.items():
             for masks, style in (("random", line), ("learned (teacher's)", "--")):
-                pts = sorted((r["L"], r["PSNR (dB)"]) for r in mine if r["method"] == method and r["masks"] == masks)
+                pts = sorted((r["L"], r["PSNR (dB)"]) for r in mine if r["method"] == method
+                             and r["masks"] == masks)
                 if pts and not (method == "zero phase" and masks != "random"):
                     ax.plot(*zip(*pts), style, color=colour, marker=".", label=f"{method}, {masks} masks")
         for method, (colour, marker) in _LEARNED.items():
@@ -44,7 +46,8 @@ def fig_quantisation(rows: list[dict]):
         mine = [r for r in rows if r["run"] == label]
         levels = [r for r in mine if r["levels"] != "unquantised"]
         ax.plot([r["levels"] for r in levels], [r["PSNR (dB)"] for r in levels], "o-", label=label)
-        ax.axhline(next(r["PSNR (dB)"] for r in mine if r["levels"] == "unquantised"), linestyle=":", linewidth=0.8)
+        ax.axhline(next(r["PSNR (dB)"] for r in mine if r["levels"] == "unquantised"),
+                   linestyle=":", linewidth=0.8)
     ax.set(xscale="log", xlabel="fabrication levels K (dotted: unquantised)", ylabel="test PSNR (dB)")
     ax.set_xticks([2, 4, 8, 16], labels=["2", "4", "8", "16"])
     ax.grid(alpha=0.3)

@@ -1,10 +1,11 @@
-"""The distillation explorer: alpha and beta of Eq. (7) (sigma = 1 - alpha - beta shown; alpha + beta > 1 refused,
-never clipped), the teacher's L_t, and a button that trains -- or loads from the run registry -- a student at the
+"""The distillation explorer: alpha and beta of Eq. (7) (sigma = 1 - alpha - beta shown; alpha + beta > 1
+refused, never clipped), the teacher's L_t, and a button that trains -- or loads from the run registry -- a
+student at the
 ``smoke`` or ``quick`` preset and compares it with the E2E baseline.
 
 A plain object: its widgets are attributes, its callbacks are methods that tests call directly (``config``,
-``validate``, ``on_train``), and displaying it shows its ``widget``. Nothing trains until the button is pressed,
-so a headless run (papermill) only builds and displays it.
+``validate``, ``on_train``), and displaying it shows its ``widget``. Nothing trains until the button is
+pressed, so a headless run (papermill) only builds and displays it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from prkd.registry import Registry, Run
 from prkd.utils.device import default_device
 from prkd.views.panel_parts import WIDE, figure_png, message_box
 
-__all__ = ["DEFAULT_TEACHER_SNAPSHOTS", "PANEL_PRESETS", "DistillationExplorer", "TeacherChoice", "teacher_choices"]
+__all__ = ["DEFAULT_TEACHER_SNAPSHOTS", "PANEL_PRESETS", "DistillationExplorer", "TeacherChoice",
+           "teacher_choices"]
 
 #: Presets the distillation button may train at (``paper`` takes hours on a CPU).
 PANEL_PRESETS = ("smoke", "quick")
@@ -33,16 +35,18 @@ DEFAULT_TEACHER_SNAPSHOTS = (3, 6, 9, 15)
 
 @dataclass(frozen=True)
 class TeacherChoice:
-    """A teacher for the student: a complete registry run (``run_id``), or one to train first (``run_id`` None)."""
+    """A teacher for the student: a complete registry run (``run_id``), or one to train first (``run_id``
+    None)."""
 
     L_t: int
     seed: int
     run_id: str | None = None
 
 
-def teacher_choices(preset: str, *, registry: Registry, seed: int = 0, L_t: int = 9) -> list[tuple[str, TeacherChoice]]:
-    """(label, choice) pairs: the complete teacher runs of ``preset`` that a student of ``preset`` can use, then
-    the default L_t values (and ``L_t``) that no such run has yet, to be trained first."""
+def teacher_choices(preset: str, *, registry: Registry, seed: int = 0,
+                    L_t: int = 9) -> list[tuple[str, TeacherChoice]]:
+    """(label, choice) pairs: the complete teacher runs of ``preset`` that a student of ``preset`` can use,
+    then the default L_t values (and ``L_t``) that no such run has yet, to be trained first."""
     student = make(preset, mode="student", seed=seed)
     options, have = [], set()
     for run in registry.runs(mode="teacher", preset=preset, complete=True):
@@ -62,11 +66,12 @@ def teacher_choices(preset: str, *, registry: Registry, seed: int = 0, L_t: int 
 
 
 class DistillationExplorer:
-    """alpha, beta and L_t -> a student trained (or loaded) at ``smoke`` or ``quick``, next to the E2E baseline.
+    """alpha, beta and L_t -> a student trained (or loaded) at ``smoke`` or ``quick``, next to the E2E
+    baseline.
 
-    Eq. (7): alpha L_task + rho R(phi) + beta L_cdp + sigma L_feat with sigma = 1 - alpha - beta >= 0. A setting
-    with alpha + beta > 1 is refused with the config's own message and the button is disabled; the sliders keep
-    the values the user chose.
+    Eq. (7): alpha L_task + rho R(phi) + beta L_cdp + sigma L_feat with sigma = 1 - alpha - beta >= 0. A
+    setting with alpha + beta > 1 is refused with the config's own message and the button is disabled; the
+    sliders keep the values the user chose.
 
     Args:
         preset: ``smoke`` or ``quick``; any other (``paper``) starts the panel at ``quick`` with a note.
@@ -93,7 +98,8 @@ class DistillationExplorer:
         self.beta = widgets.FloatSlider(value=beta, min=0.0, max=1.0, step=0.05, description="β (L_cdp)",
                                         readout_format=".2f", style=WIDE)
         self.sigma = widgets.HTML()
-        self.teacher = widgets.Dropdown(description="teacher", style=WIDE, layout=widgets.Layout(width="auto"))
+        self.teacher = widgets.Dropdown(description="teacher", style=WIDE,
+                                        layout=widgets.Layout(width="auto"))
         self.refine = widgets.Dropdown(options=[("no refinement", "none"), ("+ ER 200 (no oracle)", "er"),
                                                 ("+ RAAR 200 (no oracle)", "raar")], value="none",
                                        description="scored", style=WIDE)
@@ -104,14 +110,17 @@ class DistillationExplorer:
         self.log = widgets.Output()
         self.figure = widgets.Image(format="png", layout=widgets.Layout(display="none"))  # shown once drawn
         self.progress.layout.display = "none"
-        for w, name in ((self.alpha, "alpha"), (self.beta, "beta"), (self.sigma, "sigma"), (self.teacher, "teacher"),
+        for w, name in ((self.alpha, "alpha"), (self.beta, "beta"), (self.sigma, "sigma"),
+                        (self.teacher, "teacher"),
                         (self.train_button, "train"), (self.message, "message"), (self.result, "result")):
             w.add_class(f"prkd-{name}")
         self.widget = widgets.VBox([
             widgets.HTML("<b>Distillation explorer</b>: the student of Eq. (7), "
                          "α L<sub>task</sub> + β L<sub>cdp</sub> + σ L<sub>feat</sub>"),
-            self.preset, widgets.HBox([self.alpha, self.beta, self.sigma]), widgets.HBox([self.teacher, self.refine]),
-            widgets.HBox([self.train_button, self.progress]), self.message, self.log, self.result, self.figure])
+            self.preset, widgets.HBox([self.alpha, self.beta, self.sigma]),
+            widgets.HBox([self.teacher, self.refine]),
+            widgets.HBox([self.train_button, self.progress]), self.message, self.log,
+            self.result, self.figure])
         self.widget.add_class("prkd-distillation-explorer")
         self._list_teachers()
         self.preset.observe(self._on_preset, names="value")
@@ -141,7 +150,8 @@ class DistillationExplorer:
         return round(float(self.alpha.value), 6), round(float(self.beta.value), 6)
 
     def config(self) -> Config:
-        """The student's validated config for the current values. Raises ConfigError (e.g. alpha + beta > 1)."""
+        """The student's validated config for the current values. Raises ConfigError (e.g. alpha + beta >
+        1)."""
         alpha, beta = self.weights()
         choice = self.teacher.value
         return make(self.preset.value, mode="student", alpha=alpha, beta=beta, teacher_masks=choice.L_t,
@@ -161,7 +171,8 @@ class DistillationExplorer:
         try:
             cfg = self.config()
         except ConfigError as err:
-            self.sigma.value = f'<span style="color:#c62828">σ = 1 − α − β = {sigma:.2f} &lt; 0: refused</span>'
+            self.sigma.value = (f'<span style="color:#c62828">σ = 1 − α − β = {sigma:.2f} &lt; 0: '
+                                'refused</span>')
             self.message.value = message_box(f"Refused, nothing will be trained: {err}. Lower α or β so that "
                                       f"α + β ≤ 1.", "error")
             self.train_button.disabled = True
@@ -174,7 +185,8 @@ class DistillationExplorer:
                                        ("student", student)) if not run.is_complete]
         self.train_button.description = "Train student" if todo else "Load student"
         self.train_button.disabled = self._busy
-        what = (f"the button trains {', '.join(todo)} at the '{cfg.preset}' preset ({cfg.train.epochs} epoch(s))"
+        what = (f"the button trains {', '.join(todo)} at the '{cfg.preset}' preset ({cfg.train.epochs} "
+                "epoch(s))"
                 if todo else "the button loads it and the E2E baseline from the registry")
         self.message.value = message_box(f"{self.note}Student run {student.id}: {what}.")
         return True
@@ -191,7 +203,8 @@ class DistillationExplorer:
     def on_train(self, button=None) -> Run | None:
         """The button's callback: train or load teacher, E2E baseline and student, then show the comparison.
 
-        Returns the student's run, or None when the setting is refused or training failed (the message says why).
+        Returns the student's run, or None when the setting is refused or training failed (the message says
+        why).
         """
         if self._busy or not self.validate():
             return None
@@ -215,11 +228,13 @@ class DistillationExplorer:
                 student = get_or_train(cfg, teacher_run=teacher.id, **kw)
                 self._stage(3, "done")
             self.show_results(student, e2e, teacher, data)
-            outcome = message_box(f"Student run {student.id} (α = {cfg.train.alpha:g}, β = {cfg.train.beta:g}, "
+            outcome = message_box(f"Student run {student.id} (α = {cfg.train.alpha:g}, β = "
+                                  f"{cfg.train.beta:g}, "
                            f"σ = {round(cfg.sigma, 6) + 0.0:g}, L_t = {choice.L_t}): results below.", "ok")
         except TrainingInterrupted as err:
             outcome = message_box(f"{err} (press the button again to resume)", "warning")
-        except Exception as err:  # noqa: BLE001 -- shown in the panel (a callback's exception would go to a hidden log)
+        # noqa: BLE001 -- shown in the panel (a callback's exception would go to a hidden log)
+        except Exception as err:
             with self.log:
                 traceback.print_exc()
             outcome = message_box(f"Training failed: {type(err).__name__}: {err}", "error")
@@ -262,17 +277,21 @@ def _results_html(rows: dict[str, Run], refine: str = "none") -> str:
         from prkd.learning.rescoring import refined_test_scores
         for name, run in rows.items():
             scores = refined_test_scores(run, refine=refine, iterations=200)
-            metrics[name] = {**metrics[name], "test_psnr": scores["refined_psnr"], "test_ssim": scores["refined_ssim"]}
+            metrics[name] = {**metrics[name], "test_psnr": scores["refined_psnr"],
+                             "test_ssim": scores["refined_ssim"]}
     td, num = '<td style="padding:1px 10px">', '<td style="padding:1px 10px;text-align:right">'
     cells = "".join(
-        f"<tr>{td}{name}</td>{num}{run.config().optics.n_masks}</td>{num}{metrics[name]['test_psnr']:.2f}</td>"
+        f"<tr>{td}{name}</td>{num}{run.config().optics.n_masks}</td>"
+        f"{num}{metrics[name]['test_psnr']:.2f}</td>"
         f"{num}{metrics[name]['test_ssim']:.3f}</td>{td}<code>{run.id}</code></td></tr>"
         for name, run in rows.items())
     gain = round(metrics["student"]["test_psnr"] - metrics["E2E baseline"]["test_psnr"], 2) + 0.0  # no -0.00
     n_test = metrics["student"]["n_test"]
-    head = "".join(f'<th style="padding:1px 10px">{h}</th>' for h in ("run", "L", "test PSNR (dB)", "test SSIM",
+    head = "".join(f'<th style="padding:1px 10px">{h}</th>'
+                   for h in ("run", "L", "test PSNR (dB)", "test SSIM",
                                                                      "run id"))
     return (f'<table class="prkd-metrics" style="border-collapse:collapse"><tr>{head}</tr>{cells}</table>'
             f"<div>student − E2E baseline: <b>{gain:+.2f} dB</b> PSNR (mean over {n_test} test images"
-            f"{'' if refine == 'none' else f', each output refined by {refine.upper()} 200 on its own CDPs, no oracle'})"
+            f"{'' if refine == 'none' else f', each output refined by {refine.upper()} 200 on its own CDPs'}"
+            f"{'' if refine == 'none' else ', no oracle'})"
             f"</div>")

@@ -2,9 +2,9 @@
 verdict (``verdict.csv`` / ``verdict.md``), the trend against steps (``trend.csv``, ``ladder_trend.png``), the
 gap within the runs (``within_runs.csv``, ``ladder_within_runs.png``), the top rung's flattening
 (``flatness.csv``), the normalized-L_cdp sweep (``beta_sweep.csv``), ``wall_time.json`` and ``records/``, one
-record per run (``prkd.registry.records``) from which a later sitting reports them again (with the fair comparison's
-scores of the seed-0 single-snapshot runs, ``FAIR_GROUPS``, which notebook 08 needs). Nothing here trains;
-rungs that are not complete yet are left out, so the files can be written as each rung finishes.
+record per run (``prkd.registry.records``) from which a later sitting reports them again (with the fair
+comparison's scores of the seed-0 single-snapshot runs, ``FAIR_GROUPS``, which notebook 08 needs). Nothing
+here trains; rungs that are not complete yet are left out, so the files can be written as each rung finishes.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from prkd.registry.records import RunRecord, write_record
 from prkd.utils import atomic
 from prkd.views.tables import save_figure, to_markdown, write_table
 
-__all__ = ["FAIR_GROUPS", "results_dir", "runs_rows", "fig_trend", "fig_within_runs", "verdict_markdown", "write_ladder"]
+__all__ = ["FAIR_GROUPS", "results_dir", "runs_rows", "fig_trend", "fig_within_runs", "verdict_markdown",
+           "write_ladder"]
 
 
 #: The runs (of seed 0) that notebook 08's fair comparison may choose (``fair_comparison.ladder_systems``).
@@ -47,22 +48,27 @@ def results_dir(registry: Registry, preset: str) -> Path:
 
 
 def runs_rows(results: LadderResults) -> list[dict]:
-    """One row per complete run: its rung, group, seed and config, raw and refined test scores, the loss ratio,
-    the flattening and its training time."""
+    """One row per complete run: its rung, group, seed and config, raw and refined test scores, the loss
+    ratio, the flattening and its training time."""
     rows = []
-    for (steps, group, seed), run in sorted(results.runs.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
+    for (steps, group, seed), run in sorted(results.runs.items(), key=lambda kv: kv[0]):
         cfg, m = run.config(), run.metrics()
         refined = refined_columns(run)
         t = cfg.train
-        rows.append({"steps": steps, "n_train": cfg.data.n_train, "group": group, "seed": seed, "run_id": run.id,
-                     "mode": t.mode, "L": cfg.optics.n_masks, "teacher_seed": t.teacher_seed if t.mode == "student" else "",
+        rows.append({"steps": steps, "n_train": cfg.data.n_train, "group": group, "seed": seed,
+                     "run_id": run.id,
+                     "mode": t.mode, "L": cfg.optics.n_masks, "teacher_seed": t.teacher_seed if t.mode
+                     == "student" else "",
                      "alpha": t.alpha, "beta": t.beta, "cdp_loss": t.cdp_loss if t.mode == "student" else "",
-                     "noise": cfg.optics.noise, "test_psnr": round(m["test_psnr"], 4), "test_ssim": round(m["test_ssim"], 4),
+                     "noise": cfg.optics.noise, "test_psnr": round(m["test_psnr"], 4),
+                     "test_ssim": round(m["test_ssim"], 4),
                      "refined_psnr": refined["refined_psnr"], "refined_ssim": refined["refined_ssim"],
                      "val_psnr": round(m["val_psnr"], 4), "val_gain_last_10pct": round(flat_gain(run), 4),
-                     "kd_ratio_start": _round(m.get("kd_ratio_start")), "kd_ratio_end": _round(m.get("kd_ratio_end")),
+                     "kd_ratio_start": _round(m.get("kd_ratio_start")),
+                     "kd_ratio_end": _round(m.get("kd_ratio_end")),
                      "speckle_contrast_end": _round(m.get("speckle_contrast_end")),
-                     "mask_drift_rad": _round(m.get("mask_drift_rad")), "train_seconds": round(m["train_seconds"], 1)})
+                     "mask_drift_rad": _round(m.get("mask_drift_rad")),
+                     "train_seconds": round(m["train_seconds"], 1)})
     return rows
 
 
@@ -117,40 +123,44 @@ def _gap_course(within: list[dict]) -> str:
     part = [r for r in within if r["steps"] == top]
     quarter, end = part[max(0, len(part) // 4 - 1)], part[-1]
     change = end["val ΔPSNR gap (dB)"] - quarter["val ΔPSNR gap (dB)"]
-    return (f"Within the {top}-step runs the paired KD − E2E validation gap goes from {quarter['val ΔPSNR gap (dB)']:+.2f} dB "
-            f"[{quarter['low']:+.2f}, {quarter['high']:+.2f}] at step {quarter['step']} to {end['val ΔPSNR gap (dB)']:+.2f} dB "
-            f"[{end['low']:+.2f}, {end['high']:+.2f}] at its end ({change:+.2f} dB).")
+    return (f"Within the {top}-step runs the paired KD − E2E validation gap goes from "
+            f"{quarter['val ΔPSNR gap (dB)']:+.2f} dB [{quarter['low']:+.2f}, {quarter['high']:+.2f}] at "
+            f"step {quarter['step']} to {end['val ΔPSNR gap (dB)']:+.2f} dB [{end['low']:+.2f}, "
+            f"{end['high']:+.2f}] at its end ({change:+.2f} dB).")
 
 
 def verdict_markdown(results: LadderResults, tables: dict[str, list[dict]]) -> str:
     """verdict.md: the scope, the top rung's precondition, the verdict table and the trend."""
     cfg = results.items[0].cfg
     flat = [r for r in tables["flatness"] if r["steps"] == max(results.rungs) and r["group"] in ("e2e", "KD")]
-    flat_text = ("; ".join(f"{r['group']}: largest gain {r['largest gain (dB)']:+.3f} dB over {r['runs']} runs"
+    flat_text = ("; ".join(f"{r['group']}: largest gain {r['largest gain (dB)']:+.3f} dB over {r['runs']} "
+                           "runs"
                            for r in flat) or "the top rung is not complete yet")
     met = bool(flat) and all(r[f"flat (< {FLAT_DB} dB)"] for r in flat)
     lines = [
         f"# Budget ladder `{results.plan.preset}`",
         "",
-        f"Scope: {cfg.data.image_size}×{cfg.data.image_size} Fashion-MNIST phase objects, n_train {cfg.data.n_train}, "
-        f"batch {cfg.train.batch_size}, learning rates decayed by a cosine to 0 (every mode alike), the teacher with "
-        f"L_t = {results.plan.teacher_masks}; planned rungs of {', '.join(map(str, results.rungs))} Adam steps (the paper: "
-        f"{PAPER_STEPS}). {len(results.runs)} of {len(results.items)} planned runs complete.",
+        f"Scope: {cfg.data.image_size}×{cfg.data.image_size} Fashion-MNIST phase objects, n_train "
+        f"{cfg.data.n_train}, batch {cfg.train.batch_size}, learning rates decayed by a cosine to 0 (every "
+        f"mode alike), the teacher with L_t = {results.plan.teacher_masks}; planned rungs of "
+        f"{', '.join(map(str, results.rungs))} Adam steps (the paper: {PAPER_STEPS}). {len(results.runs)} of "
+        f"{len(results.items)} planned runs "
+        "complete.",
         "",
         f"Precondition at the top rung (validation PSNR gains < {FLAT_DB} dB over the last 10 % of steps): "
         f"{'met' if met else 'not met'} -- {flat_text}.",
         "",
         f"Reading: Holm's adjustment over every raw row (and separately every refined row) of the table; "
         f"'A > B (Holm p < 0.05)' is the only wording that claims a difference; an interval that holds 0 is "
-        f"tested for equivalence within ±{EQUIVALENCE_MARGIN_DB} dB (two one-sided tests) before anything is said "
-        f"to tie. Refined = the output refined by {REFINE[0].upper()} for {REFINE[1]} iterations on its own CDPs, "
-        f"with its own global phase (no oracle).",
+        f"tested for equivalence within ±{EQUIVALENCE_MARGIN_DB} dB (two one-sided tests) before anything is "
+        f"said to tie. Refined = the output refined by {REFINE[0].upper()} for {REFINE[1]} iterations on its "
+        f"own CDPs, with its own global phase (no oracle).",
         "",
         to_markdown(tables["verdict"], "Verdict, paired over seeds"),
     ]
     if tables["trend"]:
-        lines += ["", to_markdown(tables["trend"], f"Trend against log2(steps); the value at {PAPER_STEPS} steps "
-                                                   f"is an extrapolation beyond the data")]
+        lines += ["", to_markdown(tables["trend"], f"Trend against log2(steps); the value at {PAPER_STEPS} "
+                                                   f"steps is an extrapolation beyond the data")]
     lines += ["", _gap_course(tables["within"])]
     return "\n".join(lines) + "\n"
 
@@ -161,14 +171,16 @@ def write_ladder(results: LadderResults, folder: Path) -> dict[str, list[dict]]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tables = {"runs": runs_rows(results), "verdict": verdict_rows(results), "trend": trend_rows(results),
-              "within": within_run_rows(results), "flatness": flatness_rows(results), "beta": beta_rows(results)}
+              "within": within_run_rows(results), "flatness": flatness_rows(results),
+              "beta": beta_rows(results)}
     for name, key in (("runs", "runs"), ("verdict", "verdict"), ("trend", "trend"), ("within_runs", "within"),
                       ("flatness", "flatness"), ("beta_sweep", "beta")):
         if tables[key]:
             write_table(tables[key], folder, name)
     atomic.write_text(folder / "verdict.md", verdict_markdown(results, tables))
     keep_fair_scores(results)
-    for run in results.runs.values():  # what a later sitting needs to report these runs without retraining them
+    # what a later sitting needs to report these runs without retraining them
+    for run in results.runs.values():
         if isinstance(run, RunRecord):
             atomic.write_text(folder / "records" / run.path.name, run.path.read_text())
         else:
@@ -176,11 +188,14 @@ def write_ladder(results: LadderResults, folder: Path) -> dict[str, list[dict]]:
     seconds = [r["train_seconds"] for r in tables["runs"]]
     by_rung = {str(s): round(sum(r["train_seconds"] for r in tables["runs"] if r["steps"] == s), 1)
                for s in results.rungs}
-    atomic.write_json(folder / "wall_time.json", {"training_seconds": round(sum(seconds), 1), "by_rung": by_rung,
+    atomic.write_json(folder / "wall_time.json", {"training_seconds": round(sum(seconds), 1),
+                                                  "by_rung": by_rung,
                                                   "runs": len(seconds), "mean_run_seconds":
-                                                      round(statistics.fmean(seconds), 1) if seconds else None})
+                                                      round(statistics.fmean(seconds), 1)
+                                                      if seconds else None})
     for name, fig in (("ladder_trend", fig_trend(tables["verdict"]) if tables["verdict"] else None),
-                      ("ladder_within_runs", fig_within_runs(tables["within"]) if tables["within"] else None)):
+                      ("ladder_within_runs", fig_within_runs(tables["within"])
+                       if tables["within"] else None)):
         if fig is not None:
             save_figure(fig, folder, name)
             plt.close(fig)

@@ -19,7 +19,8 @@ def message_box(text: str, kind: str = "info") -> str:
 
 
 def figure_png(fig) -> bytes:
-    """A matplotlib figure as PNG bytes (for an ``Image`` widget, which needs no kernel to hold it); closes it."""
+    """A matplotlib figure as PNG bytes (for an ``Image`` widget, which needs no kernel to hold it); closes
+    it."""
     import matplotlib.pyplot as plt
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")

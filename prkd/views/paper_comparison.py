@@ -1,5 +1,6 @@
-"""The paper's numbers and claims beside this run's (notebook 06's ``comparison_with_paper`` table), and the check
-of fresh result tables against the committed ones (``compare_results``, ``python -m prkd check-results``)."""
+"""The paper's numbers and claims beside this run's (notebook 06's ``comparison_with_paper`` table), and the
+check of fresh result tables against the committed ones (``compare_results``, ``python -m prkd
+check-results``)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def _per_image_gain(results: Results, device: torch.device | str | None = None) 
     cfg, device = results.runs["e2e s0"].config(), device or default_device()
     img = to_images(load_splits(cfg.data).test, cfg.data.image_size).to(device)
     with torch.no_grad():
-        out = {n: results.runs[n].load_system(device)(img).x_hat for n in ("e2e s0", "random s0", f"student L_t={L} s0")}
+        out = {n: results.runs[n].load_system(device)(img).x_hat
+               for n in ("e2e s0", "random s0", f"student L_t={L} s0")}
     s = out[f"student L_t={L} s0"]
     dp = max((psnr(s, img) - psnr(out[n], img)).max().item() for n in ("e2e s0", "random s0"))
     ds = max((ssim(s, img) - ssim(out[n], img)).max().item() for n in ("e2e s0", "random s0"))
@@ -44,7 +46,8 @@ def _table1_rows(results: Results) -> list[dict]:
     plan = results.plan
     t1 = {name: (seeds_ci(results, ablation_prefix(plan, name), "test_psnr"),
                  seeds_ci(results, ablation_prefix(plan, name), "test_ssim")) for name in ABLATIONS}
-    rows = [_row(f"Table 1, {name}: PSNR (dB) / SSIM", f"{PAPER['table1'][name][0]:.2f} / {PAPER['table1'][name][1]:.3f}",
+    rows = [_row(f"Table 1, {name}: PSNR (dB) / SSIM",
+                 f"{PAPER['table1'][name][0]:.2f} / {PAPER['table1'][name][1]:.3f}",
                  f"{format_ci(p, ph, 2)} / {format_ci(s, sh, 3)}") for name, ((p, ph), (s, sh)) in t1.items()]
     best_p = max(t1, key=lambda n: t1[n][0][0])
     best_s = max(t1, key=lambda n: t1[n][1][0])
@@ -63,7 +66,8 @@ def _ordering_row(means: dict[str, tuple[float, float]], L: int) -> dict:
     separated = (means["random"][0] + means["random"][1] < means["E2E"][0] - means["E2E"][1]
                  and means["E2E"][0] + means["E2E"][1] < means["student"][0] - means["student"][1])
     return _row(f"random < E2E < student (L_t = {L}), test PSNR", "yes (Fig. 4, Table 1)",
-                " < ".join(f"{n} {format_ci(m, h, 2)}" for n, (m, h) in sorted(means.items(), key=lambda kv: kv[1][0])),
+                " < ".join(f"{n} {format_ci(m, h, 2)}" for n,
+                           (m, h) in sorted(means.items(), key=lambda kv: kv[1][0])),
                 _holds(order) + ("" if not order else (", and the 95 % CIs are apart" if separated
                                                        else ", but the 95 % CIs overlap")))
 
@@ -74,7 +78,8 @@ def _figure_rows(results: Results, e2e: float) -> list[dict]:
     teachers = [results.teacher(Lt).metrics()["test_psnr"] for Lt in Ls]
     students = {Lt: results.metric(f"student L_t={Lt} s0", "test_psnr") for Lt in Ls}
     return [
-        _row("Fig. 2: teacher PSNR rises with L_t", "yes", ", ".join(f"L_t={Lt}: {v:.2f}" for Lt, v in zip(Ls, teachers)),
+        _row("Fig. 2: teacher PSNR rises with L_t", "yes",
+             ", ".join(f"L_t={Lt}: {v:.2f}" for Lt, v in zip(Ls, teachers)),
              _holds(all(b > a for a, b in zip(teachers, teachers[1:])))),
         _row("Fig. 3: students beat the E2E baseline for every L_t (PSNR, seed 0)", "yes",
              ", ".join(f"L_t={Lt}: {v - e2e:+.2f} dB" for Lt, v in students.items()),
@@ -92,12 +97,14 @@ def _cost_rows(results: Results) -> list[dict]:
     def mean(key):
         return sum(m[key] for m in students) / len(students)
 
-    ratio_t, ratio_m = mean("train_seconds") / teacher["train_seconds"], mean("peak_memory_mb") / teacher["peak_memory_mb"]
+    ratio_t = mean("train_seconds") / teacher["train_seconds"]
+    ratio_m = mean("peak_memory_mb") / teacher["peak_memory_mb"]
     ratio_i = teacher["inference_ms_per_batch"] / mean("inference_ms_per_batch")
     pt, ps = PAPER["table2"]["teacher"], PAPER["table2"]["student"]
     return [_row("Table 2: student / teacher training time", f"{ps[0] / pt[0]:.2f}", f"{ratio_t:.2f}"),
             _row("Table 2: student / teacher peak memory", f"{ps[1] / pt[1]:.2f}", f"{ratio_m:.2f}"),
-            _row("Table 2: teacher / student inference time", f"{pt[2] / ps[2]:.2f}", f"{ratio_i:.2f}", _holds(ratio_i > 1)),
+            _row("Table 2: teacher / student inference time", f"{pt[2] / ps[2]:.2f}", f"{ratio_i:.2f}",
+                 _holds(ratio_i > 1)),
             _row("device", PAPER["table2_device"], table2(results)[0]["device"])]
 
 
@@ -117,8 +124,8 @@ def comparison(results: Results, device: torch.device | str | None = None) -> li
             *_cost_rows(results)]
 
 
-#: Tables, and rows of the comparison table, that hold times, memory or the device: they differ between any two
-#: runs and machines, so ``compare_results`` leaves them out.
+#: Tables, and rows of the comparison table, that hold times, memory or the device: they differ between any
+#: two runs and machines, so ``compare_results`` leaves them out.
 MEASURED_ON_THE_MACHINE = {"tables": ("table2_cost",), "comparison_rows": ("Table 2", "device")}
 
 
@@ -128,9 +135,11 @@ def compare_results(committed: Path, fresh: Path) -> list[str]:
     row, column, both values and the tolerance; empty when they agree.
 
     Float kernels differ between CPU types, so cells are compared within a tolerance taken from their own seed
-    spread (``prkd.experiments.tolerance``; the rule and the measured cross-machine spread are in docs/check-results.md),
-    not as text. Times, memory and the device (``MEASURED_ON_THE_MACHINE``) are left out. Notes (a verdict or
-    a ranking that flipped between numbers within tolerance) are not failures: ``prkd.experiments.tolerance.compare_folders``
-    returns them too. Raises FileNotFoundError when ``committed`` holds no table or ``fresh`` lacks one.
+    spread (``prkd.experiments.tolerance``; the rule and the measured cross-machine spread are in
+    docs/check-results.md), not as text. Times, memory and the device (``MEASURED_ON_THE_MACHINE``) are left
+    out. Notes (a verdict or
+    a ranking that flipped between numbers within tolerance) are not failures:
+    ``prkd.experiments.tolerance.compare_folders`` returns them too. Raises FileNotFoundError when
+    ``committed`` holds no table or ``fresh`` lacks one.
     """
     return compare_folders(committed, fresh, MEASURED_ON_THE_MACHINE).failures

@@ -12,11 +12,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-__all__ = ["plot_curves", "plot_history", "show_complex", "show_images", "show_masks", "show_reconstructions",
-           "show_sensing", "wrapped_drift"]
+__all__ = ["plot_curves", "plot_history", "show_complex", "show_images", "show_reconstructions",
+           "show_sensing", "to_numpy"]
 
 
-def _numpy(a) -> np.ndarray:
+def to_numpy(a) -> np.ndarray:
     """A tensor (any device, any grad state) or array-like -> numpy array."""
     return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
 
@@ -39,7 +39,7 @@ def show_images(images, titles: Sequence[str] | None = None, *, cmap: str = "gra
     """
     import matplotlib.pyplot as plt
 
-    images = [_numpy(im) for im in images]
+    images = [to_numpy(im) for im in images]
     images = [im[0] if im.ndim == 3 else im for im in images]
     k = len(images)
     ncols = min(ncols or k, k)
@@ -60,7 +60,8 @@ def show_images(images, titles: Sequence[str] | None = None, *, cmap: str = "gra
     return fig
 
 
-def show_complex(fields, titles: Sequence[str] | None = None, *, size: float = 2.2, suptitle: str | None = None):
+def show_complex(fields, titles: Sequence[str] | None = None, *, size: float = 2.2,
+                 suptitle: str | None = None):
     """Complex fields as two rows: magnitude |z| (gray, [0, max]) above phase arg z (twilight, [-pi, pi]).
 
     Args:
@@ -71,7 +72,7 @@ def show_complex(fields, titles: Sequence[str] | None = None, *, size: float = 2
     """
     import matplotlib.pyplot as plt
 
-    fields = [_numpy(f) for f in fields]
+    fields = [to_numpy(f) for f in fields]
     k = len(fields)
     fig, axes = plt.subplots(2, k, figsize=(size * k + 0.6, 2 * size), squeeze=False)
     for i, f in enumerate(fields):
@@ -89,7 +90,8 @@ def show_complex(fields, titles: Sequence[str] | None = None, *, size: float = 2
     return fig
 
 
-def plot_curves(x, curves: Mapping[str, Sequence[float]], *, xlabel: str, ylabel: str, title: str | None = None,
+def plot_curves(x, curves: Mapping[str, Sequence[float]], *, xlabel: str, ylabel: str,
+                title: str | None = None,
                 logx: bool = False, marker: str = "o", size: tuple[float, float] = (5.0, 3.2)):
     """One line per entry of ``curves`` (label -> K values) against the K abscissae ``x``.
 
@@ -100,7 +102,7 @@ def plot_curves(x, curves: Mapping[str, Sequence[float]], *, xlabel: str, ylabel
 
     fig, ax = plt.subplots(figsize=size)
     for label, values in curves.items():
-        ax.plot(_numpy(x), _numpy(values), marker=marker, label=label)
+        ax.plot(to_numpy(x), to_numpy(values), marker=marker, label=label)
     if logx:
         ax.set_xscale("log")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
@@ -112,7 +114,8 @@ def plot_curves(x, curves: Mapping[str, Sequence[float]], *, xlabel: str, ylabel
 
 
 def plot_history(histories: Mapping[str, Sequence[Mapping[str, float]]], columns: Sequence[str], *,
-                 titles: Mapping[str, str] | None = None, logy: Sequence[str] = (), size: tuple[float, float] = (3.6, 2.8)):
+                 titles: Mapping[str, str] | None = None, logy: Sequence[str] = (),
+                 size: tuple[float, float] = (3.6, 2.8)):
     """Training curves from ``Run.history()`` rows: one panel per column, one line per run.
 
     Args:
@@ -157,7 +160,8 @@ def _draw_estimate(ax, label: str, est: torch.Tensor, scores: tuple | None) -> N
 
 
 def _draw_error(ax, error: torch.Tensor | None, first_column: bool, err_max: float) -> None:
-    """Under an image: its |error| map on the figure's shared scale (or, under the truth, that scale's legend)."""
+    """Under an image: its |error| map on the figure's shared scale (or, under the truth, that scale's
+    legend)."""
     ax.axis("off")
     if error is not None:
         ax.imshow(error.numpy(), cmap="magma", vmin=0, vmax=err_max)
@@ -167,7 +171,8 @@ def _draw_error(ax, error: torch.Tensor | None, first_column: bool, err_max: flo
                 transform=ax.transAxes)
 
 
-def show_reconstructions(truth, estimates: Mapping[str, object], *, size: float = 1.9, suptitle: str | None = None,
+def show_reconstructions(truth, estimates: Mapping[str, object], *, size: float = 1.9,
+                         suptitle: str | None = None,
                          error_maps: bool = False):
     """One row per image: the truth, then one column per entry of ``estimates``.
 
@@ -194,27 +199,32 @@ def show_reconstructions(truth, estimates: Mapping[str, object], *, size: float 
         est = est.reshape(-1, *est.shape[-2:])
         scores = None if est.is_complex() else (psnr(est, truth), ssim(est, truth))
         cols.append((label, est, scores))
-    errors = {j: (est.clamp(0, 1) - truth).abs() for j, (_, est, _) in enumerate(cols) if j and not est.is_complex()}
+    errors = {j: (est.clamp(0, 1) - truth).abs() for j, (_, est, _) in enumerate(cols) if j
+              and not est.is_complex()}
     err_max = max([e.max().item() for e in errors.values()], default=1.0) if error_maps else 1.0
     per_image = 2 if error_maps else 1
     fig, axes = plt.subplots(per_image * len(truth), len(cols),
-                             figsize=(size * len(cols), (size + 0.25) * per_image * len(truth)), squeeze=False)
+                             figsize=(size * len(cols), (size + 0.25) * per_image
+                                      * len(truth)), squeeze=False)
     for j, (label, est, scores) in enumerate(cols):
         for i in range(len(truth)):
             _draw_estimate(axes[per_image * i, j], label, est[i], None if scores is None else
                            (scores[0][i], scores[1][i]))
             if error_maps:
-                _draw_error(axes[per_image * i + 1, j], errors[j][i] if j in errors else None, j == 0, err_max)
+                _draw_error(axes[per_image * i + 1, j], errors[j][i] if j in errors else None,
+                            j == 0, err_max)
     if suptitle:
         fig.suptitle(suptitle)
-        # keep half an inch on top for the suptitle: tight_layout alone lets the first row's titles run into it
+        # keep half an inch on top for the suptitle: tight_layout alone lets the first row's titles run into
+        # it
         fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))
     else:
         fig.tight_layout()
     return fig
 
 
-def show_sensing(truth, y, z, correlation, *, n_cdps: int = 3, size: float = 1.9, suptitle: str | None = None):
+def show_sensing(truth, y, z, correlation, *, n_cdps: int = 3, size: float = 1.9,
+                 suptitle: str | None = None):
     """One row per image: the phase image, its first ``n_cdps`` CDPs and the phase of its initial estimate.
 
     Args:
@@ -233,7 +243,8 @@ def show_sensing(truth, y, z, correlation, *, n_cdps: int = 3, size: float = 1.9
     y, z = torch.as_tensor(y).detach().cpu(), torch.as_tensor(z).detach().cpu()
     logs = torch.log1p(torch.fft.fftshift(y[:, :n_cdps].clamp_min(0), dim=(-2, -1)))
     k = logs.shape[1]
-    fig, axes = plt.subplots(len(truth), k + 2, figsize=(size * (k + 2), (size + 0.25) * len(truth)), squeeze=False)
+    fig, axes = plt.subplots(len(truth), k + 2, figsize=(size * (k + 2), (size + 0.25)
+                                                         * len(truth)), squeeze=False)
     for i in range(len(truth)):
         axes[i, 0].imshow(truth[i].numpy(), cmap="gray", vmin=0, vmax=1)
         axes[i, 0].set_title("truth x (phase image)" if i == 0 else "", fontsize=8)
@@ -247,54 +258,4 @@ def show_sensing(truth, y, z, correlation, *, n_cdps: int = 3, size: float = 1.9
     if suptitle:
         fig.suptitle(suptitle, fontsize=9)
     fig.tight_layout()
-    return fig
-
-
-def wrapped_drift(phases_before, phases_after) -> float:
-    """Mean wrapped phase change |phi - phi0| in [0, pi] radians (as ``CDPSensing.drift_rad``, for any arrays)."""
-    from prkd.physics.optics import wrapped_phase_change
-
-    before = torch.as_tensor(_numpy(phases_before), dtype=torch.float64)
-    after = torch.as_tensor(_numpy(phases_after), dtype=torch.float64)
-    return float(wrapped_phase_change(before, after).mean())
-
-
-def show_masks(phases_before, phases_after, titles: Sequence[str] | None = None, *, size: float = 2.2,
-               suptitle: str | None = None):
-    """Mask phases before (top row) and after (bottom row) training, wrapped to [0, 2 pi), cyclic colour map.
-
-    Only e^{j phi} matters, so each phase is drawn modulo 2 pi on the cyclic ``twilight`` map (0 and 2 pi share
-    a colour); each 'after' panel is titled with its drift, the mean wrapped |phi - phi0| (``wrapped_drift``).
-
-    Args:
-        phases_before: K (N, N) initial phases phi0 (radians), as a (K, N, N) tensor or a sequence.
-        phases_after: the K trained phases phi, same shapes.
-        titles: K labels (e.g. the run and the mask index), or None.
-        size: panel side, inches.
-    Returns:
-        matplotlib.figure.Figure
-    """
-    import matplotlib.pyplot as plt
-
-    before = [_numpy(p) for p in phases_before]
-    after = [_numpy(p) for p in phases_after]
-    if len(before) != len(after):
-        raise ValueError(f"{len(before)} masks before training but {len(after)} after")
-    k = len(before)
-    fig, axes = plt.subplots(2, k, figsize=(size * k + 0.8, 2 * size + 0.5), squeeze=False)
-    handle = None
-    for i, (p0, p) in enumerate(zip(before, after)):
-        label = titles[i] + "\n" if titles is not None else ""
-        for row, (phase, title) in enumerate(((p0, "before: phi_0"),
-                                              (p, f"after: phi, drift {wrapped_drift(p0, p):.3f} rad"))):
-            ax = axes[row, i]
-            handle = ax.imshow(np.remainder(phase, 2 * math.pi), cmap="twilight", vmin=0, vmax=2 * math.pi)
-            ax.set_title((label if row == 0 else "") + title, fontsize=8)
-            ax.set_xticks([])
-            ax.set_yticks([])
-    if handle is not None:
-        bar = fig.colorbar(handle, ax=axes.ravel().tolist(), fraction=0.03, pad=0.03, label="phase (rad)")
-        bar.set_ticks([0, math.pi, 2 * math.pi], labels=["0", "π", "2π"])
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=9)
     return fig

@@ -1,7 +1,7 @@
 """Figs. 2-4 and Tables 1-2 of the paper from the run registry, with the paper's own numbers (``PAPER``).
 
-The writers (``save_figure``, ``write_table``, ``to_markdown``, ``format_ci``) are ``prkd.views.tables``'s; the
-paper-versus-here table and ``compare_results`` are ``prkd.views.paper_comparison``'s.
+The writers (``save_figure``, ``write_table``, ``to_markdown``, ``format_ci``) are ``prkd.views.tables``'s;
+the paper-versus-here table and ``compare_results`` are ``prkd.views.paper_comparison``'s.
 
 Every function here reads finished runs (``prkd.experiments.collect``); nothing trains. Values over seeds are
 given as mean +- 95 % confidence half-width (``prkd.experiments.mean_ci95``).
@@ -22,7 +22,8 @@ from prkd.utils.device import default_device
 from prkd.views.tables import format_ci, save_figure, to_markdown, write_table
 
 __all__ = ["FIG4_IMAGES", "PAPER", "figure_dir", "fig2_teachers", "fig3_students", "fig4_reconstructions",
-           "format_ci", "runs_table", "save_figure", "seeds_ci", "table1", "table2", "to_markdown", "write_table"]
+           "format_ci", "runs_table", "save_figure", "seeds_ci", "table1", "table2",
+           "to_markdown", "write_table"]
 
 #: The paper's numbers (96x96, 120 epochs, single runs, RTX 4090), by where they are stated.
 PAPER = {
@@ -30,7 +31,8 @@ PAPER = {
     "table1": {"L_cdp only": (26.94, 0.923), "L_cdp + L_feat": (26.98, 0.915), "L_feat only": (26.70, 0.912),
                "neither": (26.41, 0.910)},
     # Table 2: training time (s), memory (MB), inference time per batch of 64 (ms)
-    "table2": {"teacher": (6 * 3600 + 34 * 60 + 18, 5577, 76), "student": (7 * 3600 + 21 * 60 + 25, 6647, 32)},
+    "table2": {"teacher": (6 * 3600 + 34 * 60 + 18, 5577, 76),
+               "student": (7 * 3600 + 21 * 60 + 25, 6647, 32)},
     "table2_device": "NVIDIA GeForce RTX 4090",
     # Sec. 4.2: the student's PSNR plateaus between 26.95 and 27 dB for larger teachers (Fig. 3)
     "fig3_plateau_db": (26.95, 27.0),
@@ -59,7 +61,8 @@ def table1(results: Results) -> list[dict]:
         p, s = seeds_ci(results, prefix, "test_psnr"), seeds_ci(results, prefix, "test_ssim")
         paper = PAPER["table1"][name]
         rows.append({"KD terms": name, "alpha": alpha, "beta": beta, "sigma": round(1 - alpha - beta, 6),
-                     "PSNR (dB)": format_ci(*p, 2), "SSIM": format_ci(*s, 3), "seeds": len(results.plan.seeds),
+                     "PSNR (dB)": format_ci(*p, 2), "SSIM": format_ci(*s, 3),
+                     "seeds": len(results.plan.seeds),
                      "paper PSNR (dB)": paper[0], "paper SSIM": paper[1]})
     return rows
 
@@ -71,12 +74,14 @@ def table2(results: Results) -> list[dict]:
     for label, prefix, paper in ((f"teacher (L_t = {L})", None, PAPER["table2"]["teacher"]),
                                  ("student (L_s = 1)", f"student L_t={L}", PAPER["table2"]["student"]),
                                  ("E2E (L = 1)", "e2e", None)):
-        names = [f"teacher L_t={L}"] if prefix is None else [f"{prefix} s{seed}" for seed in results.plan.seeds]
+        seeds = results.plan.seeds
+        names = [f"teacher L_t={L}"] if prefix is None else [f"{prefix} s{seed}" for seed in seeds]
         metrics = [results.runs[n].metrics() for n in names]
         t = mean_ci95([m["train_seconds"] for m in metrics])
         mem = mean_ci95([m["peak_memory_mb"] for m in metrics])
         inf = mean_ci95([m["inference_ms_per_batch"] for m in metrics])
-        rows.append({"model": label, "training time (s)": format_ci(*t, 1), "peak memory (MB)": format_ci(*mem, 0),
+        rows.append({"model": label, "training time (s)": format_ci(*t, 1),
+                     "peak memory (MB)": format_ci(*mem, 0),
                      f"inference (ms / batch of {metrics[0]['inference_batch']})": format_ci(*inf, 1),
                      "runs": len(metrics), "device": metrics[0]["device"],
                      "paper training time (s)": "" if paper is None else paper[0],
@@ -106,7 +111,8 @@ def fig2_teachers(results: Results):
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
     for L in Ls:
         h = results.teacher(L).history()
-        axes[0].plot([r["epoch"] for r in h], [r["val_psnr"] for r in h], marker="o", ms=3, label=f"L_t = {L}")
+        axes[0].plot([r["epoch"] for r in h], [r["val_psnr"] for r in h], marker="o", ms=3,
+                     label=f"L_t = {L}")
     axes[0].set(xlabel="epoch", ylabel="validation PSNR (dB)", title="teachers during training")
     axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     axes[0].legend(fontsize=7)
@@ -160,4 +166,5 @@ def fig4_reconstructions(results: Results, device: torch.device | str | None = N
     with torch.no_grad():
         estimates = {name: run.load_system(device)(img).x_hat for name, run in runs.items()}
     return show_reconstructions(img, estimates, error_maps=True,
-                                suptitle=f"Fig. 4 -- reconstructions ({results.plan.preset} preset), PSNR dB / SSIM")
+                                suptitle=f"Fig. 4 -- reconstructions ({results.plan.preset} preset), PSNR dB "
+                                         "/ SSIM")

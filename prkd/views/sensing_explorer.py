@@ -2,8 +2,8 @@
 estimate z (Eq. 2, Algorithm 1) and its correlation with the scene, recomputed on every change.
 
 A plain object: its widgets are attributes, its callbacks are methods that tests call directly (``compute``,
-``config``), and displaying it shows its ``widget``. It builds its own validated config with :func:`prkd.make`;
-the notebook's config is never changed.
+``config``), and displaying it shows its ``widget``. It builds its own validated config with
+:func:`prkd.make`; the notebook's config is never changed.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ class SensingView:
     img: torch.Tensor           # (B, 1, N, N) phase images in [0, 1]
     y: torch.Tensor             # (B, L, M, M) CDPs of Eq. (1), noise included
     z: torch.Tensor             # (B, N, N) complex initial estimate (Eq. 2, Algorithm 1)
-    correlation: torch.Tensor   # (B,) |<z, x>| / (||z|| ||x||) with the scene x; 1 = exact up to a global phase
+    # (B,) |<z, x>| / (||z|| ||x||) with the scene x; 1 = exact up to a global phase
+    correlation: torch.Tensor
 
 
 class SensingExplorer:
@@ -63,11 +64,14 @@ class SensingExplorer:
         self.n_masks = widgets.IntSlider(value=n_masks, min=1, max=16, description="L (snapshots)",
                                          continuous_update=False, style=WIDE)
         self.mask = widgets.Dropdown(description="masks", style=WIDE, layout=widgets.Layout(width="auto"))
-        self.noise = widgets.ToggleButtons(options=("none", "gaussian", "poisson"), value=o.noise, description="noise")
-        self.snr_db = widgets.FloatSlider(value=o.snr_db, min=-10.0, max=60.0, step=1.0, description="SNR (dB)",
+        self.noise = widgets.ToggleButtons(options=("none", "gaussian", "poisson"), value=o.noise,
+                                           description="noise")
+        self.snr_db = widgets.FloatSlider(value=o.snr_db, min=-10.0, max=60.0, step=1.0,
+                                          description="SNR (dB)",
                                           continuous_update=False, style=WIDE)
         self.photons = widgets.FloatLogSlider(value=o.photons, base=10, min=0, max=5, step=0.1,
-                                              description="photons / pixel", continuous_update=False, style=WIDE)
+                                              description="photons / pixel",
+                                              continuous_update=False, style=WIDE)
         self.T = widgets.IntSlider(value=base.init.T, min=1, max=100, description="T (power iterations)",
                                    continuous_update=False, style=WIDE)
         self.summary = widgets.HTML()
@@ -92,7 +96,8 @@ class SensingExplorer:
         runs = [r for r in self.registry.runs(preset=self.preset.value, complete=True)
                 if r.config().train.mode in _LEARNED_MODES]
         options = [(f"random (seed {self.seed})", None)]
-        options += [(f"learned: {r.config().train.mode}, L = {r.config().optics.n_masks} ({r.id})", r.id) for r in runs]
+        options += [(f"learned: {r.config().train.mode}, L = {r.config().optics.n_masks} ({r.id})",
+                     r.id) for r in runs]
         self._syncing = True
         self.mask.options = options
         self.mask.value = None
@@ -166,7 +171,8 @@ class SensingExplorer:
         masks = "random masks" if self.mask.value is None else f"the masks and filter of {self.mask.value}"
         self.summary.value = (
             f"L = {o.n_masks} ({masks}), {noise}, T = {view.cfg.init.T}: correlation of z with the scene x "
-            f"<b>{c.mean().item():.3f}</b> (mean of {len(c)}; per image " + ", ".join(f"{v:.3f}" for v in c.tolist())
+            f"<b>{c.mean().item():.3f}</b> (mean of {len(c)}; per image "
+            + ", ".join(f"{v:.3f}" for v in c.tolist())
             + f"); m / n = {o.n_masks} measurements per unknown")
         self.figure.value = figure_png(show_sensing(view.img, view.y, view.z, c, n_cdps=min(3, o.n_masks)))
         return view

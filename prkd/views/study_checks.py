@@ -25,7 +25,8 @@ def _median(values: list[float]) -> float:
 
 
 def _last_quarter_gain(histories: list[list[dict]]) -> tuple[int, float]:
-    """Epochs in the last quarter of training, and the mean validation-PSNR gain over them (nan if too short)."""
+    """Epochs in the last quarter of training, and the mean validation-PSNR gain over them (nan if too
+    short)."""
     quarter = max(1, len(histories[0]) // 4)
     if len(histories[0]) <= quarter:
         return quarter, float("nan")
@@ -35,7 +36,8 @@ def _last_quarter_gain(histories: list[list[dict]]) -> tuple[int, float]:
 
 def precondition_rows(results: StudyResults, groups: tuple[str, ...] = PRECONDITION_GROUPS) -> list[dict]:
     """Per group, the median over seeds of the mask drift (rad), the speckle contrast at start and end and the
-    initialization's correlation at the end, and the mean validation-PSNR gain over the last quarter of epochs."""
+    initialization's correlation at the end, and the mean validation-PSNR gain over the last quarter of
+    epochs."""
     rows = []
     for group in groups:
         runs = list(results.group(group).values())
@@ -44,7 +46,8 @@ def precondition_rows(results: StudyResults, groups: tuple[str, ...] = PRECONDIT
         def med(key: str) -> float:
             return _median([m[key] for m in metrics])
         quarter, gain = _last_quarter_gain([r.history() for r in runs])
-        rows.append({"group": group, "seeds": len(metrics), "mask drift (rad)": f"{med('mask_drift_rad'):.3f}",
+        rows.append({"group": group, "seeds": len(metrics),
+                     "mask drift (rad)": f"{med('mask_drift_rad'):.3f}",
                      "speckle contrast start → end":
                          f"{med('speckle_contrast_start'):.2f} → {med('speckle_contrast_end'):.2f}",
                      "init corr end": f"{med('init_corr_end'):.3f}",
@@ -59,7 +62,8 @@ def median_learned_drift(results: StudyResults) -> tuple[float, int]:
     return _median(learned), len(learned)
 
 
-def cdp_probe_rows(results: StudyResults, *, images: int = 256, device: torch.device | None = None) -> list[dict]:
+def cdp_probe_rows(results: StudyResults, *, images: int = 256,
+                   device: torch.device | None = None) -> list[dict]:
     """What the table teacher's mean CDP asks of a fresh E2E student, for each mask initialisation: the
     measurements of ``diagnostics.cdp_target_report`` on the first ``images`` validation images."""
     preset, L = results.plan.preset, results.plan.table_teacher

@@ -20,7 +20,8 @@ from prkd.experiments.verdict import PLATEAU_MARGIN_DB, StudyResults, beta_sweep
 from prkd.registry import Run
 from prkd.learning.rescoring import refined_columns
 
-__all__ = ["CURVE_GROUPS", "results_dir", "fig_curves", "fig_mechanism", "fig_beta_sweep", "fig_teachers", "fig_masks",
+__all__ = ["CURVE_GROUPS", "results_dir", "fig_curves", "fig_mechanism", "fig_beta_sweep",
+           "fig_teachers", "fig_masks",
            "runs_rows", "write_study"]
 
 #: The groups whose training curves the study shows (mean over seeds).
@@ -35,7 +36,8 @@ def results_dir(registry: Registry, preset: str) -> Path:
 
 def _mean_history(results: StudyResults, group: str, column: str) -> tuple[list[int], list[float]]:
     """Per-epoch mean over the group's seeds of one history column (epochs where every seed has it), from
-    epoch 0 (before training: ``metrics.json``'s ``<column>_start``; a drift of 0) where the runs record it."""
+    epoch 0 (before training: ``metrics.json``'s ``<column>_start``; a drift of 0) where the runs record
+    it."""
     runs = list(results.group(group).values())
     histories = [run.history() for run in runs]
     for run, rows in zip(runs, histories):
@@ -113,28 +115,34 @@ def fig_beta_sweep(rows: list[dict]):
 
 
 def fig_teachers(results: StudyResults):
-    """Left: test PSNR of the teachers (seed 0) and of their students (mean over seeds) against L_t, the E2E seeds
-    as a band (Figs. 2 and 3). Right: each student minus E2E, paired over seeds, with its 95 % interval."""
+    """Left: test PSNR of the teachers (seed 0) and of their students (mean over seeds) against L_t, the E2E
+    seeds as a band (Figs. 2 and 3). Right: each student minus E2E, paired over seeds, with its 95 %
+    interval."""
     import matplotlib.pyplot as plt
 
     plan = results.plan
     masks = sorted(set(plan.teacher_masks) | {1, plan.table_teacher})
-    teachers = [statistics.fmean(r.metrics()["test_psnr"] for r in results.group(results.teacher_group(L)).values())
+    teachers = [statistics.fmean(r.metrics()["test_psnr"]
+                                 for r in results.group(results.teacher_group(L)).values())
                 for L in masks]
     students = sorted(set(plan.student_masks) | {plan.table_teacher})
     groups = ["KD" if L == plan.table_teacher else f"KD L_t={L}" for L in students]
     e2e = [r.metrics()["test_psnr"] for r in results.group("e2e").values()]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 3.4))
     left.plot(masks, teachers, marker="o", label="teacher, seed 0 (L_t = 1: E2E, mean of its seeds)")
-    left.plot(students, [statistics.fmean(r.metrics()["test_psnr"] for r in results.group(g).values()) for g in groups],
+    left.plot(students, [statistics.fmean(r.metrics()["test_psnr"] for r in results.group(g).values())
+                         for g in groups],
               marker="s", label="student, mean over seeds")
     left.axhspan(min(e2e), max(e2e), color="grey", alpha=0.25, label=f"E2E, {len(e2e)} seeds (min–max)")
-    left.set(xlabel="teacher snapshots L_t", ylabel="test PSNR (dB)", title="Teachers and students against L_t")
+    left.set(xlabel="teacher snapshots L_t", ylabel="test PSNR (dB)",
+             title="Teachers and students against L_t")
     diffs = [compare(results, g, "e2e").psnr for g in groups]
-    right.errorbar(students, [d.mean for d in diffs], yerr=[[d.mean - d.low for d in diffs], [d.high - d.mean for d in diffs]],
+    right.errorbar(students, [d.mean for d in diffs], yerr=[[d.mean - d.low for d in diffs],
+                                                            [d.high - d.mean for d in diffs]],
                    marker="s", capsize=3, color="C1")
     right.axhline(0, color="k", lw=0.8)
-    right.set(xlabel="teacher snapshots L_t", ylabel="ΔPSNR student − E2E (dB)", title="Paired over seeds, 95 % CI")
+    right.set(xlabel="teacher snapshots L_t", ylabel="ΔPSNR student − E2E (dB)",
+              title="Paired over seeds, 95 % CI")
     for ax in (left, right):
         ax.grid(alpha=0.3)
     left.legend(fontsize=7)
@@ -143,22 +151,26 @@ def fig_teachers(results: StudyResults):
 
 
 def fig_masks(results: StudyResults, groups: tuple[str, ...] = ("e2e", "KD", "e2e normal", "KD normal")):
-    """Seed 0's mask phase before and after training (wrapped to [0, 2π)) for each group (``plots.show_masks``)."""
-    from prkd.views.plots import show_masks
+    """Seed 0's mask phase before and after training (wrapped to [0, 2π)) for each group
+    (``plots.show_masks``)."""
+    from prkd.views.learned_optics import show_masks
 
     masks = [results.group(group)[0].load_system(default_device()).sensing for group in groups]
-    return show_masks([m.phi0[0] for m in masks], [m.phi.detach()[0] for m in masks], [f"{g}, seed 0" for g in groups])
+    return show_masks([m.phi0[0] for m in masks], [m.phi.detach()[0] for m in masks],
+                      [f"{g}, seed 0" for g in groups])
 
 
 def _verdict_markdown(results: StudyResults, rows: list[dict], wall: dict) -> str:
     plan = results.plan
-    head = (f"Study `{plan.preset}`: {len({r.id for r in results.runs.values()})} runs; {len(plan.core_seeds)} paired "
-            f"seeds for E2E, random, KD and its ablations, {len(plan.sweep_seeds)} for the sweeps and variants. "
-            f"Whole study: {wall['total_seconds'] / 60:.1f} min of wall time in {len(wall['sessions'])} launch(es). "
-            f"Verdict: the paired 95 % interval over seeds above 0 = holds, below 0 = refuted, containing 0 = not "
-            f"resolved; the single-seed teachers borrow the spread of the E2E seeds (column 'interval'); a plateau "
-            f"holds when the 90 % interval lies within ±{PLATEAU_MARGIN_DB} dB (two one-sided tests). 'ΔPSNR over "
-            f"images' is the BCa bootstrap over the test images (seed-averaged differences), test-set sampling only.")
+    head = (f"Study `{plan.preset}`: {len({r.id for r in results.runs.values()})} runs; "
+            f"{len(plan.core_seeds)} paired seeds for E2E, random, KD and its ablations, "
+            f"{len(plan.sweep_seeds)} for the sweeps and variants. Whole study: "
+            f"{wall['total_seconds'] / 60:.1f} min of wall time in {len(wall['sessions'])} "
+            "launch(es). Verdict: the paired 95 % interval over seeds above 0 = holds, below 0 = refuted, "
+            "containing 0 = not resolved; the single-seed teachers borrow the spread of the E2E seeds "
+            f"(column 'interval'); a plateau holds when the 90 % interval lies within ±{PLATEAU_MARGIN_DB} "
+            "dB (two one-sided tests). 'ΔPSNR over images' is the BCa bootstrap over the test images "
+            "(seed-averaged differences), test-set sampling only.")
     return to_markdown(rows, "Verdict") + "\n" + head + "\n"
 
 
@@ -166,7 +178,8 @@ def write_study(results: StudyResults, folder: Path) -> dict[str, list[dict]]:
     """Write the study's tables, figures and wall time to ``folder``; return the tables."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    tables = {"runs": runs_rows(results), "verdict": verdict_rows(results), "beta_sweep": beta_sweep_rows(results)}
+    tables = {"runs": runs_rows(results), "verdict": verdict_rows(results),
+              "beta_sweep": beta_sweep_rows(results)}
     write_table(tables["runs"], folder, "runs")
     write_table(tables["beta_sweep"], folder, "beta_sweep", title="β sweep against E2E (paired over seeds)")
     wall = wall_time(results.plan.preset, results.registry)
@@ -197,14 +210,17 @@ def runs_rows(results: StudyResults) -> list[dict]:
         cfg, m = run.config(), run.metrics()
         t = cfg.train
         rows.append({"name": name, "mode": t.mode, "seed": t.seed,
-                     "L_t": cfg.optics.n_masks if t.mode == "teacher" else (t.teacher_masks if t.mode == "student" else ""),
-                     "alpha": t.alpha, "beta": t.beta, "sigma": round(cfg.sigma, 6), "mask_init": cfg.optics.mask_init,
+                     "L_t": cfg.optics.n_masks if t.mode == "teacher"
+                     else (t.teacher_masks if t.mode == "student" else ""),
+                     "alpha": t.alpha, "beta": t.beta, "sigma": round(cfg.sigma, 6),
+                     "mask_init": cfg.optics.mask_init,
                      "cdp_loss": t.cdp_loss if t.mode == "student" else "", "epochs": t.epochs,
                      "test_psnr": round(m["test_psnr"], 3), "test_ssim": round(m["test_ssim"], 4),
                      **refined_columns(run), "mask_drift_rad": round(m["mask_drift_rad"], 4),
                      "mask_drift_no_offset_rad": round(_drift_without_offset(run), 4),
                      "speckle_contrast_start": round(m["speckle_contrast_start"], 4),
                      "speckle_contrast_end": round(m["speckle_contrast_end"], 4),
-                     "init_corr_end": round(m["init_corr_end"], 4), "wall_seconds": round(m["train_seconds"], 1),
+                     "init_corr_end": round(m["init_corr_end"], 4),
+                     "wall_seconds": round(m["train_seconds"], 1),
                      "run_id": run.id})
     return rows

@@ -19,7 +19,8 @@ def format_ci(mean: float, half: float, digits: int) -> str:
 
 
 def save_figure(fig, folder: Path, name: str, *, dpi: int = 110) -> list[Path]:
-    """Write ``fig`` as ``name.png`` and ``name.pdf`` atomically (no timestamps, so a re-run gives the same bytes)."""
+    """Write ``fig`` as ``name.png`` and ``name.pdf`` atomically (no timestamps, so a re-run gives the same
+    bytes)."""
     paths = []
     for fmt, metadata in (("png", {"Software": None}), ("pdf", {"CreationDate": None, "Producer": None})):
         buf = io.BytesIO()
