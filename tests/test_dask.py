@@ -20,24 +20,13 @@ import torch
 import prkd
 from prkd.experiments.dask_runner import DaskExecutor, connect, local_cluster
 from prkd.experiments.executors import executor_for
-from prkd.experiments.graph import PlanGraph, run_plan
+from prkd.experiments.graph import run_plan
 from prkd.registry import Registry
 from prkd.utils.allocator import TUNABLES, allocator_env, worker_environ
+from plan_helpers import (SMALL, assert_only_its_dependents_skipped, assert_same_as_in_process,
+                          damage_a_teacher, two_teacher_plan)
 
 distributed = pytest.importorskip("distributed")  # prkd[scale]; scripts/setup.sh installs it
-
-SMALL = dict(n_train=64, n_val=32, n_test=32, batch_size=16, epochs=2)
-
-
-def _plan(**overrides) -> PlanGraph:
-    """Teachers with L_t = 1 and 3 and a student of each (the students only name their teachers)."""
-    kw = {**SMALL, **overrides}
-    configs = {f"student L_t={L}": prkd.make("smoke", mode="student", teacher_masks=L, alpha=0.5,
-                                             beta=0.25, **kw)
-               for L in (1, 3)}
-    configs["teacher L_t=3"] = prkd.make("smoke", mode="teacher", n_masks=3, **kw)
-    return PlanGraph.from_configs(configs)
-
 
 @pytest.fixture(scope="module")
 def client():
@@ -53,7 +42,7 @@ def run_on_client(graph, registry, client, **kwargs):
 
 
 def test_the_graph_puts_teachers_first_and_adds_the_ones_a_student_implies():
-    graph = _plan()
+    graph = two_teacher_plan()
     modes = [t.cfg.train.mode for t in graph.tasks.values()]
     assert modes == ["teacher", "teacher", "student", "student"]
     teachers = [rid for rid, t in graph.tasks.items() if t.cfg.train.mode == "teacher"]
@@ -63,7 +52,7 @@ def test_the_graph_puts_teachers_first_and_adds_the_ones_a_student_implies():
 
 
 def test_a_two_worker_cluster_trains_each_run_once_with_the_in_process_results(client, tmp_path):
-    graph = _plan()
+    graph = two_teacher_plan()
     on_dask = run_on_client(graph, Registry.open(tmp_path / "dask"), client, progress=False,
                             log=lambda m: None)
     assert on_dask.ok and set(on_dask.complete) == set(graph.tasks), on_dask.summary()
@@ -73,16 +62,7 @@ def test_a_two_worker_cluster_trains_each_run_once_with_the_in_process_results(c
         assert kinds.count("started") == 1 and kinds[-1] == "completed", (run.id, kinds)
         pids.add(run.events()[0]["pid"])
     assert os.getpid() not in pids, "the runs were trained in the workers, not here"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as each worker (2 cores, 2 workers): the same float kernels
-    try:
-        here = run_plan(graph, Registry.open(tmp_path / "here"), progress=False, log=lambda m: None)
-    finally:
-        torch.set_num_threads(threads)
-    for rid, run in here.complete.items():
-        a, b = run.metrics(), on_dask.complete[rid].metrics()
-        assert (a["test_psnr"], a["test_ssim"]) == (b["test_psnr"], b["test_ssim"]), rid
-        assert a["test_psnr_per_image"] == b["test_psnr_per_image"]
+    assert_same_as_in_process(on_dask, graph, tmp_path / "here")
 
 
 def _kill_the_trainer_once_it_has_a_checkpoint(run_path, killed: list) -> None:
@@ -98,7 +78,7 @@ def _kill_the_trainer_once_it_has_a_checkpoint(run_path, killed: list) -> None:
 
 
 def test_a_worker_killed_mid_run_loses_nothing(client, tmp_path):
-    graph = _plan(epochs=12)
+    graph = two_teacher_plan(epochs=12)
     registry = Registry.open(tmp_path)
     teacher = next(t for t in graph.tasks.values() if t.cfg.train.mode == "teacher"
                    and t.cfg.optics.n_masks == 3)
@@ -118,21 +98,11 @@ def test_a_worker_killed_mid_run_loses_nothing(client, tmp_path):
 
 
 def test_a_run_that_fails_on_its_own_is_reported_and_only_its_dependents_skipped(client, tmp_path):
-    graph = _plan()
+    graph = two_teacher_plan()
     registry = Registry.open(tmp_path)
-    teachers = [t for t in graph.tasks.values() if t.cfg.train.mode == "teacher"]
-    # its config.json describes another run: refused, not retried
-    damaged = registry.runs_dir / teachers[0].run_id
-    damaged.mkdir(parents=True)
-    other = prkd.make("smoke", mode="e2e", **SMALL)
-    (damaged / "config.json").write_text(json.dumps({"config": other.to_dict()}))
+    teacher = damage_a_teacher(graph, registry)
     outcome = run_on_client(graph, registry, client, progress=False, log=lambda m: None)
-    assert list(outcome.failed) == [teachers[0].run_id]
-    assert "DamagedRunError" in outcome.failed[teachers[0].run_id]
-    student = next(t.run_id for t in graph.tasks.values() if t.teacher == teachers[0].run_id)
-    assert list(outcome.skipped) == [student] and "its teacher" in outcome.skipped[student]
-    assert set(outcome.complete) == set(graph.tasks) - {teachers[0].run_id, student}
-    assert f"failed: {graph.label(teachers[0].run_id)}" in outcome.summary()
+    assert_only_its_dependents_skipped(outcome, graph, teacher)
 
 
 def test_workers_get_the_allocator_and_thread_settings_before_they_start(client):
@@ -194,7 +164,8 @@ def test_the_in_process_default_needs_no_dask(tmp_path):
 def test_the_command_line_trains_a_plan_on_a_local_cluster(tmp_path, monkeypatch, capsys):
     from prkd import reproduce
     from prkd.__main__ import main
-    monkeypatch.setattr(reproduce, "preset_plan", lambda preset: _plan())  # smoke's own plan has ~50 runs
+    # smoke's own plan has ~50 runs
+    monkeypatch.setattr(reproduce, "preset_plan", lambda preset: two_teacher_plan())
     assert main(["--output-dir", str(tmp_path), "plan", "--preset", "smoke", "--workers", "2"]) == 0
     assert "4 of 4 runs complete" in capsys.readouterr().out
     runs = Registry.open(tmp_path).runs()

@@ -6,7 +6,6 @@ in-process results, under the same failure rule as every executor. (The Dask exe
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -20,9 +19,8 @@ from prkd.experiments.executors import DependencyFailed, InProcess, ProcessPool,
 from prkd.experiments.graph import PlanGraph, run_plan
 from prkd.registry import Registry
 from prkd.utils.allocator import TUNABLES, allocator_env
-
-SMALL = dict(n_train=64, n_val=32, n_test=32, batch_size=16, epochs=2)
-
+from plan_helpers import (assert_only_its_dependents_skipped, assert_same_as_in_process, damage_a_teacher,
+                          two_teacher_plan)
 
 def _join(*parts):
     return "+".join(str(p) for p in parts)
@@ -139,18 +137,8 @@ def test_at_most_one_executor_option():
         assert isinstance(executor, InProcess)
 
 
-def _plan(**overrides) -> PlanGraph:
-    """Teachers with L_t = 1 and 3 and a student of each (the students only name their teachers)."""
-    kw = {**SMALL, **overrides}
-    configs = {f"student L_t={L}": prkd.make("smoke", mode="student", teacher_masks=L, alpha=0.5,
-                                             beta=0.25, **kw)
-               for L in (1, 3)}
-    configs["teacher L_t=3"] = prkd.make("smoke", mode="teacher", n_masks=3, **kw)
-    return PlanGraph.from_configs(configs)
-
-
 def test_a_pool_trains_each_run_once_with_the_in_process_results(pool, tmp_path):
-    graph = _plan()
+    graph = two_teacher_plan()
     in_pool = run_plan(graph, Registry.open(tmp_path / "pool"), executor=pool, progress=False,
                        log=lambda m: None)
     assert in_pool.ok and set(in_pool.complete) == set(graph.tasks), in_pool.summary()
@@ -158,34 +146,17 @@ def test_a_pool_trains_each_run_once_with_the_in_process_results(pool, tmp_path)
         kinds = [e["event"] for e in run.events()]
         assert kinds.count("started") == 1 and kinds[-1] == "completed", (run.id, kinds)
         assert run.events()[0]["pid"] in pool.pids
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as each worker: the same float kernels
-    try:
-        here = run_plan(graph, Registry.open(tmp_path / "here"), progress=False, log=lambda m: None)
-    finally:
-        torch.set_num_threads(threads)
-    for rid, run in here.complete.items():
-        a, b = run.metrics(), in_pool.complete[rid].metrics()
-        assert a["test_psnr_per_image"] == b["test_psnr_per_image"], rid
+    assert_same_as_in_process(in_pool, graph, tmp_path / "here")
 
 
 @pytest.mark.parametrize("kind", ["in-process", "pool"])
 def test_a_run_that_fails_is_reported_and_only_its_dependents_skipped(kind, pool, tmp_path):
-    graph = _plan()
+    graph = two_teacher_plan()
     registry = Registry.open(tmp_path)
-    teacher = next(t for t in graph.tasks.values() if t.cfg.train.mode == "teacher")
-    # its config.json describes another run: refused, not retried
-    damaged = registry.runs_dir / teacher.run_id
-    damaged.mkdir(parents=True)
-    other = prkd.make("smoke", mode="e2e", **SMALL)
-    (damaged / "config.json").write_text(json.dumps({"config": other.to_dict()}))
-    outcome = run_plan(graph, registry, executor=InProcess() if kind == "in-process" else pool,
-                       progress=False,
-                       log=lambda m: None)
-    assert list(outcome.failed) == [teacher.run_id] and "DamagedRunError" in outcome.failed[teacher.run_id]
-    student = next(t.run_id for t in graph.tasks.values() if t.teacher == teacher.run_id)
-    assert list(outcome.skipped) == [student] and "its teacher" in outcome.skipped[student]
-    assert set(outcome.complete) == set(graph.tasks) - {teacher.run_id, student}
+    teacher = damage_a_teacher(graph, registry)
+    executor = InProcess() if kind == "in-process" else pool
+    outcome = run_plan(graph, registry, executor=executor, progress=False, log=lambda m: None)
+    assert_only_its_dependents_skipped(outcome, graph, teacher)
 
 
 def test_a_device_or_data_for_workers_is_refused_not_ignored(pool, registry):
