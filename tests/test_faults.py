@@ -170,6 +170,9 @@ def test_a_nan_loss_stops_training_names_step_and_term_and_marks_the_run_failed(
         get_or_train(cfg, registry=registry, progress=False, log=lambda m: None)
     run = registry.run_for(cfg)
     assert run.is_failed and not run.is_complete
+    failure = json.loads(run.failure_file.read_text())  # written by get_or_train, not by the step
+    assert (failure["epoch"], failure["step"], failure["terms"]) == (2, 2, ["L_task"])
+    assert [e["event"] for e in run.events()].count("failed") == 1
     state = load_checkpoint(run.checkpoint_file)  # the last good checkpoint: end of epoch 1
     assert state["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())

@@ -154,7 +154,7 @@ def _train_epoch(fit: _Fit, at: _Position, interrupt: _InterruptFlag, progress: 
     perm = _epoch_order(fit, at.epoch)
     bar = tqdm(range(at.step, fit.steps), desc=f"epoch {at.epoch + 1}", unit="step", leave=False,
                disable=not progress)
-    log_steps = StepLog(fit.run, at.sums, every=1 if fit.device.type == "cpu" else SYNC_EVERY)
+    log_steps = StepLog(at.sums, every=1 if fit.device.type == "cpu" else SYNC_EVERY)
     for step in bar:
         index = perm[step * fit.batch:(step + 1) * fit.batch]
         schedule_learning_rates(fit.optimizer, fit.cfg, at.epoch * fit.steps + step)

@@ -13,8 +13,6 @@ from prkd.utils.seeding import seeded_generator
 from prkd.learning.objectives import cdp_loss, feature_loss, objective, task_loss
 from prkd.learning.teacher_targets import TeacherTargets
 from prkd.physics.system import PRSystem
-from prkd.registry import Run, events
-from prkd.utils import atomic
 
 __all__ = ["StepKey", "FIRST_STEP", "SYNC_EVERY", "TrainingDiverged", "train_step", "StepLog"]
 
@@ -36,7 +34,12 @@ FIRST_STEP = StepKey(seed=0, epoch=0, step=0)
 
 
 class TrainingDiverged(FloatingPointError):
-    """A loss became NaN or infinite; the run is marked failed and its last good checkpoint kept."""
+    """A loss became NaN or infinite at ``epoch``, ``step`` (1-based) in ``terms``; ``get_or_train`` marks the
+    run failed (``failed.json``) and keeps its last good checkpoint."""
+
+    def __init__(self, message: str, *, epoch: int = 0, step: int = 0, terms: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.epoch, self.step, self.terms = epoch, step, list(terms)
 
 
 def train_step(system: PRSystem, optimizer: torch.optim.Optimizer, images: torch.Tensor,
@@ -73,13 +76,13 @@ def train_step(system: PRSystem, optimizer: torch.optim.Optimizer, images: torch
 class StepLog:
     """The steps' loss terms, read from the device in batches (one host synchronisation per ``every`` steps).
 
-    ``flush`` stops the run (``stop_if_not_finite``) at the first step whose loss is not finite, before any
+    ``flush`` stops training (``stop_if_not_finite``) at the first step whose loss is not finite, before any
     checkpoint can be written from the weights that step produced, and otherwise adds the steps to the
-    epoch's sums. On a CPU ``every`` is 1: reading a value costs nothing there.
+    epoch's sums. On a CPU ``every`` is 1: reading a value costs nothing there. It writes no files.
     """
 
-    def __init__(self, run: Run, sums: dict[str, float], every: int):
-        self.run, self.sums, self.every = run, sums, every
+    def __init__(self, sums: dict[str, float], every: int):
+        self.sums, self.every = sums, every
         self.pending: list[tuple[int, int, dict[str, torch.Tensor]]] = []
         self.last: dict[str, float] = {}
 
@@ -99,15 +102,14 @@ class StepLog:
         pending, self.pending = self.pending, []
         for (epoch, step, _), row in zip(pending, values):
             terms = dict(zip(keys, row))
-            stop_if_not_finite(self.run, epoch, step, terms["loss"], terms)
+            stop_if_not_finite(epoch, step, terms["loss"], terms)
             for k, v in terms.items():
                 self.sums[k] = self.sums.get(k, 0.0) + v
             self.last = terms
 
 
-def stop_if_not_finite(run: Run, epoch: int, step: int, loss: float, terms: dict[str, float]) -> None:
-    """Mark the run failed and raise TrainingDiverged, naming the non-finite terms, when ``loss`` is NaN or
-    inf."""
+def stop_if_not_finite(epoch: int, step: int, loss: float, terms: dict[str, float]) -> None:
+    """Raise TrainingDiverged, naming the step and the non-finite terms, when ``loss`` is NaN or inf."""
     if math.isfinite(loss):
         return
     names = {"task": "L_task", "penalty": "rho R(phi)", "cdp": "L_cdp", "feat": "L_feat"}
@@ -115,8 +117,4 @@ def stop_if_not_finite(run: Run, epoch: int, step: int, loss: float, terms: dict
            and not math.isfinite(value)] or ["the total"]
     message = (f"the loss became {loss} at epoch {epoch + 1}, step {step + 1} "
                f"(non-finite term: {', '.join(bad)}).")
-    atomic.write_json(run.failure_file, {"epoch": epoch + 1, "step": step + 1, "terms": bad,
-                                         "message": message})
-    events.record(run.path, "failed", message=message)
-    raise TrainingDiverged(f"training of run {run.id} stopped: {message} The run is marked failed; its last "
-                           f"good checkpoint is kept in {run.path}.")
+    raise TrainingDiverged(message, epoch=epoch + 1, step=step + 1, terms=tuple(bad))

@@ -141,12 +141,19 @@ def _is_done(run: Run, log: Callable[[str], None]) -> bool:
 
 @contextmanager
 def _outcome_recorded(run: Run) -> Iterator[None]:
-    """Record in ``events.jsonl`` how training stopped when it did not complete (divergence records
-    itself)."""
+    """Record how training stopped when it did not complete: a divergence marks the run failed
+    (``failed.json``, with the step and terms) and raises it again naming the run; an interrupt or any other
+    error is recorded in ``events.jsonl``."""
     try:
         yield
-    except TrainingDiverged:
-        raise
+    except TrainingDiverged as err:
+        message = str(err)
+        atomic.write_json(run.failure_file, {"epoch": err.epoch, "step": err.step, "terms": err.terms,
+                                             "message": message})
+        events.record(run.path, "failed", message=message)
+        raise TrainingDiverged(f"training of run {run.id} stopped: {message} The run is marked failed; its "
+                               f"last good checkpoint is kept in {run.path}.", epoch=err.epoch, step=err.step,
+                               terms=tuple(err.terms)) from None
     except KeyboardInterrupt as err:  # TrainingInterrupted too
         events.record(run.path, "interrupted", message=str(err) or "KeyboardInterrupt")
         raise
