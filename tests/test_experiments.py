@@ -1,6 +1,7 @@
 """The reproduction's plan (prkd.experiments) and its reports (prkd.report): names, weights, statistics,
 the registry-only collection, and the atomic, repeatable figure and table files."""
 
+import json
 import math
 
 import matplotlib
@@ -73,9 +74,19 @@ def test_unknown_preset_is_refused_with_the_allowed_values():
         experiments.experiment_configs("fast")
 
 
-def test_tables_are_written_as_csv_and_markdown(tmp_path):
-    rows = [{"model": "teacher", "PSNR (dB)": "23.10 ± 0.20"}, {"model": "student", "PSNR (dB)": "21.00"}]
-    csv_path, md_path = report.write_table(rows, tmp_path, "t", title="A table")
+def test_tables_are_written_as_csv_markdown_and_their_numbers(tmp_path):
+    from prkd.views.tables import format_ci
+    rows = [{"model": "teacher", "PSNR (dB)": format_ci(23.1049, 0.2012, 2), "seeds": 5,
+             "ratio": float("nan")},
+            {"model": "student", "PSNR (dB)": "21.00", "seeds": 1, "ratio": 0.25}]
+    *_, json_path = report.write_table(rows, tmp_path, "numbers")
+    numbers = json.loads(json_path.read_text())  # unrounded: an interval's mean and half, NaN as null
+    assert numbers["columns"] == ["model", "PSNR (dB)", "seeds", "ratio"]
+    assert numbers["rows"] == [
+        {"model": "teacher", "PSNR (dB)": {"mean": 23.1049, "half": 0.2012}, "seeds": 5, "ratio": None},
+        {"model": "student", "PSNR (dB)": "21.00", "seeds": 1, "ratio": 0.25}]
+    rows = [{"model": r["model"], "PSNR (dB)": r["PSNR (dB)"]} for r in rows]
+    csv_path, md_path, _ = report.write_table(rows, tmp_path, "t", title="A table")
     assert csv_path.read_text() == "model,PSNR (dB)\nteacher,23.10 ± 0.20\nstudent,21.00\n"
     assert md_path.read_text().splitlines() == ["**A table**", "", "| model | PSNR (dB) |", "|---|---|",
                                                 "| teacher | 23.10 ± 0.20 |", "| student | 21.00 |"]

@@ -42,7 +42,7 @@ def test_figures_and_tables_of_the_smoke_reproduction_are_written(executed):
                 for ext in ("png", "pdf")}
     expected |= {f"{name}.{ext}" for name in ("table1_ablation", "table2_cost",
                                               "comparison_with_paper", "runs")
-                 for ext in ("csv", "md")}
+                 for ext in ("csv", "md", "json")}
     assert {p.name for p in folder.iterdir()} == expected
     assert all((folder / name).stat().st_size > 0 for name in expected)
     table1 = (folder / "table1_ablation.csv").read_text().splitlines()

@@ -194,6 +194,7 @@ def test_missing_tables_and_rows_are_reported(folders):
     committed, fresh = folders
     _write_result_tables(fresh)
     (fresh / "comparison_with_paper.csv").write_text("quantity,paper,this run,claim holds here\n")
+    (fresh / "comparison_with_paper.json").unlink()  # a table without its numbers is read as printed
     assert "comparison_with_paper: row 'Table 1: best PSNR' is missing from the fresh run" in (
         paper_comparison.compare_results(committed, fresh))
     (fresh / "comparison_with_paper.csv").unlink()
@@ -230,3 +231,36 @@ def test_a_sweep_table_is_keyed_by_its_leading_columns_and_its_statistics_are_no
     far = [dict(old[0]), dict(old[1], **{"ΔPSNR vs E2E (dB)": "-1.40"})]
     failures = compare_tables("beta_sweep", old, far).failures
     assert len(failures) == 1 and "σ = 0 / 0.97 /" in failures[0] and "ΔPSNR vs E2E (dB)" in failures[0]
+
+
+def _interval_table(folder, mean: float, half: float = 0.72, *, digits: int = 2, layout=str) -> None:
+    """A Table 1 row whose PSNR is an Interval (its numbers in the JSON file), printed by ``layout``."""
+    from prkd.views.tables import format_ci
+    cell = format_ci(mean, half, digits)
+    report.write_table([{"KD terms": "L_cdp only", "PSNR (dB)": cell, "seeds": 3}], folder, "table1_ablation")
+    for ext in ("csv", "md"):  # reprint the cell as a later version of the view might
+        path = folder / f"table1_ablation.{ext}"
+        path.write_text(path.read_text().replace(str(cell), layout(cell)))
+
+
+def test_a_formatting_change_cannot_fail_the_check_when_the_numbers_are_kept(tmp_path):
+    committed, fresh = tmp_path / "committed", tmp_path / "fresh"
+    committed.mkdir(), fresh.mkdir()
+    _interval_table(committed, 19.3212)
+    _interval_table(fresh, 19.3212, digits=4, layout=lambda c: f"{c.mean:.3f} (95 % CI ± {c.half:.3f})")
+    assert tolerance.compare_folders(committed, fresh).failures == []
+    (fresh / "table1_ablation.json").unlink()  # without the numbers, the printed text is compared
+    assert tolerance.compare_folders(committed, fresh).failures
+
+
+@pytest.mark.parametrize("moved, passes", [(0.5, True), (-0.7, True), (1.0, False)])
+def test_a_cell_within_its_seed_spread_passes_and_beyond_fails_naming_it(tmp_path, moved, passes):
+    committed, fresh = tmp_path / "committed", tmp_path / "fresh"
+    committed.mkdir(), fresh.mkdir()
+    _interval_table(committed, 19.3212, 0.72)
+    _interval_table(fresh, 19.3212 + moved, 0.70)
+    failures = tolerance.compare_folders(committed, fresh).failures
+    assert (failures == []) == passes
+    if not passes:
+        assert failures[0].startswith("table1_ablation: L_cdp only / PSNR (dB)")
+        assert "mean moved" in failures[0]

@@ -4,6 +4,7 @@ its numbers parsed as written (``parse_cell``), each compared within the toleran
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -19,6 +20,10 @@ HALF_WIDTH_RATIO_TOLERANCE = 3.0
 #: Absolute tolerance of a number without ``±`` (one seed), by metric: about 1.8 and 1.7 seed standard
 #: deviations of the committed quick Table 1 (0.28 dB, 0.030 SSIM; sd = half * sqrt(n) / t(0.975, n - 1)).
 SINGLE_RUN_TOLERANCE = {"psnr": 0.5, "ssim": 0.05}
+#: A number of no known metric (a weight, an SNR, a constant) must be equal, up to this relative difference:
+#: float noise of an unrounded value (a table's JSON file) between machines, far below any printed digit.
+UNNAMED_RELATIVE_TOLERANCE = 1e-4
+
 _NUMBER = r"[+-]?\d+\.\d+(?:[eE][+-]?\d+)?"
 _MEASUREMENT = re.compile(rf"(?<![\w.])({_NUMBER})(?:\s*±\s*({_NUMBER}))?(?![\w.])")
 _METRIC = re.compile(r"psnr|ssim")
@@ -85,11 +90,16 @@ def _mean_and_half_outside_tolerance(old: Measurement, new: Measurement) -> list
     return reasons
 
 
+def _same(a: float | None, b: float | None) -> bool:
+    """Equal up to ``UNNAMED_RELATIVE_TOLERANCE`` (float noise in an unrounded number of no metric)."""
+    return a is not None and b is not None and math.isclose(a, b, rel_tol=UNNAMED_RELATIVE_TOLERANCE)
+
+
 def _number_outside_tolerance(old: Measurement, new: Measurement, metric: str | None) -> list[str]:
     """Why ``new`` is outside the tolerance of ``old`` for a number of ``metric`` (None: no known metric)."""
     shown = f"{old.value:.{old.decimals}f} -> {new.value:.{new.decimals}f}"
     if metric is None:
-        equal = (old.value, old.half) == (new.value, new.half)
+        equal = _same(old.value, new.value) and (old.half == new.half or _same(old.half, new.half))
         return [] if equal else [f"{shown}: not a PSNR or SSIM, so it must be equal"]
     if old.half is not None:
         return _mean_and_half_outside_tolerance(old, new)

@@ -30,6 +30,8 @@ the study's beta sweep (``UNCOMPARED_COLUMNS``), whose differences are compared.
 from __future__ import annotations
 
 import csv
+import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,6 +175,26 @@ def _read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def _canonical(cell) -> str:
+    """A cell of a table's JSON file (``prkd.views.tables.json_cell``) as text at six decimals, whatever the
+    table printed: ``mean ± half`` for an interval, a float with its six decimals, anything else as it is."""
+    if isinstance(cell, dict):
+        mean, half = (math.nan if cell.get(k) is None else cell[k] for k in ("mean", "half"))
+        return f"{mean:.6f}" if math.isnan(half) else f"{mean:.6f} ± {half:.6f}"
+    if isinstance(cell, float):
+        return f"{cell:.6f}"
+    return "" if cell is None else str(cell)
+
+
+def _read_table(folder: Path, name: str, numbers: bool) -> list[dict]:
+    """The rows of table ``name``: from its JSON file (every number unrounded, ``_canonical``) when
+    ``numbers``, else from its CSV file as printed."""
+    if not numbers:
+        return _read_csv(folder / f"{name}.csv")
+    table = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+    return [{column: _canonical(row.get(column)) for column in table["columns"]} for row in table["rows"]]
+
+
 def compare_folders(committed: Path, fresh: Path, measured_on_the_machine: dict | None = None) -> Comparison:
     """Compare every CSV table of folder ``committed`` with the same-named table of ``fresh``.
 
@@ -192,7 +214,8 @@ def compare_folders(committed: Path, fresh: Path, measured_on_the_machine: dict 
             continue
         if not (fresh / f"{name}.csv").is_file():
             raise FileNotFoundError(f"{fresh / f'{name}.csv'} is missing (run notebook 06 for this preset)")
-        result.extend(compare_tables(name, _read_csv(committed / f"{name}.csv"),
-                                     _read_csv(fresh / f"{name}.csv"),
+        numbers = (committed / f"{name}.json").is_file() and (fresh / f"{name}.json").is_file()
+        result.extend(compare_tables(name, _read_table(committed, name, numbers),
+                                     _read_table(fresh, name, numbers),
                                      tuple(skip.get("comparison_rows", ()))))
     return result
