@@ -35,6 +35,10 @@ def _settings():
             os.environ.get("GLIBC_TUNABLES"))
 
 
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer would
+
+
 def _wait_for_interrupt(marker: str) -> str:
     """Sleeps until SIGINT arrives (KeyboardInterrupt), then leaves ``marker`` as a run would leave a
     checkpoint."""
@@ -122,6 +126,16 @@ def test_an_interrupt_of_the_caller_reaches_the_workers(tmp_path):
     finally:
         signal.signal(signal.SIGINT, handler)
     assert marker.read_text() == "checkpoint"
+
+
+def test_a_worker_that_dies_fails_its_task_and_the_later_ones_without_a_traceback():
+    from concurrent.futures.process import BrokenProcessPool
+    with ProcessPool(1, torch_threads=1) as executor:
+        dead = executor.submit(_die, key="dies", priority=2)
+        later = executor.submit(_join, "later", key="later", priority=1)
+        assert set(_drain(executor, [dead, later])) == {dead, later}
+    assert isinstance(dead.exception(), BrokenProcessPool)
+    assert isinstance(later.exception(), BrokenProcessPool)
 
 
 @pytest.mark.parametrize("processes", [0, -1, 65, 1.5, "2", True])

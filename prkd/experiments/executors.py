@@ -186,7 +186,10 @@ class ProcessPool:
     ``torch_threads`` threads for torch (default: the cores shared out), started with ``worker_environ``.
 
     An interrupt of the caller (Ctrl-C, a kernel interrupt) while it waits sends SIGINT to every worker: each
-    saves a checkpoint of its run and stops, and the same plan resumes from there.
+    saves a checkpoint of its run and stops, and the same plan resumes from there. A worker that dies (killed,
+    out of memory) breaks the pool: its task and every later one fail with ``BrokenProcessPool``, which
+    ``run_plan`` reports like any failure; running the plan again resumes it (the registry breaks the dead
+    worker's stale lock and resumes its run from the last checkpoint).
     """
 
     in_process = False
@@ -234,7 +237,10 @@ class ProcessPool:
             while len(running) < self.processes and (task := self._queue.next_ready()) is not None:
                 if started:
                     started(task.key)
-                running[self._pool.submit(task.fn, *task.resolved_args())] = task
+                try:
+                    running[self._pool.submit(task.fn, *task.resolved_args())] = task
+                except cf.process.BrokenProcessPool as err:  # a worker died (killed, out of memory)
+                    task.future.set_exception(err)
             for future in sorted((f for f in pending if f.done()), key=futures.index):
                 pending.discard(future)
                 yield future
