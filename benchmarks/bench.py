@@ -3,10 +3,8 @@
     python benchmarks/bench.py --preset quick            # the quick shapes (32x32, L_t = 9, batch 64)
     python benchmarks/bench.py --preset paper --steps 2  # the paper shapes (96x96, L_t = 9 and 15, batch 64)
     python benchmarks/bench.py --preset paper --steps 3 --only kd_time backward_time   # some groups only
-    python benchmarks/bench.py --preset paper --only-estimate                          # counts and estimate
-                                                                                       only
-    python benchmarks/bench.py --only machine                                          # the machine alone
-                                                                                       (seconds)
+    python benchmarks/bench.py --preset paper --only-estimate     # counts and estimate only
+    python benchmarks/bench.py --only machine                     # the machine alone (seconds)
 
 Absolute speed and peak memory: each variant runs alone in a fresh process (so that its peak memory is its
 own), the compared variants alternately (A B A B ...), and the median over repeats is reported. Peak memory

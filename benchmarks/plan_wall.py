@@ -1,7 +1,7 @@
 """Wall time of a whole plan trained in one process against a Dask LocalCluster, and each worker's idle time.
 
-    python benchmarks/plan_wall.py --preset quick --workers 2 --repeats 1 --out
-    outputs/benchmarks/plan-quick.json
+    python benchmarks/plan_wall.py --preset quick --workers 2 --repeats 1 \
+        --out outputs/benchmarks/plan-quick.json
 
 Each way trains the preset's plan (``python -m prkd plan --preset P``: every run its notebooks need) from
 scratch, into its own fresh temporary registry, in its own process:

@@ -2,18 +2,18 @@
 ``PRKD_OUTPUT_DIR``, else ``outputs/`` of the repository checkout (``prkd.registry.default_root``).
 
     python -m prkd [--output-dir DIR] train --mode {teacher,e2e,random,student} [--L N] [--teacher-L N]
-    [--alpha A] [--beta B]
-                         [--teacher-run ID] --preset P [--seed S] [--set key=value ...]
-    python -m prkd reproduce [--preset quick] [--only 01 02] [--force] [--processes N | --workers N |
-    --scheduler ADDRESS] python -m prkd plan [--preset quick] [--processes N | --workers N | --scheduler
-    ADDRESS]    (train only; no notebooks) python -m prkd study [--preset study] [--processes 2 | --workers N
-                | --scheduler ADDRESS]
-    python -m prkd ladder [--preset ladder] [--max-steps N] [--processes N | --workers N | --scheduler ADDR]
+                         [--alpha A] [--beta B] [--teacher-run ID] --preset P [--seed S] [--set key=value ...]
+    python -m prkd reproduce [--preset quick] [--only 01 02] [--force]
+                         [--processes N | --workers N | --scheduler ADDRESS]
+    python -m prkd plan [--preset quick] [--processes N | --workers N | --scheduler ADDRESS]   (no notebooks)
+    python -m prkd study [--preset study] [--processes 2 | --workers N | --scheduler ADDRESS]
+    python -m prkd ladder [--preset ladder] [--max-steps N]
+                         [--processes N | --workers N | --scheduler ADDRESS]
     python -m prkd evaluate RUN_ID [--refine {none,er,raar}] [--iterations 200]
     python -m prkd runs [--mode M] [--preset P]        (state, damage and who trained each run)
     python -m prkd export-masks RUN_ID --levels K [--wavelength-um UM] [--index N] --out DIR
-    python -m prkd check-results [--preset quick] [--committed docs/results/quick] [--fresh
-    outputs/figures/quick]
+    python -m prkd check-results [--preset quick] [--committed docs/results/quick]
+                         [--fresh outputs/figures/quick]
 """
 
 from __future__ import annotations
