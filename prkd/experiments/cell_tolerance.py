@@ -95,35 +95,40 @@ def _same(a: float | None, b: float | None) -> bool:
     return a is not None and b is not None and math.isclose(a, b, rel_tol=UNNAMED_RELATIVE_TOLERANCE)
 
 
-def _number_outside_tolerance(old: Measurement, new: Measurement, metric: str | None) -> list[str]:
-    """Why ``new`` is outside the tolerance of ``old`` for a number of ``metric`` (None: no known metric)."""
+def _number_outside_tolerance(old: Measurement, new: Measurement, metric: str | None,
+                              single: float | None = None) -> list[str]:
+    """Why ``new`` is outside the tolerance of ``old`` for a number of ``metric`` (None: no known metric); a
+    single number's tolerance is ``single`` when given (from its group's seed spread), else
+    ``SINGLE_RUN_TOLERANCE``."""
     shown = f"{old.value:.{old.decimals}f} -> {new.value:.{new.decimals}f}"
     if metric is None:
         equal = _same(old.value, new.value) and (old.half == new.half or _same(old.half, new.half))
         return [] if equal else [f"{shown}: not a PSNR or SSIM, so it must be equal"]
     if old.half is not None:
         return _mean_and_half_outside_tolerance(old, new)
-    tolerance, moved = SINGLE_RUN_TOLERANCE[metric], abs(new.value - old.value)
+    tolerance = SINGLE_RUN_TOLERANCE[metric] if single is None else single
+    moved = abs(new.value - old.value)
     if moved > tolerance + _EPSILON:
-        return [f"{shown}: moved {moved:.{old.decimals}f}, tolerance {tolerance:g} (single run)"]
+        source = "single run" if single is None else "single run; its group's seed spread"
+        return [f"{shown}: moved {moved:.{old.decimals}f}, tolerance {tolerance:.4g} ({source})"]
     return []
 
 
-def _numbers_outside_tolerance(old: str, new: str, context: str) -> list[str]:
+def _numbers_outside_tolerance(old: str, new: str, context: str, single: float | None = None) -> list[str]:
     """Why the numbers of ``new`` are outside the tolerances of those of ``old`` (cells with the same
     text)."""
     pairs = zip(parse_cell(old)[1], parse_cell(new)[1], _metric_of_each_number(old, context))
-    return [reason for o, n, metric in pairs for reason in _number_outside_tolerance(o, n, metric)]
+    return [reason for o, n, metric in pairs for reason in _number_outside_tolerance(o, n, metric, single)]
 
 
-def compare_cells(old: str, new: str, context: str) -> tuple[list[str], bool]:
+def compare_cells(old: str, new: str, context: str, single: float | None = None) -> tuple[list[str], bool]:
     """``(reasons, reordered)``: why cell ``new`` is outside the tolerance of cell ``old`` (empty when
     within), and whether its list items came in another order. ``context`` names the metric (header or row
-    key)."""
+    key); ``single`` replaces ``SINGLE_RUN_TOLERANCE`` for a single number (its group's seed spread)."""
     if old == new:
         return [], False
     if parse_cell(old)[0] == parse_cell(new)[0]:
-        return _numbers_outside_tolerance(old, new, context), False
+        return _numbers_outside_tolerance(old, new, context, single), False
     old_list, new_list = _LIST_SEPARATOR.split(old), _LIST_SEPARATOR.split(new)
     old_items = {parse_cell(item)[0]: item for item in old_list}
     new_items = {parse_cell(item)[0]: item for item in new_list}

@@ -33,16 +33,21 @@ import csv
 import json
 import math
 import re
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from prkd.experiments.cell_tolerance import (HALF_WIDTH_RATIO_TOLERANCE, MEAN_TOLERANCE_IN_HALF_WIDTHS,
                                              SINGLE_RUN_TOLERANCE, Measurement, compare_cells, parse_cell)
 
-__all__ = ["HALF_WIDTH_RATIO_TOLERANCE", "KEY_COLUMN", "MEAN_TOLERANCE_IN_HALF_WIDTHS",
+__all__ = ["HALF_WIDTH_RATIO_TOLERANCE", "KEY_COLUMN", "MEAN_TOLERANCE_IN_HALF_WIDTHS", "SEED_SPREAD_FACTOR",
            "SINGLE_RUN_TOLERANCE", "UNCOMPARED_COLUMN_WORDS", "UNCOMPARED_COLUMNS", "Comparison",
            "Measurement", "compare_cells", "compare_folders", "compare_tables", "parse_cell"]
 
+#: A single run of a per-run table may move by this many standard deviations of its group's committed seeds
+#: (the same quantity, measured): 2 keeps about 95 % of a fresh seed's draws, and a machine's float noise
+#: moves a run far less than a new seed does.
+SEED_SPREAD_FACTOR = 2.0
 #: The column that keys the rows of a table when present (a per-run table); otherwise its first column does.
 KEY_COLUMN = "run_id"
 #: Columns whose (lower-case) header holds one of these are not compared: times, memory and the device are
@@ -78,11 +83,12 @@ def _is_conclusion(old: str, new: str) -> bool:
     return bool(_VERDICT.match(old) or _VERDICT.match(new)) or no_numbers
 
 
-def _compare_row(table: str, key: str, old_row: dict, new_row: dict,
-                 columns: list[str]) -> tuple[Comparison, list[str], bool]:
+def _compare_row(table: str, key: str, old_row: dict, new_row: dict, columns: list[str],
+                 spreads: dict | None = None) -> tuple[Comparison, list[str], bool]:
     """Compare the row keyed ``key`` of ``table`` (committed ``old_row``, fresh ``new_row``) over ``columns``:
     ``(outcome, changed conclusions, whether the row holds numbers of its own)``. The conclusions are left
-    for the caller to judge (``_judge_conclusions``)."""
+    for the caller to judge (``_judge_conclusions``). ``spreads`` (``_seed_spreads``) gives a single run's
+    tolerance by its group and column."""
     result, conclusions, where = Comparison(), [], f"{table}: {key}"
     claim_row = any(_VERDICT.match(value or "") for value in old_row.values())
     has_numbers = False
@@ -99,12 +105,33 @@ def _compare_row(table: str, key: str, old_row: dict, new_row: dict,
         if conclusion:
             conclusions.append(line)
             continue
-        reasons, reordered = compare_cells(old, new, column if _METRIC.search(column.lower()) else key)
+        single = (spreads or {}).get((old_row.get("group"), column))
+        reasons, reordered = compare_cells(old, new, column if _METRIC.search(column.lower())
+                                           else key, single)
         if reasons:
             result.failures.append(f"{line}: {'; '.join(reasons)}")
         elif reordered:
             result.notes.append(f"note: {line}: the order changed; every number is within tolerance")
     return result, conclusions, has_numbers
+
+
+def _seed_spreads(rows: list[dict], columns: list[str]) -> dict[tuple[str, str], float]:
+    """A single run's tolerance in a per-run table (one with ``group`` and ``seed`` columns), by group and
+    PSNR or SSIM column: ``SEED_SPREAD_FACTOR`` sample standard deviations of the committed group's seeds (at
+    least two seeds that each hold one number in the column)."""
+    if "group" not in columns or "seed" not in columns:
+        return {}
+    spreads = {}
+    for column in (c for c in columns if _METRIC.search(c.lower())):
+        by_group: dict[str, list[float]] = {}
+        for row in rows:
+            numbers = parse_cell(row.get(column) or "")[1]
+            if len(numbers) == 1 and numbers[0].half is None:
+                by_group.setdefault(row.get("group"), []).append(numbers[0].value)
+        for group, values in by_group.items():
+            if len(values) >= 2:
+                spreads[(group, column)] = SEED_SPREAD_FACTOR * statistics.stdev(values)
+    return spreads
 
 
 def _judge_conclusions(conclusions: list[str], numbers_failed: bool, where_numbers: str) -> Comparison:
@@ -151,6 +178,7 @@ def compare_tables(name: str, old: list[dict], new: list[dict],
     keys = _key_columns(columns, old)
     compared = [c for c in columns if c not in keys and c not in UNCOMPARED_COLUMNS
                 and not any(word in c.lower() for word in UNCOMPARED_COLUMN_WORDS)]
+    spreads = _seed_spreads(old, columns)
     old_rows = _rows_by_key(old, keys, name, "the committed results", result)
     new_rows = _rows_by_key(new, keys, name, "the fresh run", result)
     for label in sorted(set(old_rows) | set(new_rows), key=lambda k: (k not in old_rows, str(k))):
@@ -160,7 +188,8 @@ def compare_tables(name: str, old: list[dict], new: list[dict],
             where = "the fresh run" if label not in new_rows else "the committed results"
             result.failures.append(f"{name}: row {label!r} is missing from {where}")
             continue
-        row, conclusions, has_numbers = _compare_row(name, label, old_rows[label], new_rows[label], compared)
+        row, conclusions, has_numbers = _compare_row(name, label, old_rows[label], new_rows[label], compared,
+                                                     spreads)
         result.extend(row)
         if has_numbers:
             result.extend(_judge_conclusions(conclusions, bool(row.failures), "this row's"))
