@@ -92,7 +92,7 @@ def test_a_complete_run_is_returned_without_training(tiny_data, monkeypatch, reg
     def must_not_train(*args, **kwargs):
         raise AssertionError("a complete run was trained again")
 
-    monkeypatch.setattr(train_module, "fit_run", must_not_train)
+    monkeypatch.setattr(train_module, "new_fit", must_not_train)
     again = get_or_train(cfg, registry=registry, data=tiny_data, **_quiet())
     assert again == first and again.metrics_file.stat().st_mtime_ns == stamp
     assert [r.id for r in registry.runs(mode="e2e", complete=True)] == [first.id]

@@ -132,7 +132,7 @@ def test_the_button_trains_the_missing_runs_then_loads_them(trained, monkeypatch
     assert panel.teacher.value == TeacherChoice(2, 0, teacher.id)
     assert panel.train_button.description == "Load student"
     before = {p: p.stat().st_mtime_ns for p in student.path.iterdir()}
-    monkeypatch.setattr(prkd.learning.train, "fit_run", lambda *a,
+    monkeypatch.setattr(prkd.learning.train, "new_fit", lambda *a,
                         **k: (_ for _ in ()).throw(AssertionError("trained")))
     assert panel.on_train() == student
     assert {p: p.stat().st_mtime_ns for p in student.path.iterdir()} == before

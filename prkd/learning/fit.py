@@ -1,5 +1,7 @@
-"""The fit loop of one run: epochs of ``train_step``, a checkpoint after each (and on Ctrl-C), validation and
-the optics diagnostics per epoch, and the final test that completes the run.
+"""The loop of one run, which writes no files: ``new_fit`` builds what a run trains, ``resume`` puts it back
+at a checkpoint, ``epochs`` yields the run's position after each epoch (its history row appended) and once
+more when Ctrl-C stops it mid-epoch, ``checkpoint`` is what a checkpoint holds and ``final_metrics`` what
+``metrics.json`` does. ``prkd.learning.train.get_or_train`` writes all of them.
 
 Every random choice (shuffling, noise) is drawn from a generator seeded by (seed, epoch, step), so a run
 resumed from its checkpoint ends with the same weights and metrics as an uninterrupted one.
@@ -13,26 +15,25 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Iterator
 
 import torch
 from tqdm.auto import tqdm
 
 from prkd.config import Config
 from prkd.data import Splits, to_images
-from prkd.learning.diagnostics import DIAGNOSTICS, LOW_DRIFT_RAD, OpticsProbe
+from prkd.learning.diagnostics import DIAGNOSTICS, OpticsProbe
 from prkd.learning.evaluation import device_name, evaluate, final_test, inference_ms
 from prkd.utils.seeding import seeded_generator
 from prkd.learning.objectives import cdp_loss, normalized_cdp_scale, task_loss
 from prkd.learning.step import SYNC_EVERY, StepKey, StepLog, train_step
 from prkd.learning.teacher_targets import TeacherTargets
 from prkd.physics.system import PRSystem
-from prkd.registry import Run, events, load_checkpoint
-from prkd.utils import atomic
 from prkd.utils.device import to_device
 from prkd.utils.memory import PeakMemory
 
-__all__ = ["HISTORY_COLUMNS", "TrainingInterrupted", "build_optimizer", "fit_run", "schedule_learning_rates"]
+__all__ = ["HISTORY_COLUMNS", "Position", "TrainingInterrupted", "build_optimizer", "checkpoint", "epochs",
+           "final_metrics", "kd_terms_at_start", "new_fit", "resume", "schedule_learning_rates"]
 
 HISTORY_COLUMNS = ["epoch", "loss", "task", "penalty", "cdp", "feat", "val_psnr", "val_ssim",
                    *DIAGNOSTICS, "seconds"]
@@ -64,21 +65,22 @@ class _InterruptFlag:
 
 
 @dataclass
-class _Position:
-    """Where a run's training stands; what its checkpoint holds besides the weights and the optimiser."""
+class Position:
+    """Where a run's training stands; what its checkpoint holds besides the weights and the optimiser.
+    ``interrupted``: Ctrl-C stopped it after step ``step`` of epoch ``epoch``."""
 
     epoch: int = 0
     step: int = 0
     history: list[dict] = field(default_factory=list)
     sums: dict[str, float] = field(default_factory=dict)
     elapsed: float = 0.0
+    interrupted: bool = False
 
 
 @dataclass
 class _Fit:
     """What one run's loop works with."""
 
-    run: Run
     cfg: Config
     system: PRSystem
     optimizer: torch.optim.Optimizer
@@ -109,19 +111,6 @@ def schedule_learning_rates(optimizer: torch.optim.Optimizer, cfg: Config, step:
         group["lr"] = group["base_lr"] * factor
 
 
-def _write_history(run: Run, history: list[dict]) -> None:
-    lines = [",".join(HISTORY_COLUMNS)]
-    for row in history:
-        lines.append(",".join("" if row.get(c) is None else repr(row[c]) for c in HISTORY_COLUMNS))
-    atomic.write_text(run.history_file, "\n".join(lines) + "\n")
-
-
-def _save_checkpoint(fit: _Fit, at: _Position) -> None:
-    atomic.torch_save(fit.run.checkpoint_file, {
-        "model": fit.system.state_dict(), "optimizer": fit.optimizer.state_dict(), "epoch": at.epoch,
-        "step": at.step, "history": at.history, "sums": at.sums, "elapsed": at.elapsed, "run_id": fit.run.id})
-
-
 def _epoch_order(fit: _Fit, epoch: int) -> torch.Tensor:
     """The order in which epoch ``epoch`` draws the training images (seeded by the run's seed and the
     epoch)."""
@@ -129,26 +118,9 @@ def _epoch_order(fit: _Fit, epoch: int) -> torch.Tensor:
     return torch.randperm(len(fit.images), generator=generator).to(fit.device)
 
 
-def _resume_or_start(fit: _Fit, log: Callable[[str], None]) -> _Position:
-    """The position of the run's checkpoint (its weights and optimiser loaded), or a fresh start; recorded."""
-    run = fit.run
-    atomic.remove_stale(run.path)  # half-written temporary files of a killed process
-    if not run.checkpoint_file.is_file():
-        events.record(run.path, "started", device=device_name(fit.device))
-        return _Position()
-    state = load_checkpoint(run.checkpoint_file, fit.device)
-    fit.system.load_state_dict(state["model"])
-    fit.optimizer.load_state_dict(state["optimizer"])
-    at = _Position(state["epoch"], state["step"], state["history"], state["sums"], state["elapsed"])
-    _write_history(run, at.history)  # a process killed between checkpoint and history leaves it behind
-    log(f"resuming run {run.id} at epoch {at.epoch + 1}, step {at.step + 1} of {fit.steps}")
-    events.record(run.path, "resumed", epoch=at.epoch + 1, step=at.step + 1)
-    return at
-
-
-def _train_epoch(fit: _Fit, at: _Position, interrupt: _InterruptFlag, progress: bool) -> float:
+def _train_epoch(fit: _Fit, at: Position, interrupt: _InterruptFlag, progress: bool) -> float:
     """Steps ``at.step`` .. the end of epoch ``at.epoch``; returns when it started (``perf_counter``). On an
-    interrupt: a checkpoint after the current step, then TrainingInterrupted."""
+    interrupt it stops after the current step with ``at.interrupted`` set (the caller saves a checkpoint)."""
     t = fit.cfg.train
     started = time.perf_counter()
     perm = _epoch_order(fit, at.epoch)
@@ -164,55 +136,66 @@ def _train_epoch(fit: _Fit, at: _Position, interrupt: _InterruptFlag, progress: 
             bar.set_postfix(loss=f"{log_steps.last['loss']:.4g}")
         if interrupt.raised:
             log_steps.flush()
-            at.step, at.elapsed = step + 1, at.elapsed + time.perf_counter() - started
-            _save_checkpoint(fit, at)
-            bar.close()
-            raise TrainingInterrupted(
-                f"training of run {fit.run.id} interrupted at epoch {at.epoch + 1}, step {at.step} of "
-                f"{fit.steps}; checkpoint saved in {fit.run.checkpoint_file}. Run the same command (or call) "
-                "again to resume.")
+            at.step, at.elapsed, at.interrupted = step + 1, at.elapsed + time.perf_counter() - started, True
+            break
     log_steps.flush()
     bar.close()
     return started
 
 
-def fit_run(run: Run, cfg: Config, teacher: PRSystem | None, *, device: torch.device, progress: bool,
-            log: Callable[[str], None], data: Splits, memory: PeakMemory, probe: OpticsProbe,
-            start: dict) -> None:
-    """Train ``run`` from its checkpoint (or from scratch) to the end, then test it and write
-    ``metrics.json``."""
+def new_fit(cfg: Config, teacher: PRSystem | None, *, device: torch.device, data: Splits) -> _Fit:
+    """A fresh system of ``cfg`` on ``device`` with its optimiser, training images and (for a student) the
+    teacher's targets; full batches only, so batch-norm never sees a batch of one."""
     t = cfg.train
     system = PRSystem(cfg, trainable_optics=t.mode != "random").to(device)
     images = to_device(data.train, device)
-    batch = min(t.batch_size, len(images))
-    fit = _Fit(run, cfg, system, build_optimizer(system, t), images,
-               TeacherTargets(teacher, images, device=device) if teacher is not None else None,
-               batch, cfg.epoch_steps, device)  # full batches only: batch-norm never sees a batch of one
-    # the fresh system, before any resume
-    kd_start = kd_terms_at_start(fit) if fit.targets is not None else {}
-    at = _resume_or_start(fit, log)
-    epochs_bar = tqdm(range(t.epochs), initial=at.epoch, desc=run.id, unit="epoch", disable=not progress)
+    targets = TeacherTargets(teacher, images, device=device) if teacher is not None else None
+    return _Fit(cfg, system, build_optimizer(system, t), images, targets, min(t.batch_size, len(images)),
+                cfg.epoch_steps, device)
+
+
+def checkpoint(fit: _Fit, at: Position) -> dict:
+    """What a checkpoint at ``at`` holds: the weights, the optimiser and the position."""
+    return {"model": fit.system.state_dict(), "optimizer": fit.optimizer.state_dict(), "epoch": at.epoch,
+            "step": at.step, "history": at.history, "sums": at.sums, "elapsed": at.elapsed}
+
+
+def resume(fit: _Fit, state: dict) -> Position:
+    """Load a checkpoint's weights and optimiser into ``fit``; return its position."""
+    fit.system.load_state_dict(state["model"])
+    fit.optimizer.load_state_dict(state["optimizer"])
+    return Position(state["epoch"], state["step"], state["history"], state["sums"], state["elapsed"])
+
+
+def epochs(fit: _Fit, at: Position, *, data: Splits, probe: OpticsProbe, progress: bool,
+           desc: str) -> Iterator[Position]:
+    """Train from ``at`` to the last epoch, yielding the position after each epoch (validation and the optics
+    diagnostics appended to its history) and, when Ctrl-C stops it mid-epoch, once more with ``interrupted``
+    set, after which it ends. Writes nothing."""
+    t = fit.cfg.train
+    epochs_bar = tqdm(range(t.epochs), initial=at.epoch, desc=desc, unit="epoch", disable=not progress)
     if at.history:
         epochs_bar.set_postfix(loss=at.history[-1]["loss"], val_psnr=at.history[-1]["val_psnr"])
     with _InterruptFlag() as interrupt:
         try:
             while at.epoch < t.epochs:
-                system.train()
+                fit.system.train()
                 started = _train_epoch(fit, at, interrupt, progress)
-                val = evaluate(system, data.val, batch_size=max(batch, 256), seed=t.seed, device=device)
+                if at.interrupted:
+                    yield at
+                    return
+                val = evaluate(fit.system, data.val, batch_size=max(fit.batch, 256), seed=t.seed,
+                               device=fit.device)
                 at.elapsed += time.perf_counter() - started
                 at.history.append({"epoch": at.epoch + 1, **{k: v / fit.steps for k, v in at.sums.items()},
                                    "val_psnr": val["psnr"], "val_ssim": val["ssim"],
-                                   **probe(system, seed=t.seed),
-                                   "seconds": at.elapsed})
+                                   **probe(fit.system, seed=t.seed), "seconds": at.elapsed})
                 at.epoch, at.step, at.sums = at.epoch + 1, 0, {}
-                _save_checkpoint(fit, at)
-                _write_history(run, at.history)
+                yield at
                 epochs_bar.update(1)
                 epochs_bar.set_postfix(loss=f"{at.history[-1]['loss']:.4g}", val_psnr=f"{val['psnr']:.2f}")
         finally:
             epochs_bar.close()
-    _finish(fit, at, start, kd_start, data=data, memory=memory, log=log)
 
 
 def kd_terms_at_start(fit: _Fit) -> dict[str, float]:
@@ -247,36 +230,25 @@ def _kd_ratio_end(cfg: Config, last: dict) -> float | None:
     return t.beta * last["cdp"] / (t.alpha * last["task"])
 
 
-def _finish(fit: _Fit, at: _Position, start: dict, kd_start: dict, *, data: Splits, memory: PeakMemory,
-            log: Callable[[str], None]) -> None:
-    """Test the trained system, save it and write ``metrics.json`` (which completes the run); say if the masks
-    barely moved."""
-    run, cfg, system, device = fit.run, fit.cfg, fit.system, fit.device
+def final_metrics(fit: _Fit, at: Position, start: dict, kd_start: dict, *, data: Splits,
+                  memory: PeakMemory) -> dict:
+    """The test of the trained system and everything ``metrics.json`` records of the run (without its id)."""
+    cfg, system, device = fit.cfg, fit.system, fit.device
     t = cfg.train
     test = final_test(system, data.test, device=device)
     peak = memory.mb()
     inference = inference_ms(system, data.test, fit.batch, device)
-    atomic.torch_save(run.model_file, {"config": cfg.to_dict(), "state_dict": system.state_dict()})
     last = at.history[-1]
     kd = {**kd_start, "kd_ratio_end": _kd_ratio_end(cfg, last)} if kd_start else {}
     optics = {**kd, **{f"{k}_start": v for k, v in start.items() if k != "mask_drift"},
               **{f"{k}_end": v for k, v in last.items() if k in DIAGNOSTICS and k != "mask_drift"},
               "mask_drift_rad": last["mask_drift"]}
-    atomic.write_json(run.metrics_file, {
+    return {
         **optics, "test_psnr": test["psnr"], "test_ssim": test["ssim"], "n_test": len(data.test),
         "test_psnr_per_image": [round(v, 4) for v in test["psnr_per_image"]],
         "test_ssim_per_image": [round(v, 5) for v in test["ssim_per_image"]],
         "val_psnr": last["val_psnr"], "val_ssim": last["val_ssim"], "train_seconds": at.elapsed,
-        "epochs": t.epochs,
-        "steps": cfg.total_steps,
+        "epochs": t.epochs, "steps": cfg.total_steps,
         "images_per_second": t.epochs * fit.steps * fit.batch / max(at.elapsed, 1e-9), "peak_memory_mb": peak,
         "peak_memory_kind": memory.kind, "inference_ms_per_batch": inference, "inference_batch": fit.batch,
-        "device": device_name(device), "torch": torch.__version__, "run_id": run.id})
-    run.checkpoint_file.unlink(missing_ok=True)
-    events.record(run.path, "completed", test_psnr=round(test["psnr"], 4))
-    log(f"run {run.id}: test PSNR {test['psnr']:.2f} dB, SSIM {test['ssim']:.3f}, mask drift "
-        f"{optics['mask_drift_rad']:.3f} rad ({run.path})")
-    if t.mode != "random" and optics["mask_drift_rad"] < LOW_DRIFT_RAD:
-        log(f"run {run.id}: its masks moved only {optics['mask_drift_rad']:.3f} rad on average (< "
-            f"{LOW_DRIFT_RAD} rad): the optics barely trained, so this run compares U-Nets more than masks "
-            "(raise mask_lr or epochs)")
+        "device": device_name(device), "torch": torch.__version__}
