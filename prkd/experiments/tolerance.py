@@ -41,7 +41,7 @@ from prkd.experiments.cell_tolerance import (HALF_WIDTH_RATIO_TOLERANCE, MEAN_TO
                                              SINGLE_RUN_TOLERANCE, Measurement, compare_cells, parse_cell)
 
 __all__ = ["HALF_WIDTH_RATIO_TOLERANCE", "KEY_COLUMN", "MEAN_TOLERANCE_IN_HALF_WIDTHS", "SEED_SPREAD_FACTOR",
-           "SINGLE_RUN_TOLERANCE", "UNCOMPARED_COLUMN_WORDS", "UNCOMPARED_COLUMNS", "Comparison",
+           "SINGLE_RUN_TOLERANCE", "UNCOMPARED_COLUMN_WORDS", "UNCOMPARED_COLUMNS", "CheckOutcome",
            "Measurement", "compare_cells", "compare_folders", "compare_tables", "parse_cell"]
 
 #: A single run of a per-run table may move by this many standard deviations of its group's committed seeds
@@ -65,14 +65,14 @@ _VERDICT = re.compile(r"(yes|no)\b", re.IGNORECASE)
 
 
 @dataclass
-class Comparison:
-    """The outcome of a comparison: ``failures`` (outside tolerance) and ``notes`` (within tolerance, yet
+class CheckOutcome:
+    """What check-results found: ``failures`` (outside tolerance) and ``notes`` (within tolerance, yet
     worth reading: a verdict or a ranking that flipped), one line each."""
 
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def extend(self, other: Comparison) -> None:
+    def extend(self, other: CheckOutcome) -> None:
         self.failures += other.failures
         self.notes += other.notes
 
@@ -84,12 +84,12 @@ def _is_conclusion(old: str, new: str) -> bool:
 
 
 def _compare_row(table: str, key: str, old_row: dict, new_row: dict, columns: list[str],
-                 spreads: dict | None = None) -> tuple[Comparison, list[str], bool]:
+                 spreads: dict | None = None) -> tuple[CheckOutcome, list[str], bool]:
     """Compare the row keyed ``key`` of ``table`` (committed ``old_row``, fresh ``new_row``) over ``columns``:
     ``(outcome, changed conclusions, whether the row holds numbers of its own)``. The conclusions are left
     for the caller to judge (``_judge_conclusions``). ``spreads`` (``_seed_spreads``) gives a single run's
     tolerance by its group and column."""
-    result, conclusions, where = Comparison(), [], f"{table}: {key}"
+    result, conclusions, where = CheckOutcome(), [], f"{table}: {key}"
     claim_row = any(_VERDICT.match(value or "") for value in old_row.values())
     has_numbers = False
     for column in columns:
@@ -134,10 +134,10 @@ def _seed_spreads(rows: list[dict], columns: list[str]) -> dict[tuple[str, str],
     return spreads
 
 
-def _judge_conclusions(conclusions: list[str], numbers_failed: bool, where_numbers: str) -> Comparison:
+def _judge_conclusions(conclusions: list[str], numbers_failed: bool, where_numbers: str) -> CheckOutcome:
     """Changed conclusions are notes when the numbers they summarise (``where_numbers``: their row's, or
     their table's) are within tolerance, else failures."""
-    result = Comparison()
+    result = CheckOutcome()
     for line in conclusions:
         if numbers_failed:
             result.failures.append(f"{line}: a conclusion from numbers outside tolerance ({where_numbers})")
@@ -158,7 +158,7 @@ def _key_columns(columns: list[str], rows: list[dict]) -> list[str]:
 
 
 def _rows_by_key(rows: list[dict], keys: list[str], table: str, side: str,
-                 result: Comparison) -> dict[str, dict]:
+                 result: CheckOutcome) -> dict[str, dict]:
     by_key = {}
     for row in rows:
         label = " / ".join(str(row.get(k)) for k in keys)
@@ -169,11 +169,11 @@ def _rows_by_key(rows: list[dict], keys: list[str], table: str, side: str,
 
 
 def compare_tables(name: str, old: list[dict], new: list[dict],
-                   skip_rows: tuple[str, ...] = ()) -> Comparison:
+                   skip_rows: tuple[str, ...] = ()) -> CheckOutcome:
     """Compare table ``name``'s committed rows ``old`` with the fresh rows ``new`` (dicts as csv.DictReader
     gives), leaving out rows whose key starts with one of ``skip_rows``. A changed conclusion in a row without
     numbers of its own (e.g. the name of the best variant) is judged by the numbers of the whole table."""
-    result, without_numbers = Comparison(), []
+    result, without_numbers = CheckOutcome(), []
     columns = list(old[0]) if old else []
     keys = _key_columns(columns, old)
     compared = [c for c in columns if c not in keys and c not in UNCOMPARED_COLUMNS
@@ -224,7 +224,8 @@ def _read_table(folder: Path, name: str, numbers: bool) -> list[dict]:
     return [{column: _canonical(row.get(column)) for column in table["columns"]} for row in table["rows"]]
 
 
-def compare_folders(committed: Path, fresh: Path, measured_on_the_machine: dict | None = None) -> Comparison:
+def compare_folders(committed: Path, fresh: Path,
+                    measured_on_the_machine: dict | None = None) -> CheckOutcome:
     """Compare every CSV table of folder ``committed`` with the same-named table of ``fresh``.
 
     ``measured_on_the_machine`` (``prkd.views.paper_comparison.MEASURED_ON_THE_MACHINE``): ``"tables"`` left
@@ -237,7 +238,7 @@ def compare_folders(committed: Path, fresh: Path, measured_on_the_machine: dict 
     names = sorted(p.stem for p in committed.glob("*.csv"))
     if not names:
         raise FileNotFoundError(f"no tables (*.csv) in {committed}")
-    result = Comparison()
+    result = CheckOutcome()
     for name in names:
         if name in skip.get("tables", ()):
             continue

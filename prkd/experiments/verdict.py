@@ -36,7 +36,7 @@ from prkd.registry import Registry, Run, RunNotFoundError
 from prkd.experiments.stats import PairedResult, paired_images, paired_seeds
 from prkd.experiments.study import STUDY_PLANS, StudyPlan, study_configs
 
-__all__ = ["PLATEAU_MARGIN_DB", "StudyResults", "Comparison", "collect_study", "compare", "claims",
+__all__ = ["PLATEAU_MARGIN_DB", "StudyResults", "PairedComparison", "collect_study", "compare", "claims",
            "verdict_rows",
            "beta_sweep_rows"]
 
@@ -85,7 +85,7 @@ def collect_study(preset: str, *, registry: Registry) -> StudyResults:
 
 
 @dataclass(frozen=True)
-class Comparison:
+class PairedComparison:
     """A - B on the seeds both have: over seeds (PSNR, SSIM) and over images (PSNR), with the optics'
     state."""
 
@@ -124,14 +124,14 @@ def _per_image_mean(metrics: list[dict]) -> list[float]:
 
 
 def compare(results: StudyResults, a: str, b: str, seeds: tuple[int, ...] | None = None, *,
-            confidence: float = 0.95) -> Comparison:
+            confidence: float = 0.95) -> PairedComparison:
     """Paired comparison of groups ``a`` and ``b`` on their shared seeds (or ``seeds``)."""
     ga, gb = results.group(a), results.group(b)
     shared = tuple(sorted(set(ga) & set(gb) if seeds is None else seeds))
     if not shared:
         raise ValueError(f"groups {a!r} and {b!r} share no seed")
     ma, mb = [ga[s].metrics() for s in shared], [gb[s].metrics() for s in shared]
-    return Comparison(a, b, shared,
+    return PairedComparison(a, b, shared,
                       psnr=paired_seeds([m["test_psnr"] for m in ma], [m["test_psnr"] for m in mb],
                                         confidence=confidence),
                       ssim=paired_seeds([m["test_ssim"] for m in ma], [m["test_ssim"] for m in mb],
@@ -154,7 +154,7 @@ def _single_run_interval(results: StudyResults, a: float, b: float, *, b_is_e2e_
                         f"single runs ± E2E spread ({n} seeds)")
 
 
-def compare_teachers(results: StudyResults, a: str, b: str) -> Comparison:
+def compare_teachers(results: StudyResults, a: str, b: str) -> PairedComparison:
     """Teacher ``a`` (one run) against teacher ``b`` or, for ``b == "e2e"``, the mean of the E2E seeds."""
     run_a = results.group(a)[0]
     runs_b = list(results.group(b).values())
@@ -163,7 +163,7 @@ def compare_teachers(results: StudyResults, a: str, b: str) -> Comparison:
     intervals = {key: _single_run_interval(results, ma[key], statistics.fmean(m[key] for m in mb),
                                            b_is_e2e_mean=versus_mean, key=key)
                                            for key in ("test_psnr", "test_ssim")}
-    return Comparison(a, b, (0,), psnr=intervals["test_psnr"], ssim=intervals["test_ssim"],
+    return PairedComparison(a, b, (0,), psnr=intervals["test_psnr"], ssim=intervals["test_ssim"],
                       images=paired_images(ma["test_psnr_per_image"], _per_image_mean(mb)),
                       optics=_optics([run_a], runs_b))
 
@@ -220,7 +220,7 @@ def _fmt(x: float, digits: int = 2) -> str:
     return "nan" if x is None or math.isnan(x) else f"{x:.{digits}f}"
 
 
-def _judge(results: StudyResults, a: str, b: str, kind: str) -> tuple[Comparison, str]:
+def _judge(results: StudyResults, a: str, b: str, kind: str) -> tuple[PairedComparison, str]:
     """The comparison a claim rests on and its verdict."""
     if kind == "teacher":
         c = compare_teachers(results, a, b)
