@@ -4,8 +4,7 @@ the button and reads the trained student's PSNR; an alpha + beta > 1 setting the
 
 Needs Playwright (the ``test`` extra) and Chromium at ``/usr/bin/chromium`` (``PRKD_CHROMIUM`` elsewhere);
 without them the test is skipped, unless ``PRKD_REQUIRE_BROWSER=1`` (as in CI), where it fails. Screenshots
-go to
-``<output dir>/screenshots/``; ``PRKD_SCREENSHOT=path.png`` also saves the explorer there (the README's
+go to ``<output dir>/screenshots/``; ``PRKD_SCREENSHOT=path.png`` also saves the explorer there (the README's
 picture:
 ``PRKD_SCREENSHOT=docs/widgets/distillation_explorer.png python -m pytest tests/test_browser.py``).
 
@@ -13,8 +12,7 @@ The README's picture shows trained systems, not the smoke preset's: ``PRKD_BROWS
 notebook
 04 at the quick preset, and ``PRKD_BROWSER_REGISTRY=<an output folder>`` copies that folder's finished runs
 into the test's registry first (e.g. the ``outputs/`` of a quick reproduction), so the notebook loads its
-teacher,
-student and baselines and the button trains one quick student (about a minute)::
+teacher, student and baselines and the button trains one quick student (about a minute)::
 
     PRKD_BROWSER_PRESET=quick PRKD_BROWSER_REGISTRY=outputs
     PRKD_SCREENSHOT=docs/widgets/distillation_explorer.png \

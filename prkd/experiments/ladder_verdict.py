@@ -244,8 +244,7 @@ def flat_gain(run: Run) -> float:
 
 def flatness_rows(results: LadderResults) -> list[dict]:
     """Per rung and main group: the mean and largest gain over the last 10 % of steps, and whether all are
-    below
-    ``FLAT_DB`` (the top rung's precondition for E2E and the student)."""
+    below ``FLAT_DB`` (the top rung's precondition for E2E and the student)."""
     rows = []
     for steps in results.rungs:
         for group in ("teacher", "e2e", "random", "KD"):

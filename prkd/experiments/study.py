@@ -2,8 +2,7 @@
 
 Every run goes through the registry (``prkd.learning.train.get_or_train``), so the study resumes after any
 stop and never trains a finished run again; two configs that are the same (e.g. the beta = 0 end of a sweep
-and the
-L_feat-only student) are the same run. The plan, per ``StudyPlan``:
+and the L_feat-only student) are the same run. The plan, per ``StudyPlan``:
 
 * teachers (seed 0, masks drawn U[0, 2 pi)) for each L_t of ``teacher_masks`` -- Fig. 2 re-run with masks
   that learn -- and the L_t = 9 teacher with masks drawn N(0, 1);

@@ -7,8 +7,7 @@ number, with a tolerance taken from the committed cell itself:
 
 * ``mean ± half`` (mean and 95 % t half-width over the seeds, ``prkd.views.report.format_ci``): the fresh
   mean may move by ``MEAN_TOLERANCE_IN_HALF_WIDTHS`` committed half-widths, and the fresh half-width may be
-  up to
-  ``HALF_WIDTH_RATIO_TOLERANCE`` times larger or smaller (each give or take one unit of the last digit);
+  up to ``HALF_WIDTH_RATIO_TOLERANCE`` times larger or smaller (each give or take one unit of the last digit);
 * a number without ``±`` (a single seed, or a difference of means): ``SINGLE_RUN_TOLERANCE`` of its metric;
 * the metric (PSNR or SSIM) is named by the column header or, where the header names none, by the row's key;
   in a ``PSNR ... / SSIM`` cell the parts around `` / `` follow that order. Numbers of no known metric

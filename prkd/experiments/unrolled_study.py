@@ -3,8 +3,7 @@ beat the paper's U-Net, the classical solvers and its own refinement -- and does
 runs, in order.
 
 Everything is trained with sensor noise (the budget ladder's Poisson noise, 100 photons) on the ladder
-preset's
-data and cosine schedule, for ``epochs`` x 32 steps:
+preset's data and cosine schedule, for ``epochs`` x 32 steps:
 
 * unrolled teachers with L_t in ``teacher_masks`` (L_t = 1 is the unrolled E2E run itself), seed 0;
 * at L = 1, unrolled: E2E, random and the KD student at the paper's alpha, beta on ``seeds``, and the student

@@ -2,8 +2,7 @@
 
 Everything here reads finished runs of ``prkd.experiments.study`` from the registry; nothing trains. A
 comparison of two configurations A and B uses the seeds they share (seed s of both has the same data order,
-initial
-masks, filter and U-Net), through ``prkd.experiments.stats``:
+initial masks, filter and U-Net), through ``prkd.experiments.stats``:
 
 * over seeds -- the paired t interval of the mean difference of the runs' test PSNR (the primary figure,
   since it includes what changes when the study is run again), and

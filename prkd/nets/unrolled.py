@@ -2,8 +2,7 @@
 own CDPs followed by a small U-Net denoiser, started from the spectral initialization z.
 
 The paper's D_theta sees only z; after Algorithm 1 the measurements y are never used again. Here every stage
-uses
-them (``net.arch = "unrolled"``)::
+uses them (``net.arch = "unrolled"``)::
 
     x_0   = z padded to the sensor's M x M, scaled so that ||B x_0||^2 = sum(y)      (energy of the
                                                                                      measurements)
