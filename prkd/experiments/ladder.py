@@ -30,13 +30,12 @@ from typing import Callable
 import torch
 
 from prkd.config import Config, ConfigError, make
-from prkd.data import Splits, load_splits
+from prkd.data import Splits
 from prkd.learning import STUDENT_ALPHA, STUDENT_BETA
 from prkd.experiments.graph import PlanGraph, run_plan
 from prkd.experiments.plans import plan_run_id
 from prkd.registry import Registry, Run
 from prkd.registry.records import read_records
-from prkd.utils.device import default_device
 
 #: Where the committed ladder keeps the records of the runs of earlier sittings (``prkd.registry.records``).
 COMMITTED_RECORDS = Path(__file__).resolve().parents[2] / "docs" / "results" / "ladder" / "records"
@@ -207,9 +206,6 @@ def train_in_order(runs: list[LadderRun], *, registry: Registry, executor=None,
         for rid in (task.teacher, task.run_id):
             if rid is not None and rid not in order:
                 order.append(rid)
-    if executor is None or executor.in_process:
-        device = device or default_device()
-        data = data or load_splits(runs[0].cfg.data)
     outcome = run_plan(graph, registry, executor=executor, device=device, progress=progress, log=log,
                        data=data, order=order, what=what)
     return outcome.raise_if_failed(what).runs_by_name()
