@@ -98,7 +98,7 @@ def _same(a: float | None, b: float | None) -> bool:
 def _number_outside_tolerance(old: Measurement, new: Measurement, metric: str | None,
                               single: float | None = None) -> list[str]:
     """Why ``new`` is outside the tolerance of ``old`` for a number of ``metric`` (None: no known metric); a
-    single number's tolerance is ``single`` when given (from its group's seed spread), else
+    single number's tolerance is ``single`` when given (from its seed spread), else
     ``SINGLE_RUN_TOLERANCE``."""
     shown = f"{old.value:.{old.decimals}f} -> {new.value:.{new.decimals}f}"
     if metric is None:
@@ -109,7 +109,7 @@ def _number_outside_tolerance(old: Measurement, new: Measurement, metric: str | 
     tolerance = SINGLE_RUN_TOLERANCE[metric] if single is None else single
     moved = abs(new.value - old.value)
     if moved > tolerance + _EPSILON:
-        source = "single run" if single is None else "single run; its group's seed spread"
+        source = "single run" if single is None else "single run; its seed spread"
         return [f"{shown}: moved {moved:.{old.decimals}f}, tolerance {tolerance:.4g} ({source})"]
     return []
 
@@ -124,7 +124,7 @@ def _numbers_outside_tolerance(old: str, new: str, context: str, single: float |
 def compare_cells(old: str, new: str, context: str, single: float | None = None) -> tuple[list[str], bool]:
     """``(reasons, reordered)``: why cell ``new`` is outside the tolerance of cell ``old`` (empty when
     within), and whether its list items came in another order. ``context`` names the metric (header or row
-    key); ``single`` replaces ``SINGLE_RUN_TOLERANCE`` for a single number (its group's seed spread)."""
+    key); ``single`` replaces ``SINGLE_RUN_TOLERANCE`` for a single number (its seed spread)."""
     if old == new:
         return [], False
     if parse_cell(old)[0] == parse_cell(new)[0]:
@@ -135,5 +135,5 @@ def compare_cells(old: str, new: str, context: str, single: float | None = None)
     if not len(old_items) == len(old_list) == len(new_list) or set(old_items) != set(new_items):
         return ["the text differs (beyond its numbers)"], False
     reasons = [reason for text, item in old_items.items()
-               for reason in _numbers_outside_tolerance(item, new_items[text], context)]
+               for reason in _numbers_outside_tolerance(item, new_items[text], context, single)]
     return reasons, True

@@ -8,7 +8,9 @@ number, with a tolerance taken from the committed cell itself:
 * ``mean ± half`` (mean and 95 % t half-width over the seeds, ``prkd.views.report.format_ci``): the fresh
   mean may move by ``MEAN_TOLERANCE_IN_HALF_WIDTHS`` committed half-widths, and the fresh half-width may be
   up to ``HALF_WIDTH_RATIO_TOLERANCE`` times larger or smaller (each give or take one unit of the last digit);
-* a number without ``±`` (a single seed, or a difference of means): ``SINGLE_RUN_TOLERANCE`` of its metric;
+* a number without ``±`` (a single seed, or a difference of means): ``SEED_SPREAD_FACTOR`` standard
+  deviations of the same quantity over seeds where the results measured one (a per-run table's group, or a
+  text cell written with its ``seed_sd``), else ``SINGLE_RUN_TOLERANCE`` of its metric;
 * the metric (PSNR or SSIM) is named by the column header or, where the header names none, by the row's key;
   in a ``PSNR ... / SSIM`` cell the parts around `` / `` follow that order. Numbers of no known metric
   (weights, the paper's constants) must be equal; integers (seeds, ``L_t=9``, ``95 %``) are part of the text;
@@ -104,7 +106,7 @@ def _compare_row(table: str, key: str, old_row: dict, new_row: dict, columns: li
         if conclusion:
             conclusions.append(line)
             continue
-        single = (spreads or {}).get((old_row.get("group"), column))
+        single = _single_run_tolerance(old, old_row.get("group"), column, spreads)
         reasons, reordered = compare_cells(old, new, column if _METRIC.search(column.lower())
                                            else key, single)
         if reasons:
@@ -112,6 +114,27 @@ def _compare_row(table: str, key: str, old_row: dict, new_row: dict, columns: li
         elif reordered:
             result.notes.append(f"note: {line}: the order changed; every number is within tolerance")
     return result, conclusions, has_numbers
+
+
+def _single_run_tolerance(cell: str, group: str | None, column: str, spreads: dict | None) -> float | None:
+    """The tolerance of a single number in ``cell``: from the seed spread written with the cell (a
+    ``SeedSpread`` read from a table's JSON file), else from its group's seeds in a per-run table, else None
+    (``SINGLE_RUN_TOLERANCE``)."""
+    seed_sd = getattr(cell, "seed_sd", None)
+    if seed_sd is not None:
+        return SEED_SPREAD_FACTOR * seed_sd
+    return (spreads or {}).get((group, column))
+
+
+class _TextWithSpread(str):
+    """A text cell read from a table's JSON file together with the ``seed_sd`` its view wrote."""
+
+    seed_sd: float | None
+
+    def __new__(cls, text: str, seed_sd: float | None) -> "_TextWithSpread":
+        cell = super().__new__(cls, text)
+        cell.seed_sd = seed_sd
+        return cell
 
 
 def _seed_spreads(rows: list[dict], columns: list[str]) -> dict[tuple[str, str], float]:
@@ -205,7 +228,10 @@ def _read_csv(path: Path) -> list[dict]:
 
 def _canonical(cell) -> str:
     """A cell of a table's JSON file (``prkd.views.tables.json_cell``) as text at six decimals, whatever the
-    table printed: ``mean ± half`` for an interval, a float with its six decimals, anything else as it is."""
+    table printed: ``mean ± half`` for an interval, a float with its six decimals, a text with its seed
+    spread as that text (carrying ``seed_sd``), anything else as it is."""
+    if isinstance(cell, dict) and "text" in cell:
+        return _TextWithSpread(cell["text"], cell.get("seed_sd"))
     if isinstance(cell, dict):
         mean, half = (math.nan if cell.get(k) is None else cell[k] for k in ("mean", "half"))
         return f"{mean:.6f}" if math.isnan(half) else f"{mean:.6f} ± {half:.6f}"

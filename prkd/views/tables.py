@@ -2,7 +2,8 @@
 byte-stable (no timestamps), and the ``mean ± half-width`` cell format.
 
 The JSON file of a table holds its numbers as numbers, unrounded: a ``mean ± half`` cell (an
-:class:`Interval`) as ``{"mean": ..., "half": ...}``, a float as a float (NaN as null), text as text.
+:class:`Interval`) as ``{"mean": ..., "half": ...}``, a float as a float (NaN as null), text as text, and a
+text of single-seed numbers (a :class:`SeedSpread`) as ``{"text": ..., "seed_sd": ...}``.
 ``check-results`` compares those (``prkd.experiments.tolerance``), so a change in how a table is formatted
 cannot change its verdict."""
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from prkd.utils import atomic
 
-__all__ = ["Interval", "format_ci", "json_cell", "save_figure", "to_markdown", "write_table"]
+__all__ = ["Interval", "SeedSpread", "format_ci", "json_cell", "save_figure", "to_markdown", "write_table"]
 
 
 class Interval(str):
@@ -33,6 +34,19 @@ class Interval(str):
         return cell
 
 
+class SeedSpread(str):
+    """A text cell of single-seed numbers (e.g. each L_t's seed-0 student minus E2E) with ``seed_sd``, the
+    sample standard deviation over seeds of the same quantity where the run measured one (at the L_t that
+    has several seeds); ``check-results`` lets each number move by ``SEED_SPREAD_FACTOR`` times it."""
+
+    seed_sd: float
+
+    def __new__(cls, text: str, seed_sd: float) -> "SeedSpread":
+        cell = super().__new__(cls, text)
+        cell.seed_sd = float(seed_sd)
+        return cell
+
+
 def format_ci(mean: float, half: float, digits: int) -> Interval:
     """``"mean ± half"`` (just the mean when there is one value), keeping the unrounded numbers."""
     return Interval(mean, half, digits)
@@ -43,10 +57,13 @@ def _finite_or_none(value: float) -> float | None:
 
 
 def json_cell(value):
-    """A cell as a table's JSON file holds it: an Interval as ``{"mean", "half"}``, a float as a float (NaN as
-    None), an int, a bool or None as it is, anything else as its text."""
+    """A cell as a table's JSON file holds it: an Interval as ``{"mean", "half"}``, a SeedSpread as
+    ``{"text", "seed_sd"}``, a float as a float (NaN as None), an int, a bool or None as it is, anything
+    else as its text."""
     if isinstance(value, Interval):
         return {"mean": _finite_or_none(value.mean), "half": _finite_or_none(value.half)}
+    if isinstance(value, SeedSpread):
+        return {"text": str(value), "seed_sd": _finite_or_none(value.seed_sd)}
     if isinstance(value, bool) or value is None or isinstance(value, int):
         return value
     if isinstance(value, float) or hasattr(value, "__float__") and not isinstance(value, str):
