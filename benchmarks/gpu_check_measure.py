@@ -28,8 +28,8 @@ import torch
 
 import prkd
 from prkd.data import to_images
-from prkd.learning.fit import build_optimizer
-from prkd.learning.step import train_step
+from prkd.learning.optimizer import build_optimizer
+from prkd.learning.loop import train_step
 from prkd.learning.teacher_targets import TeacherTargets
 from prkd.learning.train import teacher_config
 from prkd.utils.memory import PeakMemory

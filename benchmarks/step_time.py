@@ -25,7 +25,7 @@ import time
 import torch
 
 import prkd
-from prkd.learning.step import train_step
+from prkd.learning.loop import train_step
 from prkd.utils.allocator import allocator_env
 
 

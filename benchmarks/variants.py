@@ -25,7 +25,7 @@ import prkd.data
 import prkd.learning
 import prkd.metrics
 import floors
-from prkd.learning.step import train_step
+from prkd.learning.loop import train_step
 from prkd.learning.teacher_targets import TeacherTargets
 from shapes import batch_size, variant_config
 

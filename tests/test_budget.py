@@ -9,7 +9,8 @@ import torch
 import prkd
 from prkd.config import ConfigError
 from prkd.data import load_splits
-from prkd.learning import fit as fit_module
+from prkd.learning import loop as loop_module
+from prkd.learning.optimizer import build_optimizer, schedule_learning_rates
 from prkd.learning import get_or_train
 from prkd.learning.objectives import cdp_loss, normalized_cdp_scale
 from prkd.learning.teacher_targets import TeacherTargets
@@ -49,18 +50,18 @@ def test_added_fields_at_their_default_leave_run_ids_unchanged():
 def test_cosine_schedule_decays_every_group_from_its_base_rate():
     cfg = prkd.make("smoke", **TINY, lr_schedule="cosine", mask_lr=0.1)
     system = PRSystem(cfg)
-    opt = fit_module.build_optimizer(system, cfg.train)
+    opt = build_optimizer(system, cfg.train)
     rates = []
     for step in range(cfg.total_steps):
-        fit_module.schedule_learning_rates(opt, cfg, step)
+        schedule_learning_rates(opt, cfg, step)
         rates.append([g["lr"] for g in opt.param_groups])
     assert rates[0] == [0.1, cfg.train.filter_lr, cfg.train.lr]
     half = cfg.total_steps // 2
     assert rates[half] == pytest.approx([r / 2 for r in rates[0]])
     assert all(a[0] > b[0] for a, b in zip(rates, rates[1:]))
     constant = prkd.make("smoke", **TINY)
-    opt = fit_module.build_optimizer(PRSystem(constant), constant.train)
-    fit_module.schedule_learning_rates(opt, constant, 5)
+    opt = build_optimizer(PRSystem(constant), constant.train)
+    schedule_learning_rates(opt, constant, 5)
     assert [g["lr"] for g in opt.param_groups] == [constant.train.mask_lr, constant.train.filter_lr,
                                                    constant.train.lr]
 
@@ -81,7 +82,7 @@ def test_a_normalized_student_gives_beta_as_the_share_of_its_first_step(tiny_dat
     cfg = prkd.make("smoke", **TINY, mode="student", alpha=1 - beta, beta=beta, teacher_masks=3,
                     cdp_loss="normalized")
     first = {}
-    original = fit_module.train_step
+    original = loop_module.train_step
 
     def spy(system, optimizer, images, index, *, targets=None, key=None):
         terms = original(system, optimizer, images, index, targets=targets, key=key)
@@ -89,7 +90,7 @@ def test_a_normalized_student_gives_beta_as_the_share_of_its_first_step(tiny_dat
             first.update({k: v.item() for k, v in terms.items()})
         return terms
 
-    monkeypatch.setattr(fit_module, "train_step", spy)
+    monkeypatch.setattr(loop_module, "train_step", spy)
     run = get_or_train(cfg, registry=registry, data=tiny_data, **_quiet())
     assert first["cdp"] == pytest.approx(first["task"], rel=1e-5)  # normalized: L_cdp = L_task at step 0
     share = beta * first["cdp"] / ((1 - beta) * first["task"] + beta * first["cdp"])

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import prkd
-from prkd.learning import step as step_module
+from prkd.learning import loop as loop_module
 from prkd.registry import CorruptCheckpointError, Run, load_checkpoint
 from prkd.learning import RunFailedError, TrainingDiverged, get_or_train
 
@@ -30,7 +30,7 @@ CHILD_CFG = "prkd.make('smoke', mode='e2e', n_train=64, n_val=32, n_test=32, bat
 def _child(script: str, out_dir, timeout=120) -> subprocess.CompletedProcess:
     """Run a training script in a fresh interpreter (so SIGKILL really kills a whole process)."""
     env = {**os.environ, "PRKD_OUTPUT_DIR": str(out_dir)}
-    code = ("import os, signal, prkd\nfrom prkd.learning import fit, step, train\n"
+    code = ("import os, signal, prkd\nfrom prkd.learning import loop, train\n"
             "from prkd.utils import atomic\n") + script
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           timeout=timeout)
@@ -40,13 +40,13 @@ _KILL_HOOKS = {
     # inside a training step (the 3rd loss evaluation of the run)
     "mid-step": """
         calls = [0]
-        original = step.objective
+        original = loop.objective
         def objective(**kw):
             calls[0] += 1
             if calls[0] == {n}:
                 os.kill(os.getpid(), signal.SIGKILL)
             return original(**kw)
-        step.objective = objective
+        loop.objective = objective
     """,
     # half-way through writing a file: the temporary file is half written, the target untouched
     # (only prkd.utils.atomic's writes are counted; events.jsonl's appends fsync too)
@@ -65,13 +65,13 @@ _KILL_HOOKS = {
     # during validation
     "mid-evaluation": """
         calls = [0]
-        original = fit.evaluate
+        original = loop.evaluate
         def evaluate(*a, **kw):
             calls[0] += 1
             if calls[0] == {n}:
                 os.kill(os.getpid(), signal.SIGKILL)
             return original(*a, **kw)
-        fit.evaluate = evaluate
+        loop.evaluate = evaluate
     """,
 }
 
@@ -158,14 +158,14 @@ def test_ctrl_c_on_the_command_line_saves_a_checkpoint_and_says_how_to_resume(tm
 def test_a_nan_loss_stops_training_names_step_and_term_and_marks_the_run_failed(monkeypatch, registry):
     cfg = prkd.make("smoke", mode="e2e", **TINY)
     calls = [0]
-    original = step_module.task_loss
+    original = loop_module.task_loss
 
     def poisoned(x_hat, img):
         calls[0] += 1
         value = original(x_hat, img)
         return value * float("nan") if calls[0] == 6 else value  # epoch 2, step 2
 
-    monkeypatch.setattr(step_module, "task_loss", poisoned)
+    monkeypatch.setattr(loop_module, "task_loss", poisoned)
     with pytest.raises(TrainingDiverged, match=r"epoch 2, step 2 \(non-finite term: L_task\)"):
         get_or_train(cfg, registry=registry, progress=False, log=lambda m: None)
     run = registry.run_for(cfg)
@@ -176,7 +176,7 @@ def test_a_nan_loss_stops_training_names_step_and_term_and_marks_the_run_failed(
     state = load_checkpoint(run.checkpoint_file)  # the last good checkpoint: end of epoch 1
     assert state["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
-    monkeypatch.setattr(step_module, "task_loss", original)
+    monkeypatch.setattr(loop_module, "task_loss", original)
     with pytest.raises(RunFailedError, match="failed earlier"):
         get_or_train(cfg, registry=registry, progress=False, log=lambda m: None)
     assert registry.runs(complete=True) == []

@@ -12,7 +12,7 @@ from prkd.data import load_splits
 from prkd.learning.objectives import cdp_loss
 from prkd.physics.optics import CDPSensing, speckle_contrast
 from prkd.learning import get_or_train
-from prkd.learning.fit import build_optimizer
+from prkd.learning.optimizer import build_optimizer
 
 TINY = dict(n_train=64, n_val=32, n_test=32, batch_size=16, epochs=2)
 

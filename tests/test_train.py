@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import prkd
-from prkd.learning import fit as fit_module
+from prkd.learning import loop as loop_module
 from prkd.learning import train as train_module
 from prkd.config import ConfigError
 from prkd.data import load_splits
@@ -131,7 +131,7 @@ def test_an_interrupted_run_resumes_to_the_same_result(interrupt_after, tiny_dat
 
     registry = prkd.open_registry(tmp_path / "interrupted")
     with monkeypatch.context() as patch:
-        patch.setattr(fit_module, "_InterruptFlag", _InterruptAfter(interrupt_after))
+        patch.setattr(loop_module, "InterruptFlag", _InterruptAfter(interrupt_after))
         with pytest.raises(train_module.TrainingInterrupted, match="Run the same command .* again to resume"):
             get_or_train(cfg, registry=registry, data=tiny_data, **_quiet())
     run = registry.run_for(cfg)
@@ -236,7 +236,7 @@ def test_command_line_refuses_bad_arguments(args, message, tmp_path, prkd_cli):
 
 def test_step_log_reads_terms_in_batches_and_names_the_first_non_finite_step():
     """No run is passed: the step log writes no files (get_or_train marks a diverged run failed)."""
-    from prkd.learning.step import StepLog, TrainingDiverged
+    from prkd.learning.loop import StepLog, TrainingDiverged
     sums: dict = {}
     log = StepLog(sums, every=4)
     good = {"task": torch.tensor(1.0), "penalty": torch.tensor(0.0), "loss": torch.tensor(1.0)}

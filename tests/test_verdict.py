@@ -21,7 +21,7 @@ from prkd.registry import Run, RunNotFoundError
 from prkd.experiments import run_of
 from prkd.experiments.study import STUDY_PLANS, study_configs
 from prkd.learning import teacher_config
-from prkd.learning.fit import HISTORY_COLUMNS as TRAINING_HISTORY_COLUMNS
+from prkd.learning.loop import HISTORY_COLUMNS as TRAINING_HISTORY_COLUMNS
 
 matplotlib.use("Agg")
 

@@ -2,7 +2,9 @@
 
 * ``objectives``      -- L_task, R(phi), L_cdp, L_feat and the weighted sums of Eqs. (4) and (7);
 * ``teacher_targets`` -- the frozen teacher's mean CDPs and bottleneck features, cached per image;
-* ``train``           -- ``get_or_train``: the fit loop, checkpoints, resume, one trainer per run;
+* ``loop``            -- the training loop, top to bottom: ``train_step``, ``fit`` (epochs); writes no files;
+* ``train``           -- ``get_or_train``: the registry's side of a run (checkpoints, resume, one trainer
+  per run), the only writer of its files;
 * ``evaluation``      -- test PSNR/SSIM per image, inference time, seeded generators;
 * ``diagnostics``     -- what the optics did: mask drift, speckle contrast, init correlation, L_cdp.
 """

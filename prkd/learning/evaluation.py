@@ -57,7 +57,7 @@ def final_test(system: PRSystem, images: torch.Tensor, *, device: torch.device |
                refine: str = "none",
                iterations: int = 200) -> dict[str, float]:
     """``evaluate`` on the test images as a run's final test does: batches of max(batch, 256) images (full
-    batches of training, as ``prkd.learning.fit``), noise seeded by ``seed + 1``. ``prkd.learning.rescoring``
+    batches of training, as ``prkd.learning.loop``), noise seeded by ``seed + 1``. ``prkd.learning.rescoring``
     reproduces a run's test scores with it."""
     cfg = system.cfg
     batch = max(min(cfg.train.batch_size, cfg.data.n_train), 256)

@@ -4,7 +4,7 @@ run's folder (``refined.json``, one entry per refinement and iteration count), s
 recomputing.
 
 The raw scores reproduce ``metrics.json``'s: the same test images, batches and noise draws as the run's final
-test (``prkd.learning.fit``).
+test (``prkd.learning.loop``).
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@
   loaded from its finished run -- trained first if the registry lacks it -- and kept frozen.
 
 ``get_or_train(cfg, registry=...)`` returns a complete :class:`~prkd.registry.Run`: an existing complete run
-as it is, an interrupted one resumed from its checkpoint (``prkd.learning.fit``), or a new one trained from
+as it is, an interrupted one resumed from its checkpoint (``prkd.learning.loop``), or a new one trained from
 scratch -- by exactly one process, under the run's lock, with every step recorded in its ``events.jsonl``.
-It alone writes a run's files; the loop it drives (``prkd.learning.fit.epochs``) and the step write none.
+It alone writes a run's files; the loop it drives (``prkd.learning.loop.fit``) and the step write none.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from prkd.config import Config, ConfigError
 from prkd.data import Splits, load_splits
 from prkd.learning.diagnostics import LOW_DRIFT_RAD, OpticsProbe
 from prkd.learning.evaluation import device_name
-from prkd.learning.fit import (HISTORY_COLUMNS, Position, TrainingInterrupted, checkpoint, epochs,
-                               final_metrics, kd_terms_at_start, new_fit, resume)
+from prkd.learning.loop import (HISTORY_COLUMNS, Position, TrainingDiverged, TrainingInterrupted, checkpoint,
+                                fit, new_fit, resume)
 from prkd.learning.objectives import STUDENT_ALPHA, STUDENT_BETA
-from prkd.learning.step import TrainingDiverged
+from prkd.learning.run_metrics import final_metrics, kd_terms_at_start
 from prkd.physics.system import PRSystem
 from prkd.registry import Registry, Run, RunNotFoundError, events, load_checkpoint
 from prkd.registry.run import teacher_config
@@ -135,15 +135,15 @@ def _write_history(run: Run, history: list[dict]) -> None:
     atomic.write_text(run.history_file, "\n".join(lines) + "\n")
 
 
-def _start_or_resume(run: Run, fit, log: Callable[[str], None]) -> Position:
-    """The position of the run's checkpoint (loaded into ``fit``), or a fresh start; recorded either way."""
+def _start_or_resume(run: Run, setup, log: Callable[[str], None]) -> Position:
+    """The position of the run's checkpoint (loaded into ``setup``), or a fresh start; recorded either way."""
     atomic.remove_stale(run.path)  # half-written temporary files of a killed process
     if not run.checkpoint_file.is_file():
-        events.record(run.path, "started", device=device_name(fit.device))
+        events.record(run.path, "started", device=device_name(setup.device))
         return Position()
-    at = resume(fit, load_checkpoint(run.checkpoint_file, fit.device))
+    at = resume(setup, load_checkpoint(run.checkpoint_file, setup.device))
     _write_history(run, at.history)  # a process killed between checkpoint and history leaves it behind
-    log(f"resuming run {run.id} at epoch {at.epoch + 1}, step {at.step + 1} of {fit.steps}")
+    log(f"resuming run {run.id} at epoch {at.epoch + 1}, step {at.step + 1} of {setup.steps}")
     events.record(run.path, "resumed", epoch=at.epoch + 1, step=at.step + 1)
     return at
 
@@ -151,24 +151,24 @@ def _start_or_resume(run: Run, fit, log: Callable[[str], None]) -> Position:
 def _train(run: Run, cfg: Config, teacher: PRSystem | None, *, device: torch.device, progress: bool,
            log: Callable[[str], None], data: Splits, memory: PeakMemory, probe: OpticsProbe,
            start: dict) -> None:
-    """Train ``run`` from its checkpoint (or from scratch) to the end and test it (``prkd.learning.fit``),
+    """Train ``run`` from its checkpoint (or from scratch) to the end and test it (``prkd.learning.loop``),
     writing as it goes: a checkpoint and ``history.csv`` after each epoch, a checkpoint on Ctrl-C, then
     ``model.pt`` and ``metrics.json``, which completes the run."""
-    fit = new_fit(cfg, teacher, device=device, data=data)
+    setup = new_fit(cfg, teacher, device=device, data=data)
     # the fresh system, before any resume
-    kd_start = kd_terms_at_start(fit) if fit.targets is not None else {}
-    at = _start_or_resume(run, fit, log)
-    with closing(epochs(fit, at, data=data, probe=probe, progress=progress, desc=run.id)) as positions:
+    kd_start = kd_terms_at_start(setup) if setup.targets is not None else {}
+    at = _start_or_resume(run, setup, log)
+    with closing(fit(setup, at, data=data, probe=probe, progress=progress, desc=run.id)) as positions:
         for at in positions:
-            atomic.torch_save(run.checkpoint_file, {**checkpoint(fit, at), "run_id": run.id})
+            atomic.torch_save(run.checkpoint_file, {**checkpoint(setup, at), "run_id": run.id})
             if at.interrupted:
                 raise TrainingInterrupted(
                     f"training of run {run.id} interrupted at epoch {at.epoch + 1}, step {at.step} of "
-                    f"{fit.steps}; checkpoint saved in {run.checkpoint_file}. Run the same command (or call) "
-                    "again to resume.")
+                    f"{setup.steps}; checkpoint saved in {run.checkpoint_file}. Run the same command (or "
+                    "call) again to resume.")
             _write_history(run, at.history)
-    metrics = final_metrics(fit, at, start, kd_start, data=data, memory=memory)
-    atomic.torch_save(run.model_file, {"config": cfg.to_dict(), "state_dict": fit.system.state_dict()})
+    metrics = final_metrics(setup, at, start, kd_start, data=data, memory=memory)
+    atomic.torch_save(run.model_file, {"config": cfg.to_dict(), "state_dict": setup.system.state_dict()})
     atomic.write_json(run.metrics_file, {**metrics, "run_id": run.id})
     run.checkpoint_file.unlink(missing_ok=True)
     events.record(run.path, "completed", test_psnr=round(metrics["test_psnr"], 4))
