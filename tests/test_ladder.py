@@ -12,7 +12,7 @@ from prkd.config import ConfigError
 from prkd.data import load_splits
 from prkd.experiments import ladder
 from prkd.experiments.fair_comparison import FAIR_FILE, fair_rows
-from prkd.experiments.ladder_verdict import _reading
+from prkd.experiments.stats import reading as _reading
 from prkd.experiments.stats import PairedResult
 from prkd.learning import get_or_train
 from prkd.learning.rescoring import REFINED_FILE, refined_test_scores

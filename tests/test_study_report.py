@@ -10,7 +10,8 @@ import matplotlib
 import pytest
 
 import test_verdict
-from prkd.experiments import verdict
+from prkd.experiments import study_sweep, verdict
+from prkd.experiments.stats import holm
 from prkd.views import study_report
 from test_verdict import _hand_t, _psnr
 
@@ -21,7 +22,7 @@ matplotlib.use("Agg")
 
 def test_beta_sweep_rows_compare_each_student_with_e2e(study_runs, registry):
     results = verdict.collect_study("smoke", registry=registry)
-    rows = verdict.beta_sweep_rows(results)
+    rows = study_sweep.beta_sweep_rows(results)
     assert [(r["alpha"], r["beta"], r["sigma"]) for r in rows] == [
         (1.0, 0.0, 0.0), (0.99, 0.01, 0.0), (0.7, 0.3, 0.0), (0.5, 0.0, 0.5), (0.5, 0.01, 0.49),
         (0.5, 0.3, 0.2)]
@@ -109,3 +110,23 @@ def test_write_study_writes_the_tables_and_figures(study_runs, tmp_path, monkeyp
     assert json.loads((out / "wall_time.json").read_text()) == {"sessions": [], "total_seconds": 0}
     assert len(tables["beta_sweep"]) == 6
     plt.close("all")
+
+
+def test_the_study_verdict_adjusts_every_seed_level_test_by_holm_and_words_its_scope(study_runs, registry):
+    results = verdict.collect_study("smoke", registry=registry)
+    rows = verdict.verdict_rows(results)
+    tested = [r for r in rows if r["p"] != ""]
+    kinds = {claim: kind for claim, _, _, kind in verdict.claims(results.plan)}
+    assert {r["claim"] for r in tested} == {c for c, k in kinds.items() if k in ("greater", "greater ssim")}
+    assert [r["p (Holm)"] for r in tested] == pytest.approx(
+        holm([r["p"] for r in tested]), abs=2e-3)  # from p-values rounded to 4 digits
+    for row in rows:
+        assert "refuted" not in row["verdict"]  # scoped: "not reproduced at this scale", never bare
+        if row["p"] == "":
+            assert row["reading"] == "no p-value (see verdict)" and row["p (Holm)"] == ""
+        elif row["p (Holm)"] < 0.05:
+            assert row["reading"].endswith("(Holm p < 0.05)")
+        else:
+            assert "Holm p < 0.05" not in row["reading"]
+    cfg = next(iter(results.runs.values())).config()
+    assert verdict.scope(results).startswith(f"{cfg.total_steps} steps, {cfg.data.image_size}×")

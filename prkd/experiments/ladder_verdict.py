@@ -20,7 +20,7 @@ from scipy import stats as scipy_stats
 
 from prkd.experiments.ladder import LADDER_PLANS, LadderPlan, LadderRun, ladder_runs
 from prkd.experiments.plans import run_of
-from prkd.experiments.stats import PairedResult, equivalence_seeds, holm, log2_trend, paired_seeds
+from prkd.experiments.stats import equivalence_seeds, holm, log2_trend, paired_seeds, reading
 from prkd.learning.rescoring import DEFAULT_REFINE, refined_columns
 from prkd.registry import Registry, Run
 from prkd.registry.records import read_records
@@ -123,18 +123,6 @@ def _ready(results: LadderResults, steps: int, a: str, b: str) -> bool:
     return results.complete(steps, a) and results.complete(steps, b)
 
 
-def _reading(result: PairedResult, holm_p: float, equivalence: str) -> str:
-    """What the interval and the Holm-adjusted p-value say, no stronger than they allow."""
-    if math.isnan(result.low):
-        return "not resolved (too few seeds)"
-    side = "A > B" if result.mean > 0 else "A < B"
-    if holm_p < 0.05:
-        return f"{side} (Holm p < 0.05)"
-    if result.verdict() != "not resolved at this precision":
-        return f"{side} before correction only (Holm p = {holm_p:.2f})"
-    return equivalence if equivalence.startswith("equivalent") else "not resolved at this precision"
-
-
 def _scope(results: LadderResults, steps: int, n: int, refined: bool) -> str:
     cfg = results.items[0].cfg
     how = f", refined by {REFINE[0].upper()} ({REFINE[1]} it., no oracle)" if refined else ""
@@ -176,7 +164,7 @@ def read_family(rows: list[dict]) -> None:
     table."""
     for row, adjusted in zip(rows, holm([row["p"] for row in rows])):
         row["p (Holm)"] = adjusted
-        row["reading"] = _reading(row.pop("_result"), adjusted, row.pop("_equivalence"))
+        row["reading"] = reading(row.pop("_result"), adjusted, row.pop("_equivalence"))
         for key in ("p", "p (Holm)", "p TOST ±0.25"):
             row[key] = "" if math.isnan(row[key]) else round(row[key], 4)
 

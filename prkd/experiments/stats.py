@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["PairedResult", "paired_seeds", "paired_images", "holm", "equivalence_seeds",
+__all__ = ["PairedResult", "paired_seeds", "paired_images", "holm", "equivalence_seeds", "reading",
            "Trend", "log2_trend"]
 
 
@@ -200,6 +200,20 @@ def equivalence_seeds(a: Sequence[float], b: Sequence[float], margin: float) -> 
     p_high = float(stats.t.cdf((d.mean() - margin) / se, df))  # H0: mean >= +margin
     p = max(p_low, p_high)
     return p, (f"equivalent within ±{margin:g}" if p < 0.05 else "equivalence not shown")
+
+
+def reading(result: PairedResult, holm_p: float, equivalence: str) -> str:
+    """What a paired interval and its Holm-adjusted p-value say about A - B, no stronger than they allow:
+    "A > B (Holm p < 0.05)", "A < B before correction only (Holm p = 0.09)", the ``equivalence`` reading of
+    two one-sided tests when it shows equivalence, else "not resolved at this precision"."""
+    if math.isnan(result.low):
+        return "not resolved (too few seeds)"
+    side = "A > B" if result.mean > 0 else "A < B"
+    if holm_p < 0.05:
+        return f"{side} (Holm p < 0.05)"
+    if result.verdict() != "not resolved at this precision":
+        return f"{side} before correction only (Holm p = {holm_p:.2f})"
+    return equivalence if equivalence.startswith("equivalent") else "not resolved at this precision"
 
 
 @dataclass(frozen=True)

@@ -32,12 +32,11 @@ from scipy import stats as scipy_stats
 
 from prkd.experiments.plans import run_of
 from prkd.registry import Registry, Run, RunNotFoundError
-from prkd.experiments.stats import PairedResult, paired_images, paired_seeds
+from prkd.experiments.stats import PairedResult, equivalence_seeds, holm, paired_images, paired_seeds, reading
 from prkd.experiments.study import STUDY_PLANS, StudyPlan, study_configs
 
 __all__ = ["PLATEAU_MARGIN_DB", "StudyResults", "PairedComparison", "collect_study", "compare", "claims",
-           "verdict_rows",
-           "beta_sweep_rows"]
+           "scope", "verdict_rows"]
 
 #: A "plateau" holds when the whole 90 % interval of the difference lies within +- this many dB.
 PLATEAU_MARGIN_DB = 0.25
@@ -95,6 +94,8 @@ class PairedComparison:
     ssim: PairedResult
     images: PairedResult
     optics: dict
+    #: two one-sided tests of |A - B| >= PLATEAU_MARGIN_DB in PSNR over the seeds: (p, reading)
+    equivalence: tuple[float, str] = (math.nan, "equivalence not shown")
 
     def primary(self, metric: str = "psnr") -> PairedResult:
         """The interval a verdict reads: over seeds (or, for single runs, with the E2E seeds' spread)."""
@@ -130,13 +131,16 @@ def compare(results: StudyResults, a: str, b: str, seeds: tuple[int, ...] | None
     if not shared:
         raise ValueError(f"groups {a!r} and {b!r} share no seed")
     ma, mb = [ga[s].metrics() for s in shared], [gb[s].metrics() for s in shared]
+    psnr_a, psnr_b = [m["test_psnr"] for m in ma], [m["test_psnr"] for m in mb]
+    equivalence = (equivalence_seeds(psnr_a, psnr_b, PLATEAU_MARGIN_DB) if len(shared) > 1
+                   else (math.nan, "equivalence not shown"))
     return PairedComparison(a, b, shared,
-                      psnr=paired_seeds([m["test_psnr"] for m in ma], [m["test_psnr"] for m in mb],
-                                        confidence=confidence),
+                      psnr=paired_seeds(psnr_a, psnr_b, confidence=confidence),
                       ssim=paired_seeds([m["test_ssim"] for m in ma], [m["test_ssim"] for m in mb],
                                         confidence=confidence),
                       images=paired_images(_per_image_mean(ma), _per_image_mean(mb), confidence=confidence),
-                      optics=_optics([ga[s] for s in shared], [gb[s] for s in shared]))
+                      optics=_optics([ga[s] for s in shared], [gb[s] for s in shared]),
+                      equivalence=equivalence)
 
 
 def _single_run_interval(results: StudyResults, a: float, b: float, *, b_is_e2e_mean: bool,
@@ -232,11 +236,38 @@ def _judge(results: StudyResults, a: str, b: str, kind: str) -> tuple[PairedComp
     return c, c.primary("ssim" if kind == "greater ssim" else "psnr").verdict(claim_sign=+1)
 
 
+#: The interval's verdict on a claim "A > B", worded with its scope (the row's ``scope``): a claim whose
+#: interval lies on the other side of 0 is not reproduced here, which says nothing of the paper's own scale.
+SCOPED_VERDICT = {"holds": "holds at this scale", "refuted": "not reproduced at this scale (opposite sign)"}
+
+
+def _scoped(verdict: str) -> str:
+    for word, scoped in SCOPED_VERDICT.items():
+        if verdict.startswith(word):
+            return scoped + verdict[len(word):]
+    return verdict
+
+
+def scope(results: StudyResults) -> str:
+    """The scale every row of the verdict speaks for: steps, images, training split, noise, teacher seed."""
+    cfg = next(iter(results.runs.values())).config()
+    noise = "noise-free" if cfg.optics.noise == "none" else f"{cfg.optics.noise} noise"
+    return (f"{cfg.total_steps} steps, {cfg.data.image_size}×{cfg.data.image_size} Fashion-MNIST, n_train "
+            f"{cfg.data.n_train}, {noise}, one teacher seed")
+
+
 def verdict_rows(results: StudyResults) -> list[dict]:
-    """One row per claim: the paired differences, the verdict, and the optics' state on both sides."""
-    rows = []
+    """One row per claim: the paired differences, the interval's verdict with its scope, the p-value and its
+    Holm adjustment over every seed-level test of the table (the single-run teacher rows and the plateau's
+    equivalence test have none), the reading they allow (``prkd.experiments.stats.reading``: an interval that
+    holds 0 is called equivalent only by two one-sided tests within ±``PLATEAU_MARGIN_DB``), and the optics'
+    state on both sides."""
+    rows, readings = [], []
     for claim, a, b, kind in claims(results.plan):
         c, verdict = _judge(results, a, b, kind)
+        tested = c.primary("ssim" if kind == "greater ssim" else "psnr")
+        p = tested.p_value if kind in ("greater", "greater ssim") else math.nan
+        readings.append((tested, c.equivalence[1] if kind == "greater" else "equivalence not shown"))
         o = c.optics
         rows.append({
             "claim": claim, "A": a, "B": b, "seeds": len(c.seeds),
@@ -244,46 +275,18 @@ def verdict_rows(results: StudyResults) -> list[dict]:
             "t over seeds, 90 %",
             "ΔPSNR over images (dB, 95% CI)": c.images.format(2, ""),
             "ΔSSIM (CI)": c.ssim.format(3, ""),
-            "verdict": verdict,
+            "verdict": _scoped(verdict), "p": p,
+            "p TOST ±0.25": c.equivalence[0] if kind == "greater" else math.nan,
             "mask drift A / B (rad)": f"{_fmt(o['mask_drift_rad_a'])} / {_fmt(o['mask_drift_rad_b'])}",
             "speckle contrast A: start → end": f"{_fmt(o['speckle_contrast_start_a'])} → "
                                                f"{_fmt(o['speckle_contrast_end_a'])}",
             "init corr A / B": f"{_fmt(o['init_corr_end_a'], 3)} / {_fmt(o['init_corr_end_b'], 3)}",
             "L_cdp (paper) A / B": f"{_fmt(o['val_cdp_end_a'], 3)} / {_fmt(o['val_cdp_end_b'], 3)}",
         })
+    for row, adjusted, (tested, equivalence) in zip(rows, holm([r["p"] for r in rows]), readings):
+        row["p (Holm)"] = adjusted
+        row["reading"] = (reading(tested, adjusted, equivalence) if not math.isnan(adjusted)
+                          else "no p-value (see verdict)")
+        for key in ("p", "p (Holm)", "p TOST ±0.25"):
+            row[key] = "" if math.isnan(row[key]) else round(row[key], 4)
     return rows
-
-
-def beta_sweep_rows(results: StudyResults) -> list[dict]:
-    """Each student of the two beta sweeps against E2E: paired difference over seeds and the optics' state.
-
-    Exploratory: eleven comparisons at 95 % each, so ``q (BH)`` gives the Benjamini-Hochberg adjusted p-values
-    (``scipy.stats.false_discovery_control``) over the sweep; the row sigma = 0, beta = 0 is E2E itself.
-    """
-    rows = []
-    for series, label in (("sigma=0", "σ = 0 (α = 1 − β)"), ("alpha=0.5", "σ = 0.5 − β (α = 0.5)")):
-        for beta in results.plan.betas:
-            group = f"{series} beta={beta:g}"
-            alpha = 1 - beta if series == "sigma=0" else 0.5
-            c = compare(results, group, "e2e")
-            same = run_of_group(results, group, c.seeds) == run_of_group(results, "e2e", c.seeds)
-            rows.append({"series": label, "alpha": round(alpha, 4), "beta": beta,
-                         "sigma": round(max(0.0, 1 - alpha - beta), 4), "seeds": len(c.seeds),
-                         "ΔPSNR vs E2E (dB)": round(c.psnr.mean, 3),
-                         "low": round(c.psnr.low, 3), "high": round(c.psnr.high, 3), "p": c.psnr.p_value,
-                         "verdict (> E2E)": "= E2E" if same else c.psnr.verdict(claim_sign=+1),
-                         "mask drift (rad)": round(c.optics["mask_drift_rad_a"], 3),
-                         "speckle contrast end": round(c.optics["speckle_contrast_end_a"], 3),
-                         "L_cdp end": round(c.optics["val_cdp_end_a"], 4)})
-    tested = [i for i, r in enumerate(rows) if not math.isnan(r["p"])]
-    q = scipy_stats.false_discovery_control([rows[i]["p"] for i in tested]) if tested else []
-    for i, row in enumerate(rows):
-        row["p"] = "" if math.isnan(row["p"]) else round(row["p"], 4)
-        row["q (BH)"] = round(float(q[tested.index(i)]), 4) if i in tested else ""
-    return rows
-
-
-def run_of_group(results: StudyResults, group: str, seeds: tuple[int, ...]) -> list[str]:
-    """The run ids of a group for ``seeds`` (two groups with the same ids are the same runs)."""
-    runs = results.group(group)
-    return [runs[s].id for s in seeds]

@@ -16,7 +16,8 @@ from prkd.utils.device import default_device
 from prkd.registry import Registry
 from prkd.views.tables import save_figure, to_markdown, write_table
 from prkd.experiments.study import wall_time
-from prkd.experiments.verdict import PLATEAU_MARGIN_DB, StudyResults, beta_sweep_rows, compare, verdict_rows
+from prkd.experiments.study_sweep import beta_sweep_rows
+from prkd.experiments.verdict import PLATEAU_MARGIN_DB, StudyResults, compare, scope, verdict_rows
 from prkd.registry import Run
 from prkd.learning.rescoring import refined_columns
 
@@ -162,16 +163,22 @@ def fig_masks(results: StudyResults, groups: tuple[str, ...] = ("e2e", "KD", "e2
 
 def _verdict_markdown(results: StudyResults, rows: list[dict], wall: dict) -> str:
     plan = results.plan
+    m = PLATEAU_MARGIN_DB
     head = (f"Study `{plan.preset}`: {len({r.id for r in results.runs.values()})} runs; "
             f"{len(plan.core_seeds)} paired seeds for E2E, random, KD and its ablations, "
             f"{len(plan.sweep_seeds)} for the sweeps and variants. Whole study: "
-            f"{wall['total_seconds'] / 60:.1f} min of wall time in {len(wall['sessions'])} "
-            "launch(es). Verdict: the paired 95 % interval over seeds above 0 = holds, below 0 = refuted, "
-            "containing 0 = not resolved; the single-seed teachers borrow the spread of the E2E seeds "
-            f"(column 'interval'); a plateau holds when the 90 % interval lies within ±{PLATEAU_MARGIN_DB} "
-            "dB (two one-sided tests). 'ΔPSNR over images' is the BCa bootstrap over the test images "
-            "(seed-averaged differences), test-set sampling only.")
-    return to_markdown(rows, "Verdict") + "\n" + head + "\n"
+            f"{wall['total_seconds'] / 60:.1f} min of wall time in {len(wall['sessions'])} launch(es).")
+    read = " ".join([
+        f"Scope of every row: {scope(results)}.\n\nVerdict: the paired 95 % interval over seeds on the",
+        "claimed side of 0 = holds at this scale, on the other side = not reproduced at this scale,",
+        "containing 0 = not resolved; the single-seed teachers borrow the spread of the E2E seeds (column",
+        f"'interval'); a plateau holds when the 90 % interval lies within ±{m} dB (two one-sided tests).",
+        "Reading: Holm's adjustment over every seed-level test of the table (not the single-run teachers,",
+        "not the plateau); 'A > B (Holm p < 0.05)' is the only wording that claims a difference after",
+        "correction; an interval that holds 0 is called equivalent only when two one-sided tests put it",
+        f"within ±{m} dB. 'ΔPSNR over images' is the BCa bootstrap over the test images (seed-averaged",
+        "differences), test-set sampling only."])
+    return to_markdown(rows, "Verdict") + "\n" + head + "\n\n" + read + "\n"
 
 
 def write_study(results: StudyResults, folder: Path) -> dict[str, list[dict]]:
