@@ -9,6 +9,7 @@
     python -m prkd study [--preset study] [--processes 2 | --workers N | --scheduler ADDRESS]
     python -m prkd ladder [--preset ladder] [--max-steps N]
                          [--processes N | --workers N | --scheduler ADDRESS]
+    python -m prkd unrolled [--preset ladder] [--processes N | --workers N | --scheduler ADDRESS]
     python -m prkd evaluate RUN_ID [--refine {none,er,raar}] [--iterations 200]
     python -m prkd runs [--mode M] [--preset P]        (state, damage and who trained each run)
     python -m prkd export-masks RUN_ID --levels K [--wavelength-um UM] [--index N] --out DIR
@@ -69,6 +70,13 @@ def _add_commands(sub) -> None:
                     help="runs kept as records by an earlier sitting, not trained again (default at preset "
                          "ladder: docs/results/ladder/records)")
     _add_cluster_options(la, "train the ladder")
+    un = sub.add_parser("unrolled", help="train notebook 10's unrolled experiment (resumable; records of "
+                                         "earlier sittings are not trained again)")
+    un.add_argument("--preset", default="ladder", help="ladder (default) or smoke")
+    un.add_argument("--records", default=None, metavar="DIR",
+                    help="runs kept as records by an earlier sitting, not trained again (default at preset "
+                         "ladder: docs/results/unrolled/records)")
+    _add_cluster_options(un, "train the unrolled experiment")
     ev = sub.add_parser("evaluate", help="score a run on its test split, raw and refined by a classical "
                                          "solver started from its output on its own CDPs (no oracle)")
     ev.add_argument("run", metavar="RUN_ID", help="a complete run of the registry (see `prkd runs`)")
@@ -125,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     except OutputNotWritableError as err:
         print(f"prkd: error: {err}", file=sys.stderr)
         return 2
-    if args.command in ("train", "study", "reproduce", "plan", "ladder"):
+    if args.command in ("train", "study", "reproduce", "plan", "ladder", "unrolled"):
         from prkd.utils.allocator import advice
         note = advice()
         if note:
@@ -135,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                 "runs": lambda: inspect.list_runs(args, registry),
                 "study": lambda: training.study(args, registry),
                 "ladder": lambda: training.ladder(args, registry),
+                "unrolled": lambda: training.unrolled(args, registry),
                 "check-results": lambda: inspect.check_results(args, registry),
                 "export-masks": lambda: inspect.export_masks(args, registry),
                 "evaluate": lambda: inspect.evaluate_run(args, registry)}

@@ -101,3 +101,24 @@ def test_the_unrolled_plan_pairs_its_seeds_under_one_noise_and_budget():
     assert best_beta_of([]) is None
     assert best_beta_of([{"beta": 0.01, "ΔPSNR vs E2E, raw (dB)": -0.2},
                          {"beta": 0.1, "ΔPSNR vs E2E, raw (dB)": 0.1}]) == 0.1
+
+
+def test_a_recorded_run_is_not_trained_again_and_is_reported_from_its_record(tmp_path, monkeypatch, registry):
+    """The experiment spans sittings: a run kept as a record (no weights) is skipped by training and read by
+    the report."""
+    import json
+
+    from prkd.experiments import unrolled_study, unrolled_verdict
+    e2e = next(r for r in unrolled_study.unrolled_runs("smoke") if (r.group, r.seed) == ("unrolled e2e", 0))
+    rid = run_id(e2e.cfg, None)
+    (tmp_path / "records").mkdir()
+    (tmp_path / "records" / f"{rid}.json").write_text(json.dumps(
+        {"run_id": rid, "config": e2e.cfg.to_dict(), "teacher_run": None, "history": [], "refined": {},
+         "fair": {}, "metrics": {"test_psnr": 21.5, "test_ssim": 0.6}}))
+    trained = []
+    monkeypatch.setattr(unrolled_study, "train_in_order", lambda runs, **kw: trained.extend(runs) or {})
+    unrolled_study.train_unrolled("smoke", registry=registry, records=tmp_path / "records")
+    assert trained and e2e.cfg not in [r.cfg for r in trained]
+    assert len(trained) == len(unrolled_study.unrolled_runs("smoke")) - 1
+    runs = unrolled_verdict.collect_unrolled("smoke", registry=registry, records=tmp_path / "records")
+    assert list(runs) == [("unrolled e2e", 0)] and runs[("unrolled e2e", 0)].metrics()["test_psnr"] == 21.5

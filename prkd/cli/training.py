@@ -123,6 +123,26 @@ def ladder(args: argparse.Namespace, registry) -> int:
     return _resumable("ladder", train)
 
 
+def unrolled(args: argparse.Namespace, registry) -> int:
+    """Train notebook 10's unrolled experiment (``prkd.experiments.unrolled_study``) at the best beta of the
+    ladder's normalized sweep; resumable, records of earlier sittings skipped."""
+    from prkd.experiments import ladder_verdict, unrolled_study
+    from prkd.experiments.ladder import COMMITTED_RECORDS as LADDER_RECORDS
+
+    def train() -> None:
+        unrolled_study.unrolled_runs(args.preset)  # an unknown preset is refused before anything is read
+        committed = args.preset == "ladder"
+        records = args.records or (unrolled_study.COMMITTED_RECORDS if committed else None)
+        sweep = ladder_verdict.beta_rows(ladder_verdict.collect_ladder(
+            args.preset, registry=registry, records=LADDER_RECORDS if committed else None))
+        best_beta = unrolled_study.best_beta_of(sweep)
+        with _executor(args) as executor:
+            runs = unrolled_study.train_unrolled(args.preset, registry=registry, best_beta=best_beta,
+                                                 executor=executor, records=records)
+        print(f"unrolled {args.preset!r} (best beta {best_beta}): {len(runs)} runs complete")
+    return _resumable("unrolled", train)
+
+
 def _resumable(what: str, call) -> int:
     """Run ``call`` (a plan's training): 0 when done, 2 with the error for refused input or failed runs, 130
     on an interrupt (the same command resumes)."""

@@ -19,17 +19,24 @@ so.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
 
 from prkd.config import Config, ConfigError, make
 from prkd.data import Splits
+from prkd.experiments.plans import plan_run_id
 from prkd.experiments.ladder import LadderRun, train_in_order
 from prkd.learning import STUDENT_ALPHA, STUDENT_BETA
 from prkd.registry import Registry, Run
+from prkd.registry.records import read_records
 
-__all__ = ["UnrolledPlan", "UNROLLED_PLANS", "best_beta_of", "unrolled_runs", "train_unrolled"]
+__all__ = ["COMMITTED_RECORDS", "UnrolledPlan", "UNROLLED_PLANS", "best_beta_of", "unrolled_runs",
+           "train_unrolled"]
+
+#: Where the committed experiment keeps the records of earlier sittings' runs (``prkd.registry.records``).
+COMMITTED_RECORDS = Path(__file__).resolve().parents[2] / "docs" / "results" / "unrolled" / "records"
 
 
 @dataclass(frozen=True)
@@ -96,12 +103,15 @@ def unrolled_runs(preset: str, best_beta: float | None = None) -> list[LadderRun
     return [LadderRun(cfg.total_steps, group, seed, cfg) for group, seed, cfg in items]
 
 
-def train_unrolled(preset: str, *, registry: Registry, best_beta: float | None = None,
+def train_unrolled(preset: str, *, registry: Registry, best_beta: float | None = None, executor=None,
                    device: torch.device | None = None, progress: bool = True,
                    log: Callable[[str], None] = print,
-                   data: Splits | None = None) -> dict[str, Run]:
-    """Train (or take from the registry) every run of ``unrolled_runs``; a diverged run is marked failed and
-    skipped, and RunFailedError names all such runs at the end."""
-    return train_in_order(unrolled_runs(preset, best_beta), registry=registry, device=device,
-                          progress=progress,
+                   data: Splits | None = None, records: Path | None = None) -> dict[str, Run]:
+    """Train (or take from the registry) every run of ``unrolled_runs`` except those kept as records in
+    ``records`` (an earlier sitting's), on ``executor`` (``prkd.experiments.executors``; default: in this
+    process); a diverged run is marked failed and skipped, and RunFailedError names all such runs at the
+    end."""
+    kept = read_records(records)
+    runs = [r for r in unrolled_runs(preset, best_beta) if plan_run_id(r.cfg) not in kept]
+    return train_in_order(runs, registry=registry, executor=executor, device=device, progress=progress,
                           log=log, data=data, what=f"unrolled {preset}")

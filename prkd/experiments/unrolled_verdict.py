@@ -11,13 +11,15 @@ architectures), which the pairing cannot remove.
 from __future__ import annotations
 
 import statistics
+from pathlib import Path
 
-from prkd.experiments.fair_comparison import method_scores
+from prkd.experiments.fair_comparison import run_method_scores
 from prkd.experiments.ladder_verdict import paired_columns, read_family, score as ladder_score
 from prkd.experiments.plans import run_of
 from prkd.experiments.stats import paired_seeds
 from prkd.experiments.unrolled_study import unrolled_runs
 from prkd.registry import Registry, Run
+from prkd.registry.records import read_records
 
 __all__ = ["collect_unrolled", "score", "verdict_rows", "teacher_rows", "classical_rows"]
 
@@ -33,14 +35,15 @@ COMPARISONS = (
 )
 
 
-def collect_unrolled(preset: str, *, registry: Registry,
-                     best_beta: float | None = None) -> dict[tuple[str, int], Run]:
-    """The experiment's complete runs by (group, seed)."""
-    out = {}
+def collect_unrolled(preset: str, *, registry: Registry, best_beta: float | None = None,
+                     records: Path | None = None) -> dict[tuple[str, int], Run]:
+    """The experiment's runs by (group, seed): kept as a record in ``records`` (an earlier sitting's; the
+    record stays the result even when the run was trained again), or else complete in the registry."""
+    kept, out = read_records(records), {}
     for item in unrolled_runs(preset, best_beta):
         run = run_of(item.cfg, registry)
-        if run.is_complete:
-            out[(item.group, item.seed)] = run
+        if run.id in kept or run.is_complete:
+            out[(item.group, item.seed)] = kept.get(run.id, run)
     return out
 
 
@@ -85,13 +88,13 @@ def teacher_rows(runs: dict[tuple[str, int], Run]) -> list[dict]:
 
 def classical_rows(runs: dict[tuple[str, int], Run], images, *, n_images: int = 256) -> list[dict]:
     """Per scoring: each E2E system (unrolled and U-Net) against the classical solvers on its own noisy CDPs,
-    the per-seed means paired over seeds (``prkd.experiments.fair_comparison.method_scores``)."""
+    the per-seed means paired over seeds (``prkd.experiments.fair_comparison.run_method_scores``: computed
+    once per run while its weights are at hand, then kept in its folder and its record)."""
     per: dict[tuple[str, str], dict[int, float]] = {}
     for (group, seed), run in runs.items():
         if group not in ("unrolled e2e", "unet e2e"):
             continue
-        for method, both in method_scores(run.load_system("cpu"), images, n_images=n_images,
-                                          seed=seed).items():
+        for method, both in run_method_scores(run, images, n_images=n_images, seed=seed).items():
             for scoring, values in both.items():
                 name = f"{group} (learned)" if method == "learned (U-Net)" else f"{method} on {group}'s masks"
                 per.setdefault((name, scoring), {})[seed] = statistics.fmean(values)

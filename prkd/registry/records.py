@@ -18,7 +18,7 @@ from prkd.config import Config, from_dict
 from prkd.registry.run import Run, run_id
 from prkd.utils import atomic
 
-__all__ = ["RunRecord", "write_record", "read_records"]
+__all__ = ["RunRecord", "keep_records", "write_record", "read_records"]
 
 _PER_IMAGE = "_per_image"
 
@@ -87,3 +87,13 @@ def read_records(folder: Path | None) -> dict[str, RunRecord]:
         return {}
     records = [RunRecord(p) for p in sorted(Path(folder).glob("*.json"))]
     return {r.id: r for r in records}
+
+
+def keep_records(runs, folder: Path) -> None:
+    """Write a record of every complete run of ``runs`` to ``folder`` (a record read from elsewhere is copied
+    as it is), so that a later sitting reports them again without retraining them."""
+    for run in runs:
+        if isinstance(run, RunRecord):
+            atomic.write_text(Path(folder) / run.path.name, run.path.read_text())
+        else:
+            write_record(run, folder)

@@ -20,7 +20,7 @@ from prkd.data import load_splits
 from prkd.experiments.fair_comparison import FAIR_IMAGES, run_method_scores
 from prkd.learning.rescoring import refined_columns
 from prkd.registry import Registry
-from prkd.registry.records import RunRecord, write_record
+from prkd.registry.records import RunRecord, keep_records
 from prkd.utils import atomic
 from prkd.views.tables import save_figure, to_markdown, write_table
 
@@ -180,11 +180,7 @@ def write_ladder(results: LadderResults, folder: Path) -> dict[str, list[dict]]:
     atomic.write_text(folder / "verdict.md", verdict_markdown(results, tables))
     keep_fair_scores(results)
     # what a later sitting needs to report these runs without retraining them
-    for run in results.runs.values():
-        if isinstance(run, RunRecord):
-            atomic.write_text(folder / "records" / run.path.name, run.path.read_text())
-        else:
-            write_record(run, folder / "records")
+    keep_records(results.runs.values(), folder / "records")
     seconds = [r["train_seconds"] for r in tables["runs"]]
     by_rung = {str(s): round(sum(r["train_seconds"] for r in tables["runs"] if r["steps"] == s), 1)
                for s in results.rungs}
