@@ -2,6 +2,9 @@
 masks through every stage, every mode training with it, its config checks, and run ids of the U-Net left
 unchanged."""
 
+import signal
+import textwrap
+
 import pytest
 import torch
 
@@ -12,7 +15,7 @@ from prkd.learning import get_or_train
 from prkd.nets.unrolled import UnrolledReconstructor
 from prkd.physics.optics import CDPSensing
 from prkd.physics.system import PRSystem
-from prkd.registry import run_id
+from prkd.registry import load_checkpoint, run_id
 
 TINY = dict(n_train=64, n_val=32, n_test=32, batch_size=16, epochs=1, arch="unrolled", unroll_stages=2,
             unroll_width=4)
@@ -32,7 +35,62 @@ def test_the_data_consistency_step_keeps_the_truth_and_moves_a_wrong_start_towar
     step = sensing.A_adjoint(w * (y.sqrt() / w.abs())) / sensing.n_masks
     misfit = lambda x: (sensing.A(x).abs() - y.sqrt()).norm()  # noqa: E731
     assert misfit(step) < misfit(wrong)
-    assert net.relaxations().tolist() == pytest.approx([0.9])
+    assert net.relaxations().tolist() == pytest.approx([1.0])  # the plain projection at the start
+
+
+class _PhaseOfInput(torch.nn.Module):
+    """A stage's denoiser that returns the phase of the field it is given: with it, a stage is classical."""
+
+    def __init__(self, phase_range: float):
+        super().__init__()
+        self.phase_range = phase_range
+
+    def forward(self, field: torch.Tensor):
+        return (torch.complex(field[:, 0], field[:, 1]).angle() / self.phase_range)[:, None], torch.zeros(1)
+
+
+def test_a_stage_with_a_phase_denoiser_at_its_initial_step_is_one_iteration_of_error_reduction():
+    from prkd.classical import gerchberg_saxton
+    sensing = CDPSensing(n_masks=2, size=16, generator=torch.Generator().manual_seed(1))
+    phases = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    truth, start = (torch.polar(torch.ones(3, 16, 16), p) for p in phases)
+    y = sensing(truth)
+    net = UnrolledReconstructor(stages=1, depth=2, width=2, phase_range=3.0)
+    net.denoisers = torch.nn.ModuleList([_PhaseOfInput(3.0)])
+    with torch.no_grad():
+        x_hat, _ = net(start, y, sensing)
+    er = gerchberg_saxton(y, sensing, size=16, init=start, iterations=1, tol=0).z
+    assert torch.allclose(torch.polar(torch.ones_like(x_hat[:, 0]), 3.0 * x_hat[:, 0]), er, atol=1e-5)
+    assert not torch.allclose(er, start, atol=1e-2)  # the step moved: the check is not of a fixed point
+
+
+def test_one_images_result_does_not_depend_on_the_rest_of_its_batch(test_images):
+    cfg = prkd.make("smoke", **TINY, n_masks=2, noise="poisson", photons=100.0)
+    system = PRSystem(cfg).eval()
+    img = to_images(test_images[:4], cfg.data.image_size)
+    with torch.no_grad():
+        y = system.measure(img, generator=torch.Generator().manual_seed(0))
+        whole, _ = system.reconstruct(system.initialize(y), y)
+        alone, _ = system.reconstruct(system.initialize(y[2:3]), y[2:3])
+    assert torch.allclose(whole[2:3], alone, atol=1e-5)
+
+
+def test_an_unrolled_run_killed_mid_step_resumes_to_the_same_weights(tmp_path):
+    from test_faults import _KILL_HOOKS, _child
+    cfg = ("prkd.make('smoke', mode='e2e', n_train=64, n_val=32, n_test=32, batch_size=16, epochs=2, "
+           "arch='unrolled', unroll_stages=2, unroll_width=4, noise='poisson', photons=100.0)")
+    train = f"run = train.get_or_train({cfg}, registry=prkd.open_registry(), progress=False)\nprint(run.id)"
+    done = _child(train, tmp_path / "reference")
+    assert done.returncode == 0, done.stderr
+    rid = done.stdout.strip().splitlines()[-1]
+    killed = _child(textwrap.dedent(_KILL_HOOKS["mid-step"]).format(n=6) + train, tmp_path / "killed")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert (tmp_path / "killed" / "runs" / rid / "checkpoint.pt").is_file()  # epoch 1 was checkpointed
+    again = _child(train, tmp_path / "killed")
+    assert again.returncode == 0, again.stderr
+    ref = load_checkpoint(tmp_path / "reference" / "runs" / rid / "model.pt")["state_dict"]
+    res = load_checkpoint(tmp_path / "killed" / "runs" / rid / "model.pt")["state_dict"]
+    assert ref.keys() == res.keys() and all(torch.equal(res[k], ref[k]) for k in ref)
 
 
 def test_the_unrolled_system_runs_every_stage_and_its_gradient_reaches_the_masks(test_images):

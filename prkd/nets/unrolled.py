@@ -9,18 +9,19 @@ uses them (``net.arch = "unrolled"``)::
     v     = B x_k                                                                   (sensing.A)
     x_dc  = B^H (sqrt(y) v / |v|) / L                                               (least squares: B^H B = L
                                                                                     I)
-    x'    = x_k + lambda_k (x_dc - x_k),  lambda_k = sigmoid(r_k) learned, started at 0.9
+    x'    = x_k + lambda_k (x_dc - x_k),  lambda_k = 2 sigmoid(r_k) in (0, 2) learned, started at 1
     x_hat_k, f_k = U-Net_k(Re x', Im x' on the scene's N x N)                      (a phase image, like
                                                                                    D_theta's)
     x_{k+1} = exp(j phase_range x_hat_k) padded
 
-The data-consistency step is error reduction's amplitude projection with a learned relaxation (RAAR's
-fixed-point map with the support constraint left to the denoiser): it needs no step size to tune and is
-exactly the refinement that lifts the paper's U-Net output by ~10 dB at evaluation
-(``prkd.learning.refine``). Every stage calls the sensing operator, so gradients reach phi through every
-stage as well as through Algorithm 1. Each stage has its own U-Net (the error left after each projection
-differs from stage to stage); the output is the last stage's phase image, and L_feat uses the last stage's
-bottleneck.
+The data-consistency step is error reduction's amplitude projection with a learned relaxation (under- or
+over-relaxed, lambda in (0, 2)): it needs no step size to tune, and it is the step of the refinement that
+lifts the paper's U-Net output by ~10 dB at evaluation (``prkd.learning.refine``). At its start (lambda = 1)
+a stage whose denoiser returned the phase of its input would be exactly one iteration of
+``prkd.classical.gerchberg_saxton`` (tested). Every stage calls the sensing operator, so gradients reach phi
+through every stage as well as through Algorithm 1. Each stage has its own U-Net (the error left after each
+projection differs from stage to stage); the output is the last stage's phase image, and L_feat uses the last
+stage's bottleneck.
 """
 
 from __future__ import annotations
@@ -42,11 +43,14 @@ class UnrolledReconstructor(nn.Module):
     """K data-consistency + denoiser stages (module docstring). ``sensing`` needs ``A``, ``A_adjoint``,
     ``n_masks``."""
 
-    def __init__(self, *, stages: int, depth: int, width: int, phase_range: float, relaxation: float = 0.9):
+    def __init__(self, *, stages: int, depth: int, width: int, phase_range: float, relaxation: float = 1.0):
         super().__init__()
         if not (isinstance(stages, int) and stages >= 1):
             raise ValueError(f"unroll_stages must be an integer >= 1; got {stages!r}")
-        self.relax_logit = nn.Parameter(torch.full((stages,), math.log(relaxation / (1 - relaxation))))
+        if not 0 < relaxation < 2:
+            raise ValueError(f"relaxation must lie in (0, 2); got {relaxation!r}")
+        half = relaxation / 2
+        self.relax_logit = nn.Parameter(torch.full((stages,), math.log(half / (1 - half))))
         self.denoisers = nn.ModuleList([UNet(depth=depth, width=width) for _ in range(stages)])
         self.phase_range = phase_range
 
@@ -55,8 +59,8 @@ class UnrolledReconstructor(nn.Module):
         return self.denoisers[-1].feature_shape(n)
 
     def relaxations(self) -> torch.Tensor:
-        """lambda_k of every stage, in (0, 1)."""
-        return torch.sigmoid(self.relax_logit)
+        """lambda_k of every stage, in (0, 2) (1: the plain amplitude projection of error reduction)."""
+        return 2 * torch.sigmoid(self.relax_logit)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor, sensing) -> tuple[torch.Tensor, torch.Tensor]:
         """z (B, N, N) complex, y (B, L, M, M) CDPs -> (x_hat (B, 1, N, N), the last stage's bottleneck
