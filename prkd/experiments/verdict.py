@@ -267,7 +267,7 @@ def verdict_rows(results: StudyResults) -> list[dict]:
         c, verdict = _judge(results, a, b, kind)
         tested = c.primary("ssim" if kind == "greater ssim" else "psnr")
         p = tested.p_value if kind in ("greater", "greater ssim") else math.nan
-        readings.append((tested, c.equivalence[1] if kind == "greater" else "equivalence not shown"))
+        readings.append((tested, c.equivalence[1] if kind == "greater" else "equivalence not shown", kind))
         o = c.optics
         rows.append({
             "claim": claim, "A": a, "B": b, "seeds": len(c.seeds),
@@ -283,10 +283,11 @@ def verdict_rows(results: StudyResults) -> list[dict]:
             "init corr A / B": f"{_fmt(o['init_corr_end_a'], 3)} / {_fmt(o['init_corr_end_b'], 3)}",
             "L_cdp (paper) A / B": f"{_fmt(o['val_cdp_end_a'], 3)} / {_fmt(o['val_cdp_end_b'], 3)}",
         })
-    for row, adjusted, (tested, equivalence) in zip(rows, holm([r["p"] for r in rows]), readings):
+    untested = {"teacher": "single runs, no seed-level test: see verdict",
+                "plateau": "an equivalence test: see verdict"}
+    for row, adjusted, (tested, equivalence, kind) in zip(rows, holm([r["p"] for r in rows]), readings):
         row["p (Holm)"] = adjusted
-        row["reading"] = (reading(tested, adjusted, equivalence) if not math.isnan(adjusted)
-                          else "no p-value (see verdict)")
+        row["reading"] = untested.get(kind) or reading(tested, adjusted, equivalence)
         for key in ("p", "p (Holm)", "p TOST ±0.25"):
             row[key] = "" if math.isnan(row[key]) else round(row[key], 4)
     return rows
