@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from prkd.config import PRESETS
@@ -124,7 +125,16 @@ def _add_cluster_options(parser: argparse.ArgumentParser, what: str,
     return group
 
 
+def take_interrupts() -> None:
+    """Let SIGINT stop a command as Ctrl-C does (checkpoints kept, the same command resumes), also when a
+    non-interactive shell started it in the background (``... &``, ``setsid nohup ... &``), which POSIX starts
+    with SIGINT ignored: there a plan's parent would never pass an interrupt on to its worker processes."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: list[str] | None = None) -> int:
+    take_interrupts()
     parser = _parser()
     args = parser.parse_args(argv)
     from prkd.registry import OutputNotWritableError, open_registry

@@ -155,6 +155,21 @@ def test_ctrl_c_on_the_command_line_saves_a_checkpoint_and_says_how_to_resume(tm
     assert state["epoch"] >= 1
 
 
+def test_the_command_line_takes_sigint_back_when_a_background_shell_ignored_it():
+    """A script's `... &` starts a process with SIGINT ignored; a plan's parent must still pass Ctrl-C on."""
+    from prkd.__main__ import take_interrupts
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        take_interrupts()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        handler = lambda *a: None  # noqa: E731
+        signal.signal(signal.SIGINT, handler)
+        take_interrupts()  # a handler someone installed is left alone
+        assert signal.getsignal(signal.SIGINT) is handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_a_nan_loss_stops_training_names_step_and_term_and_marks_the_run_failed(monkeypatch, registry):
     cfg = prkd.make("smoke", mode="e2e", **TINY)
     calls = [0]
