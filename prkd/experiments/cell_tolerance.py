@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 __all__ = ["HALF_WIDTH_RATIO_TOLERANCE", "MEAN_TOLERANCE_IN_HALF_WIDTHS", "SINGLE_RUN_TOLERANCE",
-           "Measurement", "compare_cells", "parse_cell"]
+           "Measurement", "SeedSpread", "compare_cells", "parse_cell"]
 
 #: The fresh mean may move by this many committed 95 % half-widths: it must lie inside the committed CI.
 MEAN_TOLERANCE_IN_HALF_WIDTHS = 1.0
@@ -29,6 +29,20 @@ _MEASUREMENT = re.compile(rf"(?<![\w.])({_NUMBER})(?:\s*±\s*({_NUMBER}))?(?![\w
 _METRIC = re.compile(r"psnr|ssim")
 _LIST_SEPARATOR = re.compile(r", | < ")
 _EPSILON = 1e-9  # keeps a difference written at the tolerance's own digits from failing on float rounding
+
+
+class SeedSpread(str):
+    """A text cell of single-seed numbers (e.g. each L_t's seed-0 student minus E2E) with ``seed_sd``, the
+    sample standard deviation over seeds of the same quantity where the run measured one (None: not
+    measured). A view writes it into its table's JSON (``prkd.views.tables.json_cell``) and check-results
+    reads it back, letting each number move by ``SEED_SPREAD_FACTOR`` times it."""
+
+    seed_sd: float | None
+
+    def __new__(cls, text: str, seed_sd: float | None) -> "SeedSpread":
+        cell = super().__new__(cls, text)
+        cell.seed_sd = None if seed_sd is None else float(seed_sd)
+        return cell
 
 
 @dataclass(frozen=True)

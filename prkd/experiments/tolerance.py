@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from prkd.experiments.cell_tolerance import (HALF_WIDTH_RATIO_TOLERANCE, MEAN_TOLERANCE_IN_HALF_WIDTHS,
-                                             SINGLE_RUN_TOLERANCE, Measurement, compare_cells, parse_cell)
+                                             SINGLE_RUN_TOLERANCE, Measurement, SeedSpread, compare_cells,
+                                             parse_cell)
 
 __all__ = ["HALF_WIDTH_RATIO_TOLERANCE", "KEY_COLUMN", "MEAN_TOLERANCE_IN_HALF_WIDTHS", "SEED_SPREAD_FACTOR",
            "SINGLE_RUN_TOLERANCE", "UNCOMPARED_COLUMN_WORDS", "UNCOMPARED_COLUMNS", "CheckOutcome",
@@ -121,20 +122,9 @@ def _single_run_tolerance(cell: str, group: str | None, column: str, spreads: di
     ``SeedSpread`` read from a table's JSON file), else from its group's seeds in a per-run table, else None
     (``SINGLE_RUN_TOLERANCE``)."""
     seed_sd = getattr(cell, "seed_sd", None)
-    if seed_sd is not None:
+    if seed_sd is not None and not math.isnan(seed_sd):
         return SEED_SPREAD_FACTOR * seed_sd
     return (spreads or {}).get((group, column))
-
-
-class _TextWithSpread(str):
-    """A text cell read from a table's JSON file together with the ``seed_sd`` its view wrote."""
-
-    seed_sd: float | None
-
-    def __new__(cls, text: str, seed_sd: float | None) -> "_TextWithSpread":
-        cell = super().__new__(cls, text)
-        cell.seed_sd = seed_sd
-        return cell
 
 
 def _seed_spreads(rows: list[dict], columns: list[str]) -> dict[tuple[str, str], float]:
@@ -231,7 +221,7 @@ def _canonical(cell) -> str:
     table printed: ``mean ± half`` for an interval, a float with its six decimals, a text with its seed
     spread as that text (carrying ``seed_sd``), anything else as it is."""
     if isinstance(cell, dict) and "text" in cell:
-        return _TextWithSpread(cell["text"], cell.get("seed_sd"))
+        return SeedSpread(cell["text"], cell.get("seed_sd"))
     if isinstance(cell, dict):
         mean, half = (math.nan if cell.get(k) is None else cell[k] for k in ("mean", "half"))
         return f"{mean:.6f}" if math.isnan(half) else f"{mean:.6f} ± {half:.6f}"

@@ -15,6 +15,7 @@ import json
 import math
 from pathlib import Path
 
+from prkd.experiments.cell_tolerance import SeedSpread
 from prkd.utils import atomic
 
 __all__ = ["Interval", "SeedSpread", "format_ci", "json_cell", "save_figure", "to_markdown", "write_table"]
@@ -34,19 +35,6 @@ class Interval(str):
         return cell
 
 
-class SeedSpread(str):
-    """A text cell of single-seed numbers (e.g. each L_t's seed-0 student minus E2E) with ``seed_sd``, the
-    sample standard deviation over seeds of the same quantity where the run measured one (at the L_t that
-    has several seeds); ``check-results`` lets each number move by ``SEED_SPREAD_FACTOR`` times it."""
-
-    seed_sd: float
-
-    def __new__(cls, text: str, seed_sd: float) -> "SeedSpread":
-        cell = super().__new__(cls, text)
-        cell.seed_sd = float(seed_sd)
-        return cell
-
-
 def format_ci(mean: float, half: float, digits: int) -> Interval:
     """``"mean ± half"`` (just the mean when there is one value), keeping the unrounded numbers."""
     return Interval(mean, half, digits)
@@ -63,7 +51,8 @@ def json_cell(value):
     if isinstance(value, Interval):
         return {"mean": _finite_or_none(value.mean), "half": _finite_or_none(value.half)}
     if isinstance(value, SeedSpread):
-        return {"text": str(value), "seed_sd": _finite_or_none(value.seed_sd)}
+        spread = value.seed_sd
+        return {"text": str(value), "seed_sd": None if spread is None else _finite_or_none(spread)}
     if isinstance(value, bool) or value is None or isinstance(value, int):
         return value
     if isinstance(value, float) or hasattr(value, "__float__") and not isinstance(value, str):
