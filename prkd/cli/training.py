@@ -126,16 +126,12 @@ def ladder(args: argparse.Namespace, registry) -> int:
 def unrolled(args: argparse.Namespace, registry) -> int:
     """Train notebook 10's unrolled experiment (``prkd.experiments.unrolled_study``) at the best beta of the
     ladder's normalized sweep; resumable, records of earlier sittings skipped."""
-    from prkd.experiments import ladder_verdict, unrolled_study
-    from prkd.experiments.ladder import COMMITTED_RECORDS as LADDER_RECORDS
+    from prkd.experiments import unrolled_study
 
     def train() -> None:
         unrolled_study.unrolled_runs(args.preset)  # an unknown preset is refused before anything is read
-        committed = args.preset == "ladder"
-        records = args.records or (unrolled_study.COMMITTED_RECORDS if committed else None)
-        sweep = ladder_verdict.beta_rows(ladder_verdict.collect_ladder(
-            args.preset, registry=registry, records=LADDER_RECORDS if committed else None))
-        best_beta = unrolled_study.best_beta_of(sweep)
+        records = args.records or (unrolled_study.COMMITTED_RECORDS if args.preset == "ladder" else None)
+        best_beta = unrolled_study.best_beta(args.preset, registry=registry)
         with _executor(args) as executor:
             runs = unrolled_study.train_unrolled(args.preset, registry=registry, best_beta=best_beta,
                                                  executor=executor, records=records)
