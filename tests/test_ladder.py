@@ -58,6 +58,16 @@ def test_a_bad_ladder_preset_is_refused(registry):
         ladder.train_ladder("quick", registry=registry)
 
 
+def test_committed_records_serve_only_the_preset_they_were_trained_at():
+    from prkd.experiments import unrolled_study
+
+    assert ladder.committed_records("ladder") == ladder.COMMITTED_RECORDS
+    assert unrolled_study.committed_records("ladder") == unrolled_study.COMMITTED_RECORDS
+    for other in ("smoke", "quick", "study"):
+        assert ladder.committed_records(other) is None
+        assert unrolled_study.committed_records(other) is None
+
+
 def test_the_reading_claims_no_more_than_holm_and_tost_allow():
     r = PairedResult(-0.8, -1.2, -0.4, 5, 0.004, "t over seeds")
     assert _reading(r, 0.02, "equivalence not shown") == "A < B (Holm p < 0.05)"

@@ -112,10 +112,10 @@ def study(args: argparse.Namespace, registry) -> int:
 
 def ladder(args: argparse.Namespace, registry) -> int:
     """Train the budget ladder's runs (``prkd.experiments.ladder``), cheapest rung first; resumable."""
-    from prkd.experiments.ladder import COMMITTED_RECORDS, train_ladder
+    from prkd.experiments.ladder import committed_records, train_ladder
 
     def train() -> None:
-        records = args.records or (COMMITTED_RECORDS if args.preset == "ladder" else None)
+        records = args.records or committed_records(args.preset)
         with _executor(args) as executor:
             runs = train_ladder(args.preset, registry=registry, executor=executor, max_steps=args.max_steps,
                                 records=records)
@@ -130,7 +130,7 @@ def unrolled(args: argparse.Namespace, registry) -> int:
 
     def train() -> None:
         unrolled_study.unrolled_runs(args.preset)  # an unknown preset is refused before anything is read
-        records = args.records or (unrolled_study.COMMITTED_RECORDS if args.preset == "ladder" else None)
+        records = args.records or unrolled_study.committed_records(args.preset)
         best_beta = unrolled_study.best_beta(args.preset, registry=registry)
         with _executor(args) as executor:
             runs = unrolled_study.train_unrolled(args.preset, registry=registry, best_beta=best_beta,

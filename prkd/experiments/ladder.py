@@ -39,9 +39,16 @@ from prkd.registry.records import read_records
 
 #: Where the committed ladder keeps the records of the runs of earlier sittings (``prkd.registry.records``).
 COMMITTED_RECORDS = Path(__file__).resolve().parents[2] / "docs" / "results" / "ladder" / "records"
+#: The preset whose runs the committed records hold.
+COMMITTED_PRESET = "ladder"
 
-__all__ = ["COMMITTED_RECORDS", "Rung", "LadderPlan", "LadderRun", "LADDER_PLANS", "ladder_runs",
-           "train_ladder", "train_in_order"]
+__all__ = ["COMMITTED_RECORDS", "committed_records", "Rung", "LadderPlan", "LadderRun", "LADDER_PLANS",
+           "ladder_runs", "train_ladder", "train_in_order"]
+
+
+def committed_records(preset: str) -> Path | None:
+    """The committed records' folder if ``preset`` is the one they were trained at, else None."""
+    return COMMITTED_RECORDS if preset == COMMITTED_PRESET else None
 
 
 @dataclass(frozen=True)

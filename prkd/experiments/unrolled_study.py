@@ -28,16 +28,23 @@ from prkd.config import Config, ConfigError, make
 from prkd.data import Splits
 from prkd.experiments.plans import plan_run_id
 from prkd.experiments import ladder_verdict
-from prkd.experiments.ladder import COMMITTED_RECORDS as LADDER_RECORDS, LadderRun, train_in_order
+from prkd.experiments import ladder
+from prkd.experiments.ladder import LadderRun, train_in_order
 from prkd.learning import STUDENT_ALPHA, STUDENT_BETA
 from prkd.registry import Registry, Run
 from prkd.registry.records import read_records
 
-__all__ = ["COMMITTED_RECORDS", "UnrolledPlan", "UNROLLED_PLANS", "best_beta", "best_beta_of",
-           "unrolled_runs", "train_unrolled"]
+__all__ = ["COMMITTED_RECORDS", "committed_records", "UnrolledPlan", "UNROLLED_PLANS", "best_beta",
+           "best_beta_of", "unrolled_runs", "train_unrolled"]
 
 #: Where the committed experiment keeps the records of earlier sittings' runs (``prkd.registry.records``).
 COMMITTED_RECORDS = Path(__file__).resolve().parents[2] / "docs" / "results" / "unrolled" / "records"
+
+
+def committed_records(preset: str) -> Path | None:
+    """The committed records' folder if ``preset`` is the one they are trained at (the ladder's), else
+    None."""
+    return COMMITTED_RECORDS if preset == ladder.COMMITTED_PRESET else None
 
 
 @dataclass(frozen=True)
@@ -78,8 +85,8 @@ def best_beta_of(beta_rows: list[dict]) -> float | None:
 
 def best_beta(preset: str, *, registry: Registry) -> float | None:
     """``best_beta_of`` the preset's ladder sweep, read from the registry and, at preset ladder, from the
-    ladder's committed records (``prkd.experiments.ladder.COMMITTED_RECORDS``)."""
-    kept = LADDER_RECORDS if preset == "ladder" else None
+    ladder's committed records (``prkd.experiments.ladder.committed_records``)."""
+    kept = ladder.committed_records(preset)
     return best_beta_of(ladder_verdict.beta_rows(ladder_verdict.collect_ladder(preset, registry=registry,
                                                                                records=kept)))
 
