@@ -68,6 +68,21 @@ def test_committed_records_serve_only_the_preset_they_were_trained_at():
         assert unrolled_study.committed_records(other) is None
 
 
+def test_the_verdict_names_every_group_a_rung_has_not_completed():
+    from prkd.experiments.ladder_verdict import LadderResults
+    from prkd.views.ladder_report import _missing_groups
+
+    items = [ladder.LadderRun(steps, group, seed, None) for steps in (128, 2048)
+             for group in ("e2e", "L_cdp only", "L_feat only") for seed in (0, 1, 2)]
+    done = {(i.steps, i.group, i.seed): None for i in items
+            if i.steps == 128 or i.group == "e2e" or (i.group, i.seed) == ("L_cdp only", 0)}
+    text = _missing_groups(LadderResults(ladder.LADDER_PLANS["smoke"], items, done))
+    assert text == (" Not reported, runs missing: L_cdp only at 2048 steps (1 of 3 seeds); "
+                    "L_feat only at 2048 steps (0 of 3 seeds).")
+    everything = {(i.steps, i.group, i.seed): None for i in items}
+    assert _missing_groups(LadderResults(ladder.LADDER_PLANS["smoke"], items, everything)) == ""
+
+
 def test_the_reading_claims_no_more_than_holm_and_tost_allow():
     r = PairedResult(-0.8, -1.2, -0.4, 5, 0.004, "t over seeds")
     assert _reading(r, 0.02, "equivalence not shown") == "A < B (Holm p < 0.05)"

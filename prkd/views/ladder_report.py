@@ -129,6 +129,16 @@ def _gap_course(within: list[dict]) -> str:
             f"{end['high']:+.2f}] at its end ({change:+.2f} dB).")
 
 
+def _missing_groups(results: LadderResults) -> str:
+    """' Not reported, runs missing: ...' for every planned group of a rung that has not all its seeds."""
+    missing = [f"{group} at {steps} steps ({len(results.seeds(steps, group))} of "
+               f"{len(results.planned(steps, group))} seeds)"
+               for steps in results.rungs
+               for group in dict.fromkeys(i.group for i in results.items if i.steps == steps)
+               if not results.complete(steps, group)]
+    return f" Not reported, runs missing: {'; '.join(missing)}." if missing else ""
+
+
 def verdict_markdown(results: LadderResults, tables: dict[str, list[dict]]) -> str:
     """verdict.md: the scope, the top rung's precondition, the verdict table and the trend."""
     cfg = results.items[0].cfg
@@ -145,7 +155,7 @@ def verdict_markdown(results: LadderResults, tables: dict[str, list[dict]]) -> s
         f"mode alike), the teacher with L_t = {results.plan.teacher_masks}; planned rungs of "
         f"{', '.join(map(str, results.rungs))} Adam steps (the paper: {PAPER_STEPS}). {len(results.runs)} of "
         f"{len(results.items)} planned runs "
-        "complete.",
+        f"complete.{_missing_groups(results)}",
         "",
         f"Precondition at the top rung (validation PSNR gains < {FLAT_DB} dB over the last 10 % of steps): "
         f"{'met' if met else 'not met'} -- {flat_text}.",
