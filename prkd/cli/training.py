@@ -1,5 +1,5 @@
 """The commands that train: ``reproduce`` and ``plan`` (a preset's runs, then its notebooks), ``train`` (one
-run), ``study`` (notebook 07's plan) and ``ladder`` (the budget ladder)."""
+run), ``study`` (notebook 07's plan), ``ladder`` (the budget ladder) and ``unrolled`` (notebook 10's plan)."""
 
 from __future__ import annotations
 

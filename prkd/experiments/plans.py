@@ -64,7 +64,7 @@ class Plan:
 
 
 #: The paper sweeps L_t = 1..15 (Sec. 4.2). On a 2-core CPU ``quick`` takes a spread of five teachers, which
-#: with the other 16 runs fits the 30-minute budget of the quick reproduction (README, Reproduction).
+#: with the other 16 runs keeps the quick reproduction near half an hour (README, What they produce).
 PLANS: dict[str, Plan] = {
     "smoke": Plan("smoke", (1, 3, 9)),
     "quick": Plan("quick", (1, 3, 5, 9, 15)),
