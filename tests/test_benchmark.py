@@ -132,3 +132,27 @@ def test_an_unknown_group_is_refused_naming_the_allowed_ones(tmp_path):
     assert "--only" in result.stderr and "'init_backward_time'" in result.stderr
     assert all(f"'{group}'" in result.stderr for group in ("train_steps", "backward",
                                                            "backward_time", "allocator"))
+
+
+def test_the_unrolled_choice_trains_each_candidate_and_picks_the_cheapest_near_the_best(tmp_path):
+    out = tmp_path / "choice.csv"
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "unrolled_choice.py"), "--preset", "smoke",
+                             "--epochs", "1", "--stages", "1", "2", "--widths", "4", "--seeds", "0", "1",
+                             "--output-dir", str(tmp_path / "runs"), "--out", str(out)],
+                            capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = out.read_text().splitlines()
+    assert rows[0].startswith("arch,stages,width,seeds,test_psnr,test_psnr_sd,val_psnr,")
+    assert [r.split(",")[:4] for r in rows[1:]] == [["unet", "", "", "2"], ["unrolled", "1", "4", "2"],
+                                                    ["unrolled", "2", "4", "2"]]
+    assert "choice: K = " in result.stdout
+
+    spec = importlib.util.spec_from_file_location("unrolled_choice", BENCHMARKS / "unrolled_choice.py")
+    choice = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(choice)
+    table = [{"arch": "unet", "test_psnr": 30.0, "seconds_per_step": 0.1},
+             {"arch": "unrolled", "stages": 5, "test_psnr": 25.0, "seconds_per_step": 0.9},
+             {"arch": "unrolled", "stages": 3, "test_psnr": 24.8, "seconds_per_step": 0.5},
+             {"arch": "unrolled", "stages": 1, "test_psnr": 24.0, "seconds_per_step": 0.2}]
+    assert choice.choose(table, margin=0.25)["stages"] == 3  # within 0.25 dB of 25.0, and cheaper than K = 5
+    assert choice.choose(table, margin=1.0)["stages"] == 1

@@ -35,7 +35,7 @@ from prkd.registry import Registry, Run
 from prkd.registry.records import read_records
 
 __all__ = ["COMMITTED_RECORDS", "committed_records", "UnrolledPlan", "UNROLLED_PLANS", "best_beta",
-           "best_beta_of", "unrolled_runs", "train_unrolled"]
+           "best_beta_of", "plan_config", "unrolled_runs", "train_unrolled"]
 
 #: Where the committed experiment keeps the records of earlier sittings' runs (``prkd.registry.records``).
 COMMITTED_RECORDS = Path(__file__).resolve().parents[2] / "docs" / "results" / "unrolled" / "records"
@@ -91,10 +91,18 @@ def best_beta(preset: str, *, registry: Registry) -> float | None:
                                                                                records=kept)))
 
 
-def _make(plan: UnrolledPlan, arch: str, **overrides) -> Config:
+def plan_config(preset: str, arch: str, **overrides) -> Config:
+    """A config of the experiment at ``preset``: its noise, schedule and epochs (``overrides`` win), with the
+    recovery network ``arch`` ("unet" or "unrolled")."""
+    plan = _plan(preset)
     arch_fields = {"arch": arch} if arch == "unrolled" else {}
     extra = {} if plan.preset == "ladder" else {"lr_schedule": plan.lr_schedule}
-    return make(plan.preset, epochs=plan.epochs, **dict(plan.noise), **arch_fields, **extra, **overrides)
+    fields = {"epochs": plan.epochs, **dict(plan.noise), **arch_fields, **extra, **overrides}
+    return make(plan.preset, **fields)
+
+
+def _make(plan: UnrolledPlan, arch: str, **overrides) -> Config:
+    return plan_config(plan.preset, arch, **overrides)
 
 
 def unrolled_runs(preset: str, best_beta: float | None = None) -> list[LadderRun]:
