@@ -6,7 +6,8 @@
     python -m prkd reproduce [--preset quick] [--only 01 02] [--force]
                          [--processes N | --workers N | --scheduler ADDRESS]
     python -m prkd plan [--preset quick] [--processes N | --workers N | --scheduler ADDRESS]   (no notebooks)
-    python -m prkd study [--preset study] [--processes 2 | --workers N | --scheduler ADDRESS]
+    python -m prkd study [--preset study] [--records DIR] [--record-only] [--processes 2 | --workers N |
+                         --scheduler ADDRESS]
     python -m prkd ladder [--preset ladder] [--max-steps N]
                          [--processes N | --workers N | --scheduler ADDRESS]
     python -m prkd unrolled [--preset ladder] [--processes N | --workers N | --scheduler ADDRESS]
@@ -62,6 +63,11 @@ def _add_commands(sub) -> None:
     st = sub.add_parser("study", help="train the runs of notebook 07's study (resumable; by default in two "
                                       "one-thread worker processes)")
     st.add_argument("--preset", default="study", help="study (default) or smoke")
+    st.add_argument("--records", default=None, metavar="DIR",
+                    help="runs kept as records by an earlier sitting, not trained again; every complete run "
+                         "is recorded there at the end (default at preset study: docs/results/study/records)")
+    st.add_argument("--record-only", action="store_true",
+                    help="write the records of the complete runs and train nothing")
     _add_cluster_options(st, "train the study", processes_default="2")
     la = sub.add_parser("ladder", help="train the budget ladder's runs, cheapest rung first (resumable)")
     la.add_argument("--preset", default="ladder", help="ladder (default) or smoke")

@@ -106,7 +106,7 @@ def preset_plan(preset: str):
     """Every run the notebooks of ``preset`` train, as one plan graph: the reproduction's plan (notebooks
     03-06) and, where notebook 07 runs, the study's (``prkd.experiments.graph.PlanGraph``)."""
     from prkd.experiments.graph import PlanGraph
-    from prkd.experiments.plans import PLANS, experiment_configs
+    from prkd.experiments.plans import PLANS, experiment_configs, plan_run_id
     from prkd.experiments.study import STUDY_PLANS, study_configs
     from prkd.experiments.ladder import LADDER_PLANS, ladder_runs
     from prkd.experiments.unrolled_study import UNROLLED_PLANS, unrolled_runs
@@ -121,7 +121,17 @@ def preset_plan(preset: str):
     # the best-beta students need notebook 09 first
     if preset in UNROLLED_PLANS and UNROLLED_NOTEBOOK in stems:
         configs.update({f"unrolled: {item.name}": item.cfg for item in unrolled_runs(preset)})
-    return PlanGraph.from_configs(configs)
+    return PlanGraph.from_configs({name: cfg for name, cfg in configs.items()
+                                   if plan_run_id(cfg) not in _committed_records(preset)})
+
+
+def _committed_records(preset: str) -> dict:
+    """The runs that the study, the ladder and the unrolled experiment keep as committed records at ``preset``
+    (their notebooks report them without training them)."""
+    from prkd.experiments import ladder, study, unrolled_study
+    from prkd.registry.records import read_records
+    return {run_id: record for experiment in (study, ladder, unrolled_study)
+            for run_id, record in read_records(experiment.committed_records(preset)).items()}
 
 
 def train_preset_plan(preset: str, *, registry: Registry, executor=None, log=print):

@@ -16,7 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import torch
+
+
+def _share_the_cores_among_workers() -> None:
+    """Under pytest-xdist (``scripts/test.sh`` runs ``-n 2``), each worker gets its share of the cores for
+    torch and for the notebook kernels and subprocesses it starts: without it every worker would use them all
+    and the workers would fight over them (many times slower on 2 cores)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers > 1:
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[name] = threads
+
+
+_share_the_cores_among_workers()  # before torch starts its thread pool
+import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data" / "fashion-mnist"

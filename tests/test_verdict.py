@@ -126,7 +126,7 @@ def study_runs(monkeypatch, registry) -> dict[str, Run]:
 
     The synthetic model.pt files are empty, so the offset-free drift and the refined scores of ``runs.csv``
     (which load each model) read stand-in values."""
-    monkeypatch.setattr(study_report, "_drift_without_offset", lambda run: 0.123)
+    monkeypatch.setattr(study_report, "drift_without_offset", lambda run: 0.123)
     monkeypatch.setattr(study_report, "refined_columns",
                         lambda run: {"refined_psnr": 30.0, "refined_ssim": 0.9})
     runs, seen = {}, {}

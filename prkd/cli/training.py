@@ -101,13 +101,37 @@ def _executor(args: argparse.Namespace, default_processes: int | None = None):
 
 
 def study(args: argparse.Namespace, registry) -> int:
-    from prkd.experiments import study
+    """Train notebook 07's study, skipping the runs kept as records (an earlier sitting's), then keep a record
+    of every complete run (``prkd.views.study_records``); ``--record-only`` keeps the records and trains
+    nothing."""
+    from prkd.experiments import study, verdict
 
     def train() -> None:
         study.study_configs(args.preset)  # an unknown preset is refused before any worker starts
-        with _executor(args, default_processes=2) as executor:
-            study.train_study(args.preset, registry=registry, executor=executor)
+        records = args.records or study.committed_records(args.preset)
+        try:
+            if not args.record_only:
+                with _executor(args, default_processes=2) as executor:
+                    study.train_study(args.preset, registry=registry, executor=executor, records=records)
+        finally:
+            if records is not None and not _interrupted():
+                from prkd.views.study_records import keep_study_records
+                results = verdict.collect_study(args.preset, registry=registry, records=records, partial=True)
+                written = keep_study_records(results, records, registry)
+                complete = len({run.id for run in results.runs.values()})
+                print(f"study {args.preset!r}: {complete} runs complete, {written} records written to "
+                      f"{records}")
     return _resumable("study", train)
+
+
+def _interrupted() -> bool:
+    """Whether the exception being handled is an interrupt (then records wait: ``study --record-only``)."""
+    error = sys.exc_info()[1]
+    if isinstance(error, KeyboardInterrupt):
+        print("prkd: the records of this sitting's runs were not written; write them with "
+              "python -m prkd study --record-only", file=sys.stderr)
+        return True
+    return False
 
 
 def ladder(args: argparse.Namespace, registry) -> int:

@@ -20,9 +20,15 @@ the seed's generator before its U-Net, so teachers of different L_t do not share
 
 ``train_study`` trains the plan as one graph of runs (``prkd.experiments.graph``: each student after its
 teacher, the longest teacher-and-students chains first) on an executor (``prkd.experiments.executors``). Its
-default is a pool of two one-thread processes: two processes on two cores train about 2.9x faster than one
-process with two threads on this project's CPU (measured: an E2E epoch at quick shapes takes 6.4 s in each of
-two one-thread processes, 9 s in one two-thread process). Each launch adds its wall time to ``wall.json``.
+default is a pool of two one-thread processes: what that gains over one two-thread process depends on the CPU
+(measured: 2.9x on one 2-core machine, 1.18x on a 2-core AMD EPYC, 0.90x on a 2-core Intel Xeon;
+docs/scale-out.md). Each launch, finished or interrupted, adds its wall time to ``wall.json``.
+
+The study takes longer than a sitting on a 2-core CPU (about 3.5 h on that Intel Xeon), and a sitting's
+registry does not outlive it. So the runs of earlier sittings are kept as records
+(``prkd.registry.records``, with their per-image scores and what the report needs of their weights:
+``prkd.views.study_report.keep_study_records``) in ``records``; ``train_study`` skips them (a student whose
+teacher is only a record trains the teacher again first), and the launches' wall times are kept beside them.
 """
 
 from __future__ import annotations
@@ -38,10 +44,25 @@ from prkd.utils import atomic
 from prkd.config import Config, ConfigError, make
 from prkd.experiments.executors import ProcessPool
 from prkd.experiments.graph import PlanGraph, run_plan
+from prkd.experiments.plans import plan_run_id
 from prkd.registry import Registry
+from prkd.registry.records import read_records
 from prkd.learning import STUDENT_ALPHA, STUDENT_BETA
 
-__all__ = ["StudyPlan", "STUDY_PLANS", "study_configs", "train_study", "wall_time"]
+__all__ = ["COMMITTED_RECORDS", "committed_records", "StudyPlan", "STUDY_PLANS", "study_configs",
+           "keep_wall_time", "train_study", "wall_time"]
+
+#: Where the committed study keeps the records of the runs of earlier sittings (``prkd.registry.records``).
+COMMITTED_RECORDS = Path(__file__).resolve().parents[2] / "docs" / "results" / "study" / "records"
+#: The preset whose runs the committed records hold.
+COMMITTED_PRESET = "study"
+#: The launches' wall times kept beside the records (the registry's ``wall.json`` does not outlive a sitting).
+RECORDED_WALL = "_launches.json"
+
+
+def committed_records(preset: str) -> Path | None:
+    """The committed records' folder if ``preset`` is the one they were trained at, else None."""
+    return COMMITTED_RECORDS if preset == COMMITTED_PRESET else None
 
 
 @dataclass(frozen=True)
@@ -122,35 +143,55 @@ def _wall_file(preset: str, registry: Registry) -> Path:
     return registry.folder("study", preset) / "wall.json"
 
 
-def wall_time(preset: str, registry: Registry) -> dict:
-    """The study's recorded launches (start, seconds, workers) and their total seconds."""
-    path = _wall_file(preset, registry)
-    sessions = json.loads(path.read_text())["sessions"] if path.is_file() else []
+def _sessions(path: Path | None) -> list[dict]:
+    return json.loads(path.read_text())["sessions"] if path is not None and path.is_file() else []
+
+
+def wall_time(preset: str, registry: Registry, records: Path | None = None) -> dict:
+    """The study's launches (start, seconds, workers), this registry's and those kept in ``records``, and
+    their total seconds."""
+    kept = _sessions(Path(records) / RECORDED_WALL if records is not None else None)
+    starts = {s["started"] for s in kept}
+    sessions = kept + [s for s in _sessions(_wall_file(preset, registry)) if s["started"] not in starts]
     return {"sessions": sessions, "total_seconds": sum(s["seconds"] for s in sessions)}
 
 
+def keep_wall_time(preset: str, registry: Registry, records: Path) -> None:
+    """Copy the launches' wall times into ``records`` (beside the runs' records)."""
+    Path(records).mkdir(parents=True, exist_ok=True)
+    atomic.write_json(Path(records) / RECORDED_WALL,
+                      {"sessions": wall_time(preset, registry, records)["sessions"]})
+
+
 def train_study(preset: str, *, registry: Registry, executor=None, log: Callable[[str], None] = print,
-                progress: bool = True) -> dict:
+                progress: bool = True, records: Path | None = None) -> dict:
     """Train (or take from the registry) every run of the study on ``executor`` (default: a ``ProcessPool`` of
-    two one-thread processes), as one graph of runs, and add this launch's wall time to
-    ``<root>/study/<preset>/wall.json``. Returns ``wall_time(preset, registry)``.
+    two one-thread processes), as one graph of runs, except those kept as records in ``records``; add this
+    launch's wall time, finished or interrupted, to ``<root>/study/<preset>/wall.json``. Returns
+    ``wall_time(preset, registry, records)``.
 
     Raises RunFailedError naming the runs that failed and those skipped because of them (the finished runs are
     kept; launch again to resume).
     """
-    graph = PlanGraph.from_configs(study_configs(preset))
+    kept = read_records(records)
+    graph = PlanGraph.from_configs({name: cfg for name, cfg in study_configs(preset).items()
+                                    if plan_run_id(cfg) not in kept})
     start, started_at = time.monotonic(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    with contextlib.ExitStack() as stack:
-        if executor is None:
-            executor = stack.enter_context(ProcessPool(2, torch_threads=1))
-        outcome = run_plan(graph, registry, executor=executor, progress=progress, log=log)
-    seconds = time.monotonic() - start
-    session = {"started": started_at, "seconds": round(seconds, 1), "executor": type(executor).__name__,
-               "workers": getattr(executor, "processes", None) or getattr(executor, "workers", None),
-               "complete": len(outcome.complete), "failed": len(outcome.failed),
-               "skipped": len(outcome.skipped)}
-    atomic.write_json(_wall_file(preset, registry),
-                      {"sessions": wall_time(preset, registry)["sessions"] + [session]})
+    session = {"started": started_at, "executor": None, "workers": None, "interrupted": True}
+    try:
+        with contextlib.ExitStack() as stack:
+            if executor is None:
+                executor = stack.enter_context(ProcessPool(2, torch_threads=1))
+            session.update(executor=type(executor).__name__,
+                           workers=getattr(executor, "processes", None) or getattr(executor, "workers", None))
+            outcome = run_plan(graph, registry, executor=executor, progress=progress, log=log)
+        session.update(interrupted=False, complete=len(outcome.complete), failed=len(outcome.failed),
+                       skipped=len(outcome.skipped))
+    finally:
+        session["seconds"] = round(time.monotonic() - start, 1)
+        atomic.write_json(_wall_file(preset, registry),
+                          {"sessions": _sessions(_wall_file(preset, registry)) + [session]})
     outcome.raise_if_failed(f"the {preset!r} study")
-    log(f"study {preset!r}: {len(outcome.complete)} runs complete; this launch took {seconds:.0f} s")
-    return wall_time(preset, registry)
+    log(f"study {preset!r}: {len(outcome.complete)} runs complete; this launch took "
+        f"{session['seconds']:.0f} s")
+    return wall_time(preset, registry, records)

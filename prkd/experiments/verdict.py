@@ -27,11 +27,13 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
 
 from scipy import stats as scipy_stats
 
 from prkd.experiments.plans import run_of
 from prkd.registry import Registry, Run, RunNotFoundError
+from prkd.registry.records import read_records
 from prkd.experiments.stats import PairedResult, equivalence_seeds, holm, paired_images, paired_seeds, reading
 from prkd.experiments.study import STUDY_PLANS, StudyPlan, study_configs
 
@@ -51,6 +53,7 @@ class StudyResults:
     plan: StudyPlan
     runs: dict[str, Run]
     registry: Registry
+    records: Path | None = None  # where earlier sittings' runs are kept (``collect_study``)
 
     def group(self, group: str) -> dict[int, Run]:
         """Seed -> run of ``group`` (a teacher's name is a group of its one seed-0 run)."""
@@ -65,21 +68,25 @@ class StudyResults:
         return "e2e" if L == 1 else f"teacher L_t={L}"
 
 
-def collect_study(preset: str, *, registry: Registry) -> StudyResults:
-    """The study's runs from the registry, all complete. Raises RunNotFoundError naming the missing ones."""
+def collect_study(preset: str, *, registry: Registry, records: Path | None = None,
+                  partial: bool = False) -> StudyResults:
+    """The study's runs, all complete: from the registry, else from their records in ``records`` (an earlier
+    sitting's). Raises RunNotFoundError naming the missing ones, unless ``partial`` (then the complete)."""
+    kept = read_records(records)
     runs, missing = {}, {}
     for name, cfg in study_configs(preset).items():
         run = run_of(cfg, registry)
         if run.is_complete:
             runs[name] = run
+        elif run.id in kept:
+            runs[name] = kept[run.id]
         else:
             missing.setdefault(run.id, name)
-    if missing:
-        missing = list(missing.values())
+    if missing and not partial:
+        names = ", ".join(list(missing.values())[:12]) + " ..." * (len(missing) > 12)
         raise RunNotFoundError(f"{len(missing)} run(s) of the {preset!r} study are not in the registry yet: "
-                               f"{', '.join(missing[:12])}{' ...' if len(missing) > 12 else ''}. Train them "
-                               f"with: python -m prkd study --preset {preset}")
-    return StudyResults(STUDY_PLANS[preset], runs, registry)
+                               f"{names}. Train them with: python -m prkd study --preset {preset}")
+    return StudyResults(STUDY_PLANS[preset], runs, registry, records)
 
 
 @dataclass(frozen=True)

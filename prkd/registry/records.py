@@ -27,17 +27,20 @@ def _without_per_image(d: dict) -> dict:
     return {k: v for k, v in d.items() if not k.endswith(_PER_IMAGE)}
 
 
-def write_record(run: Run, folder: Path) -> Path:
-    """Write ``<folder>/<run id>.json`` for a complete ``run`` (its refined scores too, if it has any)."""
+def write_record(run: Run, folder: Path, *, per_image: bool = False, extra: dict | None = None) -> Path:
+    """Write ``<folder>/<run id>.json`` for a complete ``run`` (its refined scores too, if it has any); with
+    ``per_image`` its per-image test scores stay in the metrics (the study's intervals over images need them),
+    and ``extra`` keeps what a report would otherwise compute from the weights (``RunRecord.extra``)."""
     refined_file = run.path / "refined.json"
     refined = json.loads(refined_file.read_text()) if refined_file.is_file() else {}
     # the fair comparison's per-image scores (prkd.experiments.fair_comparison)
     fair_file = run.path / "fair.json"
     fair = json.loads(fair_file.read_text()) if fair_file.is_file() else {}
     record = {"run_id": run.id, "config": run.config().to_dict(), "teacher_run": run.teacher_id(),
-              "metrics": _without_per_image(run.metrics()), "history": run.history(),
+              "metrics": run.metrics() if per_image else _without_per_image(run.metrics()),
+              "history": run.history(),
               "refined": {key: _without_per_image(scores) for key, scores in refined.items()},
-              "fair": fair}
+              "fair": fair, **({"extra": extra} if extra else {})}
     return atomic.write_json(Path(folder) / f"{run.id}.json", record)
 
 
@@ -76,16 +79,22 @@ class RunRecord:
         """The fair comparison's per-image scores by image count and seed (empty in older records)."""
         return self._record.get("fair", {})
 
+    @property
+    def extra(self) -> dict:
+        """What the writer kept that a report would otherwise compute from the weights (empty if nothing)."""
+        return self._record.get("extra", {})
+
     def load_system(self, *args, **kwargs):
         raise RuntimeError(f"run {self.id} is a record without weights ({self.path}); train it again to load "
                            "it")
 
 
 def read_records(folder: Path | None) -> dict[str, RunRecord]:
-    """Every record in ``folder`` by run id (none when the folder is None or missing)."""
+    """Every record in ``folder`` by run id (none when the folder is None or missing); a file whose name
+    starts with ``_`` is not a record (e.g. the study's ``_launches.json``)."""
     if folder is None or not Path(folder).is_dir():
         return {}
-    records = [RunRecord(p) for p in sorted(Path(folder).glob("*.json"))]
+    records = [RunRecord(p) for p in sorted(Path(folder).glob("*.json")) if not p.name.startswith("_")]
     return {r.id: r for r in records}
 
 

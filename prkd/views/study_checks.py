@@ -10,9 +10,11 @@ from prkd.data import load_splits
 from prkd.experiments.verdict import StudyResults
 from prkd.learning import diagnostics
 from prkd.physics.system import PRSystem
+from prkd.registry.records import RunRecord
 from prkd.utils.device import default_device
 
-__all__ = ["PRECONDITION_GROUPS", "cdp_probe_rows", "median_learned_drift", "precondition_rows"]
+__all__ = ["PRECONDITION_GROUPS", "cdp_probe", "cdp_probe_rows", "median_learned_drift", "precondition_rows",
+           "probe_teachers"]
 
 #: The groups whose masks and curves the precondition table shows.
 PRECONDITION_GROUPS = ("e2e", "random", "KD", "L_cdp only", "L_feat only", "e2e normal", "KD normal",
@@ -62,17 +64,31 @@ def median_learned_drift(results: StudyResults) -> tuple[float, int]:
     return _median(learned), len(learned)
 
 
+def probe_teachers(results: StudyResults) -> dict[str, str]:
+    """The teachers whose mean CDP ``cdp_probe`` measures, by the mask initialisation of their students."""
+    L = results.plan.table_teacher
+    return {"uniform": f"teacher L_t={L}", "normal": f"teacher L_t={L} normal"}
+
+
+def cdp_probe(results: StudyResults, init: str, *, images: int = 256,
+              device: torch.device | None = None) -> dict[str, float]:
+    """``diagnostics.cdp_target_report`` of the table teacher of ``init`` masks against a fresh E2E student
+    with such masks, on the first ``images`` validation images; a teacher kept only as a record answers with
+    the report its record kept (``prkd.views.study_records``)."""
+    run = results.runs[probe_teachers(results)[init]]
+    if isinstance(run, RunRecord):
+        return run.extra["cdp_probe"]
+    preset, device = results.plan.preset, device or default_device()
+    val = load_splits(make(preset).data).val[:images].to(device)
+    student = PRSystem(make(preset, mode="e2e", seed=0, mask_init=init)).to(device)
+    report = diagnostics.cdp_target_report(run.load_system(device), student, val)
+    return {k: float(v) for k, v in report.items()}
+
+
 def cdp_probe_rows(results: StudyResults, *, images: int = 256,
                    device: torch.device | None = None) -> list[dict]:
-    """What the table teacher's mean CDP asks of a fresh E2E student, for each mask initialisation: the
-    measurements of ``diagnostics.cdp_target_report`` on the first ``images`` validation images."""
-    preset, L = results.plan.preset, results.plan.table_teacher
-    device = device or default_device()
-    val = load_splits(make(preset).data).val[:images].to(device)
-    rows = []
-    for init, name in (("uniform", f"teacher L_t={L}"), ("normal", f"teacher L_t={L} normal")):
-        teacher = results.runs[name].load_system(device)
-        student = PRSystem(make(preset, mode="e2e", seed=0, mask_init=init)).to(device)
-        report = diagnostics.cdp_target_report(teacher, student, val)
-        rows.append({"masks": init, **{k: f"{v:.3f}" for k, v in report.items()}})
-    return rows
+    """What the table teacher's mean CDP asks of a fresh E2E student, for each mask initialisation
+    (``cdp_probe``)."""
+    return [{"masks": init, **{k: f"{v:.3f}" for k, v in cdp_probe(results, init, images=images,
+                                                                     device=device).items()}}
+            for init in probe_teachers(results)]

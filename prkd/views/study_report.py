@@ -11,6 +11,8 @@ import math
 import statistics
 from pathlib import Path
 
+import torch
+
 from prkd.utils import atomic
 from prkd.utils.device import default_device
 from prkd.registry import Registry
@@ -19,10 +21,11 @@ from prkd.experiments.study import wall_time
 from prkd.experiments.study_sweep import beta_sweep_rows
 from prkd.experiments.verdict import PLATEAU_MARGIN_DB, StudyResults, compare, scope, verdict_rows
 from prkd.registry import Run
+from prkd.registry.records import RunRecord
 from prkd.learning.rescoring import refined_columns
 
 __all__ = ["CURVE_GROUPS", "results_dir", "fig_curves", "fig_mechanism", "fig_beta_sweep",
-           "fig_teachers", "fig_masks",
+           "fig_teachers", "fig_masks", "first_mask", "drift_without_offset",
            "runs_rows", "write_study"]
 
 #: The groups whose training curves the study shows (mean over seeds).
@@ -156,8 +159,8 @@ def fig_masks(results: StudyResults, groups: tuple[str, ...] = ("e2e", "KD", "e2
     (``plots.show_masks``)."""
     from prkd.views.learned_optics import show_masks
 
-    masks = [results.group(group)[0].load_system(default_device()).sensing for group in groups]
-    return show_masks([m.phi0[0] for m in masks], [m.phi.detach()[0] for m in masks],
+    masks = [first_mask(results.group(group)[0]) for group in groups]
+    return show_masks([before for before, _ in masks], [after for _, after in masks],
                       [f"{g}, seed 0" for g in groups])
 
 
@@ -189,7 +192,7 @@ def write_study(results: StudyResults, folder: Path) -> dict[str, list[dict]]:
               "beta_sweep": beta_sweep_rows(results)}
     write_table(tables["runs"], folder, "runs")
     write_table(tables["beta_sweep"], folder, "beta_sweep", title="β sweep against E2E (paired over seeds)")
-    wall = wall_time(results.plan.preset, results.registry)
+    wall = wall_time(results.plan.preset, results.registry, results.records)
     write_table(tables["verdict"], folder, "verdict")
     atomic.write_text(folder / "verdict.md", _verdict_markdown(results, tables["verdict"], wall))
     atomic.write_json(folder / "wall_time.json", wall)
@@ -202,9 +205,21 @@ def write_study(results: StudyResults, folder: Path) -> dict[str, list[dict]]:
     return tables
 
 
-def _drift_without_offset(run: Run) -> float:
-    """The run's final mask drift once each mask's common phase offset (invisible to the CDPs) is removed."""
-    return run.load_system(default_device()).sensing.drift_rad(remove_offset=True)
+def first_mask(run: Run) -> tuple[torch.Tensor, torch.Tensor]:
+    """(phi before, phi after training) of the run's first mask: from its weights, or as its record kept them
+    (``prkd.views.study_records``)."""
+    if isinstance(run, RunRecord):
+        return torch.tensor(run.extra["first_mask_phi0"]), torch.tensor(run.extra["first_mask_phi"])
+    sensing = run.load_system(default_device()).sensing
+    return sensing.phi0[0].cpu(), sensing.phi.detach()[0].cpu()
+
+
+def drift_without_offset(run: Run) -> float:
+    """The run's final mask drift once each mask's common phase offset (invisible to the CDPs) is removed:
+    from its weights, or as its record kept it."""
+    if isinstance(run, RunRecord):
+        return run.extra["mask_drift_no_offset_rad"]
+    return float(run.load_system(default_device()).sensing.drift_rad(remove_offset=True))
 
 
 def runs_rows(results: StudyResults) -> list[dict]:
@@ -224,7 +239,7 @@ def runs_rows(results: StudyResults) -> list[dict]:
                      "cdp_loss": t.cdp_loss if t.mode == "student" else "", "epochs": t.epochs,
                      "test_psnr": round(m["test_psnr"], 3), "test_ssim": round(m["test_ssim"], 4),
                      **refined_columns(run), "mask_drift_rad": round(m["mask_drift_rad"], 4),
-                     "mask_drift_no_offset_rad": round(_drift_without_offset(run), 4),
+                     "mask_drift_no_offset_rad": round(drift_without_offset(run), 4),
                      "speckle_contrast_start": round(m["speckle_contrast_start"], 4),
                      "speckle_contrast_end": round(m["speckle_contrast_end"], 4),
                      "init_corr_end": round(m["init_corr_end"], 4),
