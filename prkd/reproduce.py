@@ -137,6 +137,13 @@ def _committed_records(preset: str) -> dict:
 def train_preset_plan(preset: str, *, registry: Registry, executor=None, log=print):
     """Train ``preset_plan(preset)`` on ``executor`` (default: in this process) before the notebooks run, so
     that they find every run in the registry; RunFailedError names the runs that failed."""
+    import contextlib
     from prkd.experiments.graph import run_plan
-    return run_plan(preset_plan(preset), registry, executor=executor, log=log).raise_if_failed(
-        f"the {preset!r} plan")
+    from prkd.experiments.study import STUDY_PLANS, recorded_launch
+    studied = preset in STUDY_PLANS and STUDY_NOTEBOOK in {nb.stem[:2] for nb in notebooks(preset)}
+    # the study's launches are timed wherever its runs train (its wall time, notebook 07's wall_time.json)
+    with recorded_launch(preset, registry, executor) if studied else contextlib.nullcontext({}) as session:
+        outcome = run_plan(preset_plan(preset), registry, executor=executor, log=log)
+        session.update(complete=len(outcome.complete), failed=len(outcome.failed),
+                       skipped=len(outcome.skipped))
+    return outcome.raise_if_failed(f"the {preset!r} plan")

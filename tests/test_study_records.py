@@ -117,3 +117,15 @@ def test_a_preset_plan_leaves_out_the_committed_records(weights_read, registry, 
     # a recorded run stays only as the teacher of a student still to train (notebook 04's, here)
     teachers = {graph.tasks[rid].teacher for rid in graph.tasks if rid not in recorded}
     assert set(graph.tasks) & recorded <= teachers
+
+
+def test_the_reproduction_times_the_study_launch_too(registry, monkeypatch):
+    from prkd import reproduce
+    from prkd.experiments import graph as graph_module
+    from prkd.experiments.graph import PlanOutcome
+    monkeypatch.setattr(graph_module, "run_plan", lambda graph, registry, **kwargs: PlanOutcome(graph))
+    reproduce.train_preset_plan("smoke", registry=registry)  # smoke runs notebook 07 too
+    (session,) = study.wall_time("smoke", registry)["sessions"]
+    assert session["executor"] == "InProcess" and not session["interrupted"] and session["failed"] == 0
+    reproduce.train_preset_plan("quick", registry=registry)  # no study at quick
+    assert study.wall_time("quick", registry)["sessions"] == []

@@ -50,7 +50,7 @@ from prkd.registry.records import read_records
 from prkd.learning import STUDENT_ALPHA, STUDENT_BETA
 
 __all__ = ["COMMITTED_RECORDS", "committed_records", "StudyPlan", "STUDY_PLANS", "study_configs",
-           "keep_wall_time", "train_study", "wall_time"]
+           "keep_wall_time", "recorded_launch", "train_study", "wall_time"]
 
 #: Where the committed study keeps the records of the runs of earlier sittings (``prkd.registry.records``).
 COMMITTED_RECORDS = Path(__file__).resolve().parents[2] / "docs" / "results" / "study" / "records"
@@ -163,6 +163,26 @@ def keep_wall_time(preset: str, registry: Registry, records: Path) -> None:
                       {"sessions": wall_time(preset, registry, records)["sessions"]})
 
 
+@contextlib.contextmanager
+def recorded_launch(preset: str, registry: Registry, executor):
+    """Add this launch's wall time to the study's ``wall.json`` when it ends, finished, failed or interrupted
+    (``"interrupted": true``); yields the session's dict for the caller to add its outcome to."""
+    start = time.monotonic()
+    session = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+               "executor": type(executor).__name__ if executor is not None else "InProcess",
+               "workers": getattr(executor, "processes", None) or getattr(executor, "workers", None),
+               "interrupted": False}
+    try:
+        yield session
+    except KeyboardInterrupt:
+        session["interrupted"] = True
+        raise
+    finally:
+        session["seconds"] = round(time.monotonic() - start, 1)
+        atomic.write_json(_wall_file(preset, registry),
+                          {"sessions": _sessions(_wall_file(preset, registry)) + [session]})
+
+
 def train_study(preset: str, *, registry: Registry, executor=None, log: Callable[[str], None] = print,
                 progress: bool = True, records: Path | None = None) -> dict:
     """Train (or take from the registry) every run of the study on ``executor`` (default: a ``ProcessPool`` of
@@ -176,21 +196,13 @@ def train_study(preset: str, *, registry: Registry, executor=None, log: Callable
     kept = read_records(records)
     graph = PlanGraph.from_configs({name: cfg for name, cfg in study_configs(preset).items()
                                     if plan_run_id(cfg) not in kept})
-    start, started_at = time.monotonic(), time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    session = {"started": started_at, "executor": None, "workers": None, "interrupted": True}
-    try:
-        with contextlib.ExitStack() as stack:
-            if executor is None:
-                executor = stack.enter_context(ProcessPool(2, torch_threads=1))
-            session.update(executor=type(executor).__name__,
-                           workers=getattr(executor, "processes", None) or getattr(executor, "workers", None))
+    with contextlib.ExitStack() as stack:
+        if executor is None:
+            executor = stack.enter_context(ProcessPool(2, torch_threads=1))
+        with recorded_launch(preset, registry, executor) as session:
             outcome = run_plan(graph, registry, executor=executor, progress=progress, log=log)
-        session.update(interrupted=False, complete=len(outcome.complete), failed=len(outcome.failed),
-                       skipped=len(outcome.skipped))
-    finally:
-        session["seconds"] = round(time.monotonic() - start, 1)
-        atomic.write_json(_wall_file(preset, registry),
-                          {"sessions": _sessions(_wall_file(preset, registry)) + [session]})
+            session.update(complete=len(outcome.complete), failed=len(outcome.failed),
+                           skipped=len(outcome.skipped))
     outcome.raise_if_failed(f"the {preset!r} study")
     log(f"study {preset!r}: {len(outcome.complete)} runs complete; this launch took "
         f"{session['seconds']:.0f} s")
