@@ -121,8 +121,9 @@ def preset_plan(preset: str):
     # the best-beta students need notebook 09 first
     if preset in UNROLLED_PLANS and UNROLLED_NOTEBOOK in stems:
         configs.update({f"unrolled: {item.name}": item.cfg for item in unrolled_runs(preset)})
+    kept = _committed_records(preset)
     return PlanGraph.from_configs({name: cfg for name, cfg in configs.items()
-                                   if plan_run_id(cfg) not in _committed_records(preset)})
+                                   if plan_run_id(cfg) not in kept})
 
 
 def _committed_records(preset: str) -> dict:

@@ -64,6 +64,9 @@ def test_a_study_kept_as_records_reports_as_its_registry_did(weights_read, regis
     assert [t.tolist() for t in FIRST_MASK(e2e)] == [[[0.0, 0.0], [0.0, 0.0]], [[1.0, 1.0], [1.0, 1.0]]]
     assert "first_mask_phi" not in kept.runs["teacher L_t=9"].extra  # seed 0's single-snapshot runs only
     assert study.wall_time("smoke", later, folder)["sessions"] == [session]
+    # a run trained again (a teacher for a student still to train) does not replace its earlier result
+    again = verdict.collect_study("smoke", registry=registry, records=folder)
+    assert all(isinstance(r, RunRecord) for r in again.runs.values())
 
 
 def test_a_later_launch_trains_only_what_the_records_lack(weights_read, fake_plan, registry, tmp_path):
@@ -100,8 +103,10 @@ def test_the_command_line_records_the_complete_runs(weights_read, fake_plan, reg
         raise KeyboardInterrupt
     monkeypatch.setattr(study, "run_plan", interrupted)
     assert main(["study", "--preset", "smoke", "--records", str(tmp_path / "other")]) == 130
-    assert "python -m prkd study --record-only" in capsys.readouterr().err
+    assert "python -m prkd study --preset smoke --record-only" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()
+    assert main(["study", "--preset", "smoke", "--record-only"]) == 2  # smoke has no committed records
+    assert "--record-only needs a records folder: give --records DIR" in capsys.readouterr().err
 
 
 def test_a_preset_plan_leaves_out_the_committed_records(weights_read, registry, tmp_path, monkeypatch):

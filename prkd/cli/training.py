@@ -106,32 +106,36 @@ def study(args: argparse.Namespace, registry) -> int:
     nothing."""
     from prkd.experiments import study, verdict
 
+    def keep(records) -> None:
+        from prkd.views.study_records import keep_study_records
+        results = verdict.collect_study(args.preset, registry=registry, records=records, partial=True)
+        written = keep_study_records(results, records, registry)
+        complete = len({run.id for run in results.runs.values()})
+        print(f"study {args.preset!r}: {complete} runs complete, {written} records written to {records}")
+
     def train() -> None:
+        from prkd.learning import RunFailedError
         study.study_configs(args.preset)  # an unknown preset is refused before any worker starts
         records = args.records or study.committed_records(args.preset)
+        if args.record_only and records is None:
+            raise ConfigError(f"--record-only needs a records folder: give --records DIR (preset "
+                              f"{args.preset!r} has no committed one)")
         try:
             if not args.record_only:
                 with _executor(args, default_processes=2) as executor:
                     study.train_study(args.preset, registry=registry, executor=executor, records=records)
-        finally:
-            if records is not None and not _interrupted():
-                from prkd.views.study_records import keep_study_records
-                results = verdict.collect_study(args.preset, registry=registry, records=records, partial=True)
-                written = keep_study_records(results, records, registry)
-                complete = len({run.id for run in results.runs.values()})
-                print(f"study {args.preset!r}: {complete} runs complete, {written} records written to "
-                      f"{records}")
+        except RunFailedError:  # the runs that did finish are kept
+            if records is not None:
+                keep(records)
+            raise
+        except KeyboardInterrupt:
+            if records is not None:
+                print("prkd: the records of this sitting's runs were not written; write them with "
+                      f"python -m prkd study --preset {args.preset} --record-only", file=sys.stderr)
+            raise
+        if records is not None:
+            keep(records)
     return _resumable("study", train)
-
-
-def _interrupted() -> bool:
-    """Whether the exception being handled is an interrupt (then records wait: ``study --record-only``)."""
-    error = sys.exc_info()[1]
-    if isinstance(error, KeyboardInterrupt):
-        print("prkd: the records of this sitting's runs were not written; write them with "
-              "python -m prkd study --record-only", file=sys.stderr)
-        return True
-    return False
 
 
 def ladder(args: argparse.Namespace, registry) -> int:

@@ -27,7 +27,7 @@ docs/scale-out.md). Each launch, finished or interrupted, adds its wall time to 
 The study takes longer than a sitting on a 2-core CPU (about 3.5 h on that Intel Xeon), and a sitting's
 registry does not outlive it. So the runs of earlier sittings are kept as records
 (``prkd.registry.records``, with their per-image scores and what the report needs of their weights:
-``prkd.views.study_report.keep_study_records``) in ``records``; ``train_study`` skips them (a student whose
+``prkd.views.study_records.keep_study_records``) in ``records``; ``train_study`` skips them (a student whose
 teacher is only a record trains the teacher again first), and the launches' wall times are kept beside them.
 """
 
@@ -196,6 +196,8 @@ def train_study(preset: str, *, registry: Registry, executor=None, log: Callable
     kept = read_records(records)
     graph = PlanGraph.from_configs({name: cfg for name, cfg in study_configs(preset).items()
                                     if plan_run_id(cfg) not in kept})
+    if not graph.tasks:  # every run is a record: nothing to train, no launch to time
+        return wall_time(preset, registry, records)
     with contextlib.ExitStack() as stack:
         if executor is None:
             executor = stack.enter_context(ProcessPool(2, torch_threads=1))

@@ -70,16 +70,16 @@ class StudyResults:
 
 def collect_study(preset: str, *, registry: Registry, records: Path | None = None,
                   partial: bool = False) -> StudyResults:
-    """The study's runs, all complete: from the registry, else from their records in ``records`` (an earlier
-    sitting's). Raises RunNotFoundError naming the missing ones, unless ``partial`` (then the complete)."""
+    """The study's runs, all complete: from their records in ``records`` (an earlier sitting's), else from the
+    registry. Raises RunNotFoundError naming the missing ones, unless ``partial`` (then the complete)."""
     kept = read_records(records)
     runs, missing = {}, {}
     for name, cfg in study_configs(preset).items():
         run = run_of(cfg, registry)
-        if run.is_complete:
-            runs[name] = run
-        elif run.id in kept:
+        if run.id in kept:  # an earlier sitting's result stays the result if the run is trained again
             runs[name] = kept[run.id]
+        elif run.is_complete:
+            runs[name] = run
         else:
             missing.setdefault(run.id, name)
     if missing and not partial:
