@@ -74,6 +74,9 @@ def test_runs_rows_have_one_row_per_distinct_run(study_runs, registry):
     assert (by_name["random s0"]["L_t"], by_name["random s0"]["mask_drift_rad"]) == ("", 0.0)
     assert by_name["KD normal standardized s0"]["cdp_loss"] == "standardized"
     assert by_name["KD L_t=3 s0"]["L_t"] == 3
+    # the group check-results takes each single run's tolerance from (its seeds' spread)
+    assert [by_name[n]["group"] for n in ("KD s1", "teacher L_t=9 normal", "KD normal standardized s0")] == [
+        "KD", "teacher L_t=9 normal", "KD normal standardized"]
 
 
 def test_write_study_writes_the_tables_and_figures(study_runs, tmp_path, monkeypatch, registry):

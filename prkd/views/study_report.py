@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from pathlib import Path
 
@@ -223,7 +224,9 @@ def drift_without_offset(run: Run) -> float:
 
 
 def runs_rows(results: StudyResults) -> list[dict]:
-    """One row per distinct run of the study (``runs.csv``); ``mask_drift_no_offset_rad`` loads each model."""
+    """One row per distinct run of the study (``runs.csv``); ``mask_drift_no_offset_rad`` loads each model.
+    The ``group`` column (the name without its seed) gives check-results each group's seed spread as the
+    tolerance of its single runs (``prkd.experiments.tolerance``)."""
     rows, seen = [], set()
     for name, run in results.runs.items():
         if run.id in seen:
@@ -231,7 +234,7 @@ def runs_rows(results: StudyResults) -> list[dict]:
         seen.add(run.id)
         cfg, m = run.config(), run.metrics()
         t = cfg.train
-        rows.append({"name": name, "mode": t.mode, "seed": t.seed,
+        rows.append({"name": name, "group": re.sub(r" s\d+$", "", name), "mode": t.mode, "seed": t.seed,
                      "L_t": cfg.optics.n_masks if t.mode == "teacher"
                      else (t.teacher_masks if t.mode == "student" else ""),
                      "alpha": t.alpha, "beta": t.beta, "sigma": round(cfg.sigma, 6),
