@@ -39,12 +39,20 @@ if SHARED_DATA.is_dir() and not os.environ.get("PRKD_DATA_DIR"):
     os.environ["PRKD_DATA_DIR"] = str(SHARED_DATA)
 
 
+#: The longest test files, started first so that the workers of ``scripts/test.sh`` (pytest-xdist, one file
+#: per worker at a time) do not wait at the end for one of them.
+LONGEST_FIRST = ("test_notebooks.py", "test_browser.py")
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects
 def pytest_collection_modifyitems(config, items):
-    """Every test that requests ``test_images`` reads the real Fashion-MNIST: mark it ``real_data``."""
+    """Every test that requests ``test_images`` reads the real Fashion-MNIST: mark it ``real_data``. The files
+    of ``LONGEST_FIRST`` go first (the order within a file is kept)."""
     for item in items:
         if "test_images" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.real_data)
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
 def tiny_fashion_mnist(folder: Path, *, n_train: int = 12, n_test: int = 6, gzipped: bool = True,

@@ -58,7 +58,7 @@ def test_the_study_notebook_writes_its_verdict_and_runs_table(executed):
     verdict = (folder / "verdict.csv").read_text()
     assert verdict.startswith("claim,A,B,seeds,") and "student (KD, L_t = 9) > E2E" in verdict
     runs = (folder / "runs.csv").read_text().splitlines()
-    assert runs[0].split(",")[:4] == ["name", "mode", "seed", "L_t"] and len(runs) > 20
+    assert runs[0].split(",")[:5] == ["name", "group", "mode", "seed", "L_t"] and len(runs) > 20
 
 
 def test_the_ladder_notebook_writes_its_verdict_trend_and_runs(executed):
