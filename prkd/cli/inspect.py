@@ -54,8 +54,9 @@ def check_results(args: argparse.Namespace, registry) -> int:
 
     from prkd.views.paper_comparison import MEASURED_ON_THE_MACHINE
     from prkd.experiments.tolerance import compare_folders
+    from prkd.utils.paths import RESULTS_DIR
 
-    committed = Path(args.committed or Path(__file__).resolve().parents[2] / "docs" / "results" / args.preset)
+    committed = Path(args.committed or RESULTS_DIR / args.preset)
     fresh = Path(args.fresh or registry.root / "figures" / args.preset)
     try:
         comparison = compare_folders(committed, fresh, MEASURED_ON_THE_MACHINE)

@@ -29,6 +29,7 @@ from typing import Callable
 
 import torch
 
+from prkd.utils.paths import RESULTS_DIR
 from prkd.config import Config, ConfigError, make
 from prkd.data import Splits
 from prkd.learning import STUDENT_ALPHA, STUDENT_BETA
@@ -38,7 +39,7 @@ from prkd.registry import Registry, Run
 from prkd.registry.records import read_records
 
 #: Where the committed ladder keeps the records of the runs of earlier sittings (``prkd.registry.records``).
-COMMITTED_RECORDS = Path(__file__).resolve().parents[2] / "docs" / "results" / "ladder" / "records"
+COMMITTED_RECORDS = RESULTS_DIR / "ladder" / "records"
 #: The preset whose runs the committed records hold.
 COMMITTED_PRESET = "ladder"
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from prkd.utils.paths import RESULTS_DIR
 from prkd.utils import atomic
 from prkd.config import Config, ConfigError, make
 from prkd.experiments.executors import ProcessPool
@@ -53,7 +54,7 @@ __all__ = ["COMMITTED_RECORDS", "committed_records", "StudyPlan", "STUDY_PLANS",
            "keep_wall_time", "recorded_launch", "train_study", "wall_time"]
 
 #: Where the committed study keeps the records of the runs of earlier sittings (``prkd.registry.records``).
-COMMITTED_RECORDS = Path(__file__).resolve().parents[2] / "docs" / "results" / "study" / "records"
+COMMITTED_RECORDS = RESULTS_DIR / "study" / "records"
 #: The preset whose runs the committed records hold.
 COMMITTED_PRESET = "study"
 #: The launches' wall times kept beside the records (the registry's ``wall.json`` does not outlive a sitting).

@@ -24,6 +24,7 @@ from typing import Callable
 
 import torch
 
+from prkd.utils.paths import RESULTS_DIR
 from prkd.config import Config, ConfigError, make
 from prkd.data import Splits
 from prkd.experiments.plans import plan_run_id
@@ -38,7 +39,7 @@ __all__ = ["COMMITTED_RECORDS", "committed_records", "UnrolledPlan", "UNROLLED_P
            "best_beta_of", "plan_config", "unrolled_runs", "train_unrolled"]
 
 #: Where the committed experiment keeps the records of earlier sittings' runs (``prkd.registry.records``).
-COMMITTED_RECORDS = Path(__file__).resolve().parents[2] / "docs" / "results" / "unrolled" / "records"
+COMMITTED_RECORDS = RESULTS_DIR / "unrolled" / "records"
 
 
 def committed_records(preset: str) -> Path | None:
@@ -101,29 +102,23 @@ def plan_config(preset: str, arch: str, **overrides) -> Config:
     return make(plan.preset, **fields)
 
 
-def _make(plan: UnrolledPlan, arch: str, **overrides) -> Config:
-    return plan_config(plan.preset, arch, **overrides)
-
-
 def unrolled_runs(preset: str, best_beta: float | None = None) -> list[LadderRun]:
     """The experiment's runs in training order (teachers first); the best-beta students only if
     ``best_beta``."""
     plan = _plan(preset)
     student = dict(mode="student", teacher_masks=plan.table_teacher, teacher_seed=0)
-    items = [("unrolled teacher L_t=%d" % L, 0, _make(plan, "unrolled", mode="teacher", n_masks=L, seed=0))
-             for L in plan.teacher_masks]
+    items = [("unrolled teacher L_t=%d" % L, 0,
+              plan_config(preset, "unrolled", mode="teacher", n_masks=L, seed=0)) for L in plan.teacher_masks]
     for s in plan.seeds:
-        items += [("unrolled e2e", s, _make(plan, "unrolled", mode="e2e", seed=s)),
-                  ("unrolled random", s, _make(plan, "unrolled", mode="random", seed=s)),
-                  ("unrolled KD", s, _make(plan, "unrolled", **student, alpha=STUDENT_ALPHA,
-                                           beta=STUDENT_BETA,
-                                           seed=s)),
-                  ("unet e2e", s, _make(plan, "unet", mode="e2e", seed=s))]
+        items += [("unrolled e2e", s, plan_config(preset, "unrolled", mode="e2e", seed=s)),
+                  ("unrolled random", s, plan_config(preset, "unrolled", mode="random", seed=s)),
+                  ("unrolled KD", s, plan_config(preset, "unrolled", **student, alpha=STUDENT_ALPHA,
+                                                 beta=STUDENT_BETA, seed=s)),
+                  ("unet e2e", s, plan_config(preset, "unet", mode="e2e", seed=s))]
     if best_beta is not None:
         items += [(f"unrolled KD normalized beta={best_beta:g}", s,
-                   _make(plan, "unrolled", **student, alpha=1 - best_beta, beta=best_beta,
-                         cdp_loss="normalized",
-                         seed=s)) for s in plan.extra_seeds]
+                   plan_config(preset, "unrolled", **student, alpha=1 - best_beta, beta=best_beta,
+                               cdp_loss="normalized", seed=s)) for s in plan.extra_seeds]
     return [LadderRun(cfg.total_steps, group, seed, cfg) for group, seed, cfg in items]
 
 
