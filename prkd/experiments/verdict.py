@@ -248,7 +248,7 @@ def _judge(results: StudyResults, a: str, b: str, kind: str) -> tuple[PairedComp
 SCOPED_VERDICT = {"holds": "holds at this scale", "refuted": "not reproduced at this scale (opposite sign)"}
 
 
-def _scoped(verdict: str) -> str:
+def scoped_verdict(verdict: str) -> str:
     for word, scoped in SCOPED_VERDICT.items():
         if verdict.startswith(word):
             return scoped + verdict[len(word):]
@@ -282,7 +282,7 @@ def verdict_rows(results: StudyResults) -> list[dict]:
             "t over seeds, 90 %",
             "ΔPSNR over images (dB, 95% CI)": c.images.format(2, ""),
             "ΔSSIM (CI)": c.ssim.format(3, ""),
-            "verdict": _scoped(verdict), "p": p,
+            "verdict": scoped_verdict(verdict), "p": p,
             "p TOST ±0.25": c.equivalence[0] if kind == "greater" else math.nan,
             "mask drift A / B (rad)": f"{_fmt(o['mask_drift_rad_a'])} / {_fmt(o['mask_drift_rad_b'])}",
             "speckle contrast A: start → end": f"{_fmt(o['speckle_contrast_start_a'])} → "
