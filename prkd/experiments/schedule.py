@@ -57,11 +57,12 @@ class RunCost:
 
 #: Fitted (``fit_cost_model``) to the ``wall_seconds`` (metrics.json ``train_seconds``) of all 78 rows of
 #: docs/results/study/runs.csv: the study preset (32x32, 16 epochs x 32 steps), trained by two one-thread
-#: one-thread processes on the project's 2-core CPU. The rows are the teachers L_t = 3, 5, 9, 15 (and L_t = 9
-#: with masks drawn N(0, 1)): 122-600 s; the E2E, random and KD runs (L = 1): 69-183 s. That gives
-#: c0 = 0.1360 s and c1 = 0.0728 s per step and mask, i.e. 69.7 s + 37.3 s x L per run, with an RMS residual
-#: of 20 s. tests/test_plan_schedule.py refits the CSV and checks these numbers.
-STUDY_FIT = RunCost(seconds_per_step=0.1360, seconds_per_step_per_mask=0.0728)
+#: processes on a 2-core Intel Xeon with AVX-512 (2026-12-07). The rows are the teachers L_t = 3, 5, 9, 15
+#: (and L_t = 9 with masks drawn N(0, 1)): 323-743 s; the E2E, random and KD runs (L = 1): 201-647 s (median
+#: 292 s; the students, mean 313 s, cost more than E2E, mean 275 s, which the model does not see). That gives
+#: c0 = 0.5370 s and c1 = 0.0586 s per step and mask, i.e. 275.0 s + 30.0 s x L per run, with an RMS residual
+#: of 63 s. tests/test_plan_schedule.py refits the CSV and checks these numbers.
+STUDY_FIT = RunCost(seconds_per_step=0.5370, seconds_per_step_per_mask=0.0586)
 
 
 def fit_cost_model(samples: Iterable[tuple[Config, float]]) -> RunCost:
