@@ -11,7 +11,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +44,7 @@ if SHARED_DATA.is_dir() and not os.environ.get("PRKD_DATA_DIR"):
 
 #: The longest test files, started first so that the workers of ``scripts/test.sh`` (pytest-xdist, one file
 #: per worker at a time) do not wait at the end for one of them.
-LONGEST_FIRST = ("test_notebooks.py", "test_browser.py")
+LONGEST_FIRST = ("test_notebooks.py", "test_notebooks_experiments.py", "test_browser.py")
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects
@@ -151,3 +154,23 @@ def prkd_cli(capsys, monkeypatch):
         return CliResult(code, out, err, exited)
 
     return call
+
+
+def assert_ran_at_smoke(folder: Path, stems: list[str]) -> None:
+    """Each executed notebook whose name starts with one of ``stems`` is in ``folder``, ran at the smoke
+    preset, and has no error output."""
+    for stem in stems:
+        [path] = folder.glob(f"{stem}_*.ipynb")
+        nb = json.loads(path.read_text())
+        assert nb["metadata"]["papermill"]["parameters"]["preset"] == "smoke"
+        assert not any(o.get("output_type") == "error" for c in nb["cells"] for o in c.get("outputs", []))
+
+
+def nbval_result(folder: Path) -> subprocess.CompletedProcess:
+    """nbval (lax: the cells marked ``# NBVAL_CHECK_OUTPUT``) re-runs every executed notebook in
+    ``folder``."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q",
+         "--sanitize-with", str(REPO / "tests" / "nbval_sanitize.cfg"),
+         *sorted(map(str, folder.glob("*.ipynb")))],
+        capture_output=True, text=True, cwd=folder)

@@ -1,9 +1,9 @@
-"""The notebooks run headlessly with papermill at the smoke preset, and nbval re-runs them and compares
-the marked cells. Also: the reproduction runner resumes, and names a failing notebook."""
+"""The reproduction's notebooks (01-06, 08) run headlessly with papermill at the smoke preset, and nbval
+re-runs them and compares the marked cells. Also: the reproduction runner resumes, and names a failing
+notebook. The experiments' notebooks (07, 09, 10) are tested the same way in
+``test_notebooks_experiments.py``: two files, so that two test workers run the two halves side by side."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -12,28 +12,32 @@ import prkd
 from prkd import reproduce
 from prkd.config import ConfigError
 
-from conftest import REPO
+from conftest import REPO, assert_ran_at_smoke, nbval_result
+
+#: The notebooks of this file; ``test_notebooks_experiments.py`` runs the others.
+REPRODUCTION = ["01", "02", "03", "04", "05", "06", "08"]
 
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
-    """Run every notebook once at the smoke preset (outputs in a temporary folder)."""
+    """Run the reproduction's notebooks once at the smoke preset (outputs in a temporary folder)."""
     out_root = tmp_path_factory.mktemp("reproduction")
-    folder = reproduce.run_notebooks("smoke", registry=prkd.open_registry(out_root))
-    return folder
+    return reproduce.run_notebooks("smoke", registry=prkd.open_registry(out_root), only=REPRODUCTION)
 
 
-def test_every_notebook_ran_and_was_written(executed):
+def test_every_notebook_is_run_by_one_of_the_two_notebook_test_files():
+    from test_notebooks_experiments import EXPERIMENTS
     names = [nb.name for nb in reproduce.notebooks()]
     assert names == ["01_sensing_model.ipynb", "02_initialization.ipynb", "03_e2e_teacher.ipynb",
                      "04_kd_student.ipynb", "05_ablations.ipynb", "06_figures.ipynb",
                      "07_does_distillation_help.ipynb", "08_classical_baselines.ipynb",
                      "09_budget_ladder.ipynb",
                      "10_unrolled.ipynb"]
-    for name in names:
-        nb = json.loads((executed / name).read_text())
-        assert nb["metadata"]["papermill"]["parameters"]["preset"] == "smoke"
-        assert not any(o.get("output_type") == "error" for c in nb["cells"] for o in c.get("outputs", []))
+    assert sorted(REPRODUCTION + EXPERIMENTS) == [name[:2] for name in names]
+
+
+def test_every_notebook_ran_and_was_written(executed):
+    assert_ran_at_smoke(executed, REPRODUCTION)
 
 
 def test_figures_and_tables_of_the_smoke_reproduction_are_written(executed):
@@ -49,40 +53,6 @@ def test_figures_and_tables_of_the_smoke_reproduction_are_written(executed):
     assert table1[0].startswith("KD terms,alpha,beta,sigma,PSNR (dB),SSIM") and len(table1) == 5
 
 
-def test_the_study_notebook_writes_its_verdict_and_runs_table(executed):
-    # notebook 07, apart from the smoke reproduction
-    folder = executed.parent.parent / "figures" / "study-smoke"
-    names = {p.name for p in folder.iterdir()}
-    assert {"runs.csv", "verdict.csv", "verdict.md", "beta_sweep.csv", "wall_time.json"} <= names
-    assert {f"study_{n}.png" for n in ("curves", "mechanism", "beta_sweep", "teachers", "masks")} <= names
-    verdict = (folder / "verdict.csv").read_text()
-    assert verdict.startswith("claim,A,B,seeds,") and "student (KD, L_t = 9) > E2E" in verdict
-    runs = (folder / "runs.csv").read_text().splitlines()
-    assert runs[0].split(",")[:5] == ["name", "group", "mode", "seed", "L_t"] and len(runs) > 20
-
-
-def test_the_ladder_notebook_writes_its_verdict_trend_and_runs(executed):
-    folder = executed.parent.parent / "figures" / "ladder-smoke"  # notebook 09
-    names = {p.name for p in folder.iterdir()}
-    assert {"runs.csv", "verdict.csv", "verdict.md", "trend.csv", "flatness.csv", "beta_sweep.csv",
-            "noise_level.csv", "wall_time.json", "ladder_trend.png", "ladder_within_runs.png"} <= names
-    verdict = (folder / "verdict.csv").read_text().splitlines()
-    assert verdict[0].startswith("steps,comparison,scoring,seeds,teachers,ΔPSNR (dB),low,high,p,")
-    assert "p (Holm)" in verdict[0] and any(",KD − E2E,refined," in row for row in verdict)
-    runs = (folder / "runs.csv").read_text().splitlines()
-    assert runs[0].startswith("steps,n_train,group,seed,run_id") and "refined_psnr" in runs[0]
-    assert len(runs) == 29
-
-
-def test_the_unrolled_notebook_writes_its_verdict_teachers_classical_and_costs(executed):
-    folder = executed.parent.parent / "figures" / "unrolled-smoke"  # notebook 10
-    assert {"verdict.csv", "teachers.csv", "classical.csv", "costs.csv"} <= {p.name for p in folder.iterdir()}
-    verdict = (folder / "verdict.csv").read_text()
-    assert "unrolled E2E − U-Net E2E refined (the bar)" in verdict and "p (Holm)" in verdict.splitlines()[0]
-    classical = (folder / "classical.csv").read_text()
-    assert ",raw," in classical and ",oracle," in classical
-
-
 def test_each_preset_runs_its_notebooks():
     def stems(preset):
         return [nb.stem[:2] for nb in reproduce.notebooks(preset)]
@@ -94,11 +64,7 @@ def test_each_preset_runs_its_notebooks():
 
 
 def test_nbval_reproduces_the_checked_cells(executed):
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q",
-         "--sanitize-with", str(REPO / "tests" / "nbval_sanitize.cfg"),
-         *sorted(map(str, executed.glob("*.ipynb")))],
-        capture_output=True, text=True, cwd=executed)
+    result = nbval_result(executed)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
 
@@ -118,7 +84,7 @@ def test_source_notebooks_are_committed_clean():
 
 def test_a_finished_notebook_is_not_run_again(executed, capsys):
     before = {p: p.stat().st_mtime_ns for p in executed.glob("*.ipynb")}
-    reproduce.run_notebooks("smoke", registry=prkd.open_registry(executed.parent.parent))
+    reproduce.run_notebooks("smoke", registry=prkd.open_registry(executed.parent.parent), only=REPRODUCTION)
     assert {p: p.stat().st_mtime_ns for p in executed.glob("*.ipynb")} == before
     captured = capsys.readouterr()
     assert "01_sensing_model: already done, skipped" in captured.out + captured.err
