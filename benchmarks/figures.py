@@ -109,19 +109,17 @@ def init_breakdown(run: GroupSettings) -> dict[str, float]:
 
 def step_fraction_of_peak(run: GroupSettings) -> dict[str, float]:
     """``step_fraction_of_peak_<mode>``: a training step's counted FLOPs per second over the FLOP rate of a
-    large conv2d, the two called in turn in one process (``floors``)."""
+    large conv2d; ``unet_fraction_of_peak`` the same for the U-Net alone. The conv2d, every mode's step and
+    the U-Net step are called in turn in one process (``floors``)"""
+    variants = {"conv": run.variant("conv_peak"), "unet": run.variant("unet_step"),
+                **{mode: run.variant("peak_step", mode=mode) for mode in MODES}}
+    both = in_turn(variants, run.steps, run.repeats)
+    conv_rate = both["conv.flops"] / both["conv"]
     figures = {}
     for mode in MODES:
-        both = in_turn({"conv": run.variant("conv_peak"),
-                        mode: run.variant("peak_step", mode=mode)}, run.steps,
-                       run.repeats)
-        conv_rate = both["conv.flops"] / both["conv"]
         figures[f"step_fraction_of_peak_{mode}{run.suffix}"] = both[f"{mode}.flops"] / both[mode] / conv_rate
         figures[f"step_gflop_{mode}{run.suffix}"] = both[f"{mode}.flops"] / 1e9
-    unet = in_turn({"conv": run.variant("conv_peak"), "unet": run.variant("unet_step")},
-                   run.steps, run.repeats)
-    peak = unet["conv.flops"] / unet["conv"]
-    figures[f"unet_fraction_of_peak{run.suffix}"] = unet["unet.flops"] / unet["unet"] / peak
+    figures[f"unet_fraction_of_peak{run.suffix}"] = both["unet.flops"] / both["unet"] / conv_rate
     figures[f"conv_peak_gflops{run.suffix}"] = conv_rate / 1e6
     return figures
 
@@ -154,15 +152,15 @@ ARCHS = ("unrolled", "unet")
 
 def unrolled_costs(run: GroupSettings) -> dict[str, float]:
     """The unrolled reconstructor (``net.arch``) against the paper's U-Net, single-snapshot E2E at the
-    preset's shapes: ``unrolled_over_unet_step_time`` and ``unrolled_over_unet_inference`` (called in turn in
-    each process), ``unrolled_over_unet_peak_memory`` and each one's ``train_step_peak_mb_e2e_<arch>`` (each
-    alone in its own process, alternated)."""
-    steps = in_turn({a: run.variant("step", mode="e2e", arch=a) for a in ARCHS}, run.steps, run.repeats)
-    infer = in_turn({a: run.variant("inference", mode="student", arch=a) for a in ARCHS},
-                    run.steps, run.repeats)
+    preset's shapes: ``unrolled_over_unet_step_time`` and ``unrolled_over_unet_inference`` (the four calls
+    in turn in each process), ``unrolled_over_unet_peak_memory`` and each one's
+    ``train_step_peak_mb_e2e_<arch>`` (each alone in its own process, alternated)."""
+    both = in_turn({**{f"step {a}": run.variant("step", mode="e2e", arch=a) for a in ARCHS},
+                    **{f"inference {a}": run.variant("inference", mode="student", arch=a) for a in ARCHS}},
+                   run.steps, run.repeats)
     alone = alternately({a: run.variant("step", mode="e2e", arch=a) for a in ARCHS}, run.repeats)
-    return {f"unrolled_over_unet_step_time{run.suffix}": steps["unrolled/unet"],
-            f"unrolled_over_unet_inference{run.suffix}": infer["unrolled/unet"],
+    return {f"unrolled_over_unet_step_time{run.suffix}": both["step unrolled/step unet"],
+            f"unrolled_over_unet_inference{run.suffix}": both["inference unrolled/inference unet"],
             f"unrolled_over_unet_peak_memory{run.suffix}": alone["unrolled"]["peak_mb"]
             / alone["unet"]["peak_mb"],
             **{f"train_step_peak_mb_e2e_{a}{run.suffix}": alone[a]["peak_mb"] for a in ARCHS}}

@@ -53,6 +53,17 @@ def test_the_extras_sit_on_their_rungs_and_the_order_is_cheapest_first():
     assert len({r.name for r in runs}) == len(runs)
 
 
+def test_the_fair_comparison_needs_the_top_trained_triples_of_one_seed_only():
+    for preset in ("smoke", "ladder"):
+        runs = ladder.fair_comparison_runs(preset, seed=1)
+        tops = {noise: max(r.steps for r in ladder.ladder_runs(preset) if r.group == f"e2e{noise}")
+                for noise in ("", " noisy")}
+        assert sorted(r.group for r in runs) == sorted(["e2e", "KD", "random", "e2e noisy", "KD noisy",
+                                                        "random noisy"])
+        assert all(r.seed == 1 and r.steps == tops[" noisy" if "noisy" in r.group else ""] for r in runs)
+    assert {r.steps for r in ladder.fair_comparison_runs("ladder")} == {512, 2048}  # noisy rung, top rung
+
+
 def test_a_bad_ladder_preset_is_refused(registry):
     with pytest.raises(ConfigError, match="'preset' of the ladder must be one of 'ladder', 'smoke'"):
         ladder.train_ladder("quick", registry=registry)

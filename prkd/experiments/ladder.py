@@ -44,7 +44,7 @@ COMMITTED_RECORDS = RESULTS_DIR / "ladder" / "records"
 COMMITTED_PRESET = "ladder"
 
 __all__ = ["COMMITTED_RECORDS", "committed_records", "Rung", "LadderPlan", "LadderRun", "LADDER_PLANS",
-           "ladder_runs", "train_ladder", "train_in_order"]
+           "ladder_runs", "fair_comparison_runs", "train_ladder", "train_in_order"]
 
 
 def committed_records(preset: str) -> Path | None:
@@ -177,6 +177,19 @@ def ladder_runs(preset: str) -> list[LadderRun]:
     for rung in sorted(plan.rungs, key=lambda r: r.epochs):
         for group, seed, cfg in _core(plan, rung, rung.seeds, {}, "") + _extras(plan, rung):
             out.append(LadderRun(cfg.total_steps, group, seed, cfg))
+    return out
+
+
+def fair_comparison_runs(preset: str, seed: int = 0) -> list[LadderRun]:
+    """The runs notebook 08's fair comparison reads (``fair_comparison.ladder_systems``): E2E, KD and random
+    of ``seed`` at the highest rung that trains them, noise-free and noisy each (their teachers are implied);
+    at ``smoke`` notebook 08 trains these instead of the whole ladder."""
+    out = []
+    for noise in ("", " noisy"):
+        triple = [r for r in ladder_runs(preset) if r.seed == seed
+                  and r.group in {f"{g}{noise}" for g in ("e2e", "KD", "random")}]
+        top = max((r.steps for r in triple), default=None)
+        out += [r for r in triple if r.steps == top]
     return out
 
 
