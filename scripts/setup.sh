@@ -8,12 +8,17 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${PRKD_VENV:-$repo/.venv}"
 python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 stamp="$venv/.prkd-installed"
+# Keep the bytecode of what is imported: with PYTHONDONTWRITEBYTECODE set (as in this machine's sessions) and the
+# --no-compile install below, every process would compile torch's modules anew (`import torch` 3.9 s instead of
+# 1.9 s, measured here; the tests start hundreds of processes and kernels).
+unset PYTHONDONTWRITEBYTECODE
 want="$(sha256sum "$repo/pyproject.toml" | cut -d' ' -f1)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
     echo "prkd: setting up $venv (first time: a few minutes; torch is large)" >&2
     "$python" -m venv "$venv"
-    # --no-compile: Python compiles the modules it imports on first use; pip's compiling every file of torch and
-    # the rest up front took half the set-up (155 s with it, 76 s without on a 2-core Intel Xeon, 2026-12-07).
+    # --no-compile: Python compiles the modules it imports on first use and keeps their bytecode (see above);
+    # pip's compiling every file of torch and the rest up front took half the set-up (155 s with it, 76 s
+    # without on a 2-core Intel Xeon, 2026-12-07).
     "$venv/bin/python" -m pip install --quiet --progress-bar off --no-compile -e "$repo[test,bench,scale]" 2>&1 \
         | grep -v "^WARNING: Location" >&2 || true
     "$venv/bin/python" -c "import prkd, torch, torchvision, papermill, nbval, deepinv, playwright, distributed" \
