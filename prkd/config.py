@@ -111,9 +111,10 @@ class NetConfig:
     arch: str = _spec("unet", choices=("unet", "unrolled"),
                       doc="the recovery network: the paper's U-Net on z, or an unrolled reconstructor whose "
                           "stages alternate data consistency on y with a small U-Net (prkd.nets.unrolled)")
-    unroll_stages: int = _spec(3, lo=1, hi=16, doc="arch 'unrolled': stages K (projection + denoiser each)")
-    unroll_width: int = _spec(8, lo=1, hi=512, doc="arch 'unrolled': channels of each stage's U-Net's first "
-                                                   "level")
+    # defaults measured (benchmarks/unrolled_choice.py; docs/unrolled.md): one stage of width 16 was the best
+    unroll_stages: int = _spec(1, lo=1, hi=16, doc="arch 'unrolled': stages K (projection + denoiser each)")
+    unroll_width: int = _spec(16, lo=1, hi=512, doc="arch 'unrolled': channels of each stage's U-Net's first "
+                                                    "level")
     precision: str = _spec("auto", choices=("auto", "float32"),
                            doc="U-Net arithmetic: auto = bfloat16 autocast on CUDA (the optics and the "
                                "initialization's FFTs stay float32), float32 everywhere else; float32 = "
@@ -237,4 +238,7 @@ def from_dict(d: dict) -> Config:
     d = dict(d)
     preset = d.pop("preset", "paper")
     flat = {k: v for section in _SECTIONS for k, v in d.get(section, {}).items()}
+    if flat.get("arch", "unet") != "unrolled":  # meaningless to the U-Net; earlier runs stored other defaults
+        flat.pop("unroll_stages", None)
+        flat.pop("unroll_width", None)
     return make(preset, **flat)

@@ -72,7 +72,9 @@ def check_relations(cfg: Config) -> None:
                           f"and applies only to mode 'student' (other modes log both forms as diagnostics); "
                           f"got cdp_loss={t.cdp_loss!r} for mode {t.mode!r}")
     n = cfg.net
-    if n.arch != "unrolled" and (n.unroll_stages, n.unroll_width) != (3, 8):
+    defaults = {f.name: f.default for f in dataclasses.fields(n)}
+    unrolled_defaults = (defaults["unroll_stages"], defaults["unroll_width"])
+    if n.arch != "unrolled" and (n.unroll_stages, n.unroll_width) != unrolled_defaults:
         raise ConfigError("config fields 'unroll_stages' and 'unroll_width' apply only to arch 'unrolled'; "
                           f"got unroll_stages={n.unroll_stages}, unroll_width={n.unroll_width} with arch "
                           f"{n.arch!r}")

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import prkd
-from prkd.config import ConfigError
+from prkd.config import ConfigError, from_dict
 from prkd.data import load_splits, to_images
 from prkd.learning import get_or_train
 from prkd.nets.unrolled import UnrolledReconstructor
@@ -141,6 +141,18 @@ def test_the_unroll_fields_are_checked_and_leave_unet_run_ids_alone():
         prkd.make("smoke", unroll_stages=4)
     assert run_id(prkd.make("quick", mode="e2e")) == "e2e-L1-quick-s0-c29f65c76e"
     assert run_id(prkd.make("quick", mode="e2e", arch="unrolled")) != "e2e-L1-quick-s0-c29f65c76e"
+
+
+def test_the_measured_defaults_hold_and_a_unet_run_stored_with_other_unroll_values_still_loads():
+    net = prkd.make("quick", arch="unrolled").net
+    assert (net.unroll_stages, net.unroll_width) == (1, 16)  # docs/unrolled.md, "Choosing K and the width"
+    stored = prkd.make("quick", mode="e2e").to_dict()
+    stored["net"] |= {"unroll_stages": 3, "unroll_width": 8}  # what U-Net runs stored before the choice
+    loaded = from_dict(stored)
+    assert loaded == prkd.make("quick", mode="e2e") and run_id(loaded) == "e2e-L1-quick-s0-c29f65c76e"
+    k3 = prkd.make("quick", mode="e2e", arch="unrolled", unroll_stages=3, unroll_width=8)
+    assert from_dict(k3.to_dict()) == k3 and run_id(k3) != run_id(prkd.make("quick", mode="e2e",
+                                                                                          arch="unrolled"))
 
 
 def test_the_unrolled_plan_pairs_its_seeds_under_one_noise_and_budget():

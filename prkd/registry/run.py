@@ -85,8 +85,10 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
 #: this default is left out of the identity, so adding a field never renames the runs that exist.
 ADDED_FIELDS: dict[tuple[str, str], object] = {("train", "steps_per_epoch"): 0,
                                                ("train", "lr_schedule"): "constant",
-                                               ("net", "arch"): "unet", ("net", "unroll_stages"): 3,
-                                               ("net", "unroll_width"): 8}
+                                               ("net", "arch"): "unet"}
+
+#: Fields that mean nothing to the named arch, left out of its runs' identity.
+_UNUSED_BY_ARCH = {"unet": ("unroll_stages", "unroll_width"), "unrolled": ()}
 
 
 def _identity(cfg: Config, teacher_id: str | None) -> dict:
@@ -94,6 +96,8 @@ def _identity(cfg: Config, teacher_id: str | None) -> dict:
     for (section, name), default in ADDED_FIELDS.items():
         if d[section][name] == default:
             del d[section][name]
+    for name in _UNUSED_BY_ARCH[cfg.net.arch]:
+        d["net"].pop(name, None)
     if cfg.train.mode != "student":  # the teacher fields mean nothing outside mode 'student'
         d["train"] = {k: v for k, v in d["train"].items() if k not in ("teacher_masks", "teacher_seed")}
     return {"format": REGISTRY_FORMAT, "config": d, "teacher_run": teacher_id}
