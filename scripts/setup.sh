@@ -10,7 +10,7 @@ python="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 stamp="$venv/.prkd-installed"
 # Keep the bytecode of what is imported: with PYTHONDONTWRITEBYTECODE set (as in this machine's sessions) and the
 # --no-compile install below, every process would compile torch's modules anew (`import torch` 3.9 s instead of
-# 1.9 s, measured here; the tests start hundreds of processes and kernels).
+# 1.9 s, measured here; the tests start many processes and kernels).
 unset PYTHONDONTWRITEBYTECODE
 want="$(sha256sum "$repo/pyproject.toml" | cut -d' ' -f1)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
