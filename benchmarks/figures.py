@@ -113,13 +113,14 @@ def step_fraction_of_peak(run: GroupSettings) -> dict[str, float]:
     the U-Net step are called in turn in one process (``floors``)"""
     variants = {"conv": run.variant("conv_peak"), "unet": run.variant("unet_step"),
                 **{mode: run.variant("peak_step", mode=mode) for mode in MODES}}
-    both = in_turn(variants, run.steps, run.repeats)
-    conv_rate = both["conv.flops"] / both["conv"]
+    measured = in_turn(variants, run.steps, run.repeats)
+    conv_rate = measured["conv.flops"] / measured["conv"]
     figures = {}
     for mode in MODES:
-        figures[f"step_fraction_of_peak_{mode}{run.suffix}"] = both[f"{mode}.flops"] / both[mode] / conv_rate
-        figures[f"step_gflop_{mode}{run.suffix}"] = both[f"{mode}.flops"] / 1e9
-    figures[f"unet_fraction_of_peak{run.suffix}"] = both["unet.flops"] / both["unet"] / conv_rate
+        rate = measured[f"{mode}.flops"] / measured[mode]
+        figures[f"step_fraction_of_peak_{mode}{run.suffix}"] = rate / conv_rate
+        figures[f"step_gflop_{mode}{run.suffix}"] = measured[f"{mode}.flops"] / 1e9
+    figures[f"unet_fraction_of_peak{run.suffix}"] = measured["unet.flops"] / measured["unet"] / conv_rate
     figures[f"conv_peak_gflops{run.suffix}"] = conv_rate / 1e6
     return figures
 
@@ -155,12 +156,12 @@ def unrolled_costs(run: GroupSettings) -> dict[str, float]:
     preset's shapes: ``unrolled_over_unet_step_time`` and ``unrolled_over_unet_inference`` (the four calls
     in turn in each process), ``unrolled_over_unet_peak_memory`` and each one's
     ``train_step_peak_mb_e2e_<arch>`` (each alone in its own process, alternated)."""
-    both = in_turn({**{f"step {a}": run.variant("step", mode="e2e", arch=a) for a in ARCHS},
-                    **{f"inference {a}": run.variant("inference", mode="student", arch=a) for a in ARCHS}},
-                   run.steps, run.repeats)
+    variants = {**{f"step {a}": run.variant("step", mode="e2e", arch=a) for a in ARCHS},
+                **{f"inference {a}": run.variant("inference", mode="student", arch=a) for a in ARCHS}}
+    measured = in_turn(variants, run.steps, run.repeats)
     alone = alternately({a: run.variant("step", mode="e2e", arch=a) for a in ARCHS}, run.repeats)
-    return {f"unrolled_over_unet_step_time{run.suffix}": both["step unrolled/step unet"],
-            f"unrolled_over_unet_inference{run.suffix}": both["inference unrolled/inference unet"],
+    return {f"unrolled_over_unet_step_time{run.suffix}": measured["step unrolled/step unet"],
+            f"unrolled_over_unet_inference{run.suffix}": measured["inference unrolled/inference unet"],
             f"unrolled_over_unet_peak_memory{run.suffix}": alone["unrolled"]["peak_mb"]
             / alone["unet"]["peak_mb"],
             **{f"train_step_peak_mb_e2e_{a}{run.suffix}": alone[a]["peak_mb"] for a in ARCHS}}

@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from prkd.config_checks import ConfigError, check_relations, check_value
+from prkd.config_checks import UNROLL_FIELDS, ConfigError, check_relations, check_value
 from prkd.presets import PRESETS
 
 __all__ = [
@@ -239,6 +239,6 @@ def from_dict(d: dict) -> Config:
     preset = d.pop("preset", "paper")
     flat = {k: v for section in _SECTIONS for k, v in d.get(section, {}).items()}
     if flat.get("arch", "unet") != "unrolled":  # meaningless to the U-Net; earlier runs stored other defaults
-        flat.pop("unroll_stages", None)
-        flat.pop("unroll_width", None)
+        for name in UNROLL_FIELDS:
+            flat.pop(name, None)
     return make(preset, **flat)

@@ -11,7 +11,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from prkd.config import Config
 
-__all__ = ["ConfigError", "check_relations", "check_value", "describe_range"]
+__all__ = ["ConfigError", "UNROLL_FIELDS", "check_relations", "check_value", "describe_range"]
+
+#: The net fields that only arch "unrolled" uses: a U-Net run keeps their defaults, leaves them out of its
+#: identity (``prkd.registry.run``), and ignores stored values when loaded (``prkd.config.from_dict``).
+UNROLL_FIELDS = ("unroll_stages", "unroll_width")
 
 
 class ConfigError(ValueError):
@@ -73,8 +77,7 @@ def check_relations(cfg: Config) -> None:
                           f"got cdp_loss={t.cdp_loss!r} for mode {t.mode!r}")
     n = cfg.net
     defaults = {f.name: f.default for f in dataclasses.fields(n)}
-    unrolled_defaults = (defaults["unroll_stages"], defaults["unroll_width"])
-    if n.arch != "unrolled" and (n.unroll_stages, n.unroll_width) != unrolled_defaults:
+    if n.arch != "unrolled" and any(getattr(n, name) != defaults[name] for name in UNROLL_FIELDS):
         raise ConfigError("config fields 'unroll_stages' and 'unroll_width' apply only to arch 'unrolled'; "
                           f"got unroll_stages={n.unroll_stages}, unroll_width={n.unroll_width} with arch "
                           f"{n.arch!r}")

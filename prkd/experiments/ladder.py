@@ -184,9 +184,9 @@ def fair_comparison_runs(preset: str, seed: int = 0) -> list[LadderRun]:
     """The runs notebook 08's fair comparison reads (``fair_comparison.ladder_systems``): E2E, KD and random
     of ``seed`` at the highest rung that trains them, noise-free and noisy each (their teachers are implied);
     at ``smoke`` notebook 08 trains these instead of the whole ladder."""
-    out = []
+    runs, out = ladder_runs(preset), []
     for noise in ("", " noisy"):
-        triple = [r for r in ladder_runs(preset) if r.seed == seed
+        triple = [r for r in runs if r.seed == seed
                   and r.group in {f"{g}{noise}" for g in ("e2e", "KD", "random")}]
         top = max((r.steps for r in triple), default=None)
         out += [r for r in triple if r.steps == top]

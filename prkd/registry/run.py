@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 from prkd.config import Config, ConfigError, from_dict, make
+from prkd.config_checks import UNROLL_FIELDS
 
 __all__ = ["RunNotFoundError", "CorruptCheckpointError", "DamagedRunError", "load_checkpoint",
            "Run", "run_id",
@@ -87,17 +88,15 @@ ADDED_FIELDS: dict[tuple[str, str], object] = {("train", "steps_per_epoch"): 0,
                                                ("train", "lr_schedule"): "constant",
                                                ("net", "arch"): "unet"}
 
-#: Fields that mean nothing to the named arch, left out of its runs' identity.
-_UNUSED_BY_ARCH = {"unet": ("unroll_stages", "unroll_width"), "unrolled": ()}
-
 
 def _identity(cfg: Config, teacher_id: str | None) -> dict:
     d = cfg.to_dict()
     for (section, name), default in ADDED_FIELDS.items():
         if d[section][name] == default:
             del d[section][name]
-    for name in _UNUSED_BY_ARCH[cfg.net.arch]:
-        d["net"].pop(name, None)
+    if cfg.net.arch != "unrolled":  # the unroll fields mean nothing to the U-Net
+        for name in UNROLL_FIELDS:
+            del d["net"][name]
     if cfg.train.mode != "student":  # the teacher fields mean nothing outside mode 'student'
         d["train"] = {k: v for k, v in d["train"].items() if k not in ("teacher_masks", "teacher_seed")}
     return {"format": REGISTRY_FORMAT, "config": d, "teacher_run": teacher_id}
