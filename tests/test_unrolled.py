@@ -192,3 +192,32 @@ def test_a_recorded_run_is_not_trained_again_and_is_reported_from_its_record(tmp
     assert len(trained) == len(unrolled_study.unrolled_runs("smoke")) - 1
     runs = unrolled_verdict.collect_unrolled("smoke", registry=registry, records=tmp_path / "records")
     assert list(runs) == [("unrolled e2e", 0)] and runs[("unrolled e2e", 0)].metrics()["test_psnr"] == 21.5
+
+
+class _Finished:
+    """What the flatness and training tables read of a run: its history and its metrics."""
+
+    def __init__(self, val: list[float], seconds: float):
+        self.val, self.seconds = val, seconds
+
+    def history(self):
+        return [{"val_psnr": v} for v in self.val]
+
+    def metrics(self):
+        return {"train_seconds": self.seconds, "device": "cpu"}
+
+
+def test_flatness_names_a_group_that_still_rises_and_training_sums_each_groups_seconds():
+    from prkd.experiments.unrolled_verdict import flatness_rows, training_rows
+    flat = [20.0] * 12 + [21.0] * 8          # last 10 % (2 epochs) flat, last quarter (5 epochs) flat
+    rising = [20.0 + 0.1 * i for i in range(20)]  # 0.2 dB over the last 10 %, 0.5 over the last quarter
+    runs = {("e2e", 0): _Finished(flat, 100.0), ("e2e", 1): _Finished(flat, 120.0),
+            ("KD", 0): _Finished(rising, 50.0)}
+    rows = {r["group"]: r for r in flatness_rows(runs)}
+    assert rows["e2e"]["flat (< 0.1 dB)"] and rows["e2e"]["runs"] == 2
+    assert rows["e2e"]["mean gain, last quarter (dB)"] == 0.0
+    assert not rows["KD"]["flat (< 0.1 dB)"]
+    assert rows["KD"]["largest gain, last 10 % (dB)"] == pytest.approx(0.2)
+    assert rows["KD"]["mean gain, last quarter (dB)"] == pytest.approx(0.5)
+    seconds = {r["group"]: (r["runs"], r["training seconds"]) for r in training_rows(runs)}
+    assert seconds == {"KD": (1, 50.0), "e2e": (2, 220.0), "all": (3, 270.0)}

@@ -14,14 +14,16 @@ import statistics
 from pathlib import Path
 
 from prkd.experiments.fair_comparison import run_method_scores
-from prkd.experiments.ladder_verdict import paired_columns, read_family, score as ladder_score
+from prkd.experiments.ladder_verdict import FLAT_DB, flat_gain, paired_columns, read_family, \
+    score as ladder_score
 from prkd.experiments.plans import run_of
 from prkd.experiments.stats import paired_seeds
 from prkd.experiments.unrolled_study import unrolled_runs
 from prkd.registry import Registry, Run
 from prkd.registry.records import read_records
 
-__all__ = ["collect_unrolled", "score", "verdict_rows", "teacher_rows", "classical_rows"]
+__all__ = ["collect_unrolled", "score", "verdict_rows", "teacher_rows", "classical_rows", "flatness_rows",
+           "training_rows"]
 
 #: (label, group A, scoring of A, group B, scoring of B)
 COMPARISONS = (
@@ -112,4 +114,43 @@ def classical_rows(runs: dict[tuple[str, int], Run], images, *, n_images: int = 
                 rows.append({"system": arch, "scoring": scoring, "versus": name, "seeds": len(seeds),
                              "learned − classical (dB)": round(r.mean, 3), "low": round(r.low, 3),
                              "high": round(r.high, 3)})
+    return rows
+
+
+def _val_gain(run: Run, share: float) -> float:
+    """Validation PSNR gained over the last ``share`` of a run's epochs (at least one)."""
+    val = [row["val_psnr"] for row in run.history()]
+    back = max(1, round(share * len(val)))
+    return val[-1] - val[-1 - back] if len(val) > back else float("nan")
+
+
+def flatness_rows(runs: dict[tuple[str, int], Run]) -> list[dict]:
+    """Per group: the validation PSNR gained over the last 10 % of the steps (the ladder's precondition,
+    ``ladder_verdict.flat_gain``: every run below ``FLAT_DB``) and over the last quarter. Under the cosine
+    schedule the rate is near zero at the end, so a flat end says the schedule has run out, not that more
+    steps would not help; the last quarter's gain shows how much the runs still moved before that."""
+    rows = []
+    for group in sorted({g for g, _ in runs}):
+        members = [run for (g, _), run in runs.items() if g == group]
+        tail, quarter = [flat_gain(r) for r in members], [_val_gain(r, 0.25) for r in members]
+        rows.append({"group": group, "runs": len(members),
+                     "mean gain, last 10 % (dB)": round(statistics.fmean(tail), 3),
+                     "largest gain, last 10 % (dB)": round(max(tail), 3),
+                     f"flat (< {FLAT_DB} dB)": max(tail) < FLAT_DB,
+                     "mean gain, last quarter (dB)": round(statistics.fmean(quarter), 3)})
+    return rows
+
+
+def training_rows(runs: dict[tuple[str, int], Run]) -> list[dict]:
+    """Per group and in all: the runs' own training seconds (``train_seconds``, summed and per run) and the
+    device they name; the wall time of the launches that trained them is longer by what ran between runs."""
+    rows, total = [], 0.0
+    for group in sorted({g for g, _ in runs}):
+        ms = [run.metrics() for (g, _), run in runs.items() if g == group]
+        seconds = sum(m["train_seconds"] for m in ms)
+        total += seconds
+        rows.append({"group": group, "runs": len(ms), "training seconds": round(seconds, 1),
+                     "seconds per run": round(seconds / len(ms), 1), "device": ms[0]["device"]})
+    rows.append({"group": "all", "runs": len(runs), "training seconds": round(total, 1),
+                 "seconds per run": round(total / max(1, len(runs)), 1), "device": ""})
     return rows

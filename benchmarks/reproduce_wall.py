@@ -1,0 +1,86 @@
+"""Wall time of the headless reproduction, run by two checkouts of prkd one after the other.
+
+    python benchmarks/reproduce_wall.py --old /tmp/prkd-old --out outputs/benchmarks/reproduce-wall.json
+
+Each checkout runs ``python -m prkd --output-dir <fresh temporary folder> reproduce --preset quick``
+(what ``bash scripts/reproduce.sh`` runs after its set-up: notebooks 01-06 and 08 with papermill, training
+every run they need) in a child process with ``PYTHONPATH`` set to that checkout and its working directory
+there, so that the child, the notebooks' kernels and the notebooks themselves are that checkout's; both use
+this interpreter, its packages and the environment this process has (source ``scripts/setup.sh`` first), so
+only the code differs. The set-up of ``.venv`` is not timed. The checkouts alternate (``--repeats`` pairs,
+old first). It prints each reproduction's seconds and ``reproduce_new_over_old``, the ratio of the summed wall
+times (below 1 when the new code is faster). Nothing is asserted. Quote it with the machine it ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def imported_prkd(code: Path, env: dict) -> str:
+    """The file of the ``prkd`` that a child with ``env`` imports from ``code``."""
+    done = subprocess.run([sys.executable, "-c", "import prkd; print(prkd.__file__)"], env=env, cwd=code,
+                          capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def time_reproduction(code: Path, preset: str, only: list[str] | None) -> dict:
+    """Run the reproduction of checkout ``code`` into a fresh registry in a child process; its seconds."""
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    found = imported_prkd(code, env)
+    if not found.startswith(str(code)):
+        raise SystemExit(f"a child in {code} imports {found}, not that checkout's prkd")
+    with tempfile.TemporaryDirectory(prefix="prkd-reproduce-") as root:
+        command = [sys.executable, "-m", "prkd", "--output-dir", root, "reproduce", "--preset", preset]
+        command += ["--only", *only] if only else []
+        start = time.perf_counter()
+        done = subprocess.run(command, env=env, cwd=code, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"the reproduction with {code} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return {"prkd": found, "seconds": round(seconds, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--old", type=Path, required=True,
+                        help="the other checkout (e.g. a git worktree of an older commit)")
+    parser.add_argument("--new", type=Path, default=REPO, help="default: this checkout")
+    parser.add_argument("--preset", default="quick", help="the reproduction's preset (default quick)")
+    parser.add_argument("--only", nargs="+", default=None, metavar="NOTEBOOK",
+                        help="only these notebooks (e.g. 01 02; default: all the preset runs)")
+    parser.add_argument("--repeats", type=int, default=1, choices=range(1, 11), metavar="1..10",
+                        help="old/new pairs, alternated (default 1)")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    record = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+              "date": time.strftime("%Y-%m-%d"), "preset": args.preset, "only": args.only,
+              "old": [], "new": []}
+    for _ in range(args.repeats):
+        for which in ("old", "new"):
+            result = time_reproduction(getattr(args, which).resolve(), args.preset, args.only)
+            record[which].append(result)
+            print(f"{which}: {result['seconds']} s ({result['prkd']})", flush=True)
+    old = sum(r["seconds"] for r in record["old"])
+    record["reproduce_new_over_old"] = round(sum(r["seconds"] for r in record["new"]) / old, 4)
+    print(f"reproduce_new_over_old: {record['reproduce_new_over_old']}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(record, indent=2) + "\n")
+        print(f"written: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""benchmarks/reproduce_wall.py runs a checkout's reproduction in a child that imports that checkout's prkd,
+and refuses a folder whose child would import another prkd. No timing is asserted (docs/performance.md)."""
+
+import importlib.util
+import json
+
+import pytest
+
+from conftest import REPO
+
+
+def _load():
+    path = REPO / "benchmarks" / "reproduce_wall.py"
+    spec = importlib.util.spec_from_file_location("benchmark_reproduce_wall", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reproduce_wall_times_both_checkouts_and_writes_the_ratio(tmp_path, capsys):
+    out = tmp_path / "wall.json"
+    assert _load().main(["--old", str(REPO), "--preset", "smoke", "--only", "01", "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["only"] == ["01"] and record["preset"] == "smoke"
+    for which in ("old", "new"):
+        [result] = record[which]
+        assert result["prkd"].startswith(str(REPO)) and result["seconds"] > 0
+    ratio = record["new"][0]["seconds"] / record["old"][0]["seconds"]
+    assert record["reproduce_new_over_old"] == pytest.approx(ratio, rel=1e-3)
+    assert "reproduce_new_over_old:" in capsys.readouterr().out
+
+
+def test_reproduce_wall_refuses_a_folder_without_its_own_prkd(tmp_path):
+    with pytest.raises(SystemExit, match="not that checkout's prkd"):
+        _load().main(["--old", str(tmp_path), "--preset", "smoke", "--only", "01"])
