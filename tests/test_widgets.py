@@ -14,7 +14,7 @@ from prkd.views import distillation_explorer
 from prkd.config import ConfigError
 from prkd.physics.scene import phase_object
 from prkd.metrics import correlation
-from prkd.learning import get_or_train
+from prkd.learning import get_or_train, teacher_config
 from prkd.views.widgets import (
     DistillationExplorer,
     SensingExplorer,
@@ -95,6 +95,19 @@ def test_the_button_trains_only_at_smoke_or_quick(monkeypatch, registry):
     assert panel.preset.options == ("smoke", "quick") and panel.preset.value == "quick"
     assert "trains at &#x27;smoke&#x27; or &#x27;quick&#x27; only" in panel.message.value
     assert panel.config().preset == "quick"
+
+
+def test_the_network_choice_gives_teacher_student_and_baseline_the_same_reconstructor(registry):
+    panel = DistillationExplorer("smoke", registry=registry, seed=1, L_t=3)
+    assert panel.arch.value == "unet" and panel.config().net.arch == "unet"
+    unet_student = registry.run_for(panel.config()).id
+    panel.arch.value = "unrolled"
+    cfg = panel.config()
+    assert cfg == prkd.make("smoke", mode="student", alpha=0.5, beta=0.25, teacher_masks=3, teacher_seed=1,
+                            seed=1, arch="unrolled")
+    assert panel.baseline_config().net.arch == "unrolled" and teacher_config(cfg).net.arch == "unrolled"
+    assert registry.run_for(cfg).id != unet_student and panel.teacher.value == TeacherChoice(3, 1, None)
+    assert "trains teacher, E2E baseline, student" in panel.message.value
 
 
 def test_teacher_list_without_teachers_offers_the_defaults_to_train(registry):

@@ -1,7 +1,7 @@
 """The distillation explorer: alpha and beta of Eq. (7) (sigma = 1 - alpha - beta shown; alpha + beta > 1
-refused, never clipped), the teacher's L_t, and a button that trains -- or loads from the run registry -- a
-student at the
-``smoke`` or ``quick`` preset and compares it with the E2E baseline.
+refused, never clipped), the teacher's L_t, the recovery network (the paper's U-Net or notebook 10's unrolled
+reconstructor; teacher, student and E2E baseline share it), and a button that trains -- or loads from the run
+registry -- a student at the ``smoke`` or ``quick`` preset and compares it with the E2E baseline.
 
 A plain object: its widgets are attributes, its callbacks are methods that tests call directly (``config``,
 ``validate``, ``on_train``), and displaying it shows its ``widget``. Nothing trains until the button is
@@ -11,58 +11,25 @@ pressed, so a headless run (papermill) only builds and displays it.
 from __future__ import annotations
 
 import traceback
-from dataclasses import dataclass
 
 import ipywidgets as widgets
 import torch
 
 from prkd.config import Config, ConfigError, make
 from prkd.data import Splits, load_splits, to_images
-from prkd.learning import (STUDENT_ALPHA, STUDENT_BETA, TrainingInterrupted, check_teacher_fits, get_or_train,
-                           teacher_config)
+from prkd.learning import STUDENT_ALPHA, STUDENT_BETA, TrainingInterrupted, get_or_train, teacher_config
 from prkd.registry import Registry, Run
 from prkd.utils.device import default_device
 from prkd.views.panel_parts import WIDE, figure_png, message_box
+from prkd.views.teacher_choices import DEFAULT_TEACHER_SNAPSHOTS, TeacherChoice, teacher_choices
 
-__all__ = ["DEFAULT_TEACHER_SNAPSHOTS", "PANEL_PRESETS", "DistillationExplorer", "TeacherChoice",
-           "teacher_choices"]
+__all__ = ["ARCH_CHOICES", "DEFAULT_TEACHER_SNAPSHOTS", "PANEL_PRESETS", "DistillationExplorer",
+           "TeacherChoice", "teacher_choices"]
 
 #: Presets the distillation button may train at (``paper`` takes hours on a CPU).
 PANEL_PRESETS = ("smoke", "quick")
-#: Teacher snapshots offered when the registry has no teacher with that L_t (the paper sweeps 1-15, Sec. 4.2).
-DEFAULT_TEACHER_SNAPSHOTS = (3, 6, 9, 15)
-
-
-@dataclass(frozen=True)
-class TeacherChoice:
-    """A teacher for the student: a complete registry run (``run_id``), or one to train first (``run_id``
-    None)."""
-
-    L_t: int
-    seed: int
-    run_id: str | None = None
-
-
-def teacher_choices(preset: str, *, registry: Registry, seed: int = 0,
-                    L_t: int = 9) -> list[tuple[str, TeacherChoice]]:
-    """(label, choice) pairs: the complete teacher runs of ``preset`` that a student of ``preset`` can use,
-    then the default L_t values (and ``L_t``) that no such run has yet, to be trained first."""
-    student = make(preset, mode="student", seed=seed)
-    options, have = [], set()
-    for run in registry.runs(mode="teacher", preset=preset, complete=True):
-        cfg = run.config()
-        try:
-            check_teacher_fits(student, cfg, run.id)
-        except ConfigError:
-            continue
-        have.add(cfg.optics.n_masks)
-        m = run.metrics()
-        options.append((f"L_t = {cfg.optics.n_masks}: in the registry, {m['test_psnr']:.2f} dB ({run.id})",
-                        TeacherChoice(cfg.optics.n_masks, cfg.train.seed, run.id)))
-    for L in sorted(set(DEFAULT_TEACHER_SNAPSHOTS) | {L_t}):
-        if L not in have:
-            options.append((f"L_t = {L}: not in the registry, trained first", TeacherChoice(L, seed)))
-    return options
+#: The recovery networks offered (``net.arch``): the paper's U-Net, or notebook 10's unrolled reconstructor.
+ARCH_CHOICES = (("U-Net (the paper's)", "unet"), ("unrolled (notebook 10)", "unrolled"))
 
 
 class DistillationExplorer:
@@ -98,6 +65,7 @@ class DistillationExplorer:
         self.beta = widgets.FloatSlider(value=beta, min=0.0, max=1.0, step=0.05, description="β (L_cdp)",
                                         readout_format=".2f", style=WIDE)
         self.sigma = widgets.HTML()
+        self.arch = widgets.ToggleButtons(options=ARCH_CHOICES, value="unet", description="network")
         self.teacher = widgets.Dropdown(description="teacher", style=WIDE,
                                         layout=widgets.Layout(width="auto"))
         self.refine = widgets.Dropdown(options=[("no refinement", "none"), ("+ ER 200 (no oracle)", "er"),
@@ -117,13 +85,14 @@ class DistillationExplorer:
         self.widget = widgets.VBox([
             widgets.HTML("<b>Distillation explorer</b>: the student of Eq. (7), "
                          "α L<sub>task</sub> + β L<sub>cdp</sub> + σ L<sub>feat</sub>"),
-            self.preset, widgets.HBox([self.alpha, self.beta, self.sigma]),
+            self.preset, self.arch, widgets.HBox([self.alpha, self.beta, self.sigma]),
             widgets.HBox([self.teacher, self.refine]),
             widgets.HBox([self.train_button, self.progress]), self.message, self.log,
             self.result, self.figure])
         self.widget.add_class("prkd-distillation-explorer")
         self._list_teachers()
-        self.preset.observe(self._on_preset, names="value")
+        for w in (self.preset, self.arch):
+            w.observe(self._on_preset, names="value")
         for w in (self.alpha, self.beta, self.teacher):
             w.observe(self.validate, names="value")
         self.train_button.on_click(self.on_train)
@@ -137,7 +106,8 @@ class DistillationExplorer:
     def _list_teachers(self) -> None:
         """Fill the teacher list for the current preset, keeping the chosen L_t where it is still offered."""
         current = self.teacher.value.L_t if self.teacher.value is not None else self._L_t
-        options = teacher_choices(self.preset.value, registry=self.registry, seed=self.seed, L_t=current)
+        options = teacher_choices(self.preset.value, registry=self.registry, seed=self.seed, L_t=current,
+                                  arch=self.arch.value)
         self.teacher.options = options
         self.teacher.value = next(c for _, c in options if c.L_t == current)
 
@@ -155,11 +125,11 @@ class DistillationExplorer:
         alpha, beta = self.weights()
         choice = self.teacher.value
         return make(self.preset.value, mode="student", alpha=alpha, beta=beta, teacher_masks=choice.L_t,
-                    teacher_seed=choice.seed, seed=self.seed)
+                    teacher_seed=choice.seed, seed=self.seed, arch=self.arch.value)
 
     def baseline_config(self) -> Config:
-        """The E2E baseline (L = 1, Eq. 4) the student is compared with: same preset and seed."""
-        return make(self.preset.value, mode="e2e", seed=self.seed)
+        """The E2E baseline (L = 1, Eq. 4) the student is compared with: same preset, network and seed."""
+        return make(self.preset.value, mode="e2e", seed=self.seed, arch=self.arch.value)
 
     def _teacher_id(self, cfg: Config) -> str:
         return self.teacher.value.run_id or self.registry.run_for(teacher_config(cfg)).id
