@@ -15,14 +15,14 @@ times (below 1 when the new code is faster). Nothing is asserted. Quote it with 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from old_new import alternate, machine_line
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,21 +64,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="old/new pairs, alternated (default 1)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    record = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-              "date": time.strftime("%Y-%m-%d"), "preset": args.preset, "only": args.only,
-              "old": [], "new": []}
-    for _ in range(args.repeats):
-        for which in ("old", "new"):
-            result = time_reproduction(getattr(args, which).resolve(), args.preset, args.only)
-            record[which].append(result)
-            print(f"{which}: {result['seconds']} s ({result['prkd']})", flush=True)
-    old = sum(r["seconds"] for r in record["old"])
-    record["reproduce_new_over_old"] = round(sum(r["seconds"] for r in record["new"]) / old, 4)
-    print(f"reproduce_new_over_old: {record['reproduce_new_over_old']}")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=2) + "\n")
-        print(f"written: {args.out}")
+    record = {"machine": machine_line(), "date": time.strftime("%Y-%m-%d"), "preset": args.preset,
+              "only": args.only}
+    alternate(lambda code: time_reproduction(code, args.preset, args.only), args.old, args.new, args.repeats,
+              record, "reproduce_new_over_old", args.out)
     return 0
 
 

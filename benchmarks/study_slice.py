@@ -20,11 +20,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from old_new import alternate, machine_line
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,20 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=_positive, default=1, help="old/new pairs, alternated (default 1)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    record = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-              "epochs": args.epochs, "slice": [name for name, _ in SLICE], "old": [], "new": []}
-    for _ in range(args.repeats):
-        for which in ("old", "new"):
-            result = time_slice(getattr(args, which).resolve(), args.epochs)
-            record[which].append(result)
-            print(f"{which}: {result['seconds']} s {result['runs']}", flush=True)
-    old = sum(r["seconds"] for r in record["old"])
-    record["study_slice_new_over_old"] = round(sum(r["seconds"] for r in record["new"]) / old, 4)
-    print(f"study_slice_new_over_old: {record['study_slice_new_over_old']}")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(record, indent=2) + "\n")
-        print(f"written: {args.out}")
+    record = {"machine": machine_line(), "epochs": args.epochs, "slice": [name for name, _ in SLICE]}
+    alternate(lambda code: time_slice(code, args.epochs), args.old, args.new, args.repeats, record,
+              "study_slice_new_over_old", args.out)
     return 0
 
 

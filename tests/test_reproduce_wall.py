@@ -9,7 +9,8 @@ import pytest
 from conftest import REPO
 
 
-def _load():
+def _load(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))  # as when run as a script: its folder first
     path = REPO / "benchmarks" / "reproduce_wall.py"
     spec = importlib.util.spec_from_file_location("benchmark_reproduce_wall", path)
     module = importlib.util.module_from_spec(spec)
@@ -17,9 +18,10 @@ def _load():
     return module
 
 
-def test_reproduce_wall_times_both_checkouts_and_writes_the_ratio(tmp_path, capsys):
+def test_reproduce_wall_times_both_checkouts_and_writes_the_ratio(tmp_path, capsys, monkeypatch):
     out = tmp_path / "wall.json"
-    assert _load().main(["--old", str(REPO), "--preset", "smoke", "--only", "01", "--out", str(out)]) == 0
+    arguments = ["--old", str(REPO), "--preset", "smoke", "--only", "01", "--out", str(out)]
+    assert _load(monkeypatch).main(arguments) == 0
     record = json.loads(out.read_text())
     assert record["only"] == ["01"] and record["preset"] == "smoke"
     for which in ("old", "new"):
@@ -30,6 +32,6 @@ def test_reproduce_wall_times_both_checkouts_and_writes_the_ratio(tmp_path, caps
     assert "reproduce_new_over_old:" in capsys.readouterr().out
 
 
-def test_reproduce_wall_refuses_a_folder_without_its_own_prkd(tmp_path):
+def test_reproduce_wall_refuses_a_folder_without_its_own_prkd(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="not that checkout's prkd"):
-        _load().main(["--old", str(tmp_path), "--preset", "smoke", "--only", "01"])
+        _load(monkeypatch).main(["--old", str(tmp_path), "--preset", "smoke", "--only", "01"])

@@ -1,0 +1,36 @@
+"""Two checkouts of prkd timed one after the other: the loop, the ratio and the JSON that
+``study_slice.py`` and ``reproduce_wall.py`` share."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Callable
+
+
+def machine_line() -> str:
+    """The processor and core count, as the records name the machine."""
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def alternate(measure: Callable[[Path], dict], old: Path, new: Path, repeats: int, record: dict,
+              ratio_name: str, out: Path | None) -> dict:
+    """Call ``measure(checkout)`` for ``old`` then ``new``, ``repeats`` times; add the results to ``record``
+    under "old" and "new" and the ratio of their summed "seconds" under ``ratio_name`` (below 1 when the new
+    checkout is faster); print each and write ``record`` to ``out`` as JSON if given."""
+    record.update(old=[], new=[])
+    for _ in range(repeats):
+        for which, code in (("old", old), ("new", new)):
+            result = measure(code.resolve())
+            record[which].append(result)
+            print(f"{which}: {result['seconds']} s {result.get('runs', result.get('prkd', ''))}", flush=True)
+    seconds = {which: sum(r["seconds"] for r in record[which]) for which in ("old", "new")}
+    record[ratio_name] = round(seconds["new"] / seconds["old"], 4)
+    print(f"{ratio_name}: {record[ratio_name]}")
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(record, indent=2) + "\n")
+        print(f"written: {out}")
+    return record
