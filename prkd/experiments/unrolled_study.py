@@ -63,7 +63,7 @@ class UnrolledPlan:
 
 
 UNROLLED_PLANS: dict[str, UnrolledPlan] = {
-    "ladder": UnrolledPlan("ladder", epochs=32),  # 1024 steps: about 3 h at the ladder's measured run times
+    "ladder": UnrolledPlan("ladder", epochs=32),  # 1024 steps: 143 min on 2 cores (docs/unrolled.md)
     "smoke": UnrolledPlan("smoke", epochs=2, seeds=(0, 1), extra_seeds=(0, 1), teacher_masks=(2, 3),
                           table_teacher=3),
 }
