@@ -8,13 +8,16 @@ every run they need) in a child process with ``PYTHONPATH`` set to that checkout
 there, so that the child, the notebooks' kernels and the notebooks themselves are that checkout's; both use
 this interpreter, its packages and the environment this process has (source ``scripts/setup.sh`` first), so
 only the code differs. The set-up of ``.venv`` is not timed. The checkouts alternate (``--repeats`` pairs,
-old first). It prints each reproduction's seconds and ``reproduce_new_over_old``, the ratio of the summed wall
-times (below 1 when the new code is faster). Nothing is asserted. Quote it with the machine it ran on.
+old first). It prints each reproduction's seconds (and keeps each notebook's, as papermill recorded it; the
+rest is start-up and any training of the plan before the notebooks) and ``reproduce_new_over_old``, the ratio
+of the summed wall times (below 1 when the new code is faster). Nothing is asserted. Quote it with the machine
+it ran on.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -34,6 +37,15 @@ def imported_prkd(code: Path, env: dict) -> str:
     return done.stdout.strip()
 
 
+def notebook_seconds(root: Path) -> dict[str, float]:
+    """Seconds each executed notebook under ``root/notebooks`` took, as papermill recorded them."""
+    seconds = {}
+    for nb in sorted(root.glob("notebooks/*/*.ipynb")):
+        duration = json.loads(nb.read_text(encoding="utf-8"))["metadata"].get("papermill", {}).get("duration")
+        seconds[nb.stem] = round(duration, 1) if duration is not None else None
+    return seconds
+
+
 def time_reproduction(code: Path, preset: str, only: list[str] | None) -> dict:
     """Run the reproduction of checkout ``code`` into a fresh registry in a child process; its seconds."""
     env = {**os.environ, "PYTHONPATH": str(code)}
@@ -46,9 +58,10 @@ def time_reproduction(code: Path, preset: str, only: list[str] | None) -> dict:
         start = time.perf_counter()
         done = subprocess.run(command, env=env, cwd=code, capture_output=True, text=True)
         seconds = time.perf_counter() - start
+        notebooks = notebook_seconds(Path(root))
     if done.returncode != 0:
         raise SystemExit(f"the reproduction with {code} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return {"prkd": found, "seconds": round(seconds, 1)}
+    return {"prkd": found, "seconds": round(seconds, 1), "notebooks": notebooks}
 
 
 def main(argv: list[str] | None = None) -> int:

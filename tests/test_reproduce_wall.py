@@ -27,6 +27,8 @@ def test_reproduce_wall_times_both_checkouts_and_writes_the_ratio(tmp_path, caps
     for which in ("old", "new"):
         [result] = record[which]
         assert result["prkd"].startswith(str(REPO)) and result["seconds"] > 0
+        assert list(result["notebooks"]) == ["01_sensing_model"]
+        assert 0 < result["notebooks"]["01_sensing_model"] < result["seconds"]
     ratio = record["new"][0]["seconds"] / record["old"][0]["seconds"]
     assert record["reproduce_new_over_old"] == pytest.approx(ratio, rel=1e-3)
     assert "reproduce_new_over_old:" in capsys.readouterr().out
