@@ -223,10 +223,11 @@ def within_run_rows(results: LadderResults, a: str = "KD", b: str = "e2e") -> li
     return rows
 
 
-def flat_gain(run: Run) -> float:
-    """Validation PSNR gained over the last 10 % of a run's steps (at least its last epoch)."""
+def flat_gain(run: Run, share: float = 0.1) -> float:
+    """Validation PSNR gained over the last ``share`` of a run's steps (10 %: the ladder's flatness; at least
+    its last epoch)."""
     val = [row["val_psnr"] for row in run.history()]
-    back = max(1, round(0.1 * len(val)))
+    back = max(1, round(share * len(val)))
     return val[-1] - val[-1 - back] if len(val) > back else math.nan
 
 

@@ -117,13 +117,6 @@ def classical_rows(runs: dict[tuple[str, int], Run], images, *, n_images: int = 
     return rows
 
 
-def _val_gain(run: Run, share: float) -> float:
-    """Validation PSNR gained over the last ``share`` of a run's epochs (at least one)."""
-    val = [row["val_psnr"] for row in run.history()]
-    back = max(1, round(share * len(val)))
-    return val[-1] - val[-1 - back] if len(val) > back else float("nan")
-
-
 def flatness_rows(runs: dict[tuple[str, int], Run]) -> list[dict]:
     """Per group: the validation PSNR gained over the last 10 % of the steps (the ladder's precondition,
     ``ladder_verdict.flat_gain``: every run below ``FLAT_DB``) and over the last quarter. Under the cosine
@@ -132,7 +125,7 @@ def flatness_rows(runs: dict[tuple[str, int], Run]) -> list[dict]:
     rows = []
     for group in sorted({g for g, _ in runs}):
         members = [run for (g, _), run in runs.items() if g == group]
-        tail, quarter = [flat_gain(r) for r in members], [_val_gain(r, 0.25) for r in members]
+        tail, quarter = [flat_gain(r) for r in members], [flat_gain(r, 0.25) for r in members]
         rows.append({"group": group, "runs": len(members),
                      "mean gain, last 10 % (dB)": round(statistics.fmean(tail), 3),
                      "largest gain, last 10 % (dB)": round(max(tail), 3),
