@@ -3,11 +3,26 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 from pathlib import Path
 from typing import Callable
+
+#: The checkout these scripts belong to: ``--new`` by default.
+REPO = Path(__file__).resolve().parents[1]
+
+
+def checkout_parser(description: str) -> argparse.ArgumentParser:
+    """A parser with the options every old-against-new script has: ``--old``, ``--new`` and ``--out``."""
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--old", type=Path, required=True,
+                        help="the other checkout (e.g. a git worktree of an older commit)")
+    parser.add_argument("--new", type=Path, default=REPO, help="default: this checkout")
+    parser.add_argument("--out", type=Path, default=None, help="write the record here as JSON")
+    return parser
 
 
 def machine_line() -> str:

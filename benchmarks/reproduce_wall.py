@@ -16,7 +16,6 @@ it ran on.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -25,9 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from old_new import alternate, machine_line
-
-REPO = Path(__file__).resolve().parents[1]
+from old_new import alternate, checkout_parser, machine_line
 
 
 def imported_prkd(code: Path, env: dict) -> str:
@@ -65,17 +62,12 @@ def time_reproduction(code: Path, preset: str, only: list[str] | None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--old", type=Path, required=True,
-                        help="the other checkout (e.g. a git worktree of an older commit)")
-    parser.add_argument("--new", type=Path, default=REPO, help="default: this checkout")
+    parser = checkout_parser(__doc__)
     parser.add_argument("--preset", default="quick", help="the reproduction's preset (default quick)")
     parser.add_argument("--only", nargs="+", default=None, metavar="NOTEBOOK",
                         help="only these notebooks (e.g. 01 02; default: all the preset runs)")
     parser.add_argument("--repeats", type=int, default=1, choices=range(1, 11), metavar="1..10",
                         help="old/new pairs, alternated (default 1)")
-    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     record = {"machine": machine_line(), "date": time.strftime("%Y-%m-%d"), "preset": args.preset,
               "only": args.only}

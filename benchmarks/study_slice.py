@@ -25,9 +25,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from old_new import alternate, machine_line
+from old_new import alternate, checkout_parser, machine_line
 
-REPO = Path(__file__).resolve().parents[1]
 
 #: (name, config overrides of the study preset) of the slice's runs, the teacher first
 SLICE = [
@@ -82,14 +81,9 @@ def _positive(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--old", type=Path, required=True,
-                        help="the other checkout (e.g. a git worktree of main)")
-    parser.add_argument("--new", type=Path, default=REPO, help="default: this checkout")
+    parser = checkout_parser(__doc__)
     parser.add_argument("--epochs", type=_positive, default=16, help="epochs of every run (the study: 16)")
     parser.add_argument("--repeats", type=_positive, default=1, help="old/new pairs, alternated (default 1)")
-    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     record = {"machine": machine_line(), "epochs": args.epochs, "slice": [name for name, _ in SLICE]}
     alternate(lambda code: time_slice(code, args.epochs), args.old, args.new, args.repeats, record,
