@@ -50,7 +50,7 @@ def facts() -> dict[str, object]:
             "torch_threads": torch.get_num_threads()}
 
 
-def _gemm_gflops(threads: int) -> float:
+def gemm_gflops(threads: int) -> float:
     """GFLOP/s of a float32 ``GEMM_SIZE``-square ``torch.mm`` on ``threads`` threads (median of the calls)."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -71,8 +71,8 @@ def _gemm_gflops(threads: int) -> float:
 
 def gemm_rates() -> dict[str, float]:
     """``gemm_gflops_1thread`` and ``gemm_gflops_all_threads`` (torch's thread count, ``facts``)."""
-    return {"gemm_gflops_1thread": _gemm_gflops(1),
-            "gemm_gflops_all_threads": _gemm_gflops(torch.get_num_threads())}
+    return {"gemm_gflops_1thread": gemm_gflops(1),
+            "gemm_gflops_all_threads": gemm_gflops(torch.get_num_threads())}
 
 
 def group(run: GroupSettings) -> dict[str, float]:

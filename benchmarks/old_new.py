@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 from pathlib import Path
 from typing import Callable
 
@@ -26,8 +25,12 @@ def checkout_parser(description: str) -> argparse.ArgumentParser:
 
 
 def machine_line() -> str:
-    """The processor and core count, as the records name the machine."""
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    """The machine as the records name it: CPU model, vector extensions, cores and the single-thread GEMM
+    rate (``machine.py``), so that a reader can scale the seconds to their own machine."""
+    from machine import gemm_gflops, facts  # imports torch: only when a record is made
+    found = facts()
+    return (f"{found['cpu_model']} ({found['vector_extensions']}), {os.cpu_count()} cores, "
+            f"gemm_gflops_1thread {gemm_gflops(1):.1f}")
 
 
 def alternate(measure: Callable[[Path], dict], old: Path, new: Path, repeats: int, record: dict,

@@ -10,7 +10,8 @@ this interpreter, its packages and the environment this process has (source ``sc
 only the code differs. The set-up of ``.venv`` is not timed. The checkouts alternate (``--repeats`` pairs,
 old first). It prints each reproduction's seconds (and keeps each notebook's, as papermill recorded it; the
 rest is start-up and any training of the plan before the notebooks) and ``reproduce_new_over_old``, the ratio
-of the summed wall times (below 1 when the new code is faster). Nothing is asserted. Quote it with the machine
+of the summed wall times (below 1 when the new code is faster); ``--keep DIR`` keeps each output folder
+(e.g. for ``python -m prkd --output-dir <it> check-results --preset quick``). Nothing is asserted. Quote it with the machine
 it ran on.
 """
 
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from old_new import alternate, checkout_parser, machine_line
@@ -43,13 +45,22 @@ def notebook_seconds(root: Path) -> dict[str, float]:
     return seconds
 
 
-def time_reproduction(code: Path, preset: str, only: list[str] | None) -> dict:
-    """Run the reproduction of checkout ``code`` into a fresh registry in a child process; its seconds."""
+def _output_root(keep: Path | None):
+    """A fresh output folder: a temporary one, removed afterwards, or a new one under ``keep``, kept."""
+    if keep is None:
+        return tempfile.TemporaryDirectory(prefix="prkd-reproduce-")
+    keep.mkdir(parents=True, exist_ok=True)
+    return nullcontext(tempfile.mkdtemp(prefix="reproduce-", dir=keep))
+
+
+def time_reproduction(code: Path, preset: str, only: list[str] | None, keep: Path | None = None) -> dict:
+    """Run the reproduction of checkout ``code`` into a fresh registry in a child process; its seconds (and,
+    with ``keep``, the kept output folder)."""
     env = {**os.environ, "PYTHONPATH": str(code)}
     found = imported_prkd(code, env)
     if not found.startswith(str(code)):
         raise SystemExit(f"a child in {code} imports {found}, not that checkout's prkd")
-    with tempfile.TemporaryDirectory(prefix="prkd-reproduce-") as root:
+    with _output_root(keep) as root:
         command = [sys.executable, "-m", "prkd", "--output-dir", root, "reproduce", "--preset", preset]
         command += ["--only", *only] if only else []
         start = time.perf_counter()
@@ -58,7 +69,8 @@ def time_reproduction(code: Path, preset: str, only: list[str] | None) -> dict:
         notebooks = notebook_seconds(Path(root))
     if done.returncode != 0:
         raise SystemExit(f"the reproduction with {code} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return {"prkd": found, "seconds": round(seconds, 1), "notebooks": notebooks}
+    kept = {"output_dir": root} if keep else {}
+    return {"prkd": found, "seconds": round(seconds, 1), "notebooks": notebooks, **kept}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,10 +80,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="only these notebooks (e.g. 01 02; default: all the preset runs)")
     parser.add_argument("--repeats", type=int, default=1, choices=range(1, 11), metavar="1..10",
                         help="old/new pairs, alternated (default 1)")
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="keep each reproduction's output folder under DIR (e.g. to run check-results on "
+                             "it); default: temporary folders, removed")
     args = parser.parse_args(argv)
     record = {"machine": machine_line(), "date": time.strftime("%Y-%m-%d"), "preset": args.preset,
               "only": args.only}
-    alternate(lambda code: time_reproduction(code, args.preset, args.only), args.old, args.new, args.repeats,
+    alternate(lambda code: time_reproduction(code, args.preset, args.only, args.keep), args.old, args.new, args.repeats,
               record, "reproduce_new_over_old", args.out)
     return 0
 

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from prkd.phase_images import phase_image
+from prkd.physics.complex_ops import item_norms, modulus, squared_modulus
 from prkd.physics.optics import CDPSensing
 from prkd.physics.spectral_init import SpectralInit
 
@@ -87,32 +88,32 @@ def _bcast(mask: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return mask.reshape(-1, *([1] * (t.dim() - 1)))
 
 
-def _norm(t: torch.Tensor) -> torch.Tensor:
-    """Euclidean norm of each item (B, ...) -> (B,)."""
-    return t.abs().square().flatten(1).sum(dim=1).sqrt()
-
-
 def _support(n: int, m: int, device: torch.device) -> torch.Tensor:
     """(M, M) real 0/1 indicator of the scene's N x N top-left support."""
     return F.pad(torch.ones(n, n, device=device), (0, m - n, 0, m - n))
 
 
 def _unit(x: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
-    """P_S(x): x / |x| on the support (1 where x = 0), 0 off it."""
-    mag = x.abs()
-    unit = torch.where(mag > 0, x / mag.clamp_min(_EPS), torch.ones_like(x))
-    return unit * support
+    """P_S(x): x / |x| on the support (1 where x = 0), 0 off it. Scale-invariant: P_S(c x) = P_S(x), c > 0."""
+    mag = modulus(x)
+    if bool(mag.min() == 0):  # exact zeros are rare: only then the slower selection
+        return torch.where(mag > 0, x / mag.clamp_min(_EPS), torch.ones_like(x)) * support
+    return x * (support / mag)
 
 
 def _fit_data(v: torch.Tensor, amp: torch.Tensor) -> torch.Tensor:
     """P_M(v) = sqrt(y) v / |v| (sqrt(y) where v = 0)."""
-    mag = v.abs()
-    return torch.where(mag > 0, v * (amp / mag.clamp_min(_EPS)), amp.to(v.dtype))
+    mag = modulus(v)
+    if bool(mag.min() == 0):
+        return torch.where(mag > 0, v * (amp / mag.clamp_min(_EPS)), amp.to(v.dtype))
+    return v * (amp / mag)
 
 
-def _misfit(bu: torch.Tensor, amp: torch.Tensor) -> torch.Tensor:
-    """Relative amplitude misfit || |B u| - sqrt(y) || / || sqrt(y) ||, (B,)."""
-    return _norm(bu.abs() - amp) / _norm(amp).clamp_min(_EPS)
+def _misfit(bu: torch.Tensor, amp: torch.Tensor, amp_norm: torch.Tensor | None = None) -> torch.Tensor:
+    """Relative amplitude misfit || |B u| - sqrt(y) || / || sqrt(y) ||, (B,) (``amp_norm``: the denominator,
+    if already known)."""
+    amp_norm = item_norms(amp).clamp_min(_EPS) if amp_norm is None else amp_norm
+    return item_norms(modulus(bu) - amp) / amp_norm
 
 
 def _start(y: torch.Tensor, sensing: CDPSensing, init, n: int) -> torch.Tensor:
@@ -144,12 +145,17 @@ def _run(name: str, step, state: tuple, f0: torch.Tensor, iterations: int, tol: 
     history, estimate = [f0], None
     for _ in tqdm(range(iterations), desc=name, disable=not progress, leave=False):
         new, u, f = step(state)
-        change = _norm(new[0] - state[0]) / _norm(state[0]).clamp_min(_EPS)
-        state = tuple(torch.where(_bcast(active, s), s1, s) for s1, s in zip(new, state))
-        estimate = u if estimate is None else torch.where(_bcast(active, u), u, estimate)
-        history.append(torch.where(active, f, history[-1]))
+        change = item_norms(new[0] - state[0]) / item_norms(state[0]).clamp_min(_EPS) if tol > 0 else None
+        if bool(active.all()):  # nothing frozen yet: the selections below would copy the new values
+            state, estimate = new, u
+            history.append(f)
+        else:
+            state = tuple(torch.where(_bcast(active, s), s1, s) for s1, s in zip(new, state))
+            estimate = torch.where(_bcast(active, u), u, estimate)
+            history.append(torch.where(active, f, history[-1]))
         count += active
-        active = active & ~(change < tol)
+        if change is not None:
+            active = active & ~(change < tol)
         if tol > 0 and not bool(active.any()):
             break
     return estimate, torch.stack(history, dim=1), count
@@ -160,20 +166,21 @@ def _projections(name, y, sensing, size, init, iterations, tol, progress, update
     n = _check(y, sensing, size, iterations, tol)
     support = _support(n, y.shape[-1], y.device)
     amp = y.clamp_min(0).sqrt()
-    L = sensing.n_masks
+    amp_norm = item_norms(amp).clamp_min(_EPS)
+    forward, adjoint = sensing.frozen_operators()
 
     def project_object(v):
-        u = _unit(sensing.A_adjoint(v) / L, support)
-        return u, sensing.A(u)
+        u = _unit(adjoint(v), support)  # P_S(B^H v / L) = P_S(B^H v): P_S is scale-invariant
+        return u, forward(u)
 
     def step(state):
         v, = state
         v_new, u, bu = update(v, _fit_data(v, amp), project_object)
-        return (v_new,), u, _misfit(bu, amp)
+        return (v_new,), u, _misfit(bu, amp, amp_norm)
 
     with torch.no_grad():
-        v0 = sensing.A(_unit(_start(y, sensing, init, n), support))
-        u, objective, count = _run(name, step, (v0,), _misfit(v0, amp), iterations, tol, progress)
+        v0 = forward(_unit(_start(y, sensing, init, n), support))
+        u, objective, count = _run(name, step, (v0,), _misfit(v0, amp, amp_norm), iterations, tol, progress)
     return SolverResult(z=u[:, :n, :n], objective=objective, iterations=count)
 
 
@@ -210,7 +217,7 @@ def raar(y: torch.Tensor, sensing: CDPSensing, *, beta: float = 0.9, size: int |
 
     def update(v, p, project_object):
         u, bu = project_object(2 * p - v)
-        return beta * (v + bu) + (1 - 2 * beta) * p, u, bu
+        return torch.add(v, bu).mul_(beta).add_(p, alpha=1 - 2 * beta), u, bu
 
     return _projections("RAAR", y, sensing, size, init, iterations, tol, progress, update)
 
@@ -239,15 +246,16 @@ def wirtinger_flow(y: torch.Tensor, sensing: CDPSensing, *, step: float = 1.0, a
     b, L, m, _ = y.shape
     support = _support(n, m, y.device)
     y2 = y.square().flatten(1).sum(dim=1).clamp_min(_EPS)
+    forward, adjoint = sensing.frozen_operators()
 
     def objective(bz):
-        return (bz.abs().square() - y).square().flatten(1).sum(dim=1) / y2
+        return (squared_modulus(bz) - y).square().flatten(1).sum(dim=1) / y2
 
     def wf_step(state):
         z, bz, tau = state
-        d = sensing.A_adjoint((bz.abs().square() - y) * bz) * support
-        bd = sensing.A(d)
-        f, slope = objective(bz), 4 * _norm(d).square() / y2
+        d = adjoint((squared_modulus(bz) - y) * bz) * support
+        bd = forward(d)
+        f, slope = objective(bz), 4 * item_norms(d).square() / y2
         tau, accepted, f_new = 2 * tau, torch.zeros_like(f, dtype=torch.bool), f
         for _ in range(max_backtracks + 1):
             f_try = objective(bz - _bcast(tau, bz) * bd)
@@ -262,7 +270,7 @@ def wirtinger_flow(y: torch.Tensor, sensing: CDPSensing, *, step: float = 1.0, a
 
     with torch.no_grad():
         z0 = _start(y, sensing, init, n)
-        bz0 = sensing.A(z0)
+        bz0 = forward(z0)
         tau0 = step * m * m / y.flatten(1).sum(dim=1).clamp_min(_EPS)  # step M^2 / (L ||z0||^2)
         z, objective_history, count = _run("Wirtinger flow", wf_step, (z0, bz0, tau0 / 2), objective(bz0),
                                            iterations, tol, progress)

@@ -20,7 +20,8 @@ def _load(monkeypatch):
 
 def test_reproduce_wall_times_both_checkouts_and_writes_the_ratio(tmp_path, capsys, monkeypatch):
     out = tmp_path / "wall.json"
-    arguments = ["--old", str(REPO), "--preset", "smoke", "--only", "01", "--out", str(out)]
+    kept = tmp_path / "kept"
+    arguments = ["--old", str(REPO), "--preset", "smoke", "--only", "01", "--out", str(out), "--keep", str(kept)]
     assert _load(monkeypatch).main(arguments) == 0
     record = json.loads(out.read_text())
     assert record["only"] == ["01"] and record["preset"] == "smoke"
@@ -29,6 +30,10 @@ def test_reproduce_wall_times_both_checkouts_and_writes_the_ratio(tmp_path, caps
         assert result["prkd"].startswith(str(REPO)) and result["seconds"] > 0
         assert list(result["notebooks"]) == ["01_sensing_model"]
         assert 0 < result["notebooks"]["01_sensing_model"] < result["seconds"]
+        executed = kept / result["output_dir"] / "notebooks" / "smoke" / "01_sensing_model.ipynb"
+        assert executed.is_file()  # kept, e.g. for check-results
+    assert record["new"][0]["output_dir"] != record["old"][0]["output_dir"]
+    assert "cores, gemm_gflops_1thread" in record["machine"]  # the machine, to scale the seconds by
     ratio = record["new"][0]["seconds"] / record["old"][0]["seconds"]
     assert record["reproduce_new_over_old"] == pytest.approx(ratio, rel=1e-3)
     assert "reproduce_new_over_old:" in capsys.readouterr().out

@@ -16,6 +16,8 @@ import math
 import torch
 from torch import nn
 
+from prkd.physics.complex_ops import sum_masks
+
 __all__ = ["CDPSensing", "add_noise", "mask_level_penalty", "speckle_contrast", "wrapped_phase_change"]
 
 
@@ -86,6 +88,21 @@ class CDPSensing(nn.Module):
             (B, N, N) complex.
         """
         return (self.masks().conj() * torch.fft.ifft2(v, norm="ortho")).sum(dim=1)
+
+    def frozen_operators(self):
+        """(A, A_adjoint) with the masks evaluated once and detached, for solvers that call them many times
+        without a gradient (``prkd.classical``); the same values as ``A`` and ``A_adjoint`` to float
+        rounding."""
+        masks = self.masks().detach()
+        conj_masks = masks.conj().resolve_conj()
+
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            return torch.fft.fft2(masks * x.unsqueeze(1), norm="ortho")
+
+        def adjoint(v: torch.Tensor) -> torch.Tensor:
+            return sum_masks(conj_masks * torch.fft.ifft2(v, norm="ortho"))
+
+        return forward, adjoint
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Noise-free CDPs y = |B x|^2, shape (B, L, N, N), real, in units of |x|^2 per pixel."""
