@@ -11,8 +11,8 @@ only the code differs. The set-up of ``.venv`` is not timed. The checkouts alter
 old first). It prints each reproduction's seconds (and keeps each notebook's, as papermill recorded it; the
 rest is start-up and any training of the plan before the notebooks) and ``reproduce_new_over_old``, the ratio
 of the summed wall times (below 1 when the new code is faster); ``--keep DIR`` keeps each output folder
-(e.g. for ``python -m prkd --output-dir <it> check-results --preset quick``). Nothing is asserted. Quote it with the machine
-it ran on.
+(e.g. for ``python -m prkd --output-dir <it> check-results --preset quick``). Nothing is asserted. Quote it
+with the machine it ran on (the record names it, with its single-thread GEMM rate).
 """
 
 from __future__ import annotations
@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     record = {"machine": machine_line(), "date": time.strftime("%Y-%m-%d"), "preset": args.preset,
               "only": args.only}
-    alternate(lambda code: time_reproduction(code, args.preset, args.only, args.keep), args.old, args.new, args.repeats,
-              record, "reproduce_new_over_old", args.out)
+    alternate(lambda code: time_reproduction(code, args.preset, args.only, args.keep), args.old, args.new,
+              args.repeats, record, "reproduce_new_over_old", args.out)
     return 0
 
 

@@ -1,5 +1,5 @@
-"""The fast complex arithmetic of the classical solvers agrees with torch's own, and the solvers' projections keep
-their definition at exact zeros."""
+"""The fast complex arithmetic of the classical solvers agrees with torch's own, and the solvers'
+projections keep their definition at exact zeros."""
 
 import torch
 
@@ -19,7 +19,8 @@ def test_the_moduli_and_norms_are_torchs_to_float_rounding():
     torch.testing.assert_close(squared_modulus(t), t.abs().square(), rtol=1e-6, atol=1e-7)
     torch.testing.assert_close(item_norms(t), t.abs().square().flatten(1).sum(1).sqrt(), rtol=1e-6, atol=0)
     real = t.real.contiguous()
-    torch.testing.assert_close(item_norms(real), real.abs().square().flatten(1).sum(1).sqrt(), rtol=1e-6, atol=0)
+    expected = real.abs().square().flatten(1).sum(1).sqrt()
+    torch.testing.assert_close(item_norms(real), expected, rtol=1e-6, atol=0)
     for masks in (1, 3):
         u = _complex(4, masks, 8, 8, seed=masks)
         torch.testing.assert_close(sum_masks(u), u.sum(dim=1), rtol=1e-6, atol=1e-6)
