@@ -21,7 +21,8 @@ def _load(monkeypatch):
 def test_reproduce_wall_times_both_checkouts_and_writes_the_ratio(tmp_path, capsys, monkeypatch):
     out = tmp_path / "wall.json"
     kept = tmp_path / "kept"
-    arguments = ["--old", str(REPO), "--preset", "smoke", "--only", "01", "--out", str(out), "--keep", str(kept)]
+    arguments = ["--old", str(REPO), "--preset", "smoke", "--only", "01", "--out", str(out),
+                 "--keep", str(kept)]
     assert _load(monkeypatch).main(arguments) == 0
     record = json.loads(out.read_text())
     assert record["only"] == ["01"] and record["preset"] == "smoke"
