@@ -80,6 +80,25 @@ def test_the_measured_cross_machine_spread_is_within_tolerance(folders):
     assert tolerance.compare_folders(committed, fresh, paper_comparison.MEASURED_ON_THE_MACHINE).notes == []
 
 
+def test_a_run_with_several_rows_is_keyed_by_run_id_and_its_leading_columns():
+    header = ["run", "levels", "PSNR (dB)", "SSIM", "run_id"]
+    old = [dict(zip(header, r)) for r in (["E2E", "unquantised", "21.60", "0.610", "e2e-L1-quick-s0-aa"],
+                                          ["E2E", "4", "20.10", "0.580", "e2e-L1-quick-s0-aa"],
+                                          ["student", "4", "20.90", "0.600", "student-L1-quick-s0-bb"])]
+    new = [dict(r) for r in reversed(old)]
+    assert compare_tables("quantisation", old, new).failures == []
+    new[1].update({"PSNR (dB)": "21.00"})  # E2E at 4 levels moved by 0.9 dB
+    assert compare_tables("quantisation", old, new).failures == [
+        "quantisation: e2e-L1-quick-s0-aa / E2E / 4 / PSNR (dB): committed '20.10', fresh '21.00': 20.10 -> "
+        "21.00: moved 0.90, tolerance 0.5 (single run)"]
+
+
+def test_the_committed_classical_results_agree_with_themselves(tmp_path):
+    committed = COMMITTED_QUICK.parent / "classical"
+    shutil.copytree(committed, tmp_path / "fresh")
+    assert paper_comparison.compare_results(committed, tmp_path / "fresh") == []
+
+
 def test_the_committed_quick_results_agree_with_themselves(tmp_path):
     shutil.copytree(COMMITTED_QUICK, tmp_path / "fresh")
     assert paper_comparison.compare_results(COMMITTED_QUICK, tmp_path / "fresh") == []

@@ -21,8 +21,9 @@ number, with a tolerance taken from the committed cell itself:
   (e.g. the name of the best variant) is a note when the numbers it summarises are within tolerance (its
   row's, or its table's for a row without numbers), else a failure.
 
-Rows are matched by the ``run_id`` column if the table has one, else by the fewest leading columns that tell
-the committed rows apart (the first column, for most tables). Columns whose
+Rows are matched by the ``run_id`` column if the table has one (with the fewest leading columns that tell
+a run's rows apart where it has several), else by the fewest leading columns that tell the committed rows
+apart (the first column, for most tables). Columns whose
 header names a time, memory, the device or an optics diagnostic (mask drift, speckle contrast, init
 correlation, L_cdp: ``UNCOMPARED_COLUMN_WORDS``) are left out, and so are the interval ends and p-values of
 the study's beta sweep (``UNCOMPARED_COLUMNS``), whose differences are compared.
@@ -159,14 +160,17 @@ def _judge_conclusions(conclusions: list[str], numbers_failed: bool, where_numbe
 
 
 def _key_columns(columns: list[str], rows: list[dict]) -> list[str]:
-    """The columns that name a row: ``KEY_COLUMN`` if present, else the fewest leading columns whose values
-    are unique over the committed rows (a sweep's series and its weights, e.g.)."""
-    if KEY_COLUMN in columns:
-        return [KEY_COLUMN]
-    for n in range(1, len(columns) + 1):
-        if len({tuple(row.get(c) for c in columns[:n]) for row in rows}) == len(rows):
-            return columns[:n]
-    return columns[:1]
+    """The columns that name a row: the fewest leading columns whose values are unique over the committed
+    rows (a sweep's series and its weights, e.g.), after ``KEY_COLUMN`` where present (alone when it names
+    each row once; with the leading columns where a run has several rows, e.g. one per quantisation
+    level)."""
+    first = [KEY_COLUMN] if KEY_COLUMN in columns else []
+    rest = [c for c in columns if c != KEY_COLUMN]
+    for n in range(0 if first else 1, len(rest) + 1):
+        keys = first + rest[:n]
+        if len({tuple(row.get(c) for c in keys) for row in rows}) == len(rows):
+            return keys
+    return first or columns[:1]
 
 
 def _rows_by_key(rows: list[dict], keys: list[str], table: str, side: str,
