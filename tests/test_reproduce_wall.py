@@ -18,26 +18,35 @@ def _load(monkeypatch):
     return module
 
 
-def test_reproduce_wall_times_both_checkouts_and_writes_the_ratio(tmp_path, capsys, monkeypatch):
-    out = tmp_path / "wall.json"
+def test_a_reproduction_runs_in_a_child_of_that_checkout_and_keeps_its_folder(tmp_path, monkeypatch):
     kept = tmp_path / "kept"
-    arguments = ["--old", str(REPO), "--preset", "smoke", "--only", "01", "--out", str(out),
-                 "--keep", str(kept)]
-    assert _load(monkeypatch).main(arguments) == 0
+    result = _load(monkeypatch).time_reproduction(REPO, "smoke", ["01"], kept)
+    assert result["prkd"].startswith(str(REPO)) and result["seconds"] > 0
+    assert list(result["notebooks"]) == ["01_sensing_model"]
+    assert 0 < result["notebooks"]["01_sensing_model"] < result["seconds"]
+    executed = kept / result["output_dir"] / "notebooks" / "smoke" / "01_sensing_model.ipynb"
+    assert executed.is_file()  # kept, e.g. for check-results
+
+
+def test_both_checkouts_are_timed_in_turn_and_the_ratio_written(tmp_path, capsys, monkeypatch):
+    module = _load(monkeypatch)
+    seconds = iter([100.0, 80.0])  # old, then new
+    calls = []
+
+    def fake(code, preset, only, keep):
+        calls.append((code, preset, only, keep))
+        return {"prkd": str(code / "prkd" / "__init__.py"), "seconds": next(seconds), "notebooks": {}}
+
+    monkeypatch.setattr(module, "time_reproduction", fake)
+    out, old = tmp_path / "wall.json", tmp_path / "old"
+    assert module.main(["--old", str(old), "--preset", "smoke", "--only", "01", "--out", str(out)]) == 0
+    assert [c[0] for c in calls] == [old.resolve(), REPO.resolve()]
+    assert all(c[1:] == ("smoke", ["01"], None) for c in calls)
     record = json.loads(out.read_text())
     assert record["only"] == ["01"] and record["preset"] == "smoke"
-    for which in ("old", "new"):
-        [result] = record[which]
-        assert result["prkd"].startswith(str(REPO)) and result["seconds"] > 0
-        assert list(result["notebooks"]) == ["01_sensing_model"]
-        assert 0 < result["notebooks"]["01_sensing_model"] < result["seconds"]
-        executed = kept / result["output_dir"] / "notebooks" / "smoke" / "01_sensing_model.ipynb"
-        assert executed.is_file()  # kept, e.g. for check-results
-    assert record["new"][0]["output_dir"] != record["old"][0]["output_dir"]
+    assert record["reproduce_new_over_old"] == pytest.approx(0.8)
     assert "cores, gemm_gflops_1thread" in record["machine"]  # the machine, to scale the seconds by
-    ratio = record["new"][0]["seconds"] / record["old"][0]["seconds"]
-    assert record["reproduce_new_over_old"] == pytest.approx(ratio, rel=1e-3)
-    assert "reproduce_new_over_old:" in capsys.readouterr().out
+    assert "reproduce_new_over_old: 0.8" in capsys.readouterr().out
 
 
 def test_reproduce_wall_refuses_a_folder_without_its_own_prkd(tmp_path, monkeypatch):
