@@ -93,20 +93,22 @@ def _support(n: int, m: int, device: torch.device) -> torch.Tensor:
     return F.pad(torch.ones(n, n, device=device), (0, m - n, 0, m - n))
 
 
-def _unit(x: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
-    """P_S(x): x / |x| on the support (1 where x = 0), 0 off it. Scale-invariant: P_S(c x) = P_S(x), c > 0."""
+def _scaled_phase(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """scale x / |x| element-wise (scale where x = 0): both projections' form."""
     mag = modulus(x)
     if bool(mag.min() == 0):  # exact zeros are rare: only then the slower selection
-        return torch.where(mag > 0, x / mag.clamp_min(_EPS), torch.ones_like(x)) * support
-    return x * (support / mag)
+        return torch.where(mag > 0, x * (scale / mag.clamp_min(_EPS)), scale.to(x.dtype))
+    return x * (scale / mag)
+
+
+def _unit(x: torch.Tensor, support: torch.Tensor) -> torch.Tensor:
+    """P_S(x): x / |x| on the support (1 where x = 0), 0 off it. Scale-invariant: P_S(c x) = P_S(x), c > 0."""
+    return _scaled_phase(x, support)
 
 
 def _fit_data(v: torch.Tensor, amp: torch.Tensor) -> torch.Tensor:
     """P_M(v) = sqrt(y) v / |v| (sqrt(y) where v = 0)."""
-    mag = modulus(v)
-    if bool(mag.min() == 0):
-        return torch.where(mag > 0, v * (amp / mag.clamp_min(_EPS)), amp.to(v.dtype))
-    return v * (amp / mag)
+    return _scaled_phase(v, amp)
 
 
 def _misfit(bu: torch.Tensor, amp: torch.Tensor, amp_norm: torch.Tensor | None = None) -> torch.Tensor:
@@ -154,10 +156,10 @@ def _run(name: str, step, state: tuple, f0: torch.Tensor, iterations: int, tol: 
             estimate = torch.where(_bcast(active, u), u, estimate)
             history.append(torch.where(active, f, history[-1]))
         count += active
-        if change is not None:
+        if tol > 0:
             active = active & ~(change < tol)
-        if tol > 0 and not bool(active.any()):
-            break
+            if not bool(active.any()):
+                break
     return estimate, torch.stack(history, dim=1), count
 
 
@@ -248,14 +250,18 @@ def wirtinger_flow(y: torch.Tensor, sensing: CDPSensing, *, step: float = 1.0, a
     y2 = y.square().flatten(1).sum(dim=1).clamp_min(_EPS)
     forward, adjoint = sensing.frozen_operators()
 
+    def misfit(residual):  # residual = |B z|^2 - y
+        return residual.square().flatten(1).sum(dim=1) / y2
+
     def objective(bz):
-        return (squared_modulus(bz) - y).square().flatten(1).sum(dim=1) / y2
+        return misfit(squared_modulus(bz) - y)
 
     def wf_step(state):
         z, bz, tau = state
-        d = adjoint((squared_modulus(bz) - y) * bz) * support
+        residual = squared_modulus(bz) - y
+        d = adjoint(residual * bz) * support
         bd = forward(d)
-        f, slope = objective(bz), 4 * item_norms(d).square() / y2
+        f, slope = misfit(residual), 4 * item_norms(d).square() / y2
         tau, accepted, f_new = 2 * tau, torch.zeros_like(f, dtype=torch.bool), f
         for _ in range(max_backtracks + 1):
             f_try = objective(bz - _bcast(tau, bz) * bd)
