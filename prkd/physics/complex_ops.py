@@ -1,12 +1,12 @@
 """Element-wise complex arithmetic that a CPU runs several times faster than torch's own, for the classical
 solvers' inner loops (``prkd.classical``), which call it a few thousand times per image.
 
-torch's ``abs`` of a complex tensor was the largest item in torch.profiler's table of a RAAR solve on a 2-core
-CPU; here moduli and per-item norms are formed from the real view, and a complex sum over a leading dimension
-is summed as its real view (``sum_masks``). What it bought end to end: notebook 08's classical sweep and notebook
-06's refinement (``benchmarks/reproduce_wall.py``, docs/performance.md). The values agree with torch's to float
-rounding (|t| as sqrt(re^2 + im^2) instead of a scaled hypot: no overflow at the magnitudes of unit-modulus
-scenes and CDPs).
+torch's ``abs`` of a complex tensor was the largest item in torch.profiler's table of a RAAR solve on a
+2-core CPU; here moduli and per-item norms are formed from the real view, and a complex sum over a leading
+dimension is summed as its real view (``sum_masks``). What it bought end to end: notebook 08's classical
+sweep and notebook 06's refinement (``benchmarks/reproduce_wall.py``, docs/performance.md). The values agree
+with torch's to float rounding (|t| as sqrt(re^2 + im^2) instead of a scaled hypot: no overflow at the
+magnitudes of unit-modulus scenes and CDPs).
 """
 
 from __future__ import annotations
