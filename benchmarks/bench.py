@@ -55,12 +55,25 @@ Groups (--only) and their figures:
                                                   L-stack's), products (element-wise over the L-stack),
                                                   filter, norms, other (torch.profiler, floors.init_breakdown)
   peak           step_fraction_of_peak_<mode>     a training step's counted FLOPs per second (FlopCounterMode;
-                                                  5 n log2 n per FFT of n points) over a large conv2d's rate,
-                                                  measured in turn in one process
+                                                  5 n log2 n per FFT of n points) over a large conv2d's rate
+                                                  in the arithmetic the step uses, measured in turn in one
+                                                  process
                  step_gflop_<mode>                the step's counted GFLOP
                  unet_fraction_of_peak            the same for the U-Net's forward and backward alone (the
                                                   floor of every step's fraction)
-                 conv_peak_gflops                 the reference conv2d's GFLOP/s
+                 conv_peak_gflops_<a>             the reference conv2d's GFLOP/s, a = float32, bfloat16
+                                                  (autocast; emulated where machine's bfloat16_units is none)
+  speedup        step_speedup_<mode>[_96x96]      a step in float32 with the plain backward over the step with
+                                                  the fastest choices (bfloat16 where native, the teacher's
+                                                  truncated backward), mode = e2e, student, teacher, at the
+                                                  preset's shapes and at 96 x 96 with a depth-4, width-16
+                                                  U-Net (24 x 24 at smoke); printed with its target; opt-in
+                 speedup_uses_bfloat16            1 where the fast steps ran in bfloat16, 0 where not
+  truncated      truncated_cosine_<phi|psi>_L<L>  the cosine of the truncated gradient (K = 5) with the exact
+                 [_96x96]                         one of the masks phi and the filter psi, one task loss
+                                                  through the whole system on fixed inputs, L = 1 and L_t
+                 truncated_init_speedup_L<L>      the initialization's forward and backward, plain over
+                                                  truncated, in turn in one process; opt-in
   compile        compile_speedup_<what>           eager over torch.compile (CPU inductor) time, what = unet
                                                   (forward and backward), init (forward); opt-in (not in the
                                                   default groups: compiling takes minutes)
@@ -100,8 +113,9 @@ from prkd.utils import atomic
 from prkd.utils.device import default_device
 from shapes import SHAPES, GroupSettings, masks_measured
 
-#: groups that run only when named with --only (compiling takes minutes)
-OPT_IN = ("compile",)
+#: groups that run only when named with --only (compiling takes minutes; speedup and truncated time 96 x 96
+#: steps)
+OPT_IN = ("compile", "speedup", "truncated")
 
 #: the groups of measured figures, in the order they run (``--only`` picks some; all but OPT_IN by default)
 GROUPS = {
@@ -114,6 +128,8 @@ GROUPS = {
     "fft_floor": groups.versus_fft_floor,
     "init_breakdown": groups.init_breakdown,
     "peak": groups.step_fraction_of_peak,
+    "speedup": groups.step_speedup,
+    "truncated": groups.truncated_backward,
     "compile": groups.compile_speedup,
     "inference": groups.inference,
     "unrolled": groups.unrolled_costs,
@@ -169,7 +185,8 @@ def _record(args: argparse.Namespace, figures: dict[str, float]) -> dict:
 
 def _print(figures: dict[str, float]) -> None:
     for name, value in figures.items():
-        print(f"{name}: {value:.4g}", flush=True)
+        target = groups.SPEEDUP_TARGETS.get(name)
+        print(f"{name}: {value:.4g}" + (f"  (target >= {target:g})" if target else ""), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,8 @@ Groups: ``deepinv``, ``fft_floor``, ``inference``.
 
 from __future__ import annotations
 
+from prkd.utils.arithmetic import ARITHMETICS, cpu_has_bfloat16, resolve_arithmetic
+from prkd.utils.device import default_device
 from shapes import GroupSettings, batch_size
 from timed_variant import alternately, in_turn, run_in_fresh_process
 
@@ -109,19 +111,80 @@ def init_breakdown(run: GroupSettings) -> dict[str, float]:
 
 def step_fraction_of_peak(run: GroupSettings) -> dict[str, float]:
     """``step_fraction_of_peak_<mode>``: a training step's counted FLOPs per second over the FLOP rate of a
-    large conv2d; ``unet_fraction_of_peak`` the same for the U-Net alone. The conv2d, every mode's step and
-    the U-Net step are called in turn in one process (``floors``)"""
-    variants = {"conv": run.variant("conv_peak"), "unet": run.variant("unet_step"),
+    large conv2d in the arithmetic the step's recovery network uses (``prkd.utils.arithmetic``: float32 on a
+    CPU, bfloat16 on CUDA); ``unet_fraction_of_peak`` the same for the U-Net alone;
+    ``conv_peak_gflops_<arithmetic>`` the conv2d's rate in float32 and under bfloat16 autocast (on a CPU
+    without bfloat16 units an emulation: ``machine``'s ``bfloat16_units`` says which). The conv2d in both
+    arithmetics, every mode's step and the U-Net step are called in turn in one process (``floors``)"""
+    variants = {**{f"conv {a}": run.variant("conv_peak", arithmetic=a) for a in ARITHMETICS},
+                "unet": run.variant("unet_step"),
                 **{mode: run.variant("peak_step", mode=mode) for mode in MODES}}
     measured = in_turn(variants, run.steps, run.repeats)
-    conv_rate = measured["conv.flops"] / measured["conv"]
+    rates = {a: measured[f"conv {a}.flops"] / measured[f"conv {a}"] for a in ARITHMETICS}
+    peak = rates[resolve_arithmetic("auto", default_device())]  # what the steps (precision auto) use
     figures = {}
     for mode in MODES:
         rate = measured[f"{mode}.flops"] / measured[mode]
-        figures[f"step_fraction_of_peak_{mode}{run.suffix}"] = rate / conv_rate
+        figures[f"step_fraction_of_peak_{mode}{run.suffix}"] = rate / peak
         figures[f"step_gflop_{mode}{run.suffix}"] = measured[f"{mode}.flops"] / 1e9
-    figures[f"unet_fraction_of_peak{run.suffix}"] = measured["unet.flops"] / measured["unet"] / conv_rate
-    figures[f"conv_peak_gflops{run.suffix}"] = conv_rate / 1e6
+    figures[f"unet_fraction_of_peak{run.suffix}"] = measured["unet.flops"] / measured["unet"] / peak
+    figures |= {f"conv_peak_gflops_{a}{run.suffix}": rates[a] / 1e6 for a in ARITHMETICS}
+    return figures
+
+
+#: the targets of ``step_speedup_<mode>`` on the 2-core Intel Xeon with AMX (issue: training at this
+#: processor's real limits); bench.py prints each beside its figure
+SPEEDUP_TARGETS = {"step_speedup_e2e": 1.3, "step_speedup_teacher": 1.8, "step_speedup_teacher_96x96": 2.0}
+#: the second shape of ``step_speedup``: 96 x 96 scenes (the paper's) with a depth-4, width-16 U-Net
+LARGE_SHAPES = {"smoke": dict(image_size=24, unet_depth=3, unet_width=8),
+                "default": dict(image_size=96, unet_depth=4, unet_width=16)}
+
+
+def fastest_choices(mode: str) -> dict:
+    """The fastest choices this code offers for a ``mode`` step here: bfloat16 where the device has it
+    natively, and the truncated backward (K = 5) for the teacher only, the one mode whose truncated gradient
+    keeps a cosine >= 0.99 with the exact one (docs/performance.md)."""
+    fast = "bfloat16" if default_device().type == "cuda" or cpu_has_bfloat16() else "float32"
+    cut = dict(backward="truncated", backward_iterations=5) if mode == "teacher" else {}
+    return {"precision": fast, **cut}
+
+
+def step_speedup(run: GroupSettings) -> dict[str, float]:
+    """``step_speedup_<mode>[_<N>x<N>]``: a training step in float32 with the plain backward over the same
+    step with ``fastest_choices``, the two called in turn in each process, for e2e, student and teacher, at
+    the preset's shapes and at ``LARGE_SHAPES``; ``speedup_uses_bfloat16`` is 1 where the fast step used
+    it."""
+    figures = {}
+    large = LARGE_SHAPES.get(run.preset, LARGE_SHAPES["default"])
+    for shapes, suffix in (({}, ""), (large, f"_{large['image_size']}x{large['image_size']}")):
+        for mode in ("e2e", "student", "teacher"):
+            exact = run.variant("step", mode=mode, precision="float32", backward="plain", overrides=shapes)
+            fast = run.variant("step", mode=mode, overrides=shapes, **{"backward": "plain",
+                                                                      **fastest_choices(mode)})
+            both = in_turn({"exact": exact, "fast": fast}, run.steps, run.repeats)
+            figures[f"step_speedup_{mode}{suffix}{run.suffix}"] = both["exact/fast"]
+    figures[f"speedup_uses_bfloat16{run.suffix}"] = float(fastest_choices("e2e")["precision"] == "bfloat16")
+    return figures
+
+
+def truncated_backward(run: GroupSettings) -> dict[str, float]:
+    """``truncated_cosine_<phi|psi>_L<L>[_<N>x<N>]``: the cosine between the truncated gradient (K = 5) and
+    the exact one of the masks and the filter, through a task loss of the whole system on fixed inputs;
+    ``truncated_init_speedup_L<L>[...]``: the initialization's forward and backward with the plain backward
+    over the truncated one, called in turn in one process; for L = 1 and the preset's L_t, at the preset's
+    shapes and at ``LARGE_SHAPES``."""
+    figures = {}
+    large = LARGE_SHAPES.get(run.preset, LARGE_SHAPES["default"])
+    for shapes, suffix in (({}, ""), (large, f"_{large['image_size']}x{large['image_size']}")):
+        for L in sorted({1, run.L}):
+            spec = dict(overrides=shapes, L=L)
+            both = in_turn({"plain": {**run.variant("init_grad", backward="plain"), **spec},
+                            "cut": {**run.variant("init_grad", backward="truncated", backward_iterations=5),
+                                    **spec}}, run.steps, run.repeats)
+            name = f"L{L}{suffix}{run.suffix}"
+            figures[f"truncated_cosine_phi_{name}"] = both["cut.cosine_phi"]
+            figures[f"truncated_cosine_psi_{name}"] = both["cut.cosine_psi"]
+            figures[f"truncated_init_speedup_{name}"] = both["plain/cut"]
     return figures
 
 

@@ -6,12 +6,14 @@ Variant kinds (built by ``variants.build``, timed by ``timed_variant``):
 * ``init``       the initialization's forward without a gradient (``init_forward``)
 * ``init_grad``  a learned-mask initialization, forward and backward: the CDPs, the masks phi and the filter
                  psi all require a gradient, so the backward computes every gradient a teacher step needs of
-                 it
+                 it; with ``backward`` "truncated" its checks are ``gradient_cosines`` against the exact
+                 gradient
 * ``fft``, ``fft_grad``  the 2 L T FFTs of a forward or the 4 L T of a forward and backward (``ffts``,
                  ``passes`` = 1 or 2), unnormalized (the initialization folds the DFT's scaling into its
                  weights)
-* ``conv_peak``  a large 3 x 3 ``conv2d`` (64 -> 128 channels, 32 x 32, batch 64, channels_last): the
-                 reference FLOP rate of ``step_fraction_of_peak``
+* ``conv_peak``  a large 3 x 3 ``conv2d`` (64 -> 128 channels, 32 x 32, batch 64, channels_last), in float32
+                 or under bfloat16 autocast (``arithmetic``): the reference FLOP rates of
+                 ``step_fraction_of_peak``
 * ``unet_step``  the U-Net alone, forward and backward on a batch of initial estimates, its FLOPs counted: the
                  floor of a step's fraction of peak (every step runs it)
 * ``compiled``   the same U-Net step (``what`` = "unet") or the initialization forward (``what`` = "init"),
@@ -61,15 +63,18 @@ def peak_step_flops(call) -> float:
     return counter.get_total_flops() + fft.flops
 
 
-def conv_peak(device: torch.device):
-    """The reference convolution (module docstring) and its FLOPs per call."""
+def conv_peak(device: torch.device, arithmetic: str = "float32"):
+    """The reference convolution (module docstring) and its FLOPs per call, in ``arithmetic`` ("float32", or
+    "bfloat16": under bfloat16 autocast, as the recovery network runs; emulated, and slow, on a CPU without
+    bfloat16 units)."""
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(64, 64, 32, 32, generator=gen).to(device, memory_format=torch.channels_last)
     w = torch.randn(128, 64, 3, 3, generator=gen).to(device, memory_format=torch.channels_last)
 
     @torch.no_grad()
     def call():
-        return torch.nn.functional.conv2d(x, w, padding=1)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=arithmetic == "bfloat16"):
+            return torch.nn.functional.conv2d(x, w, padding=1)
     with FlopCounterMode(display=False) as counter:
         call()
     return call, counter.get_total_flops()
@@ -87,6 +92,21 @@ def init_grad(system: prkd.PRSystem, scenes: torch.Tensor):
         z = system.init(y, system.sensing)
         (z.real.square().sum() + z.imag.sum()).backward()
     return call
+
+
+def gradient_cosines(exact: prkd.PRSystem, cheap: prkd.PRSystem, scenes: torch.Tensor) -> dict[str, float]:
+    """``cosine_phi``, ``cosine_psi``: the cosine between ``cheap``'s and ``exact``'s gradients of the masks
+    and the filter, of one task loss (MSE of x_hat) through the whole system, on the same scenes and noise;
+    the two systems must hold the same parameters (the same config but for ``InitConfig.backward``)."""
+    grads = []
+    for system in (exact, cheap):
+        system.zero_grad(set_to_none=True)
+        out = system(scenes, generator=torch.Generator(scenes.device).manual_seed(1))
+        (out.x_hat - scenes).square().mean().backward()
+        grads.append((system.sensing.phi.grad.flatten(), system.init.filter.psi.grad.flatten()))
+    cos = torch.nn.functional.cosine_similarity
+    return {"cosine_phi": cos(grads[0][0], grads[1][0], dim=0).item(),
+            "cosine_psi": cos(grads[0][1], grads[1][1], dim=0).item()}
 
 
 def unet_step(system: prkd.PRSystem, scenes: torch.Tensor, *, compile_it: bool = False):

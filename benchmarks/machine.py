@@ -15,6 +15,7 @@ import time
 
 import torch
 
+from prkd.utils.arithmetic import bfloat16_units
 from shapes import GroupSettings, masks_measured
 
 #: the vector extensions looked for in /proc/cpuinfo's flags (x86) or features (ARM: asimd is NEON)
@@ -38,7 +39,8 @@ def _cpuinfo() -> dict[str, str]:
 
 
 def facts() -> dict[str, object]:
-    """``cpu_model``, ``vector_extensions`` (those of ``EXTENSIONS`` present, space-separated, or "none") and
+    """``cpu_model``, ``vector_extensions`` (those of ``EXTENSIONS`` present, space-separated, or "none"),
+    ``bfloat16_units`` (the native bfloat16 units torch detects, ``prkd.utils.arithmetic``, or "none") and
     ``torch_threads``."""
     info = _cpuinfo()
     model = info.get("model name") or platform.processor() or platform.machine() or "unknown"
@@ -47,7 +49,7 @@ def facts() -> dict[str, object]:
         flags.add("neon")  # ARMv8 has NEON (asimd) always; macOS has no /proc/cpuinfo
     present = [ext for ext in EXTENSIONS if ext in flags]
     return {"cpu_model": model, "vector_extensions": " ".join(present) or "none",
-            "torch_threads": torch.get_num_threads()}
+            "bfloat16_units": " ".join(bfloat16_units()) or "none", "torch_threads": torch.get_num_threads()}
 
 
 def gemm_gflops(threads: int) -> float:

@@ -25,11 +25,13 @@ def checkout_parser(description: str) -> argparse.ArgumentParser:
 
 
 def machine_line() -> str:
-    """The machine as the records name it: CPU model, vector extensions, cores and the single-thread GEMM
-    rate (``machine.py``), so that a reader can scale the seconds to their own machine."""
+    """The machine as the records name it: CPU model, vector extensions, bfloat16 units, cores and the GEMM
+    rate on one thread (``machine.py``), so that a reader can scale the seconds to their own machine."""
     from machine import gemm_gflops, facts  # imports torch: only when a record is made
     found = facts()
-    return (f"{found['cpu_model']} ({found['vector_extensions']}), {os.cpu_count()} cores, "
+    units = found["bfloat16_units"]
+    return (f"{found['cpu_model']} ({found['vector_extensions']}; bfloat16 units: {units}), "
+            f"{os.cpu_count()} cores, "
             f"gemm_gflops_1thread {gemm_gflops(1):.1f}")
 
 

@@ -2,9 +2,11 @@
 
 A variant is a JSON spec (``shapes.GroupSettings.variant``) with a ``kind``:
 
-* ``step``       one training step (``train_step``) of ``mode`` teacher / e2e / random / student; ``backward``
-                 "plain" or "recompute" sets ``InitConfig.backward``, "frozen" fixes masks and filter (no
-                 backward through the initialization)
+* ``step``       one training step (``train_step``, with the optimiser training builds) of ``mode`` teacher /
+                 e2e / random / student; ``backward`` "plain", "recompute" or "truncated" (with
+                 ``backward_iterations``) sets ``InitConfig.backward``, "frozen" fixes masks and filter (no
+                 backward through the initialization); ``precision`` sets ``NetConfig.precision``;
+                 ``overrides`` other config fields (the shapes)
 * ``inference``  one forward pass of ``mode`` teacher or student on a batch, no gradient
 * ``deepinv``    the spectral initialization, ``which`` = "prkd" (ours) or "deepinv" (deepinv's
                  ``spectral_methods`` on prkd's own CDP operator: same masks, start, weighting y and T)
@@ -26,6 +28,7 @@ import prkd.learning
 import prkd.metrics
 import floors
 from prkd.learning.loop import train_step
+from prkd.learning.optimizer import build_optimizer
 from prkd.learning.teacher_targets import TeacherTargets
 from shapes import batch_size, variant_config
 
@@ -53,14 +56,22 @@ def _inputs(preset: str, device: torch.device) -> _Inputs:
     return _Inputs(images, torch.arange(b, device=device), prkd.data.to_images(images[:b], n))
 
 
-def _train_step(spec: dict, inputs: _Inputs, device: torch.device) -> Variant:
+def _step_fields(spec: dict) -> dict:
+    """The config fields a step variant sets: ``backward`` (not "frozen"), ``backward_iterations``, ``arch``,
+    ``precision`` and the shape ``overrides`` (e.g. 96 x 96 with a width-16 U-Net)."""
     backward = spec.get("backward")
-    extra = {"backward": backward} if backward in ("plain", "recompute") else {}
+    extra = {"backward": backward} if backward in ("plain", "recompute", "truncated") else {}
+    extra |= {"backward_iterations": spec["backward_iterations"]} if backward == "truncated" else {}
     extra |= {"arch": "unrolled"} if spec.get("arch") == "unrolled" else {}
-    cfg = variant_config(spec["preset"], spec["mode"], spec["L"], **extra)
-    trainable = cfg.train.mode != "random" and backward != "frozen"
+    extra |= {"precision": spec["precision"]} if "precision" in spec else {}
+    return extra | spec.get("overrides", {})
+
+
+def _train_step(spec: dict, inputs: _Inputs, device: torch.device) -> Variant:
+    cfg = variant_config(spec["preset"], spec["mode"], spec["L"], **_step_fields(spec))
+    trainable = cfg.train.mode != "random" and spec.get("backward") != "frozen"
     system = prkd.PRSystem(cfg, trainable_optics=trainable).to(device)
-    optimizer = torch.optim.Adam([p for p in system.parameters() if p.requires_grad], lr=1e-4)
+    optimizer = build_optimizer(system, cfg.train)  # the optimiser training builds (its learning rates)
     targets = None
     if spec["mode"] == "student":
         teacher = prkd.PRSystem(prkd.learning.teacher_config(cfg)).to(device)
@@ -112,10 +123,15 @@ def _versus_deepinv(spec: dict, inputs: _Inputs, device: torch.device) -> Varian
 def _init_or_its_ffts(spec: dict, inputs: _Inputs, device: torch.device) -> Variant:
     """``init`` / ``init_grad``: the learned-mask initialization, forward / forward and backward; ``fft`` /
     ``fft_grad``: the 2 L T / 4 L T FFTs of the L-stack that they need (``floors``)."""
-    cfg = variant_config(spec["preset"], "teacher", spec["L"])
+    cfg = variant_config(spec["preset"], "teacher", spec["L"], **_step_fields(spec))
     system = prkd.PRSystem(cfg).to(device)
     if spec["kind"] == "init_grad":
-        return Variant(floors.init_grad(system, inputs.scenes))
+        checks, scenes = {}, prkd.data.to_images(inputs.images[inputs.index], cfg.data.image_size)
+        if cfg.init.backward == "truncated":  # the same parameters with the exact gradient
+            exact = prkd.PRSystem(variant_config(spec["preset"], "teacher", spec["L"],
+                                                 **spec.get("overrides", {}))).to(device)
+            checks = floors.gradient_cosines(exact, system, scenes)
+        return Variant(floors.init_grad(system, scenes), checks)
     if spec["kind"] in ("fft", "fft_grad"):
         b, n = inputs.scenes.shape[0], cfg.data.image_size
         stack = torch.randn(b, spec["L"], n, n, dtype=torch.complex64, device=device)
@@ -124,7 +140,7 @@ def _init_or_its_ffts(spec: dict, inputs: _Inputs, device: torch.device) -> Vari
 
 
 def _conv_peak(spec: dict, inputs: _Inputs, device: torch.device) -> Variant:
-    call, flops = floors.conv_peak(device)
+    call, flops = floors.conv_peak(device, spec.get("arithmetic", "float32"))
     return Variant(call, {"flops": flops})
 
 

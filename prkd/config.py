@@ -96,10 +96,15 @@ class InitConfig:
     weighting: str = _spec("truncated", choices=("truncated", "y"), doc="measurement weighting w(y) in Gamma")
     truncation: float = _spec(9.0, lo=0.0, hi=1e6, lo_open=True,
                               doc="truncated weighting keeps y <= truncation * mean(y)")
-    backward: str = _spec("plain", choices=("plain", "recompute"),
-                          doc="gradient through the T iterations: plain autograd (fastest on a CPU) or "
-                              "recompute (stores one iterate per iteration; same gradient, less memory, more "
-                              "time)")
+    backward: str = _spec("plain", choices=("plain", "recompute", "truncated"),
+                          doc="gradient through the T iterations: plain autograd (fastest exact gradient "
+                              "on a CPU), recompute (stores one iterate per iteration; same gradient, less "
+                              "memory, more time) or truncated (the first T - backward_iterations iterations "
+                              "without a graph, the gradient through the last backward_iterations only: an "
+                              "approximation, docs/performance.md)")
+    backward_iterations: int = _spec(5, lo=1, hi=10_000,
+                                     doc="backward 'truncated': the last K power iterations the gradient "
+                                         "flows through (K <= T)")
 
 
 @dataclass(frozen=True)
@@ -115,10 +120,12 @@ class NetConfig:
     unroll_stages: int = _spec(1, lo=1, hi=16, doc="arch 'unrolled': stages K (projection + denoiser each)")
     unroll_width: int = _spec(16, lo=1, hi=512, doc="arch 'unrolled': channels of each stage's U-Net's first "
                                                     "level")
-    precision: str = _spec("auto", choices=("auto", "float32"),
-                           doc="U-Net arithmetic: auto = bfloat16 autocast on CUDA (the optics and the "
-                               "initialization's FFTs stay float32), float32 everywhere else; float32 = "
-                               "always")
+    precision: str = _spec("auto", choices=("auto", "float32", "bfloat16"),
+                           doc="recovery network arithmetic (prkd.utils.arithmetic): auto = bfloat16 "
+                               "autocast on CUDA, float32 on a CPU; bfloat16 = autocast on CUDA or on a CPU "
+                               "with native bfloat16 units (AMX or AVX-512 BF16), refused elsewhere; float32 "
+                               "= always. The optics, the initialization, the losses and the metrics stay "
+                               "float32 / complex64")
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,9 @@ def check_relations(cfg: Config) -> None:
         raise ConfigError("config fields 'unroll_stages' and 'unroll_width' apply only to arch 'unrolled'; "
                           f"got unroll_stages={n.unroll_stages}, unroll_width={n.unroll_width} with arch "
                           f"{n.arch!r}")
+    if cfg.init.backward == "truncated" and cfg.init.backward_iterations > cfg.init.T:
+        raise ConfigError(f"config field 'backward_iterations' must be in [1, T] = [1, {cfg.init.T}] with "
+                          f"backward 'truncated'; got {cfg.init.backward_iterations}")
     batch = min(t.batch_size, cfg.data.n_train)
     if t.steps_per_epoch * batch > cfg.data.n_train:
         raise ConfigError(f"config field 'steps_per_epoch' must be in [0, n_train // batch_size] = "

@@ -32,7 +32,8 @@ FIGURES = ["train_step_images_per_s_teacher", "train_step_images_per_s_e2e", "tr
            "init_share_other",
            "step_fraction_of_peak_teacher", "step_fraction_of_peak_e2e", "step_fraction_of_peak_random",
            "step_fraction_of_peak_student", "step_gflop_teacher", "step_gflop_e2e", "step_gflop_random",
-           "step_gflop_student", "unet_fraction_of_peak", "conv_peak_gflops",
+           "step_gflop_student", "unet_fraction_of_peak", "conv_peak_gflops_float32",
+           "conv_peak_gflops_bfloat16",
            "teacher_over_student_inference", "teacher_inference_ms_per_batch",
            "student_inference_ms_per_batch", "unrolled_over_unet_step_time", "unrolled_over_unet_inference",
            "unrolled_over_unet_peak_memory", "train_step_peak_mb_e2e_unrolled", "train_step_peak_mb_e2e_unet",
@@ -82,6 +83,23 @@ def test_benchmark_prints_and_writes_every_figure(tmp_path, capsys):
                                 "fft_floor", "init_breakdown", "peak", "inference", "unrolled",
                                 "allocator"]  # not 'compile'
 
+
+
+def test_the_opt_in_speedup_and_truncated_groups_print_their_figures_and_targets(tmp_path):
+    out = tmp_path / "bench.json"
+    result = _bench("--preset", "smoke", "--repeats", "1", "--steps", "1", "--only", "speedup", "truncated",
+                    "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(out.read_text())["figures"]
+    expected = [f"step_speedup_{mode}{shape}" for shape in ("", "_24x24") for mode in ("e2e", "student",
+                                                                                       "teacher")]
+    expected += [f"truncated_{what}_L{L}{shape}" for shape in ("", "_24x24") for L in (1, 3)
+                 for what in ("cosine_phi", "cosine_psi", "init_speedup")]
+    assert set(expected) | {"speedup_uses_bfloat16"} <= set(figures)
+    assert all(math.isfinite(figures[name]) and figures[name] > 0 for name in expected if "speedup" in name)
+    assert all(-1 <= figures[name] <= 1 for name in expected if "cosine" in name)
+    assert "step_speedup_e2e: " in result.stdout and "(target >= 1.3)" in result.stdout
+    assert figures["speedup_uses_bfloat16"] in (0.0, 1.0)
 
 
 def test_step_time_script_times_in_a_child_with_the_allocator_asked_for():

@@ -32,6 +32,7 @@ from prkd.learning.objectives import cdp_loss, feature_loss, objective, task_los
 from prkd.learning.optimizer import build_optimizer, schedule_learning_rates
 from prkd.learning.teacher_targets import TeacherTargets
 from prkd.physics.system import PRSystem
+from prkd.utils.arithmetic import ArithmeticMismatch
 from prkd.utils.device import to_device
 from prkd.utils.interrupts import InterruptFlag
 from prkd.utils.seeding import seeded_generator
@@ -185,13 +186,27 @@ def new_fit(cfg: Config, teacher: PRSystem | None, *, device: torch.device, data
 
 
 def checkpoint(run: Fit, at: Position) -> dict:
-    """What a checkpoint at ``at`` holds: the weights, the optimiser and the position."""
+    """What a checkpoint at ``at`` holds: the weights, the optimiser, the position and the arithmetic the
+    recovery network trained in (``prkd.utils.arithmetic``)."""
     return {"model": run.system.state_dict(), "optimizer": run.optimizer.state_dict(), "epoch": at.epoch,
-            "step": at.step, "history": at.history, "sums": at.sums, "elapsed": at.elapsed}
+            "step": at.step, "history": at.history, "sums": at.sums, "elapsed": at.elapsed,
+            "arithmetic": run.system.arithmetic(run.device)}
 
 
 def resume(run: Fit, state: dict) -> Position:
-    """Load a checkpoint's weights and optimiser into ``run``; return its position."""
+    """Load a checkpoint's weights and optimiser into ``run``; return its position.
+
+    Raises:
+        ArithmeticMismatch: the checkpoint was trained in another arithmetic than ``run`` resolves to here
+            (e.g. precision "auto" trained on CUDA in bfloat16, resumed on a CPU in float32). A checkpoint
+            written before the arithmetic was recorded resolved "auto" and "float32" as today.
+    """
+    trained, here = state.get("arithmetic"), run.system.arithmetic(run.device)
+    if trained is not None and trained != here:
+        raise ArithmeticMismatch(
+            f"the checkpoint was trained in {trained}, but precision {run.cfg.net.precision!r} resolves to "
+            f"{here} on {run.device.type}: a run is never resumed in another arithmetic. Resume it where it "
+            f"resolves to {trained}, or delete its checkpoint to train it again from the start.")
     run.system.load_state_dict(state["model"])
     run.optimizer.load_state_dict(state["optimizer"])
     return Position(state["epoch"], state["step"], state["history"], state["sums"], state["elapsed"])

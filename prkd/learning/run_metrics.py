@@ -72,4 +72,4 @@ def final_metrics(run: Fit, at: Position, start: dict, kd_start: dict, *, data: 
         "epochs": t.epochs, "steps": cfg.total_steps,
         "images_per_second": t.epochs * run.steps * run.batch / max(at.elapsed, 1e-9), "peak_memory_mb": peak,
         "peak_memory_kind": memory.kind, "inference_ms_per_batch": inference, "inference_batch": run.batch,
-        "device": device_name(device), "torch": torch.__version__}
+        "device": device_name(device), "torch": torch.__version__, "arithmetic": system.arithmetic(device)}

@@ -31,6 +31,7 @@ from prkd.physics.system import PRSystem
 from prkd.registry import Registry, Run, RunNotFoundError, events, load_checkpoint
 from prkd.registry.run import teacher_config
 from prkd.utils import atomic
+from prkd.utils.arithmetic import resolve_arithmetic
 from prkd.utils.device import default_device, to_device
 from prkd.utils.memory import PeakMemory
 
@@ -99,6 +100,7 @@ def get_or_train(cfg: Config, *, registry: Registry, teacher_run: str | None = N
         TrainingInterrupted: Ctrl-C; the checkpoint is saved, and the same call resumes.
     """
     device = device or default_device()
+    resolve_arithmetic(cfg.net.precision, device)  # refuses an emulated bfloat16 before any file is written
     mode = cfg.train.mode
     if teacher_run is not None and mode != "student":
         raise ConfigError(f"teacher_run applies only to mode 'student'; got mode {mode!r}")
@@ -139,7 +141,8 @@ def _start_or_resume(run: Run, setup, log: Callable[[str], None]) -> Position:
     """The position of the run's checkpoint (loaded into ``setup``), or a fresh start; recorded either way."""
     atomic.remove_stale(run.path)  # half-written temporary files of a killed process
     if not run.checkpoint_file.is_file():
-        events.record(run.path, "started", device=device_name(setup.device))
+        events.record(run.path, "started", device=device_name(setup.device),
+                      arithmetic=setup.system.arithmetic(setup.device))
         return Position()
     at = resume(setup, load_checkpoint(run.checkpoint_file, setup.device))
     _write_history(run, at.history)  # a process killed between checkpoint and history leaves it behind

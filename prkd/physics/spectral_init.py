@@ -101,24 +101,32 @@ class SpectralInit(nn.Module):
         weighting: ``"truncated"`` or ``"y"`` (module docstring).
         truncation: tau of the truncated weighting.
         trainable: whether psi receives gradients.
-        backward: ``"plain"`` autograd through the T iterations, or ``"recompute"``: store one iterate per
-            iteration and recompute the rest in the backward pass (exact gradients, a fraction of the memory).
-            The same setting as ``InitConfig.backward``.
+        backward: ``"plain"`` autograd through the T iterations, ``"recompute"``: store one iterate per
+            iteration and recompute the rest in the backward pass (exact gradients, a fraction of the memory),
+            or ``"truncated"``: the first T - ``backward_iterations`` iterations run without a graph and the
+            gradient flows through the last ``backward_iterations`` only (an approximation: the start of the
+            graphed iterations counts as a constant; close to the exact gradient where the iteration has
+            converged, since the early iterations' share of it decays as (lambda_2 / lambda_1)^k). The same
+            setting as ``InitConfig.backward``.
+        backward_iterations: K of ``"truncated"``, 1 <= K <= T.
         generator: seeds the random start z0.
     """
 
     def __init__(self, *, size: int, T: int, filter_size: int = 5, filter_sigma: float = 1.0,
                  weighting: str = "truncated", truncation: float = 9.0, trainable: bool = True,
-                 backward: str = "plain", generator: torch.Generator | None = None):
+                 backward: str = "plain", backward_iterations: int = 5,
+                 generator: torch.Generator | None = None):
         super().__init__()
         if weighting not in ("truncated", "y"):
             raise ValueError(f"weighting must be 'truncated' or 'y'; got {weighting!r}")
-        if backward not in ("plain", "recompute"):
-            raise ValueError(f"backward must be 'plain' or 'recompute'; got {backward!r}")
+        if backward not in ("plain", "recompute", "truncated"):
+            raise ValueError(f"backward must be 'plain', 'recompute' or 'truncated'; got {backward!r}")
+        if backward == "truncated" and not 1 <= backward_iterations <= T:
+            raise ValueError(f"backward_iterations must be in [1, T] = [1, {T}]; got {backward_iterations}")
         self.T, self.weighting, self.truncation = T, weighting, truncation
         #: "recompute": each iteration's intermediates are recomputed in the backward pass, not stored
         #: (exact).
-        self.backward = backward
+        self.backward, self.backward_iterations = backward, backward_iterations
         self.filter = LowPassFilter(size=filter_size, sigma=filter_sigma, trainable=trainable)
         z0 = torch.randn(size, size, 2, generator=generator)
         self.register_buffer("z0", torch.view_as_complex(z0 / z0.norm()))
@@ -168,11 +176,19 @@ class SpectralInit(nn.Module):
 
         # backward = "recompute": keep only each iterate z^(t) (B x N x N) and recompute the iteration's
         # intermediates (B x L x N x N each) during the backward pass; the gradient is unchanged.
-        lean = self.backward == "recompute" and torch.is_grad_enabled() and any(
-            t.requires_grad for t in (masks, weights, spectrum))
-        for _ in range(self.T if T is None else T):
-            z = (checkpoint(step, z, masks, weights, spectrum, use_reentrant=False) if lean
-                 else step(z, masks, weights, spectrum))
+        graphed = torch.is_grad_enabled() and any(t.requires_grad for t in (masks, weights, spectrum))
+        lean = self.backward == "recompute" and graphed
+        T = self.T if T is None else T
+        # backward = "truncated": the first T - K iterations build no graph (their iterate is a constant)
+        free = max(T - self.backward_iterations, 0) if self.backward == "truncated" and graphed else 0
+        for t in range(T):
+            if t < free:
+                with torch.no_grad():
+                    z = step(z, masks.detach(), weights.detach(), spectrum.detach())
+            elif lean:
+                z = checkpoint(step, z, masks, weights, spectrum, use_reentrant=False)
+            else:
+                z = step(z, masks, weights, spectrum)
             yield z
 
     def finish(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

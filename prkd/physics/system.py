@@ -19,6 +19,7 @@ from prkd.physics.optics import CDPSensing, add_noise, mask_level_penalty
 from prkd.physics.spectral_init import SpectralInit
 from prkd.nets.unet import UNet
 from prkd.nets.unrolled import UnrolledReconstructor
+from prkd.utils.arithmetic import resolve_arithmetic
 
 __all__ = ["PRSystem", "PROutput"]
 
@@ -51,7 +52,8 @@ class PRSystem(nn.Module):
         self.init = SpectralInit(size=size, T=cfg.init.T, filter_size=cfg.init.filter_size,
                                  filter_sigma=cfg.init.filter_sigma, weighting=cfg.init.weighting,
                                  truncation=cfg.init.truncation, trainable=trainable_optics,
-                                 backward=cfg.init.backward, generator=gen)
+                                 backward=cfg.init.backward,
+                                 backward_iterations=cfg.init.backward_iterations, generator=gen)
         fork = torch.random.fork_rng(devices=[])
         with fork:
             torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=gen)))
@@ -82,10 +84,11 @@ class PRSystem(nn.Module):
         unrolled reconstructor (``net.arch = "unrolled"``) also needs the CDPs ``y`` its stages stay
         consistent with.
 
-        With ``cfg.net.precision == "auto"`` on CUDA the U-Net runs under bfloat16 autocast; the optics and
-        the initialization before it always run in float32 / complex64.
+        The network runs under bfloat16 autocast where ``cfg.net.precision`` resolves to bfloat16 on this
+        device (``prkd.utils.arithmetic``); the optics and the initialization before it always run in
+        float32 / complex64.
         """
-        low = self.cfg.net.precision == "auto" and z.device.type == "cuda"
+        low = self.arithmetic(z.device) == "bfloat16"
         if self.cfg.net.arch == "unrolled" and y is None:
             raise ValueError("the unrolled reconstructor needs the CDPs y: call reconstruct(z, y)")
         with torch.autocast(device_type=z.device.type, dtype=torch.bfloat16, enabled=low):
@@ -94,6 +97,10 @@ class PRSystem(nn.Module):
             else:
                 x_hat, features = self.unet(torch.stack([z.real, z.imag], dim=1))
         return x_hat.float(), features.float()
+
+    def arithmetic(self, device: torch.device | str) -> str:
+        """What the recovery network computes in on ``device``: ``"float32"`` or ``"bfloat16"``."""
+        return resolve_arithmetic(self.cfg.net.precision, device)
 
     def forward(self, img: torch.Tensor, *, generator: torch.Generator | None = None) -> PROutput:
         y = self.measure(img, generator=generator)

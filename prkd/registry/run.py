@@ -94,6 +94,8 @@ def _identity(cfg: Config, teacher_id: str | None) -> dict:
     for (section, name), default in ADDED_FIELDS.items():
         if d[section][name] == default:
             del d[section][name]
+    if cfg.init.backward != "truncated":  # K means nothing to an exact gradient
+        del d["init"]["backward_iterations"]
     if cfg.net.arch != "unrolled":  # the unroll fields mean nothing to the U-Net
         for name in UNROLL_FIELDS:
             del d["net"][name]

@@ -1,0 +1,162 @@
+"""The paired training check of a faster arithmetic or gradient: the budget ladder's 512-step main comparison
+(E2E, KD and random on 5 paired seeds, KD distilling teacher seed 0) retrained with one change, each group
+against its committed float32 / plain-backward runs (``docs/results/ladder/records``).
+
+    python benchmarks/arithmetic_check.py --variant truncated      # teacher with backward "truncated", K = 5
+    PRKD_EMULATED_BFLOAT16=1 python benchmarks/arithmetic_check.py --variant bfloat16   # where no BF16 units
+
+* ``bfloat16``: every run (teacher, E2E, random, KD) with ``precision = "bfloat16"``.
+* ``truncated``: the teacher with ``backward = "truncated"`` (``backward_iterations`` K, default 5), its KD
+  students distilling it (their own backward plain: at L = 1 the truncated gradient is far from the exact one,
+  docs/performance.md); E2E and random are the committed runs themselves (their configs are unchanged).
+
+Runs train through a registry (``--registry``; resumable: run it again to continue) and are kept as records in
+``docs/results/arithmetic-check/<variant>/records``; the comparison is written beside them (``check.md``,
+``check.json``) from the records alone, so ``--report-only`` regenerates it without training. Per group: the
+new mean test PSNR minus the committed one with a paired t interval over the seeds, beside the committed
+group's seed spread (sample standard deviation over its seeds); and KD - E2E new against committed, each with
+its interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from prkd.config import Config, make
+from prkd.data import load_splits
+from prkd.experiments.stats import paired_seeds
+from prkd.learning import STUDENT_ALPHA, STUDENT_BETA
+from prkd.learning.train import get_or_train
+from prkd.registry import open_registry
+from prkd.registry.records import keep_records, read_records
+from prkd.registry.run import run_id_for
+from prkd.utils import atomic
+from prkd.utils.paths import RESULTS_DIR
+
+SEEDS = (0, 1, 2, 3, 4)
+#: the 512-step rung of the ladder: 16 epochs of the ladder preset's 32 steps
+RUNG = dict(epochs=16)
+COMMITTED = RESULTS_DIR / "ladder" / "records"
+VARIANTS = ("bfloat16", "truncated")
+GROUPS = ("e2e", "random", "KD")
+
+
+def configs(variant: str, K: int = 5, *, changed: bool = True) -> dict[str, object]:
+    """The teacher and ``{(group, seed): config}`` of the rung, changed by ``variant`` (or the committed ones
+    with ``changed`` false). KD students name their teacher through ``teacher_run`` (returned with them)."""
+    change = {}
+    if changed:
+        change = ({"precision": "bfloat16"} if variant == "bfloat16"
+                  else {"backward": "truncated", "backward_iterations": K})
+    teacher_change = change
+    run_change = change if variant == "bfloat16" else {}
+    teacher = make("ladder", mode="teacher", n_masks=9, seed=0, **RUNG, **teacher_change)
+    runs: dict[tuple[str, int], Config] = {}
+    for s in SEEDS:
+        runs["e2e", s] = make("ladder", mode="e2e", seed=s, **RUNG, **run_change)
+        runs["random", s] = make("ladder", mode="random", seed=s, **RUNG, **run_change)
+        runs["KD", s] = make("ladder", mode="student", alpha=STUDENT_ALPHA, beta=STUDENT_BETA,
+                             teacher_masks=9, teacher_seed=0, seed=s, **RUNG, **run_change)
+    return {"teacher": teacher, "runs": runs}
+
+
+def _run_id(cfg: Config, teacher: Config) -> str:
+    return run_id_for(cfg, run_id_for(teacher)) if cfg.train.mode == "student" else run_id_for(cfg)
+
+
+def train(variant: str, K: int, registry_root: Path | None, folder: Path) -> None:
+    """Train (or take from the registry) the changed runs and keep their records in ``folder``."""
+    registry = open_registry(registry_root)
+    plan = configs(variant, K)
+    teacher_cfg, runs = plan["teacher"], plan["runs"]
+    data = load_splits(teacher_cfg.data)
+    kept = read_records(folder)
+    teacher = get_or_train(teacher_cfg, registry=registry, data=data)
+    keep_records([teacher], folder)
+    for (group, seed), cfg in runs.items():
+        if _run_id(cfg, teacher_cfg) in kept or (variant == "truncated" and group != "KD"):
+            continue
+        run = get_or_train(cfg, registry=registry, data=data,
+                           teacher_run=teacher.id if group == "KD" else None)
+        keep_records([run], folder)
+
+
+def _scores(records: dict, plan: dict) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {}
+    for (group, seed), cfg in plan["runs"].items():
+        out.setdefault(group, []).append(records[_run_id(cfg, plan["teacher"])].metrics()["test_psnr"])
+    out["teacher"] = [records[run_id_for(plan["teacher"])].metrics()["test_psnr"]]
+    return out
+
+
+def compare(variant: str, K: int, folder: Path) -> dict:
+    """The check's table from the records: the new runs' (``folder``) against the committed ones."""
+    committed = read_records(COMMITTED)
+    new_records = {**committed, **read_records(folder)}  # the truncated variant reuses committed E2E, random
+    old = _scores(committed, configs(variant, K, changed=False))
+    new = _scores(new_records, configs(variant, K))
+    rows = []
+    for group in GROUPS:
+        d = paired_seeds(new[group], old[group])
+        spread = statistics.stdev(old[group])
+        rows.append({"group": group, "committed_mean": statistics.mean(old[group]),
+                     "new_mean": statistics.mean(new[group]), "new_minus_committed": d.format(),
+                     "mean_shift": d.mean, "seed_spread": spread,
+                     "beyond_spread": abs(d.mean) > spread})
+    kd_old = paired_seeds(old["KD"], old["e2e"])
+    kd_new = paired_seeds(new["KD"], new["e2e"])
+    inside = kd_old.low <= kd_new.mean <= kd_old.high
+    return {"variant": variant, "backward_iterations": K if variant == "truncated" else None, "rows": rows,
+            "teacher_committed": old["teacher"][0], "teacher_new": new["teacher"][0],
+            "kd_minus_e2e_committed": kd_old.format(), "kd_minus_e2e_new": kd_new.format(),
+            "kd_minus_e2e_new_inside_committed_interval": inside,
+            "passes": inside and not any(r["beyond_spread"] for r in rows)}
+
+
+def write_report(result: dict, folder: Path) -> None:
+    where = "inside" if result["kd_minus_e2e_new_inside_committed_interval"] else "outside"
+    lines = [f"# Paired check: the ladder's 512-step main comparison, variant `{result['variant']}`", "",
+             "Written by `python benchmarks/arithmetic_check.py --variant "
+             f"{result['variant']} --report-only` from the records beside it and the committed ladder's.", "",
+             "| group | committed mean (dB) | new mean (dB) | new − committed, paired 95 % | committed seed "
+             "spread (SD) | moved beyond spread |", "|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['group']} | {r['committed_mean']:.2f} | {r['new_mean']:.2f} | "
+                     f"{r['new_minus_committed']} | {r['seed_spread']:.2f} | "
+                     f"{'yes' if r['beyond_spread'] else 'no'} |")
+    lines += ["", f"Teacher L_t = 9, seed 0: committed {result['teacher_committed']:.2f} dB, new "
+              f"{result['teacher_new']:.2f} dB (one seed: no interval).", "",
+              f"KD − E2E committed {result['kd_minus_e2e_committed']}, new {result['kd_minus_e2e_new']}; "
+              f"the new mean is {where} the committed interval.", "",
+              ("Check passed: no group's mean moved beyond its seed spread and KD − E2E stayed inside its "
+               "committed interval." if result["passes"] else "Check failed: a group's mean moved beyond its "
+               "seed spread or KD − E2E left its committed interval.")]
+    atomic.write_text(folder / "check.md", "\n".join(lines) + "\n")
+    atomic.write_text(folder / "check.json", json.dumps(result, indent=1) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variant", choices=VARIANTS, required=True)
+    parser.add_argument("--backward-iterations", type=int, default=5, help="K of the truncated backward")
+    parser.add_argument("--registry", type=Path, default=None, help="run registry (default prkd's)")
+    parser.add_argument("--report-only", action="store_true", help="compare the kept records; train nothing")
+    args = parser.parse_args(argv)
+    folder = RESULTS_DIR / "arithmetic-check" / args.variant
+    records = folder / "records"
+    if not args.report_only:
+        records.mkdir(parents=True, exist_ok=True)
+        train(args.variant, args.backward_iterations, args.registry, records)
+    result = compare(args.variant, args.backward_iterations, records)
+    write_report(result, folder)
+    print((folder / "check.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
