@@ -26,6 +26,7 @@ import torch
 
 import prkd
 from prkd.learning.loop import train_step
+from prkd.learning.optimizer import build_optimizer
 from prkd.utils.allocator import allocator_env
 
 
@@ -43,7 +44,7 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--L", type=int, default=15)
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--backward", choices=["plain", "recompute"], default="plain")
+    parser.add_argument("--backward", choices=["plain", "recompute", "truncated"], default="plain")
     parser.add_argument("--steps", type=int, default=3)
     return parser.parse_args()
 
@@ -53,7 +54,7 @@ def _median_step_ms(args: argparse.Namespace) -> float:
                     backward=args.backward)
     device = prkd.default_device()
     system = prkd.PRSystem(cfg).to(device)
-    optimizer = torch.optim.Adam(system.parameters(), lr=1e-4)
+    optimizer = build_optimizer(system, cfg.train)  # the optimiser training builds
     images = torch.randint(0, 256, (args.batch, 28, 28), dtype=torch.uint8, device=device)
     index = torch.arange(args.batch, device=device)
     train_step(system, optimizer, images, index)  # warm-up
