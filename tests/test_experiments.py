@@ -1,5 +1,5 @@
-"""The reproduction's plan (prkd.experiments) and its reports (prkd.report): names, weights, statistics,
-the registry-only collection, and the atomic, repeatable figure and table files."""
+"""The reproduction's plan (prkd.experiments) and its reports (prkd.views.report): names, weights,
+statistics, the registry-only collection, and the atomic, repeatable figure and table files."""
 
 import json
 import math

@@ -1,5 +1,6 @@
-"""check-results (prkd.tolerance, prkd.views.paper_comparison.compare_results): committed and fresh result
-tables agree within tolerances taken from the seeds' spread, not digit for digit (docs/check-results.md)."""
+"""check-results (prkd.experiments.tolerance, prkd.views.paper_comparison.compare_results): committed and
+fresh result tables agree within tolerances taken from the seeds' spread, not digit for digit
+(docs/check-results.md)."""
 
 import csv
 import shutil

@@ -5,7 +5,7 @@ Float kernels differ between CPU types, so a fresh run on another machine gives 
 the same digits (docs/check-results.md has the measured spread). Each cell is therefore compared number by
 number, with a tolerance taken from the committed cell itself:
 
-* ``mean ± half`` (mean and 95 % t half-width over the seeds, ``prkd.views.report.format_ci``): the fresh
+* ``mean ± half`` (mean and 95 % t half-width over the seeds, ``prkd.views.tables.format_ci``): the fresh
   mean may move by ``MEAN_TOLERANCE_IN_HALF_WIDTHS`` committed half-widths, and the fresh half-width may be
   up to ``HALF_WIDTH_RATIO_TOLERANCE`` times larger or smaller (each give or take one unit of the last digit);
 * a number without ``±`` (a single seed, or a difference of means): ``SEED_SPREAD_FACTOR`` standard

@@ -157,7 +157,7 @@ def fig_teachers(results: StudyResults):
 
 def fig_masks(results: StudyResults, groups: tuple[str, ...] = ("e2e", "KD", "e2e normal", "KD normal")):
     """Seed 0's mask phase before and after training (wrapped to [0, 2π)) for each group
-    (``plots.show_masks``)."""
+    (``learned_optics.show_masks``)."""
     from prkd.views.learned_optics import show_masks
 
     masks = [first_mask(results.group(group)[0]) for group in groups]
