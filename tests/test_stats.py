@@ -1,4 +1,5 @@
-"""prkd.experiments.stats: paired t interval over seeds, paired bootstrap over images, verdicts and formatting."""
+"""prkd.experiments.stats: paired t interval over seeds, paired bootstrap over images, verdicts and
+formatting."""
 
 from __future__ import annotations
 
