@@ -134,3 +134,11 @@ def test_only_the_process_pool_starts_worker_processes(tmp_path):
     fake = tmp_path / "study.py"
     fake.write_text("def launch():\n    import subprocess\n")
     assert _starts_processes(fake)
+
+
+def test_every_module_is_listed_in_docs_package_md():
+    """docs/package.md is the package's map: a module it does not name is one a reader cannot find."""
+    text = (REPO / "docs" / "package.md").read_text()
+    missing = [str(path.relative_to(PACKAGE)) for path in _modules() if path.name != "__init__.py"
+               and str(path.relative_to(PACKAGE)) not in text and f"`{path.name}`" not in text]
+    assert not missing, f"modules missing from docs/package.md: {', '.join(missing)}"
