@@ -161,6 +161,10 @@ class TrainConfig:
     # The frozen teacher of mode 'student' is the 'teacher' run with these snapshots and seed.
     teacher_masks: int = _spec(9, lo=1, hi=64, doc="snapshots L_t of the student's teacher")
     teacher_seed: int = _spec(0, lo=0, hi=2**31 - 1, doc="seed of the student's teacher")
+    teacher_backward: str = _spec("same", choices=("same", "plain", "recompute", "truncated"),
+                                  doc="backward of the student's teacher (InitConfig.backward): same = the "
+                                      "student's own, e.g. 'truncated' for a teacher trained with the cheap "
+                                      "gradient while the student keeps the exact one")
 
 
 @dataclass(frozen=True)

@@ -38,3 +38,19 @@ def test_no_second_computation_of_a_students_run_id():
         if path.name != "run.py" and pattern.search(path.read_text()):
             offenders.append(str(path.relative_to(REPO)))
     assert offenders == []
+
+
+def test_every_committed_record_still_loads_under_its_run_id():
+    """Fields added since (precision 'bfloat16', backward 'truncated' with backward_iterations,
+    teacher_backward) rename no run: each record under docs/results/ hashes to the id it was committed under
+    (``RunRecord`` checks it) and rebuilds a valid config."""
+    from conftest import REPO
+    from prkd.registry.records import read_records
+
+    folders = sorted((REPO / "docs" / "results").glob("*/records"))
+    assert len(folders) >= 3
+    for folder in folders:
+        records = read_records(folder)
+        assert records, folder
+        for record in records.values():
+            assert record.config().train.mode in ("teacher", "e2e", "random", "student")

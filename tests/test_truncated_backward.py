@@ -8,6 +8,7 @@ import torch
 
 import prkd
 from prkd.config import ConfigError
+from prkd.registry.run import run_id, run_id_for, teacher_config
 
 
 def _gradients(cfg: prkd.Config, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -59,8 +60,24 @@ def test_backward_iterations_is_checked_and_named_only_where_it_is_used():
     with pytest.raises(ConfigError, match="'backward_iterations' must be in \\[1, T\\] = \\[1, 10\\]"):
         prkd.make("smoke", backward="truncated", backward_iterations=11)
     prkd.make("smoke", backward="plain", backward_iterations=11)  # ignored by an exact gradient
-    registry_id = prkd.registry.run.run_id
+    registry_id = run_id
     plain = [registry_id(prkd.make("smoke", backward_iterations=k)) for k in (3, 5)]
     assert plain[0] == plain[1]
     cut = [registry_id(prkd.make("smoke", backward="truncated", backward_iterations=k)) for k in (3, 5)]
     assert cut[0] != cut[1] and plain[0] not in cut
+
+
+def test_a_student_names_a_truncated_teacher_without_changing_the_ids_that_exist():
+    student = dict(mode="student", alpha=0.5, beta=0.25, teacher_masks=3)
+    same = prkd.make("smoke", **student)
+    cut = prkd.make("smoke", teacher_backward="truncated", backward_iterations=4, **student)
+    assert teacher_config(same).init.backward == "plain"
+    teacher = teacher_config(cut)
+    assert (teacher.init.backward, teacher.init.backward_iterations) == ("truncated", 4)
+    assert cut.init.backward == "plain"  # the student keeps the exact gradient
+    assert teacher.train.teacher_backward == "same"
+    assert run_id_for(teacher) == run_id_for(prkd.make("smoke", mode="teacher", n_masks=3,
+                                                       backward="truncated", backward_iterations=4))
+    assert run_id_for(cut) != run_id_for(same)
+    # the field at its default is left out of every identity: e2e runs ignore it altogether
+    assert run_id_for(prkd.make("smoke", teacher_backward="truncated")) == run_id_for(prkd.make("smoke"))

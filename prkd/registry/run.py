@@ -86,7 +86,8 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict:
 #: this default is left out of the identity, so adding a field never renames the runs that exist.
 ADDED_FIELDS: dict[tuple[str, str], object] = {("train", "steps_per_epoch"): 0,
                                                ("train", "lr_schedule"): "constant",
-                                               ("net", "arch"): "unet"}
+                                               ("net", "arch"): "unet",
+                                               ("train", "teacher_backward"): "same"}
 
 
 def _identity(cfg: Config, teacher_id: str | None) -> dict:
@@ -100,7 +101,8 @@ def _identity(cfg: Config, teacher_id: str | None) -> dict:
         for name in UNROLL_FIELDS:
             del d["net"][name]
     if cfg.train.mode != "student":  # the teacher fields mean nothing outside mode 'student'
-        d["train"] = {k: v for k, v in d["train"].items() if k not in ("teacher_masks", "teacher_seed")}
+        d["train"] = {k: v for k, v in d["train"].items()
+                      if k not in ("teacher_masks", "teacher_seed", "teacher_backward")}
     return {"format": REGISTRY_FORMAT, "config": d, "teacher_run": teacher_id}
 
 
@@ -113,9 +115,13 @@ def run_id(cfg: Config, teacher_id: str | None = None) -> str:
 
 def teacher_config(cfg: Config) -> Config:
     """The config of a student's teacher: same data, optics noise, initialization, U-Net and optimisation,
-    with ``teacher_masks`` snapshots, seed ``teacher_seed``, mode ``teacher`` and the E2E objective."""
+    with ``teacher_masks`` snapshots, seed ``teacher_seed``, mode ``teacher``, the E2E objective and, unless
+    ``teacher_backward`` is "same", that backward through its initialization."""
     d = cfg.to_dict()
     d["optics"]["n_masks"] = cfg.train.teacher_masks
+    if cfg.train.teacher_backward != "same":
+        d["init"]["backward"] = cfg.train.teacher_backward
+    d["train"]["teacher_backward"] = "same"
     d["train"].update(mode="teacher", seed=cfg.train.teacher_seed, alpha=1.0, beta=0.0, cdp_loss="paper")
     flat = {k: v for section in ("data", "optics", "init", "net", "train") for k, v in d[section].items()}
     return make(cfg.preset, **flat)
