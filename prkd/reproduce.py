@@ -10,6 +10,7 @@ the run with its name and the error; papermill still writes the executed copy, f
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 from pathlib import Path
 
@@ -43,6 +44,21 @@ def notebooks(preset: str | None = None) -> list[Path]:
         return found
     return [nb for nb in found if OWN_PRESET.get(nb.stem[:2]) == preset
             or (nb.stem[:2] not in OWN_PRESET and preset not in OWN_PRESET.values())]
+
+
+def _local_kernel_manager():
+    """The kernel manager papermill starts its kernels with: on POSIX over IPC (Unix sockets), so that the
+    kernel talks to this process without TCP and prints no "running over TCP without encryption" warning;
+    elsewhere jupyter's default (TCP)."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum
+
+    if os.name != "posix":
+        return AsyncKernelManager
+
+    class LocalKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+    return LocalKernelManager
 
 
 def _fingerprint(nb: Path, parameters: dict) -> str:
@@ -93,7 +109,8 @@ def run_notebooks(preset: str = "quick", *, registry: Registry, seed: int = 0, o
         try:
             cells = {"desc": f"  {nb.stem} cells", "leave": False}
             pm.execute_notebook(str(nb), str(target), parameters=parameters, kernel_name=kernel,
-                                cwd=str(nb.parent), progress_bar=cells)
+                                cwd=str(nb.parent), progress_bar=cells,
+                                kernel_manager_class=_local_kernel_manager())
         except pm.PapermillExecutionError as err:
             raise NotebookFailed(f"notebook {nb.stem} failed in cell {err.exec_count}: {err.ename}: "
                                  f"{err.evalue}\nexecuted copy with the failing cell: {target}") from None
