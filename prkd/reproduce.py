@@ -20,6 +20,7 @@ from prkd.utils import atomic
 from prkd.config import PRESETS, ConfigError
 from prkd.utils.paths import NOTEBOOK_DIR
 from prkd.registry import Registry
+from prkd.registry.progress import PlanProgress
 
 __all__ = ["NotebookFailed", "notebooks", "run_notebooks"]
 
@@ -81,8 +82,6 @@ def run_notebooks(preset: str = "quick", *, registry: Registry, seed: int = 0, o
         ConfigError: unknown preset or notebook name.
         NotebookFailed: a notebook raised.
     """
-    import papermill as pm
-
     if preset not in PRESETS:
         raise ConfigError(f"config field 'preset' must be one of {', '.join(map(repr, PRESETS))}; got "
                           f"{preset!r}")
@@ -95,8 +94,22 @@ def run_notebooks(preset: str = "quick", *, registry: Registry, seed: int = 0, o
     out = registry.folder("notebooks", preset)
     done_file = out / "done.json"
     done = json.loads(done_file.read_text()) if done_file.exists() else {}
+    # the bar of the runs the notebooks train, read from the registry (their own bars stay in the notebooks)
+    watched = list(preset_plan(preset).tasks)
     offered = {"preset": preset, "seed": seed, "output_dir": str(registry.root)}
     bar = tqdm(selected, desc=f"notebooks ({preset})", unit="notebook")
+    with PlanProgress(registry, watched, desc=f"runs ({preset})"):
+        _run_each(selected, bar, out, done, offered, force, kernel)
+    return out
+
+
+def _run_each(selected: list[Path], bar, out: Path, done: dict, offered: dict, force: bool,
+              kernel: str) -> None:
+    """Execute the ``selected`` notebooks in turn, skipping those ``done`` records with the same
+    fingerprint."""
+    import papermill as pm
+
+    done_file = out / "done.json"
     for nb in bar:
         bar.set_postfix_str(nb.stem)
         declared = pm.inspect_notebook(str(nb))  # the names in its cell tagged 'parameters'
@@ -116,7 +129,6 @@ def run_notebooks(preset: str = "quick", *, registry: Registry, seed: int = 0, o
                                  f"{err.evalue}\nexecuted copy with the failing cell: {target}") from None
         done[nb.stem] = fingerprint
         atomic.write_json(done_file, done)
-    return out
 
 
 def preset_plan(preset: str):
