@@ -280,7 +280,7 @@ def test_the_plateau_claim_is_an_equivalence_test(study_runs, tmp_path, extra, e
         runs[f"KD L_t=15 s{s}"] = run
     rows = verdict.verdict_rows(verdict.StudyResults(plan, runs, registry))
     plateau = [r for r in rows if (r["A"], r["B"]) == ("KD L_t=15", "KD")]
-    assert len(plateau) == 1 and f"±{verdict.PLATEAU_MARGIN_DB} dB" in plateau[0]["claim"]
+    assert len(plateau) == 1 and f"±{verdict.EQUIVALENCE_MARGIN_DB} dB" in plateau[0]["claim"]
     assert plateau[0]["verdict"].startswith(expected + " (90 % CI within ±")
     if extra is not None:  # two one-sided tests: the 90 % interval
         mean, low, high = _hand_t([_psnr("KD", s) + extra + 0.01 * s for s in (0, 1)],

@@ -20,7 +20,8 @@ from scipy import stats as scipy_stats
 
 from prkd.experiments.ladder import LADDER_PLANS, LadderPlan, LadderRun, ladder_runs
 from prkd.experiments.plans import run_of
-from prkd.experiments.stats import equivalence_seeds, holm, log2_trend, paired_seeds, reading
+from prkd.experiments.stats import (EQUIVALENCE_MARGIN_DB, equivalence_seeds, holm, log2_trend, paired_seeds,
+                                    reading)
 from prkd.learning.rescoring import DEFAULT_REFINE, refined_columns
 from prkd.registry import Registry, Run
 from prkd.registry.records import read_records
@@ -33,7 +34,6 @@ __all__ = ["PAPER_STEPS", "EQUIVALENCE_MARGIN_DB", "FLAT_DB", "REFINE", "LadderR
 #: The paper's budget: 120 epochs of 30k images in batches of 64 (469 steps each).
 PAPER_STEPS = 120 * 469
 #: "Ties" means the paired difference lies within +- this margin (two one-sided tests at 5 %).
-EQUIVALENCE_MARGIN_DB = 0.25
 #: The top rung's precondition: validation PSNR gains less than this over the last 10 % of steps.
 FLAT_DB = 0.1
 #: The refinement every run is scored with too (prkd.learning.rescoring): RAAR, 200 iterations, no oracle.

@@ -22,9 +22,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["PairedResult", "paired_seeds", "paired_images", "holm", "equivalence_seeds", "reading",
+__all__ = ["EQUIVALENCE_MARGIN_DB",
+           "PairedResult", "paired_seeds", "paired_images", "holm", "equivalence_seeds", "reading",
            "Trend", "log2_trend"]
 
+
+#: The one equivalence margin of every verdict: two one-sided tests call A and B equivalent when the paired
+#: difference lies within +- this many dB (the study's plateau claims, the ladder's and the unrolled rows).
+EQUIVALENCE_MARGIN_DB = 0.25
 
 @dataclass(frozen=True)
 class PairedResult:

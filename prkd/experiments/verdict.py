@@ -17,7 +17,7 @@ an assumption, stated in the table.
 
 The verdict reads the primary interval: "holds" when it lies above 0 on the claimed side, "refuted" when it
 lies on the other side, "not resolved at this precision" otherwise. A plateau claim ("about equal") is an
-equivalence test (two one-sided tests: the 90 % interval within +- ``PLATEAU_MARGIN_DB``). Beside every
+equivalence test (two one-sided tests: the 90 % interval within +- ``EQUIVALENCE_MARGIN_DB``). Beside every
 verdict stand the numbers that say whether the comparison could show anything: how far the masks moved, their
 speckle contrast, the initialization's correlation with the truth and L_cdp against the teacher.
 """
@@ -34,14 +34,14 @@ from scipy import stats as scipy_stats
 from prkd.experiments.plans import run_of
 from prkd.registry import Registry, Run, RunNotFoundError
 from prkd.registry.records import read_records
-from prkd.experiments.stats import PairedResult, equivalence_seeds, holm, paired_images, paired_seeds, reading
+from prkd.experiments.stats import (EQUIVALENCE_MARGIN_DB, PairedResult, equivalence_seeds, holm,
+                                    paired_images, paired_seeds, reading)
 from prkd.experiments.study import STUDY_PLANS, StudyPlan, study_configs
 
-__all__ = ["PLATEAU_MARGIN_DB", "StudyResults", "PairedComparison", "collect_study", "compare", "claims",
+__all__ = ["EQUIVALENCE_MARGIN_DB", "StudyResults", "PairedComparison", "collect_study", "compare", "claims",
            "scope", "verdict_rows"]
 
 #: A "plateau" holds when the whole 90 % interval of the difference lies within +- this many dB.
-PLATEAU_MARGIN_DB = 0.25
 #: Interval of an equivalence (plateau) claim: two one-sided tests at 5 % each.
 PLATEAU_CONFIDENCE = 0.90
 
@@ -101,7 +101,7 @@ class PairedComparison:
     ssim: PairedResult
     images: PairedResult
     optics: dict
-    #: two one-sided tests of |A - B| >= PLATEAU_MARGIN_DB in PSNR over the seeds: (p, reading)
+    #: two one-sided tests of |A - B| >= EQUIVALENCE_MARGIN_DB in PSNR over the seeds: (p, reading)
     equivalence: tuple[float, str] = (math.nan, "equivalence not shown")
 
     def primary(self, metric: str = "psnr") -> PairedResult:
@@ -139,7 +139,7 @@ def compare(results: StudyResults, a: str, b: str, seeds: tuple[int, ...] | None
         raise ValueError(f"groups {a!r} and {b!r} share no seed")
     ma, mb = [ga[s].metrics() for s in shared], [gb[s].metrics() for s in shared]
     psnr_a, psnr_b = [m["test_psnr"] for m in ma], [m["test_psnr"] for m in mb]
-    equivalence = (equivalence_seeds(psnr_a, psnr_b, PLATEAU_MARGIN_DB) if len(shared) > 1
+    equivalence = (equivalence_seeds(psnr_a, psnr_b, EQUIVALENCE_MARGIN_DB) if len(shared) > 1
                    else (math.nan, "equivalence not shown"))
     return PairedComparison(a, b, shared,
                       psnr=paired_seeds(psnr_a, psnr_b, confidence=confidence),
@@ -214,7 +214,7 @@ def claims(plan: StudyPlan) -> list[tuple[str, str, str, str]]:
     big = max(plan.student_masks)
     if big > L:
         rows.append((f"Fig. 3: students plateau: student of L_t = {big} = student of L_t = {L} "
-                     f"(within ±{PLATEAU_MARGIN_DB} dB)", f"KD L_t={big}", "KD", "plateau"))
+                     f"(within ±{EQUIVALENCE_MARGIN_DB} dB)", f"KD L_t={big}", "KD", "plateau"))
     rows += [
         ("beyond the paper: KD > E2E with masks drawn N(0, 1)", "KD normal", "e2e normal", "greater"),
         ("beyond the paper: KD with the standardized L_cdp > E2E", "KD standardized", "e2e", "greater"),
@@ -238,7 +238,7 @@ def _judge(results: StudyResults, a: str, b: str, kind: str) -> tuple[PairedComp
     if kind == "plateau":
         c = compare(results, a, b, confidence=PLATEAU_CONFIDENCE)
         supported = max(abs(c.psnr.low), abs(c.psnr.high))
-        return c, f"{_equivalence(c.psnr, PLATEAU_MARGIN_DB)} (90 % CI within ±{supported:.2f} dB)"
+        return c, f"{_equivalence(c.psnr, EQUIVALENCE_MARGIN_DB)} (90 % CI within ±{supported:.2f} dB)"
     c = compare(results, a, b)
     return c, c.primary("ssim" if kind == "greater ssim" else "psnr").verdict(claim_sign=+1)
 
@@ -267,8 +267,8 @@ def verdict_rows(results: StudyResults) -> list[dict]:
     """One row per claim: the paired differences, the interval's verdict with its scope, the p-value and its
     Holm adjustment over every seed-level test of the table (the single-run teacher rows and the plateau's
     equivalence test have none), the reading they allow (``prkd.experiments.stats.reading``: an interval that
-    holds 0 is called equivalent only by two one-sided tests within ±``PLATEAU_MARGIN_DB``), and the optics'
-    state on both sides."""
+    holds 0 is called equivalent only by two one-sided tests within ±``EQUIVALENCE_MARGIN_DB``), and the
+    optics' state on both sides."""
     rows, readings = [], []
     for claim, a, b, kind in claims(results.plan):
         c, verdict = _judge(results, a, b, kind)

@@ -20,7 +20,7 @@ from prkd.registry import Registry
 from prkd.views.tables import save_figure, to_markdown, write_table
 from prkd.experiments.study import wall_time
 from prkd.experiments.study_sweep import beta_sweep_rows
-from prkd.experiments.verdict import PLATEAU_MARGIN_DB, StudyResults, compare, scope, verdict_rows
+from prkd.experiments.verdict import EQUIVALENCE_MARGIN_DB, StudyResults, compare, scope, verdict_rows
 from prkd.registry import Run
 from prkd.registry.records import RunRecord
 from prkd.learning.rescoring import refined_columns
@@ -167,7 +167,7 @@ def fig_masks(results: StudyResults, groups: tuple[str, ...] = ("e2e", "KD", "e2
 
 def _verdict_markdown(results: StudyResults, rows: list[dict], wall: dict) -> str:
     plan = results.plan
-    m = PLATEAU_MARGIN_DB
+    m = EQUIVALENCE_MARGIN_DB
     head = (f"Study `{plan.preset}`: {len({r.id for r in results.runs.values()})} runs; "
             f"{len(plan.core_seeds)} paired seeds for E2E, random, KD and its ablations, "
             f"{len(plan.sweep_seeds)} for the sweeps and variants. Whole study: "
