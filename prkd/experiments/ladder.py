@@ -29,8 +29,9 @@ from typing import Callable
 
 import torch
 
-from prkd.utils.paths import RESULTS_DIR
-from prkd.config import Config, ConfigError, make
+from prkd.experiments import catalog
+from prkd.experiments.catalog import plan_of, results_folder
+from prkd.config import Config, make
 from prkd.data import Splits
 from prkd.learning import STUDENT_ALPHA, STUDENT_BETA
 from prkd.experiments.graph import PlanGraph, run_plan
@@ -39,7 +40,7 @@ from prkd.registry import Registry, Run
 from prkd.registry.records import read_records
 
 #: Where the committed ladder keeps the records of the runs of earlier sittings (``prkd.registry.records``).
-COMMITTED_RECORDS = RESULTS_DIR / "ladder" / "records"
+COMMITTED_RECORDS = results_folder("ladder") / "records"
 #: The preset whose runs the committed records hold.
 COMMITTED_PRESET = "ladder"
 
@@ -49,7 +50,7 @@ __all__ = ["COMMITTED_RECORDS", "committed_records", "Rung", "LadderPlan", "Ladd
 
 def committed_records(preset: str) -> Path | None:
     """The committed records' folder if ``preset`` is the one they were trained at, else None."""
-    return COMMITTED_RECORDS if preset == COMMITTED_PRESET else None
+    return catalog.committed_records("ladder", preset, COMMITTED_PRESET)
 
 
 @dataclass(frozen=True)
@@ -110,10 +111,7 @@ class LadderRun:
 
 
 def _plan(preset: str) -> LadderPlan:
-    if preset not in LADDER_PLANS:
-        raise ConfigError(f"config field 'preset' of the ladder must be one of "
-                          f"{', '.join(map(repr, LADDER_PLANS))}; got {preset!r}")
-    return LADDER_PLANS[preset]
+    return plan_of(LADDER_PLANS, preset, "the ladder")
 
 
 def _budget(plan: LadderPlan, rung: Rung) -> dict:

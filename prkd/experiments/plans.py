@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import torch
 
-from prkd.config import Config, ConfigError, make
+from prkd.experiments.catalog import plan_of
+from prkd.config import Config, make
 from prkd.data import Splits
 from prkd.registry import Registry, Run, RunNotFoundError, run_id_for
 from prkd.experiments.graph import PlanGraph, run_plan
@@ -73,10 +74,7 @@ PLANS: dict[str, Plan] = {
 
 
 def _plan(preset: str) -> Plan:
-    if preset not in PLANS:
-        raise ConfigError(f"config field 'preset' must be one of {', '.join(map(repr, PLANS))}; got "
-                          f"{preset!r}")
-    return PLANS[preset]
+    return plan_of(PLANS, preset)
 
 
 def student_config(plan: Plan, L_t: int, seed: int, alpha: float = STUDENT_ALPHA, beta: float = STUDENT_BETA

@@ -40,9 +40,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from prkd.utils.paths import RESULTS_DIR
 from prkd.utils import atomic
-from prkd.config import Config, ConfigError, make
+from prkd.experiments import catalog
+from prkd.experiments.catalog import plan_of, results_folder
+from prkd.config import Config, make
 from prkd.experiments.executors import ProcessPool
 from prkd.experiments.graph import PlanGraph, run_plan
 from prkd.experiments.plans import plan_run_id
@@ -54,7 +55,7 @@ __all__ = ["COMMITTED_RECORDS", "committed_records", "StudyPlan", "STUDY_PLANS",
            "keep_wall_time", "recorded_launch", "train_study", "wall_time"]
 
 #: Where the committed study keeps the records of the runs of earlier sittings (``prkd.registry.records``).
-COMMITTED_RECORDS = RESULTS_DIR / "study" / "records"
+COMMITTED_RECORDS = results_folder("study") / "records"
 #: The preset whose runs the committed records hold.
 COMMITTED_PRESET = "study"
 #: The launches' wall times kept beside the records (the registry's ``wall.json`` does not outlive a sitting).
@@ -63,7 +64,7 @@ RECORDED_WALL = "_launches.json"
 
 def committed_records(preset: str) -> Path | None:
     """The committed records' folder if ``preset`` is the one they were trained at, else None."""
-    return COMMITTED_RECORDS if preset == COMMITTED_PRESET else None
+    return catalog.committed_records("study", preset, COMMITTED_PRESET)
 
 
 @dataclass(frozen=True)
@@ -88,10 +89,7 @@ STUDY_PLANS: dict[str, StudyPlan] = {
 
 
 def _plan(preset: str) -> StudyPlan:
-    if preset not in STUDY_PLANS:
-        raise ConfigError("config field 'preset' of the study must be one of "
-                          f"{', '.join(map(repr, STUDY_PLANS))}; got {preset!r}")
-    return STUDY_PLANS[preset]
+    return plan_of(STUDY_PLANS, preset, "the study")
 
 
 def _student(plan: StudyPlan, seed: int, alpha: float, beta: float, *, L_t: int | None = None,

@@ -24,8 +24,9 @@ from typing import Callable
 
 import torch
 
-from prkd.utils.paths import RESULTS_DIR
-from prkd.config import Config, ConfigError, make
+from prkd.experiments import catalog
+from prkd.experiments.catalog import plan_of, results_folder
+from prkd.config import Config, make
 from prkd.data import Splits
 from prkd.experiments.plans import plan_run_id
 from prkd.experiments import ladder_verdict
@@ -39,13 +40,13 @@ __all__ = ["COMMITTED_RECORDS", "committed_records", "UnrolledPlan", "UNROLLED_P
            "best_beta_of", "plan_config", "unrolled_runs", "train_unrolled"]
 
 #: Where the committed experiment keeps the records of earlier sittings' runs (``prkd.registry.records``).
-COMMITTED_RECORDS = RESULTS_DIR / "unrolled" / "records"
+COMMITTED_RECORDS = results_folder("unrolled") / "records"
 
 
 def committed_records(preset: str) -> Path | None:
     """The committed records' folder if ``preset`` is the one they are trained at (the ladder's), else
     None."""
-    return COMMITTED_RECORDS if preset == ladder.COMMITTED_PRESET else None
+    return catalog.committed_records("unrolled", preset, ladder.COMMITTED_PRESET)
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,7 @@ UNROLLED_PLANS: dict[str, UnrolledPlan] = {
 
 
 def _plan(preset: str) -> UnrolledPlan:
-    if preset not in UNROLLED_PLANS:
-        raise ConfigError(f"config field 'preset' of the unrolled experiment must be one of "
-                          f"{', '.join(map(repr, UNROLLED_PLANS))}; got {preset!r}")
-    return UNROLLED_PLANS[preset]
+    return plan_of(UNROLLED_PLANS, preset, "the unrolled experiment")
 
 
 def best_beta_of(beta_rows: list[dict]) -> float | None:
