@@ -27,7 +27,7 @@ from typing import Callable
 import torch
 
 import prkd
-from prkd.data import to_images
+from prkd.learning.evaluation import device_name, inference_ms
 from prkd.learning.optimizer import build_optimizer
 from prkd.learning.loop import train_step
 from prkd.learning.teacher_targets import TeacherTargets
@@ -111,16 +111,6 @@ def train(cfg: prkd.Config, images: torch.Tensor, device: torch.device, *, warmu
     return Trained(system, 1000 * statistics.median(times), peak_mb)
 
 
-def inference_ms(system: prkd.PRSystem, scenes: torch.Tensor, device: torch.device, repeats: int) -> float:
-    """Median ms of one forward pass over the batch ``scenes``, in eval and inference mode, after two
-    warm-ups."""
-    system.eval()
-    with torch.inference_mode():
-        for _ in range(2):
-            system(scenes)
-        return 1000 * statistics.median(_seconds(lambda: system(scenes), device) for _ in range(repeats))
-
-
 def estimate_hours(images_per_s: float) -> float:
     """ESTIMATE of one model's training time at the paper's schedule and the measured ``images_per_s``: 120
     epochs of 469 steps of 64 images, plus a validation pass over 30k images per epoch at a third of a
@@ -140,17 +130,17 @@ def _release(device: torch.device) -> None:
 def measure(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
     """Train the three models one after the other and return every figure (module docstring)."""
     cfgs = configs(args.preset, args.teacher_masks)
-    batch, n = cfgs["e2e"].train.batch_size, cfgs["e2e"].data.image_size
+    batch = cfgs["e2e"].train.batch_size
     torch.manual_seed(0)
     images = torch.randint(0, 256, (4 * batch, 28, 28), dtype=torch.uint8, device=device)
-    scenes = to_images(images[:batch], n)
     runs, inference, teacher_state = {}, {}, None
     for mode in MODES:
         trained = train(cfgs[mode], images, device, warmup=args.warmup, steps=args.steps,
                         teacher_state=teacher_state if mode == "student" else None)
         runs[mode] = (trained.step_ms, trained.peak_mb)
         if mode != "e2e":
-            inference[mode] = inference_ms(trained.system, scenes, device, args.inference_repeats)
+            inference[mode] = inference_ms(trained.system, images, batch, device,
+                                           repeats=args.inference_repeats)
         if mode == "teacher":
             teacher_state = {k: v.detach().to("cpu", copy=True) for k,
                              v in trained.system.state_dict().items()}
@@ -175,12 +165,6 @@ def _figures(runs: dict[str, tuple[float, float]], inference: dict[str, float],
     figures |= {f"estimate_hours_{mode}": estimate_hours(figures[f"train_images_per_s_{mode}"])
                 for mode in runs}
     return figures
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def record(args: argparse.Namespace, device: torch.device, figures: dict[str, float]) -> dict:
