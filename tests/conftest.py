@@ -174,3 +174,29 @@ def nbval_result(folder: Path) -> subprocess.CompletedProcess:
          "--sanitize-with", str(REPO / "tests" / "nbval_sanitize.cfg"),
          *sorted(map(str, folder.glob("*.ipynb")))],
         capture_output=True, text=True, cwd=folder)
+
+
+class InterruptAfter:
+    """Stands in for the SIGINT flag (``prkd.learning.loop.InterruptFlag``): 'raises' after ``n`` training
+    steps, as a Ctrl-C would. Patch it in with
+    ``monkeypatch.setattr(loop, "InterruptFlag", InterruptAfter(n))``."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __call__(self):
+        outer = self
+
+        class Flag:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+            @property
+            def raised(self):
+                outer.n -= 1
+                return outer.n == 0
+
+        return Flag()

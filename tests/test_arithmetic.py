@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import prkd
+from conftest import InterruptAfter
 from prkd.config import ConfigError
 from prkd.data import load_splits
 from prkd.learning import get_or_train
@@ -101,27 +102,12 @@ def test_the_arithmetic_is_in_the_run_id_and_recorded(tiny_data, registry, with_
 def _interrupted(cfg, registry, data, monkeypatch):
     """The run of ``cfg`` stopped after its second step, its checkpoint written."""
     with monkeypatch.context() as patch:
-        patch.setattr(loop_module, "InterruptFlag", _StopAfterTwoSteps)
+        patch.setattr(loop_module, "InterruptFlag", InterruptAfter(2))
         with pytest.raises(train_module.TrainingInterrupted):
             get_or_train(cfg, registry=registry, data=data, **_quiet())
     run = registry.run_for(cfg)
     assert run.checkpoint_file.is_file()
     return run
-
-
-class _StopAfterTwoSteps:
-    steps = 0
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    @property
-    def raised(self):
-        type(self).steps += 1
-        return type(self).steps % 2 == 0
 
 
 def test_a_run_is_never_resumed_in_another_arithmetic(tiny_data, registry, monkeypatch, without_units):

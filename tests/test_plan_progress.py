@@ -5,6 +5,7 @@ now with its epoch."""
 import pytest
 
 import prkd
+from conftest import InterruptAfter
 from prkd.data import load_splits
 from prkd.learning import get_or_train
 from prkd.learning import loop as loop_module
@@ -12,21 +13,6 @@ from prkd.learning import train as train_module
 from prkd.registry.progress import PlanProgress
 
 TINY = dict(n_train=64, n_val=32, n_test=32, batch_size=16, epochs=2)
-
-
-class _StopEarlyInEpochTwo:
-    steps = 0
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    @property
-    def raised(self):
-        type(self).steps += 1
-        return type(self).steps == 5  # 64 images in batches of 16: the first step of epoch 2
 
 
 def test_runs_complete_and_the_run_in_training_with_its_epoch(registry, monkeypatch):
@@ -38,7 +24,7 @@ def test_runs_complete_and_the_run_in_training_with_its_epoch(registry, monkeypa
     get_or_train(done_cfg, registry=registry, data=data, progress=False, log=lambda m: None)
     assert progress.poll() == (1, None)
     with monkeypatch.context() as patch:
-        patch.setattr(loop_module, "InterruptFlag", _StopEarlyInEpochTwo)
+        patch.setattr(loop_module, "InterruptFlag", InterruptAfter(5))  # early in epoch 2
         with pytest.raises(train_module.TrainingInterrupted):
             get_or_train(stopped_cfg, registry=registry, data=data, progress=False, log=lambda m: None)
     assert progress.poll() == (1, f"{ids[1]}, epoch 2/2")

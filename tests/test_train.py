@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import prkd
+from conftest import InterruptAfter
 from prkd.learning import loop as loop_module
 from prkd.learning import train as train_module
 from prkd.config import ConfigError
@@ -98,30 +99,6 @@ def test_a_complete_run_is_returned_without_training(tiny_data, monkeypatch, reg
     assert [r.id for r in registry.runs(mode="e2e", complete=True)] == [first.id]
 
 
-class _InterruptAfter:
-    """Stands in for the SIGINT flag: 'raises' after ``n`` training steps, as a Ctrl-C would."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def __call__(self):
-        outer = self
-
-        class Flag:
-            def __enter__(self):
-                return self
-
-            def __exit__(self, *exc):
-                return False
-
-            @property
-            def raised(self):
-                outer.n -= 1
-                return outer.n == 0
-
-        return Flag()
-
-
 @pytest.mark.parametrize("interrupt_after", [2, 4, 5])  # mid-epoch, at the end of epoch 1, early in epoch 2
 def test_an_interrupted_run_resumes_to_the_same_result(interrupt_after, tiny_data, tmp_path,
                                                        monkeypatch, registry):
@@ -131,7 +108,7 @@ def test_an_interrupted_run_resumes_to_the_same_result(interrupt_after, tiny_dat
 
     registry = prkd.open_registry(tmp_path / "interrupted")
     with monkeypatch.context() as patch:
-        patch.setattr(loop_module, "InterruptFlag", _InterruptAfter(interrupt_after))
+        patch.setattr(loop_module, "InterruptFlag", InterruptAfter(interrupt_after))
         with pytest.raises(train_module.TrainingInterrupted, match="Run the same command .* again to resume"):
             get_or_train(cfg, registry=registry, data=tiny_data, **_quiet())
     run = registry.run_for(cfg)
