@@ -101,6 +101,12 @@ def compare(variant: str, K: int, folder: Path) -> dict:
     new = _scores(new_records, configs(variant, K))
     rows = []
     for group in GROUPS:
+        if new[group] == old[group]:  # the variant leaves this group's configs as committed: the same runs
+            rows.append({"group": group, "committed_mean": statistics.mean(old[group]),
+                         "new_mean": statistics.mean(new[group]), "new_minus_committed": "the committed runs",
+                         "mean_shift": 0.0, "seed_spread": statistics.stdev(old[group]),
+                         "beyond_spread": False})
+            continue
         d = paired_seeds(new[group], old[group])
         spread = statistics.stdev(old[group])
         rows.append({"group": group, "committed_mean": statistics.mean(old[group]),

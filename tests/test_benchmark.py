@@ -174,3 +174,20 @@ def test_the_unrolled_choice_trains_each_candidate_and_picks_the_cheapest_near_t
              {"arch": "unrolled", "stages": 1, "test_psnr": 24.0, "seconds_per_step": 0.2}]
     assert choice.choose(table, margin=0.25)["stages"] == 3  # within 0.25 dB of 25.0, and cheaper than K = 5
     assert choice.choose(table, margin=1.0)["stages"] == 1
+
+
+def test_the_committed_arithmetic_checks_regenerate_from_their_records():
+    """``benchmarks/arithmetic_check.py``'s comparison, recomputed from the committed records, is the
+    committed ``check.json`` (it trains nothing: the records and the committed ladder's hold every score)."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import arithmetic_check
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    folders = sorted((REPO / "docs" / "results" / "arithmetic-check").glob("*/check.json"))
+    assert folders
+    for check in folders:
+        committed = json.loads(check.read_text())
+        again = arithmetic_check.compare(committed["variant"], committed["backward_iterations"] or 5,
+                                         check.parent / "records")
+        assert json.loads(json.dumps(again)) == committed, check
