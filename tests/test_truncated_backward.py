@@ -81,3 +81,15 @@ def test_a_student_names_a_truncated_teacher_without_changing_the_ids_that_exist
     assert run_id_for(cut) != run_id_for(same)
     # the field at its default is left out of every identity: e2e runs ignore it altogether
     assert run_id_for(prkd.make("smoke", teacher_backward="truncated")) == run_id_for(prkd.make("smoke"))
+
+
+def test_new_experiments_teachers_are_the_checked_variant():
+    """What ``catalog`` hands to new experiments is what the cosine test and the paired check measured."""
+    from prkd.experiments.catalog import NEW_STUDENT_FIELDS, NEW_TEACHER_FIELDS
+
+    student = prkd.make("smoke", mode="student", alpha=0.5, beta=0.25, teacher_masks=3, **NEW_STUDENT_FIELDS)
+    teacher = teacher_config(student)
+    assert student.init.backward == "plain"
+    assert {k: getattr(teacher.init, k) for k in NEW_TEACHER_FIELDS} == NEW_TEACHER_FIELDS
+    same = prkd.make("smoke", mode="teacher", n_masks=3, **NEW_TEACHER_FIELDS)
+    assert run_id_for(teacher) == run_id_for(same)
