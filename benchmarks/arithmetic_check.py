@@ -85,42 +85,53 @@ def train(variant: str, K: int, registry_root: Path | None, folder: Path) -> Non
         keep_records([run], folder)
 
 
-def _scores(records: dict, plan: dict) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {}
+def _scores(records: dict, plan: dict) -> dict[str, dict[int, float]]:
+    """Test PSNR by group and seed of the plan's runs that ``records`` holds (a check still training has
+    some)."""
+    out: dict[str, dict[int, float]] = {group: {} for group in GROUPS}
     for (group, seed), cfg in plan["runs"].items():
-        out.setdefault(group, []).append(records[_run_id(cfg, plan["teacher"])].metrics()["test_psnr"])
-    out["teacher"] = [records[run_id_for(plan["teacher"])].metrics()["test_psnr"]]
+        record = records.get(_run_id(cfg, plan["teacher"]))
+        if record is not None:
+            out[group][seed] = record.metrics()["test_psnr"]
+    teacher = records.get(run_id_for(plan["teacher"]))
+    out["teacher"] = {0: teacher.metrics()["test_psnr"]} if teacher is not None else {}
     return out
 
 
+def _group_row(group: str, new: dict[int, float], old: dict[int, float], seeds: list[int]) -> dict:
+    """A group's new mean against its committed mean over ``seeds``, beside the committed seed spread."""
+    a, b = [new[s] for s in seeds], [old[s] for s in seeds]
+    spread = statistics.stdev(old.values())
+    row = {"group": group, "seeds": len(seeds), "committed_mean": statistics.mean(b),
+           "new_mean": statistics.mean(a), "seed_spread": spread}
+    if a == b:  # the variant leaves this group's configs as committed: the same runs
+        return {**row, "new_minus_committed": "the committed runs", "mean_shift": 0.0, "beyond_spread": False}
+    d = paired_seeds(a, b)
+    return {**row, "new_minus_committed": d.format(), "mean_shift": d.mean,
+            "beyond_spread": abs(d.mean) > spread}
+
+
 def compare(variant: str, K: int, folder: Path) -> dict:
-    """The check's table from the records: the new runs' (``folder``) against the committed ones."""
+    """The check's table from the records: the new runs' (``folder``) against the committed ones, over the
+    seeds every new group has so far (``complete`` when that is all of ``SEEDS``)."""
     committed = read_records(COMMITTED)
     new_records = {**committed, **read_records(folder)}  # the truncated variant reuses committed E2E, random
     old = _scores(committed, configs(variant, K, changed=False))
     new = _scores(new_records, configs(variant, K))
-    rows = []
-    for group in GROUPS:
-        if new[group] == old[group]:  # the variant leaves this group's configs as committed: the same runs
-            rows.append({"group": group, "committed_mean": statistics.mean(old[group]),
-                         "new_mean": statistics.mean(new[group]), "new_minus_committed": "the committed runs",
-                         "mean_shift": 0.0, "seed_spread": statistics.stdev(old[group]),
-                         "beyond_spread": False})
-            continue
-        d = paired_seeds(new[group], old[group])
-        spread = statistics.stdev(old[group])
-        rows.append({"group": group, "committed_mean": statistics.mean(old[group]),
-                     "new_mean": statistics.mean(new[group]), "new_minus_committed": d.format(),
-                     "mean_shift": d.mean, "seed_spread": spread,
-                     "beyond_spread": abs(d.mean) > spread})
-    kd_old = paired_seeds(old["KD"], old["e2e"])
-    kd_new = paired_seeds(new["KD"], new["e2e"])
+    seeds = sorted(set.intersection(*(set(new[g]) for g in GROUPS)))
+    if len(seeds) < 2:
+        raise ValueError(f"the {variant} check has {len(seeds)} seed(s) with every group trained; a paired "
+                         "comparison needs 2: train on (run the command without --report-only)")
+    rows = [_group_row(group, new[group], old[group], seeds) for group in GROUPS]
+    kd_old = paired_seeds([old["KD"][s] for s in SEEDS], [old["e2e"][s] for s in SEEDS])
+    kd_new = paired_seeds([new["KD"][s] for s in seeds], [new["e2e"][s] for s in seeds])
     inside = kd_old.low <= kd_new.mean <= kd_old.high
+    complete = seeds == list(SEEDS) and bool(new["teacher"])
     return {"variant": variant, "backward_iterations": K if variant == "truncated" else None, "rows": rows,
-            "teacher_committed": old["teacher"][0], "teacher_new": new["teacher"][0],
-            "kd_minus_e2e_committed": kd_old.format(), "kd_minus_e2e_new": kd_new.format(),
-            "kd_minus_e2e_new_inside_committed_interval": inside,
-            "passes": inside and not any(r["beyond_spread"] for r in rows)}
+            "seeds": seeds, "complete": complete, "teacher_committed": old["teacher"][0],
+            "teacher_new": new["teacher"].get(0), "kd_minus_e2e_committed": kd_old.format(),
+            "kd_minus_e2e_new": kd_new.format(), "kd_minus_e2e_new_inside_committed_interval": inside,
+            "passes": complete and inside and not any(r["beyond_spread"] for r in rows)}
 
 
 def write_report(result: dict, folder: Path) -> None:
@@ -128,21 +139,32 @@ def write_report(result: dict, folder: Path) -> None:
     lines = [f"# Paired check: the ladder's 512-step main comparison, variant `{result['variant']}`", "",
              "Written by `python benchmarks/arithmetic_check.py --variant "
              f"{result['variant']} --report-only` from the records beside it and the committed ladder's.", "",
-             "| group | committed mean (dB) | new mean (dB) | new − committed, paired 95 % | committed seed "
-             "spread (SD) | moved beyond spread |", "|---|---|---|---|---|---|"]
+             f"Seeds compared: {', '.join(map(str, result['seeds']))}"
+             f"{'' if result['complete'] else ' (incomplete: still training; not a verdict)'}.", "",
+             "| group | seeds | committed mean (dB) | new mean (dB) | new − committed, paired 95 % | "
+             "committed seed spread (SD, 5 seeds) | moved beyond spread |", "|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
-        lines.append(f"| {r['group']} | {r['committed_mean']:.2f} | {r['new_mean']:.2f} | "
+        lines.append(f"| {r['group']} | {r['seeds']} | {r['committed_mean']:.2f} | {r['new_mean']:.2f} | "
                      f"{r['new_minus_committed']} | {r['seed_spread']:.2f} | "
                      f"{'yes' if r['beyond_spread'] else 'no'} |")
-    lines += ["", f"Teacher L_t = 9, seed 0: committed {result['teacher_committed']:.2f} dB, new "
-              f"{result['teacher_new']:.2f} dB (one seed: no interval).", "",
+    teacher = "not trained yet" if result["teacher_new"] is None else f"{result['teacher_new']:.2f} dB"
+    lines += ["", f"Teacher L_t = 9, seed 0: committed {result['teacher_committed']:.2f} dB, new {teacher} "
+              "(one seed: no interval).", "",
               f"KD − E2E committed {result['kd_minus_e2e_committed']}, new {result['kd_minus_e2e_new']}; "
               f"the new mean is {where} the committed interval.", "",
-              ("Check passed: no group's mean moved beyond its seed spread and KD − E2E stayed inside its "
-               "committed interval." if result["passes"] else "Check failed: a group's mean moved beyond its "
-               "seed spread or KD − E2E left its committed interval.")]
+              _outcome(result)]
     atomic.write_text(folder / "check.md", "\n".join(lines) + "\n")
     atomic.write_text(folder / "check.json", json.dumps(result, indent=1) + "\n")
+
+
+def _outcome(result: dict) -> str:
+    if not result["complete"]:
+        return "No outcome yet: the check has not trained every seed."
+    if result["passes"]:
+        return ("Check passed: no group's mean moved beyond its seed spread and KD − E2E stayed inside its "
+                "committed interval.")
+    return ("Check failed: a group's mean moved beyond its seed spread or KD − E2E left its committed "
+            "interval.")
 
 
 def main(argv: list[str] | None = None) -> int:
