@@ -4,8 +4,8 @@
 * ``"bfloat16"``: bfloat16 autocast of the recovery network (U-Net, the unrolled stages' U-Nets) on CUDA and
   on a CPU with native bfloat16 units (x86: AMX-BF16 or AVX-512 BF16; ARM: BF16), detected through
   ``torch.cpu.get_capabilities()``. On a CPU without them it is refused (``ConfigError``): oneDNN
-  would emulate bfloat16 there, several times slower than float32 (a 3x3 conv2d on the AVX-512 Xeon without
-  BF16 of 2026-12-07: 64 GFLOP/s in bfloat16 against 159-253 in float32). The environment variable
+  would emulate bfloat16 there, slower than float32 (``python benchmarks/bench.py --only peak`` prints the
+  reference conv2d's rate in both, docs/performance.md). The environment variable
   ``PRKD_EMULATED_BFLOAT16=1`` allows it anyway, for accuracy checks only: the arithmetic is the same, the
   speed is not.
 * ``"auto"``: bfloat16 on CUDA, float32 on every CPU (docs/performance.md says why a CPU with bfloat16 units
@@ -70,5 +70,5 @@ def resolve_arithmetic(precision: str, device: torch.device | str) -> str:
         return "bfloat16"
     raise ConfigError(f"config field 'precision' is 'bfloat16', but this CPU has no native bfloat16 units "
                       f"(AMX-BF16, AVX-512 BF16 or ARM BF16; torch.cpu.get_capabilities()): bfloat16 would "
-                      f"be emulated, several times slower than float32. Use precision 'float32' or 'auto' "
+                      f"be emulated, slower than float32. Use precision 'float32' or 'auto' "
                       f"here (or set {EMULATION_VARIABLE}=1 to check bfloat16's accuracy at that cost).")
