@@ -50,15 +50,24 @@ def notebooks(preset: str | None = None) -> list[Path]:
 def _local_kernel_manager():
     """The kernel manager papermill starts its kernels with: on POSIX over IPC (Unix sockets), so that the
     kernel talks to this process without TCP and prints no "running over TCP without encryption" warning;
-    elsewhere jupyter's default (TCP)."""
+    elsewhere jupyter's default (TCP). Each kernel's sockets get a path of their own in the temporary folder:
+    jupyter's default prefix is shared ("kernel-ipc-1", "-2", ... in the working folder), so two kernels
+    started at once (two test workers, two reproductions) could take the same sockets."""
+    import tempfile
+    import uuid
+
     from jupyter_client.manager import AsyncKernelManager
-    from traitlets import CaselessStrEnum
+    from traitlets import CaselessStrEnum, default
 
     if os.name != "posix":
         return AsyncKernelManager
 
     class LocalKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        @default("ip")
+        def _unique_socket_prefix(self) -> str:
+            return os.path.join(tempfile.gettempdir(), f"prkd-kernel-{uuid.uuid4().hex}")
     return LocalKernelManager
 
 

@@ -142,4 +142,7 @@ def test_notebook_kernels_talk_over_ipc_on_posix():
     import os
 
     manager = reproduce._local_kernel_manager()
-    assert manager().transport == ("ipc" if os.name == "posix" else "tcp")
+    first, second = manager(), manager()
+    assert first.transport == ("ipc" if os.name == "posix" else "tcp")
+    if os.name == "posix":  # two kernels started at once never share their sockets' paths
+        assert first.ip != second.ip and len(first.ip) < 90  # a Unix socket's path is at most ~107 bytes
