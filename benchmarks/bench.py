@@ -67,7 +67,7 @@ Groups (--only) and their figures:
                                                   the fastest choices (bfloat16 where native, the teacher's
                                                   truncated backward), mode = e2e, student, teacher, at the
                                                   preset's shapes and at 96 x 96 with a depth-4, width-16
-                                                  U-Net (24 x 24 at smoke); printed with its target; opt-in
+                                                  U-Net (not at smoke); printed with its target; opt-in
                  speedup_uses_bfloat16            1 where the fast steps ran in bfloat16, 0 where not
   truncated      truncated_cosine_<phi|psi>_L<L>  the cosine of the truncated gradient (K = 5) with the exact
                  [_96x96]                         one of the masks phi and the filter psi, one task loss

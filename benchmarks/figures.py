@@ -136,7 +136,7 @@ def step_fraction_of_peak(run: GroupSettings) -> dict[str, float]:
 #: processor's real limits); bench.py prints each beside its figure
 SPEEDUP_TARGETS = {"step_speedup_e2e": 1.3, "step_speedup_teacher": 1.8, "step_speedup_teacher_96x96": 2.0}
 #: the second shape of ``step_speedup``: 96 x 96 scenes (the paper's) with a depth-4, width-16 U-Net
-LARGE_SHAPES = {"smoke": dict(image_size=24, unet_depth=3, unet_width=8),
+LARGE_SHAPES = {"smoke": None,  # CI: the preset's own shapes only
                 "default": dict(image_size=96, unet_depth=4, unet_width=16)}
 
 
@@ -149,14 +149,20 @@ def fastest_choices(mode: str) -> dict:
     return {"precision": fast, **cut}
 
 
+def _shapes(preset: str) -> list[tuple[dict, str]]:
+    """(shape overrides, figure suffix): the preset's own shapes, and ``LARGE_SHAPES``' where it has some."""
+    large = LARGE_SHAPES.get(preset, LARGE_SHAPES["default"])
+    size = large and large["image_size"]
+    return [({}, "")] + ([(large, f"_{size}x{size}")] if large else [])
+
+
 def step_speedup(run: GroupSettings) -> dict[str, float]:
     """``step_speedup_<mode>[_<N>x<N>]``: a training step in float32 with the plain backward over the same
     step with ``fastest_choices``, the two called in turn in each process, for e2e, student and teacher, at
     the preset's shapes and at ``LARGE_SHAPES``; ``speedup_uses_bfloat16`` is 1 where the fast step used
     it."""
     figures = {}
-    large = LARGE_SHAPES.get(run.preset, LARGE_SHAPES["default"])
-    for shapes, suffix in (({}, ""), (large, f"_{large['image_size']}x{large['image_size']}")):
+    for shapes, suffix in _shapes(run.preset):
         for mode in ("e2e", "student", "teacher"):
             exact = run.variant("step", mode=mode, precision="float32", backward="plain", overrides=shapes)
             fast = run.variant("step", mode=mode, overrides=shapes, **{"backward": "plain",
@@ -174,8 +180,7 @@ def truncated_backward(run: GroupSettings) -> dict[str, float]:
     over the truncated one, called in turn in one process; for L = 1 and the preset's L_t, at the preset's
     shapes and at ``LARGE_SHAPES``."""
     figures = {}
-    large = LARGE_SHAPES.get(run.preset, LARGE_SHAPES["default"])
-    for shapes, suffix in (({}, ""), (large, f"_{large['image_size']}x{large['image_size']}")):
+    for shapes, suffix in _shapes(run.preset):
         for L in sorted({1, run.L}):
             spec = dict(overrides=shapes, L=L)
             both = in_turn({"plain": {**run.variant("init_grad", backward="plain"), **spec},
