@@ -1,11 +1,16 @@
-"""What is trained and what it shows:
+"""What is trained and what it shows. Every module, by job:
 
-* ``plans``     -- the reproduction of Sec. 4 as lists of configs (Figs. 2-4, Tables 1-2), ``run_all``,
-                ``collect``;
-* ``study``     -- notebook 07's study of whether distillation helps, as one graph of runs;
-* ``verdict``   -- the study's paired comparisons and claims;
-* ``stats``     -- paired confidence intervals over seeds and over images;
-* ``tolerance`` -- fresh result tables against the committed ones (``python -m prkd check-results``).
+* the reproduction: ``plans`` (Sec. 4 as lists of configs: Figs. 2-4, Tables 1-2, ``run_all``, ``collect``);
+* the study (notebook 07): ``study`` (its plan, one graph of runs), ``verdict`` (its paired comparisons and
+  claims), ``study_sweep`` (its beta sweeps);
+* the budget ladder (notebook 09): ``ladder`` (its runs), ``ladder_verdict`` (its verdict, Holm, trends);
+* the unrolled experiment (notebook 10): ``unrolled_study`` (its runs), ``unrolled_verdict`` (its tables);
+* notebook 08: ``classical_sweep`` (the classical solvers against L), ``fair_comparison`` (learned against
+  classical on the same CDPs), ``noise_level`` (which photon count the ladder's noisy rung uses, and why);
+* shared: ``catalog`` (a preset's plan, ``docs/results/<experiment>``, how new experiments train teachers),
+  ``stats`` (paired intervals, Holm, equivalence, readings, trends), ``graph`` (a plan as a graph of runs),
+  ``schedule`` (critical-path order), ``executors`` and ``dask_runner`` (where the runs train);
+* check-results: ``tolerance`` and ``cell_tolerance`` (fresh result tables against the committed ones).
 
 ``from prkd import experiments`` gives the reproduction's plans (``experiments.run_all``,
 ``experiments.PLANS``).

@@ -1,3 +1,10 @@
-"""What a reader sees: figures (``plots``), the reproduction's tables and figures (``report``), the study's
-(``study_report``) and the JupyterLab panels (``widgets``). Views read runs; they never train, except the
-distillation explorer's button, which goes through ``prkd.learning.get_or_train``."""
+"""What a reader sees. Views read runs; they never train, except the distillation explorer's button, which
+goes through ``prkd.learning.get_or_train``. Every module, by job:
+
+* figures and tables: ``plots``, ``tables`` (CSV/Markdown writers, intervals), ``report`` (Figs. 2-4, Tables
+  1-2), ``paper_comparison`` (the paper's numbers beside a run's), ``learned_optics`` (masks, drift, scores);
+* the study (notebook 07): ``study_report``, ``study_checks`` (its preconditions), ``study_records`` (its runs
+  kept as records);
+* the ladder (notebook 09): ``ladder_report``; notebook 08: ``classical_report``;
+* the JupyterLab panels: ``widgets``, ``sensing_explorer``, ``distillation_explorer``, ``teacher_choices``,
+  ``panel_parts``."""
