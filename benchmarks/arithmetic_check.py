@@ -109,7 +109,7 @@ def _group_row(group: str, new: dict[int, float], old: dict[int, float]) -> dict
     row = {"group": group, "seeds": len(seeds), "seed_spread": spread}
     if len(seeds) < 2:
         return {**row, "committed_mean": None, "new_mean": None, "mean_shift": None, "beyond_spread": False,
-                "new_minus_committed": f"not trained yet ({len(seeds)} seed)"}
+                "new_minus_committed": f"not trained yet ({len(seeds)} of {len(SEEDS)} seeds)"}
     a, b = [new[s] for s in seeds], [old[s] for s in seeds]
     row |= {"committed_mean": statistics.mean(b), "new_mean": statistics.mean(a)}
     if a == b:  # the variant leaves this group's configs as committed: the same runs
@@ -143,8 +143,8 @@ def compare(variant: str, K: int, folder: Path) -> dict:
 
 def write_report(result: dict, folder: Path) -> None:
     inside = "inside" if result["kd_minus_e2e_new_inside_committed_interval"] else "outside"
-    where = ("not trained yet" if result["kd_minus_e2e_new"] == "not trained yet"
-             else f"the new mean is {inside} the committed interval")
+    where = ("" if result["kd_minus_e2e_new"] == "not trained yet"
+             else f"; the new mean is {inside} the committed interval")
     lines = [f"# Paired check: the ladder's 512-step main comparison, variant `{result['variant']}`", "",
              "Written by `python benchmarks/arithmetic_check.py --variant "
              f"{result['variant']} --report-only` from the records beside it and the committed ladder's.", "",
@@ -160,7 +160,7 @@ def write_report(result: dict, folder: Path) -> None:
     teacher = "not trained yet" if result["teacher_new"] is None else f"{result['teacher_new']:.2f} dB"
     lines += ["", f"Teacher L_t = 9, seed 0: committed {result['teacher_committed']:.2f} dB, new {teacher} "
               "(one seed: no interval).", "",
-              f"KD − E2E committed {result['kd_minus_e2e_committed']}, new {result['kd_minus_e2e_new']}; "
+              f"KD − E2E committed {result['kd_minus_e2e_committed']}, new {result['kd_minus_e2e_new']}"
               f"{where}.", "",
               _outcome(result)]
     atomic.write_text(folder / "check.md", "\n".join(lines) + "\n")
