@@ -121,8 +121,8 @@ def teacher_config(cfg: Config) -> Config:
     d["optics"]["n_masks"] = cfg.train.teacher_masks
     if cfg.train.teacher_backward != "same":
         d["init"]["backward"] = cfg.train.teacher_backward
-    d["train"]["teacher_backward"] = "same"
-    d["train"].update(mode="teacher", seed=cfg.train.teacher_seed, alpha=1.0, beta=0.0, cdp_loss="paper")
+    d["train"].update(mode="teacher", seed=cfg.train.teacher_seed, alpha=1.0, beta=0.0, cdp_loss="paper",
+                      teacher_backward="same")
     flat = {k: v for section in ("data", "optics", "init", "net", "train") for k, v in d[section].items()}
     return make(cfg.preset, **flat)
 
