@@ -7,7 +7,7 @@ Each way trains the preset's plan (``python -m prkd plan --preset P``: every run
 scratch, into its own fresh temporary registry, in its own process:
 - ``in_process``: one process, torch with every core.
 - ``workers_<N>``: ``--workers N``, a LocalCluster of N single-task worker processes; each has
-  ``cpu_count // N`` torch threads and prkd's allocator settings (``prkd.experiments.dask_runner``).
+  ``cpu_count // N`` torch threads and prkd's allocator settings (``prkd.execution.dask_runner``).
 The two ways alternate, ``--repeats`` pairs of them (in-process, workers, in-process, workers, ...), so a
 drift of the machine's speed falls on both.
 

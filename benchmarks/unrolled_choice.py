@@ -4,7 +4,7 @@ use, by measurement.
     python benchmarks/unrolled_choice.py --preset ladder --epochs 8 --stages 1 2 3 5 --widths 8 16 \\
         --seeds 0 1 --out outputs/benchmarks/unrolled-choice.csv
 
-Trains the unrolled E2E system (L = 1) of notebook 10 (``unrolled_study.plan_config``: its Poisson noise,
+Trains the unrolled E2E system (L = 1) of notebook 10 (``unrolled.plan_config``: its Poisson noise,
 data and schedule) for every (K, width) and seed, and the U-Net E2E beside them as the reference, each for
 ``--epochs`` of the preset's epochs, into the registry (``--output-dir``; a finished run is taken from it, so
 an interrupted choice resumes). It prints and writes one row per (arch, K, width): the mean over seeds of the
@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import prkd  # noqa: E402
-from prkd.experiments.unrolled_study import plan_config  # noqa: E402
+from prkd.experiments.unrolled import plan_config  # noqa: E402
 from prkd.learning import get_or_train  # noqa: E402
 from prkd.physics.system import PRSystem  # noqa: E402
 

@@ -11,13 +11,17 @@ A thin, GPU-ready helper package for the notebooks in ``notebooks/``, laid out a
                    loop,
   ``get_or_train``, evaluation, optics diagnostics
 * ``registry/``    -- run folders, one trainer per run (locks), provenance (``events.jsonl``), the output root
-* ``experiments/`` -- the reproduction's plans, notebook 07's study, its verdict and statistics, check-results
-* ``views/``       -- plots, the reproduction's and the study's figures and tables, the JupyterLab panels
+* ``experiments/`` -- the reproduction's plans; every experiment as a spec over one engine (its runs, verdict,
+                   readings and statistics): the study, the ladder, the unrolled experiment, notebook 08's
+* ``execution/``   -- where a plan's runs train: a graph of runs, its order, local processes or Dask
+* ``checks/``      -- check-results: fresh result tables against the committed ones within their seed spread
+* ``views/``       -- plots, every experiment's report, figures and tables, the JupyterLab panels
 * ``utils/``       -- atomic writes, the device, peak memory, the allocator setting, the repository's folders
 * ``reproduce``    -- run the notebooks headlessly with papermill; ``__main__`` -- the command line
 
 Dependencies point one way: ``physics`` and ``nets`` import nothing from ``learning``, ``experiments`` or
-``views``; ``learning`` nothing from ``experiments`` or ``views``; ``experiments`` nothing from ``views``.
+``views``; ``learning`` nothing from ``experiments`` or ``views``; ``experiments`` and ``execution`` nothing
+from ``views``.
 """
 
 from prkd.config import Config, ConfigError, make

@@ -3,7 +3,7 @@
 
     python -m prkd [--output-dir DIR] train --mode {teacher,e2e,random,student} [--L N] [--teacher-L N]
                          [--alpha A] [--beta B] [--teacher-run ID] --preset P [--seed S] [--set key=value ...]
-    python -m prkd reproduce [--preset quick] [--only 01 02] [--force]
+    python -m prkd reproduce [--preset quick] [--only 01 02] [--force] [--report-only]
                          [--processes N | --workers N | --scheduler ADDRESS]
     python -m prkd plan [--preset quick] [--processes N | --workers N | --scheduler ADDRESS]   (no notebooks)
     python -m prkd study [--preset study] [--records DIR] [--record-only] [--processes 2 | --workers N |
@@ -45,6 +45,9 @@ def _add_commands(sub) -> None:
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="run only these notebooks (e.g. 01 02)")
     rep.add_argument("--force", action="store_true", help="re-run notebooks that already finished")
+    rep.add_argument("--report-only", action="store_true",
+                     help="train nothing: the experiments' notebooks (07, 09, 10) report what the registry "
+                          "and their records hold")
     _add_cluster_options(rep, "train the notebooks' runs first")
     pl = sub.add_parser("plan", help="train (or take from the registry) every run a preset's notebooks need")
     pl.add_argument("--preset", default="quick", choices=sorted(PRESETS))

@@ -78,7 +78,7 @@ def _fingerprint(nb: Path, parameters: dict) -> str:
 
 
 def run_notebooks(preset: str = "quick", *, registry: Registry, seed: int = 0, only: list[str] | None = None,
-                  force: bool = False, kernel: str = "python3") -> Path:
+                  force: bool = False, kernel: str = "python3", train: bool = True) -> Path:
     """Execute the notebooks headlessly; return the folder of executed copies.
 
     Args:
@@ -87,6 +87,8 @@ def run_notebooks(preset: str = "quick", *, registry: Registry, seed: int = 0, o
         seed: passed to every notebook that declares it (05 and 06 use the seeds of their plan).
         only: names (``"01_sensing_model"`` or a prefix such as ``"01"``) to run; default all.
         force: re-run notebooks already recorded as done.
+        train: passed to every notebook that declares it (07, 09, 10): False reports what the registry and
+        the committed records hold and trains nothing (the check that committed results regenerate).
     Raises:
         ConfigError: unknown preset or notebook name.
         NotebookFailed: a notebook raised.
@@ -104,8 +106,8 @@ def run_notebooks(preset: str = "quick", *, registry: Registry, seed: int = 0, o
     done_file = out / "done.json"
     done = json.loads(done_file.read_text()) if done_file.exists() else {}
     # the bar of the runs the notebooks train, read from the registry (their own bars stay in the notebooks)
-    watched = list(preset_plan(preset).tasks)
-    offered = {"preset": preset, "seed": seed, "output_dir": str(registry.root)}
+    watched = list(preset_plan(preset).tasks) if train else []
+    offered = {"preset": preset, "seed": seed, "output_dir": str(registry.root), "train": train}
     bar = tqdm(selected, desc=f"notebooks ({preset})", unit="notebook")
     with PlanProgress(registry, watched, desc=f"runs ({preset})"):
         _run_each(selected, bar, out, done, offered, force, kernel)
@@ -142,12 +144,12 @@ def _run_each(selected: list[Path], bar, out: Path, done: dict, offered: dict, f
 
 def preset_plan(preset: str):
     """Every run the notebooks of ``preset`` train, as one plan graph: the reproduction's plan (notebooks
-    03-06) and, where notebook 07 runs, the study's (``prkd.experiments.graph.PlanGraph``)."""
-    from prkd.experiments.graph import PlanGraph
+    03-06) and, where notebook 07 runs, the study's (``prkd.execution.graph.PlanGraph``)."""
+    from prkd.execution.graph import PlanGraph
     from prkd.experiments.plans import PLANS, experiment_configs, plan_run_id
     from prkd.experiments.study import STUDY_PLANS, study_configs
     from prkd.experiments.ladder import LADDER_PLANS, ladder_runs
-    from prkd.experiments.unrolled_study import UNROLLED_PLANS, unrolled_runs
+    from prkd.experiments.unrolled import UNROLLED_PLANS, unrolled_runs
     configs = {}
     stems = {nb.stem[:2] for nb in notebooks(preset)}
     if preset in PLANS and stems - {STUDY_NOTEBOOK}:
@@ -167,21 +169,25 @@ def preset_plan(preset: str):
 def _committed_records(preset: str) -> dict:
     """The runs that the study, the ladder and the unrolled experiment keep as committed records at ``preset``
     (their notebooks report them without training them)."""
-    from prkd.experiments import ladder, study, unrolled_study
+    from prkd.experiments.ladder import LADDER
+    from prkd.experiments.study import STUDY
+    from prkd.experiments.unrolled import UNROLLED
     from prkd.registry.records import read_records
-    return {run_id: record for experiment in (study, ladder, unrolled_study)
-            for run_id, record in read_records(experiment.committed_records(preset)).items()}
+    return {run_id: record for spec in (STUDY, LADDER, UNROLLED)
+            for run_id, record in read_records(spec.committed_records(preset)).items()}
 
 
 def train_preset_plan(preset: str, *, registry: Registry, executor=None, log=print):
     """Train ``preset_plan(preset)`` on ``executor`` (default: in this process) before the notebooks run, so
     that they find every run in the registry; RunFailedError names the runs that failed."""
     import contextlib
-    from prkd.experiments.graph import run_plan
-    from prkd.experiments.study import STUDY_PLANS, recorded_launch
+    from prkd.execution.graph import run_plan
+    from prkd.experiments.engine import recorded_launch
+    from prkd.experiments.study import STUDY, STUDY_PLANS
     studied = preset in STUDY_PLANS and STUDY_NOTEBOOK in {nb.stem[:2] for nb in notebooks(preset)}
     # the study's launches are timed wherever its runs train (its wall time, notebook 07's wall_time.json)
-    with recorded_launch(preset, registry, executor) if studied else contextlib.nullcontext({}) as session:
+    launch = recorded_launch(STUDY, preset, registry, executor) if studied else contextlib.nullcontext({})
+    with launch as session:
         outcome = run_plan(preset_plan(preset), registry, executor=executor, log=log)
         session.update(complete=len(outcome.complete), failed=len(outcome.failed),
                        skipped=len(outcome.skipped))

@@ -8,7 +8,7 @@ import json
 import torch
 
 import prkd
-from prkd.experiments.graph import PlanGraph, PlanOutcome, run_plan
+from prkd.execution.graph import PlanGraph, PlanOutcome, run_plan
 from prkd.registry import Registry
 
 SMALL = dict(n_train=64, n_val=32, n_test=32, batch_size=16, epochs=2)

@@ -1,4 +1,4 @@
-"""Plans as graphs of runs (prkd.experiments.graph) on the Dask executor (prkd.experiments.dask_runner): a
+"""Plans as graphs of runs (prkd.execution.graph) on the Dask executor (prkd.execution.dask_runner): a
 LocalCluster of 2 single-threaded workers trains each run once, with the in-process plan's results; a worker
 killed mid-run loses nothing; a run that fails for its own reasons is reported, not retried, and only its
 dependents are skipped; the in-process default needs no Dask."""
@@ -18,9 +18,9 @@ import pytest
 import torch
 
 import prkd
-from prkd.experiments.dask_runner import DaskExecutor, connect, local_cluster
-from prkd.experiments.executors import executor_for
-from prkd.experiments.graph import run_plan
+from prkd.execution.dask_runner import DaskExecutor, connect, local_cluster
+from prkd.execution.executors import executor_for
+from prkd.execution.graph import run_plan
 from prkd.registry import Registry
 from prkd.utils.allocator import TUNABLES, allocator_env, worker_environ
 from plan_helpers import (SMALL, assert_only_its_dependents_skipped, assert_same_as_in_process,
@@ -146,8 +146,8 @@ def test_the_in_process_default_needs_no_dask(tmp_path):
         sys.modules["distributed"] = None   # as if prkd[scale] were not installed
         sys.modules["dask"] = None
         import prkd
-        from prkd.experiments.executors import executor_for
-        from prkd.experiments.graph import PlanGraph, run_plan
+        from prkd.execution.executors import executor_for
+        from prkd.execution.graph import PlanGraph, run_plan
         graph = PlanGraph.from_configs({{"e2e": prkd.make("smoke", mode="e2e", **{SMALL!r})}})
         outcome = run_plan(graph, prkd.open_registry({str(tmp_path)!r}), progress=False, log=lambda m: None)
         assert outcome.ok, outcome.summary()

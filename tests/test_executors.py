@@ -1,4 +1,4 @@
-"""The executors of a plan (prkd.experiments.executors): one interface, in this process and in a local
+"""The executors of a plan (prkd.execution.executors): one interface, in this process and in a local
 process pool. A task runs after its inputs and gets their results; a failed input fails its dependents
 without running them; of the ready tasks, the highest priority first; pool workers start with their thread
 and allocator settings; an interrupt reaches the workers; a plan trains each run once in the pool, with the
@@ -15,8 +15,8 @@ import pytest
 import torch
 
 import prkd
-from prkd.experiments.executors import DependencyFailed, InProcess, ProcessPool, executor_for
-from prkd.experiments.graph import PlanGraph, run_plan
+from prkd.execution.executors import DependencyFailed, InProcess, ProcessPool, executor_for
+from prkd.execution.graph import PlanGraph, run_plan
 from prkd.registry import Registry
 from prkd.utils.allocator import TUNABLES, allocator_env
 from plan_helpers import (assert_only_its_dependents_skipped, assert_same_as_in_process, damage_a_teacher,

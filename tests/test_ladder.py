@@ -10,9 +10,9 @@ import pytest
 import prkd
 from prkd.config import ConfigError
 from prkd.data import load_splits
-from prkd.experiments import ladder
+from prkd.experiments import engine, ladder
 from prkd.experiments.fair_comparison import FAIR_FILE, fair_rows
-from prkd.experiments.stats import reading as _reading
+from prkd.experiments.readings import reading as _reading
 from prkd.experiments.stats import PairedResult
 from prkd.learning import get_or_train
 from prkd.learning.rescoring import REFINED_FILE, refined_test_scores
@@ -66,32 +66,33 @@ def test_the_fair_comparison_needs_the_top_trained_triples_of_one_seed_only():
 
 def test_a_bad_ladder_preset_is_refused(registry):
     with pytest.raises(ConfigError, match="'preset' of the ladder must be one of 'ladder', 'smoke'"):
-        ladder.train_ladder("quick", registry=registry)
+        engine.train(ladder.LADDER, "quick", registry=registry)
 
 
 def test_committed_records_serve_only_the_preset_they_were_trained_at():
-    from prkd.experiments import unrolled_study
+    from prkd.experiments.study import STUDY
+    from prkd.experiments.unrolled import UNROLLED
+    from prkd.utils.paths import RESULTS_DIR
 
-    assert ladder.committed_records("ladder") == ladder.COMMITTED_RECORDS
-    assert unrolled_study.committed_records("ladder") == unrolled_study.COMMITTED_RECORDS
-    for other in ("smoke", "quick", "study"):
-        assert ladder.committed_records(other) is None
-        assert unrolled_study.committed_records(other) is None
+    for spec, preset in ((ladder.LADDER, "ladder"), (UNROLLED, "ladder"), (STUDY, "study")):
+        assert spec.committed_records(preset) == RESULTS_DIR / spec.name / "records"
+        for other in {"smoke", "quick", "study", "ladder"} - {preset}:
+            assert spec.committed_records(other) is None
 
 
 def test_the_verdict_names_every_group_a_rung_has_not_completed():
-    from prkd.experiments.ladder_verdict import LadderResults
-    from prkd.views.ladder_report import _missing_groups
+    from prkd.experiments.spec import PlannedRun
+    from prkd.views.experiment_report import missing_groups
 
-    items = [ladder.LadderRun(steps, group, seed, None) for steps in (128, 2048)
+    items = [PlannedRun(steps, group, seed, None) for steps in (128, 2048)
              for group in ("e2e", "L_cdp only", "L_feat only") for seed in (0, 1, 2)]
     done = {(i.steps, i.group, i.seed): None for i in items
             if i.steps == 128 or i.group == "e2e" or (i.group, i.seed) == ("L_cdp only", 0)}
-    text = _missing_groups(LadderResults(ladder.LADDER_PLANS["smoke"], items, done))
+    text = missing_groups(engine.Results(ladder.LADDER, "smoke", items, done))
     assert text == (" Not reported, runs missing: L_cdp only at 2048 steps (1 of 3 seeds); "
                     "L_feat only at 2048 steps (0 of 3 seeds).")
     everything = {(i.steps, i.group, i.seed): None for i in items}
-    assert _missing_groups(LadderResults(ladder.LADDER_PLANS["smoke"], items, everything)) == ""
+    assert missing_groups(engine.Results(ladder.LADDER, "smoke", items, everything)) == ""
 
 
 def test_the_reading_claims_no_more_than_holm_and_tost_allow():
@@ -180,7 +181,6 @@ def test_a_record_reports_a_run_as_the_registry_did_and_stands_in_for_a_missing_
 
 def test_a_record_stays_the_result_when_its_run_is_trained_again(tmp_path):
     """A teacher retrained in a later sitting for its students does not rewrite the committed result."""
-    from prkd.experiments.ladder_verdict import collect_ladder
     from prkd.registry.records import write_record
     registry = prkd.open_registry(tmp_path / "outputs")
     item = next(i for i in ladder.ladder_runs("smoke") if i.group == "random")
@@ -190,9 +190,9 @@ def test_a_record_stays_the_result_when_its_run_is_trained_again(tmp_path):
     record["metrics"]["test_psnr"] = run.metrics()["test_psnr"] - 1.0  # as if trained on another machine
     path.write_text(json.dumps(record))
     key = (item.steps, "random", item.seed)
-    kept = collect_ladder("smoke", registry=registry, records=tmp_path / "records").runs[key]
+    kept = engine.collect(ladder.LADDER, "smoke", registry=registry, records=tmp_path / "records").runs[key]
     assert kept.metrics()["test_psnr"] == pytest.approx(run.metrics()["test_psnr"] - 1.0)
-    alone = collect_ladder("smoke", registry=registry).runs[key]
+    alone = engine.collect(ladder.LADDER, "smoke", registry=registry).runs[key]
     assert alone.metrics()["test_psnr"] == run.metrics()["test_psnr"]  # without records: the registry's run
 
 
@@ -200,11 +200,11 @@ def test_the_ladder_trains_in_its_own_order_with_an_implied_teacher_first(monkey
     """Through run_plan on any executor: the ladder's order, a teacher kept only as a record retrained just
     before its first student; in this process the runs start in exactly that order."""
     import types
-    from prkd.experiments import graph as graph_module
-    from prkd.experiments.executors import InProcess
+    from prkd.execution import graph as graph_module
+    from prkd.execution.executors import InProcess
     from prkd.learning import teacher_config
     from prkd.registry import Registry
-    plan_id = ladder.plan_run_id
+    from prkd.experiments.plans import plan_run_id as plan_id
     monkeypatch.setattr(graph_module, "get_or_train",
                         lambda cfg, **kwargs: types.SimpleNamespace(id=plan_id(cfg)))
     monkeypatch.setattr(Registry, "find", lambda self, rid: types.SimpleNamespace(id=rid))
@@ -215,8 +215,8 @@ def test_the_ladder_trains_in_its_own_order_with_an_implied_teacher_first(monkey
     run_all = executor.as_completed  # the same executor, recording the order its tasks start in
     monkeypatch.setattr(executor, "as_completed",
                         lambda futures, started=None: run_all(futures, seen.append))
-    done = ladder.train_in_order(runs, registry=registry, executor=executor, data=object(), progress=False,
-                                 log=lambda m: None)
+    done = engine.train_in_order(runs, registry=registry, executor=executor, data=object(), progress=False,
+                                 log=lambda m: None).raise_if_failed("the ladder").runs_by_name()
     assert set(done) == {r.name for r in runs}
     expected = []
     for r in runs:  # every teacher is only implied here (as if kept as a record): it comes just before

@@ -9,7 +9,8 @@ PACKAGE = REPO / "prkd"
 #: A module may import from its own level and below, never from above.
 LEVELS = {"utils": 0, "presets": 0, "config": 0, "config_checks": 0, "data": 1,
           "metrics": 2, "phase_images": 2, "physics": 2, "nets": 2, "classical": 3, "registry": 3,
-          "interop": 4, "learning": 4, "fabrication": 5, "experiments": 5, "views": 6, "reproduce": 7,
+          "checks": 3, "interop": 4, "learning": 4, "fabrication": 5, "execution": 5, "experiments": 5,
+          "views": 6, "reproduce": 7,
           "cli": 8, "__main__": 8, "__init__": 8}
 
 
@@ -93,9 +94,9 @@ def test_no_modules_import_each_other():
 
 def test_the_cycle_check_can_fail(tmp_path):
     fake = tmp_path / "graph.py"
-    fake.write_text("def run():\n    from prkd.experiments.dask_runner import DaskExecutor\n")
-    found = _runtime_imports(fake, {"prkd.experiments.dask_runner"})
-    assert found == {"prkd.experiments.dask_runner"}  # an import inside a function counts
+    fake.write_text("def run():\n    from prkd.execution.dask_runner import DaskExecutor\n")
+    found = _runtime_imports(fake, {"prkd.execution.dask_runner"})
+    assert found == {"prkd.execution.dask_runner"}  # an import inside a function counts
     assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert import_cycles({"a": {"b"}, "b": set()}) == []
 
@@ -114,7 +115,7 @@ def test_the_layout_test_sees_an_upward_import(tmp_path):
 
 
 #: Modules that start processes of their own: the process-pool executor only (a plan's workers).
-PROCESS_STARTERS = {"prkd.experiments.executors"}
+PROCESS_STARTERS = {"prkd.execution.executors"}
 
 
 def _starts_processes(path) -> bool:

@@ -7,8 +7,8 @@ neither half reads the other's runs."""
 import pytest
 
 import prkd
-
 from prkd import reproduce
+from prkd.views.experiment_report import COMMON_TABLES
 
 from conftest import assert_ran_at_smoke, nbval_result
 
@@ -31,21 +31,23 @@ def test_the_study_notebook_writes_its_verdict_and_runs_table(executed):
     # notebook 07, apart from the smoke reproduction
     folder = executed.parent.parent / "figures" / "study-smoke"
     names = {p.name for p in folder.iterdir()}
-    assert {"runs.csv", "verdict.csv", "verdict.md", "beta_sweep.csv", "wall_time.json"} <= names
+    assert {f"{n}.csv" for n in COMMON_TABLES + ("beta_sweep",)} | {"verdict.md", "wall_time.json"} <= names
     assert {f"study_{n}.png" for n in ("curves", "mechanism", "beta_sweep", "teachers", "masks")} <= names
     verdict = (folder / "verdict.csv").read_text()
     assert verdict.startswith("claim,A,B,seeds,") and "student (KD, L_t = 9) > E2E" in verdict
     runs = (folder / "runs.csv").read_text().splitlines()
-    assert runs[0].split(",")[:5] == ["name", "group", "mode", "seed", "L_t"] and len(runs) > 20
+    assert runs[0].startswith("steps,n_train,group,seed,run_id") and "mask_drift_no_offset_rad" in runs[0]
+    assert len(runs) > 20 and (folder / "records" / "_launches.json").is_file()
 
 
 def test_the_ladder_notebook_writes_its_verdict_trend_and_runs(executed):
     folder = executed.parent.parent / "figures" / "ladder-smoke"  # notebook 09
     names = {p.name for p in folder.iterdir()}
-    assert {"runs.csv", "verdict.csv", "verdict.md", "trend.csv", "flatness.csv", "beta_sweep.csv",
-            "noise_level.csv", "wall_time.json", "ladder_trend.png", "ladder_within_runs.png"} <= names
+    assert {f"{n}.csv" for n in COMMON_TABLES + ("trend", "beta_sweep", "noise_level")} | {
+        "verdict.md", "wall_time.json", "ladder_trend.png", "ladder_within_runs.png"} <= names
     verdict = (folder / "verdict.csv").read_text().splitlines()
-    assert verdict[0].startswith("steps,comparison,scoring,seeds,teachers,ΔPSNR (dB),low,high,p,")
+    assert verdict[0].startswith("steps,comparison,scoring,teachers,seeds,mean A (dB),mean B (dB),ΔPSNR (dB),"
+                                 "low,high,p,")
     assert "p (Holm)" in verdict[0] and any(",KD − E2E,refined," in row for row in verdict)
     runs = (folder / "runs.csv").read_text().splitlines()
     assert runs[0].startswith("steps,n_train,group,seed,run_id") and "refined_psnr" in runs[0]
@@ -54,7 +56,8 @@ def test_the_ladder_notebook_writes_its_verdict_trend_and_runs(executed):
 
 def test_the_unrolled_notebook_writes_its_verdict_teachers_classical_and_costs(executed):
     folder = executed.parent.parent / "figures" / "unrolled-smoke"  # notebook 10
-    assert {"verdict.csv", "teachers.csv", "classical.csv", "costs.csv"} <= {p.name for p in folder.iterdir()}
+    assert {f"{n}.csv" for n in COMMON_TABLES + ("teachers", "classical", "costs")} <= {
+        p.name for p in folder.iterdir()}
     verdict = (folder / "verdict.csv").read_text()
     assert "unrolled E2E − U-Net E2E refined (the bar)" in verdict and "p (Holm)" in verdict.splitlines()[0]
     classical = (folder / "classical.csv").read_text()

@@ -1,4 +1,4 @@
-"""The order a plan's runs start in (prkd.experiments.schedule): the cost model recovers known coefficients
+"""The order a plan's runs start in (prkd.execution.schedule): the cost model recovers known coefficients
 and the measured ones; the longest teacher-and-students chain starts first and no student before its teacher;
 Dask gets that order as priorities; benchmarks/plan_wall.py's busy and idle seconds per worker. Nothing here
 trains."""
@@ -14,9 +14,9 @@ import pytest
 
 import prkd
 from conftest import REPO
-from prkd.experiments import dask_runner, graph as graph_module
-from prkd.experiments.graph import PlanGraph, run_plan
-from prkd.experiments.schedule import (STUDY_FIT, RunCost, critical_path_order, default_cost_model,
+from prkd.execution import dask_runner, graph as graph_module
+from prkd.execution.graph import PlanGraph, run_plan
+from prkd.execution.schedule import (STUDY_FIT, RunCost, critical_path_order, default_cost_model,
                                        fit_cost_model,
                                        fit_from_registry, priorities)
 from prkd.registry import Registry, run_id
@@ -73,7 +73,7 @@ def test_a_fit_needs_two_numbers_of_masks():
 def test_the_default_coefficients_are_the_fit_of_the_study_runs():
     rows = list(csv.DictReader((REPO / "docs" / "results" / "study" / "runs.csv").open()))
     samples = [(prkd.make("study", mode="teacher", n_masks=int(r["L_t"])) if r["mode"] == "teacher"
-                else prkd.make("study", mode="e2e"), float(r["wall_seconds"])) for r in rows]
+                else prkd.make("study", mode="e2e"), float(r["train_seconds"])) for r in rows]
     fitted = fit_cost_model(samples)
     assert len(rows) == 78
     assert fitted.seconds_per_step == pytest.approx(STUDY_FIT.seconds_per_step, abs=5e-5)

@@ -1,7 +1,8 @@
 """A reading says no more than its interval: an interval that holds 0 is "not resolved" unless two one-sided
 tests showed equivalence, never a tie or a difference; a difference that Holm's adjustment does not keep is
-"before correction only". Checked on ``prkd.experiments.stats.reading`` and on every committed verdict
-table."""
+"before correction only"; a run's end is "flat under its schedule", never "converged" unless a doubled budget
+moved it within the margin. Checked on ``prkd.experiments.readings`` and on every committed verdict and
+flatness table."""
 
 import math
 import re
@@ -9,7 +10,8 @@ import re
 import pytest
 
 from conftest import REPO
-from prkd.experiments.stats import PairedResult, reading
+from prkd.experiments.readings import FLAT_DB, flatness_reading, reading
+from prkd.experiments.stats import PairedResult
 
 ALLOWED_WHEN_ZERO_INSIDE = ("not resolved", "equivalent within")
 FORBIDDEN = re.compile(r"\b(tie|ties|tied|level with|same as|no different|converged)\b", re.IGNORECASE)
@@ -34,6 +36,26 @@ def test_a_difference_holm_does_not_keep_is_before_correction_only():
     assert reading(_result(-0.9, -0.1), 0.01, "equivalence not shown") == "A < B (Holm p < 0.05)"
     assert reading(PairedResult(0.2, math.nan, math.nan, 1, math.nan, "t over seeds"), 1.0,
                    "equivalence not shown").startswith("not resolved")
+
+
+def test_a_flat_end_is_flat_under_its_schedule_and_converged_only_after_a_doubling():
+    assert flatness_reading(FLAT_DB / 2) == "flat under its schedule"
+    assert flatness_reading(FLAT_DB / 2, "equivalence not shown") == "flat under its schedule"
+    assert flatness_reading(FLAT_DB / 2, "equivalent within ±0.25").startswith("converged: a doubling")
+    assert flatness_reading(FLAT_DB) == "still rising at its end"
+    assert flatness_reading(2 * FLAT_DB, "equivalent within ±0.25") == "still rising at its end"
+    assert flatness_reading(math.nan) == "not measured"
+
+
+@pytest.mark.parametrize("experiment", ["study", "ladder", "unrolled"])
+def test_every_experiment_folder_holds_the_same_tables_and_reads_its_flatness(experiment):
+    from prkd.views.experiment_report import COMMON_TABLES
+    folder = REPO / "docs" / "results" / experiment
+    assert {f"{name}.{ext}" for name in COMMON_TABLES for ext in ("csv", "md", "json")} <= {
+        p.name for p in folder.iterdir()}
+    assert (folder / "records").is_dir() and (folder / "wall_time.json").is_file()
+    for row in _tables(folder / "flatness.md"):
+        assert row["reading"] in ("flat under its schedule", "still rising at its end"), row
 
 
 def _tables(path):

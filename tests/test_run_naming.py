@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import prkd
-from prkd.experiments.graph import PlanGraph
+from prkd.execution.graph import PlanGraph
 from prkd.experiments.plans import plan_run_id
 from prkd.registry import Registry, run_id, teacher_config
 

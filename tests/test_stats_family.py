@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from prkd.experiments import verdict
+from prkd.experiments import study_claims
 from prkd.experiments.stats import PairedResult, equivalence_seeds, holm, log2_trend
 
 
@@ -57,4 +57,4 @@ def test_log2_trend_recovers_a_line_and_its_prediction():
 def test_equivalence_reads_the_interval_against_the_margin(low, high, expected):
     mid = 0.0 if math.isnan(low) else (low + high) / 2
     result = PairedResult(mid, low, high, 3, math.nan, "t over seeds")
-    assert verdict._equivalence(result, verdict.EQUIVALENCE_MARGIN_DB) == expected
+    assert study_claims._equivalence(result, study_claims.EQUIVALENCE_MARGIN_DB) == expected

@@ -11,9 +11,9 @@ import pytest
 
 from prkd.__main__ import main
 from prkd.config import ConfigError
-from prkd.experiments import plan_run_id, study
-from prkd.experiments.graph import PlanOutcome
-from prkd.experiments.executors import InProcess, ProcessPool
+from prkd.experiments import engine, plan_run_id, study
+from prkd.execution.graph import PlanOutcome
+from prkd.execution.executors import InProcess, ProcessPool
 from prkd.learning import RunFailedError
 
 
@@ -36,7 +36,7 @@ def fake_plan(monkeypatch):
             else:
                 outcome.complete[rid] = types.SimpleNamespace(id=rid)
         return outcome
-    monkeypatch.setattr(study, "run_plan", fake_run_plan)
+    monkeypatch.setattr(engine, "run_plan", fake_run_plan)
     return types.SimpleNamespace(calls=calls, failing=failing)
 
 

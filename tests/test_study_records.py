@@ -14,15 +14,15 @@ import prkd
 import test_study_launch
 import test_verdict
 from prkd.__main__ import main
-from prkd.experiments import plan_run_id, study, verdict
-from prkd.experiments.executors import InProcess
+from prkd.experiments import engine, plan_run_id, study, study_claims as verdict
+from prkd.execution.executors import InProcess
 from prkd.learning.rescoring import refined_columns
 from prkd.registry.records import RunRecord
-from prkd.views import study_checks, study_records, study_report
+from prkd.views import experiment_report, study_checks, study_records
 
 study_runs = test_verdict.study_runs  # the synthetic registry's fixture, shared
 fake_plan = test_study_launch.fake_plan
-DRIFT, FIRST_MASK = study_report.drift_without_offset, study_report.first_mask
+DRIFT, FIRST_MASK = study.drift_without_offset, study.first_mask
 
 matplotlib.use("Agg")
 
@@ -35,7 +35,6 @@ def weights_read(monkeypatch, study_runs):
     monkeypatch.setattr(study_records, "first_mask", lambda run: (torch.zeros(2, 2), torch.ones(2, 2)))
     monkeypatch.setattr(study_records, "cdp_probe",
                         lambda results, init: {"teacher_contrast": 0.5 if init == "uniform" else 0.7})
-    monkeypatch.setattr(study_records, "refined_columns", lambda run: None)
     for run in {r.id: r for r in study_runs.values()}.values():
         (run.path / "refined.json").write_text(json.dumps({"raar-200": {"refined_psnr": 30.0,
                                                                        "refined_ssim": 0.9}}))
@@ -46,33 +45,33 @@ def test_a_study_kept_as_records_reports_as_its_registry_did(weights_read, regis
     session = {"started": "2026-01-01T00:00:00+0000", "seconds": 60.0, "executor": "ProcessPool",
                "workers": 2}
     (registry.root / "study" / "smoke" / "wall.json").write_text(json.dumps({"sessions": [session]}))
-    results = verdict.collect_study("smoke", registry=registry)
+    results = study.collect_study("smoke", registry=registry)
     folder = tmp_path / "records"
     assert study_records.keep_study_records(results, folder) == 31
-    rows, claims = study_report.runs_rows(results), verdict.verdict_rows(results)
+    rows, claims = experiment_report.runs_rows(results), verdict.verdict_rows(results)
 
     later = prkd.open_registry(tmp_path / "a later sitting")  # its registry is empty
-    kept = verdict.collect_study("smoke", registry=later, records=folder)
+    kept = study.collect_study("smoke", registry=later, records=folder)
     assert set(kept.runs) == set(results.runs) and all(isinstance(r, RunRecord) for r in kept.runs.values())
     # from here on the records answer for themselves (study_runs had stubbed these two for the registry)
-    monkeypatch.setattr(study_report, "drift_without_offset", DRIFT)
-    monkeypatch.setattr(study_report, "refined_columns", refined_columns)
-    assert study_report.runs_rows(kept) == rows  # drift and refined scores from the records
+    monkeypatch.setattr(study, "drift_without_offset", DRIFT)
+    monkeypatch.setattr(experiment_report, "refined_columns", refined_columns)
+    assert experiment_report.runs_rows(kept) == rows  # drift and refined scores from the records
     assert verdict.verdict_rows(kept) == claims  # the intervals over images need the per-image scores
     assert study_checks.cdp_probe(kept, "normal") == {"teacher_contrast": 0.7}
     e2e = kept.group("e2e")[0]
     assert [t.tolist() for t in FIRST_MASK(e2e)] == [[[0.0, 0.0], [0.0, 0.0]], [[1.0, 1.0], [1.0, 1.0]]]
-    assert "first_mask_phi" not in kept.runs["teacher L_t=9"].extra  # seed 0's single-snapshot runs only
+    assert "first_mask_phi" not in kept.group("teacher L_t=9")[0].extra  # seed 0's single-snapshot runs only
     assert study.wall_time("smoke", later, folder)["sessions"] == [session]
     # a run trained again (a teacher for a student still to train) does not replace its earlier result
-    again = verdict.collect_study("smoke", registry=registry, records=folder)
+    again = study.collect_study("smoke", registry=registry, records=folder)
     assert all(isinstance(r, RunRecord) for r in again.runs.values())
 
 
 def test_a_later_launch_trains_only_what_the_records_lack(weights_read, fake_plan, registry, tmp_path):
-    results = verdict.collect_study("smoke", registry=registry)
-    missing = results.runs["KD s1"]
-    results.runs = {name: run for name, run in results.runs.items() if run.id != missing.id}
+    results = study.collect_study("smoke", registry=registry)
+    missing = results.group("KD")[1]
+    results.runs = {key: run for key, run in results.runs.items() if run.id != missing.id}
     folder = tmp_path / "records"
     study_records.keep_study_records(results, folder)
     later = prkd.open_registry(tmp_path / "a later sitting")
@@ -85,7 +84,7 @@ def test_a_later_launch_trains_only_what_the_records_lack(weights_read, fake_pla
 def test_an_interrupted_launch_keeps_its_wall_time(registry, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(study, "run_plan", interrupted)
+    monkeypatch.setattr(engine, "run_plan", interrupted)
     with pytest.raises(KeyboardInterrupt):
         study.train_study("smoke", registry=registry, executor=InProcess(), log=lambda m: None)
     (session,) = study.wall_time("smoke", registry)["sessions"]
@@ -101,7 +100,7 @@ def test_the_command_line_records_the_complete_runs(weights_read, fake_plan, reg
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(study, "run_plan", interrupted)
+    monkeypatch.setattr(engine, "run_plan", interrupted)
     assert main(["study", "--preset", "smoke", "--records", str(tmp_path / "other")]) == 130
     assert "python -m prkd study --preset smoke --record-only" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()
@@ -111,11 +110,13 @@ def test_the_command_line_records_the_complete_runs(weights_read, fake_plan, reg
 
 def test_a_preset_plan_leaves_out_the_committed_records(weights_read, registry, tmp_path, monkeypatch):
     from prkd import reproduce
-    results = verdict.collect_study("smoke", registry=registry)
+    results = study.collect_study("smoke", registry=registry)
     folder = tmp_path / "records"
     study_records.keep_study_records(results, folder)
     before = set(reproduce.preset_plan("smoke").tasks)
-    monkeypatch.setattr(study, "committed_records", lambda preset: folder if preset == "smoke" else None)
+    from prkd.experiments import catalog
+    monkeypatch.setattr(catalog, "committed_records", lambda experiment, preset, committed:
+                        folder if (experiment, preset) == ("study", "smoke") else None)
     graph = reproduce.preset_plan("smoke")
     recorded = {r.id for r in results.runs.values()}
     assert set(graph.tasks) - recorded == before - recorded and set(graph.tasks) < before
@@ -126,8 +127,8 @@ def test_a_preset_plan_leaves_out_the_committed_records(weights_read, registry, 
 
 def test_the_reproduction_times_the_study_launch_too(registry, monkeypatch):
     from prkd import reproduce
-    from prkd.experiments import graph as graph_module
-    from prkd.experiments.graph import PlanOutcome
+    from prkd.execution import graph as graph_module
+    from prkd.execution.graph import PlanOutcome
     monkeypatch.setattr(graph_module, "run_plan", lambda graph, registry, **kwargs: PlanOutcome(graph))
     reproduce.train_preset_plan("smoke", registry=registry)  # smoke runs notebook 07 too
     (session,) = study.wall_time("smoke", registry)["sessions"]

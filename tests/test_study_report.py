@@ -8,11 +8,12 @@ import math
 
 import matplotlib
 import pytest
+import torch
 
 import test_verdict
-from prkd.experiments import study_sweep, verdict
+from prkd.experiments import study, study_claims as verdict, study_sweep
 from prkd.experiments.stats import holm
-from prkd.views import study_report
+from prkd.views import experiment_report, study_records, study_report
 from test_verdict import _hand_t, _psnr
 
 study_runs = test_verdict.study_runs  # the synthetic registry's fixture, shared
@@ -21,7 +22,7 @@ matplotlib.use("Agg")
 
 
 def test_beta_sweep_rows_compare_each_student_with_e2e(study_runs, registry):
-    results = verdict.collect_study("smoke", registry=registry)
+    results = study.collect_study("smoke", registry=registry)
     rows = study_sweep.beta_sweep_rows(results)
     assert [(r["alpha"], r["beta"], r["sigma"]) for r in rows] == [
         (1.0, 0.0, 0.0), (0.99, 0.01, 0.0), (0.7, 0.3, 0.0), (0.5, 0.0, 0.5), (0.5, 0.01, 0.49),
@@ -57,26 +58,27 @@ def test_beta_sweep_rows_compare_each_student_with_e2e(study_runs, registry):
 
 
 RUNS_COLUMNS = ["mode", "seed", "L_t", "alpha", "beta", "sigma", "mask_init", "cdp_loss",
-                "epochs", "test_psnr",
-                "test_ssim", "mask_drift_rad", "wall_seconds"]
+                "epochs", "test_psnr", "test_ssim", "mask_drift_rad", "mask_drift_no_offset_rad",
+                "train_seconds"]
 
 
 def test_runs_rows_have_one_row_per_distinct_run(study_runs, registry):
-    results = verdict.collect_study("smoke", registry=registry)
-    rows = study_report.runs_rows(results)
+    results = study.collect_study("smoke", registry=registry)
+    rows = experiment_report.runs_rows(results)
     assert len(rows) == len({r.id for r in study_runs.values()}) == 31
     assert len({r["run_id"] for r in rows}) == len(rows)
     assert all(set(RUNS_COLUMNS) <= set(r) for r in rows)
-    by_name = {r["name"]: r for r in rows}
-    # listed under e2e / L_feat only
+    by_name = {r["group"] if r["mode"] == "teacher" else f"{r['group']} s{r['seed']}": r for r in rows}
+    # a run two groups share is listed under the first group in order (e2e, L_feat only)
     assert "sigma=0 beta=0 s0" not in by_name and "alpha=0.5 beta=0 s1" not in by_name
+    assert by_name["e2e s0"]["run_id"] == study_runs["sigma=0 beta=0 s0"].id
     kd = by_name["KD s1"]
     assert {k: kd[k] for k in RUNS_COLUMNS} == {
         "mode": "student", "seed": 1, "L_t": 9, "alpha": 0.5, "beta": 0.25, "sigma": 0.25,
         "mask_init": "uniform",
-        "cdp_loss": "paper", "epochs": 1, "test_psnr": round(_psnr("KD", 1), 3),
+        "cdp_loss": "paper", "epochs": 1, "test_psnr": round(_psnr("KD", 1), 4),
         "test_ssim": round(0.5 + _psnr("KD", 1) / 100, 4), "mask_drift_rad": 0.8,
-        "wall_seconds": study_runs["KD s1"].metrics()["train_seconds"]}
+        "mask_drift_no_offset_rad": 0.123, "train_seconds": study_runs["KD s1"].metrics()["train_seconds"]}
     teacher = by_name["teacher L_t=9 normal"]
     assert (teacher["mode"], teacher["L_t"], teacher["cdp_loss"],
             teacher["mask_init"]) == ("teacher", 9, "", "normal")
@@ -99,7 +101,11 @@ def test_write_study_writes_the_tables_and_figures(study_runs, tmp_path, monkeyp
         return fig
 
     monkeypatch.setattr(study_report, "fig_masks", stub_masks)
-    results = verdict.collect_study("smoke", registry=registry)
+    # the records' extras read the weights too (first masks, the CDP probe): stubbed likewise
+    monkeypatch.setattr(study_records, "first_mask", lambda run: (torch.zeros(2, 2), torch.ones(2, 2)))
+    monkeypatch.setattr(study_records, "drift_without_offset", lambda run: 0.123)
+    monkeypatch.setattr(study_records, "cdp_probe", lambda results, init: {"teacher_contrast": 0.5})
+    results = study.collect_study("smoke", registry=registry)
     out = tmp_path / "study"
     tables = study_report.write_study(results, out)
     names = {p.name for p in out.iterdir()}
@@ -119,13 +125,16 @@ def test_write_study_writes_the_tables_and_figures(study_runs, tmp_path, monkeyp
     md = (out / "verdict.md").read_text()
     assert "| claim |" in md and "Study `smoke`: 31 runs" in md
     assert "0.0 min of wall time in 0 launch(es)" in md
-    assert json.loads((out / "wall_time.json").read_text()) == {"sessions": [], "total_seconds": 0}
+    wall = json.loads((out / "wall_time.json").read_text())
+    assert (wall["sessions"], wall["total_seconds"], wall["runs"]) == ([], 0, 31)
+    assert len(list((out / "records").glob("*-*.json"))) == 31
+    assert (out / "records" / "_launches.json").is_file()
     assert len(tables["beta_sweep"]) == 6
     plt.close("all")
 
 
 def test_the_study_verdict_adjusts_every_seed_level_test_by_holm_and_words_its_scope(study_runs, registry):
-    results = verdict.collect_study("smoke", registry=registry)
+    results = study.collect_study("smoke", registry=registry)
     rows = verdict.verdict_rows(results)
     tested = [r for r in rows if r["p"] != ""]
     kinds = {claim: kind for claim, _, _, kind in verdict.claims(results.plan)}

@@ -1,4 +1,4 @@
-"""check-results (prkd.experiments.tolerance, prkd.views.paper_comparison.compare_results): committed and
+"""check-results (prkd.checks.tolerance, prkd.views.paper_comparison.compare_results): committed and
 fresh result tables agree within tolerances taken from the seeds' spread, not digit for digit
 (docs/check-results.md)."""
 
@@ -10,9 +10,9 @@ import pytest
 
 from prkd.views import paper_comparison, report
 
-from prkd.experiments import tolerance
+from prkd.checks import tolerance
 from prkd.__main__ import main
-from prkd.experiments.tolerance import Measurement, compare_cells, compare_tables, parse_cell
+from prkd.checks.tolerance import Measurement, compare_cells, compare_tables, parse_cell
 
 COMMITTED_QUICK = Path(__file__).resolve().parent.parent / "docs" / "results" / "quick"
 
@@ -240,7 +240,7 @@ def test_check_results_command_exits_0_1_2(folders, capsys):
 def test_a_sweep_table_is_keyed_by_its_leading_columns_and_its_statistics_are_not_compared(tmp_path):
     """The study's beta_sweep repeats its first column (the series); rows are told apart by series, alpha and
     beta."""
-    from prkd.experiments.tolerance import compare_tables
+    from prkd.checks.tolerance import compare_tables
     header = ["series", "alpha", "beta", "ΔPSNR vs E2E (dB)", "low", "high", "p", "speckle contrast end"]
     old = [dict(zip(header, row)) for row in (["σ = 0", "0.99", "0.01", "-0.36", "-0.48", "-0.24",
                                                "0.0059", "0.82"],

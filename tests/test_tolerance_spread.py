@@ -3,7 +3,7 @@ single-seed numbers of a text cell within the seed spread its view wrote with it
 
 import pytest
 
-from prkd.experiments import tolerance
+from prkd.checks import tolerance
 from prkd.views import report
 from prkd.views.tables import SeedSpread
 

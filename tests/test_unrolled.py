@@ -156,7 +156,7 @@ def test_the_measured_defaults_hold_and_a_unet_run_stored_with_other_unroll_valu
 
 
 def test_the_unrolled_plan_pairs_its_seeds_under_one_noise_and_budget():
-    from prkd.experiments.unrolled_study import best_beta_of, unrolled_runs
+    from prkd.experiments.unrolled import best_beta_of, unrolled_runs
     runs = unrolled_runs("ladder", best_beta=0.01)
     assert {(r.cfg.optics.noise, r.cfg.optics.photons, r.steps) for r in runs} == {("poisson", 100.0, 1024)}
     groups = {g: {r.seed for r in runs if r.group == g} for g in {r.group for r in runs}}
@@ -177,21 +177,26 @@ def test_a_recorded_run_is_not_trained_again_and_is_reported_from_its_record(tmp
     """The experiment spans sittings: a run kept as a record (no weights) is skipped by training and read by
     the report."""
     import json
+    import types
 
-    from prkd.experiments import unrolled_study, unrolled_verdict
-    e2e = next(r for r in unrolled_study.unrolled_runs("smoke") if (r.group, r.seed) == ("unrolled e2e", 0))
+    from prkd.experiments import engine
+    from prkd.experiments.unrolled import UNROLLED, unrolled_runs
+    e2e = next(r for r in unrolled_runs("smoke") if (r.group, r.seed) == ("unrolled e2e", 0))
     rid = run_id(e2e.cfg, None)
     (tmp_path / "records").mkdir()
     (tmp_path / "records" / f"{rid}.json").write_text(json.dumps(
         {"run_id": rid, "config": e2e.cfg.to_dict(), "teacher_run": None, "history": [], "refined": {},
          "fair": {}, "metrics": {"test_psnr": 21.5, "test_ssim": 0.6}}))
     trained = []
-    monkeypatch.setattr(unrolled_study, "train_in_order", lambda runs, **kw: trained.extend(runs) or {})
-    unrolled_study.train_unrolled("smoke", registry=registry, records=tmp_path / "records")
+    outcome = types.SimpleNamespace(complete={}, failed={}, skipped={})
+    outcome.raise_if_failed = lambda what: types.SimpleNamespace(runs_by_name=lambda: {})
+    monkeypatch.setattr(engine, "train_in_order", lambda runs, **kw: trained.extend(runs) or outcome)
+    engine.train(UNROLLED, "smoke", registry=registry, records=tmp_path / "records")
     assert trained and e2e.cfg not in [r.cfg for r in trained]
-    assert len(trained) == len(unrolled_study.unrolled_runs("smoke")) - 1
-    runs = unrolled_verdict.collect_unrolled("smoke", registry=registry, records=tmp_path / "records")
-    assert list(runs) == [("unrolled e2e", 0)] and runs[("unrolled e2e", 0)].metrics()["test_psnr"] == 21.5
+    assert len(trained) == len(unrolled_runs("smoke")) - 1
+    runs = engine.collect(UNROLLED, "smoke", registry=registry, records=tmp_path / "records").runs
+    key = (e2e.steps, "unrolled e2e", 0)
+    assert list(runs) == [key] and runs[key].metrics()["test_psnr"] == 21.5
 
 
 class _Finished:
@@ -208,16 +213,25 @@ class _Finished:
 
 
 def test_flatness_names_a_group_that_still_rises_and_training_sums_each_groups_seconds():
-    from prkd.experiments.unrolled_verdict import flatness_rows, training_rows
+    from prkd.experiments import engine
+    from prkd.experiments.spec import PlannedRun
+    from prkd.experiments.unrolled import UNROLLED
+    from prkd.experiments.verdicts import flatness_rows
+    from prkd.views.experiment_report import training_rows
     flat = [20.0] * 12 + [21.0] * 8          # last 10 % (2 epochs) flat, last quarter (5 epochs) flat
     rising = [20.0 + 0.1 * i for i in range(20)]  # 0.2 dB over the last 10 %, 0.5 over the last quarter
-    runs = {("e2e", 0): _Finished(flat, 100.0), ("e2e", 1): _Finished(flat, 120.0),
-            ("KD", 0): _Finished(rising, 50.0)}
-    rows = {r["group"]: r for r in flatness_rows(runs)}
-    assert rows["e2e"]["flat (< 0.1 dB)"] and rows["e2e"]["runs"] == 2
+    finished = {(64, "e2e", 0): _Finished(flat, 100.0), (64, "e2e", 1): _Finished(flat, 120.0),
+                (64, "KD", 0): _Finished(rising, 50.0)}
+    for key, run in finished.items():
+        run.id = f"{key[1]}-{key[2]}"
+    items = [PlannedRun(*key, None) for key in finished]
+    results = engine.Results(UNROLLED, "smoke", items, finished)
+    rows = {r["group"]: r for r in flatness_rows(results)}
+    assert rows["e2e"]["reading"] == "flat under its schedule" and rows["e2e"]["runs"] == 2
     assert rows["e2e"]["mean gain, last quarter (dB)"] == 0.0
-    assert not rows["KD"]["flat (< 0.1 dB)"]
+    assert rows["KD"]["reading"] == "still rising at its end"
     assert rows["KD"]["largest gain, last 10 % (dB)"] == pytest.approx(0.2)
     assert rows["KD"]["mean gain, last quarter (dB)"] == pytest.approx(0.5)
-    seconds = {r["group"]: (r["runs"], r["training seconds"]) for r in training_rows(runs)}
+    assert rows["e2e"]["end moved by a doubled budget (dB)"] == ""  # one budget: never "converged"
+    seconds = {r["group"]: (r["runs"], r["training seconds"]) for r in training_rows(results)}
     assert seconds == {"KD": (1, 50.0), "e2e": (2, 220.0), "all": (3, 270.0)}

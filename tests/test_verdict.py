@@ -1,4 +1,4 @@
-"""The study's verdict (prkd.experiments.verdict) on a synthetic registry: every run of the
+"""The study's verdict (prkd.experiments.study_claims) on a synthetic registry: every run of the
 smoke study written by hand (config.json, empty model.pt, history.csv, metrics.json) with chosen test PSNRs,
 so each claim's verdict and number is known in advance. Nothing trains and no model is loaded."""
 
@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from prkd.views import study_report
+from prkd.views import experiment_report
 
-from prkd.experiments import verdict
+from prkd.experiments import engine, study, study_claims as verdict
 from prkd.registry import Run, RunNotFoundError
 from prkd.experiments import run_of
+from prkd.experiments.stats import EQUIVALENCE_MARGIN_DB
 from prkd.experiments.study import STUDY_PLANS, study_configs
 from prkd.learning import teacher_config
 from prkd.learning.loop import HISTORY_COLUMNS as TRAINING_HISTORY_COLUMNS
@@ -126,8 +127,8 @@ def study_runs(monkeypatch, registry) -> dict[str, Run]:
 
     The synthetic model.pt files are empty, so the offset-free drift and the refined scores of ``runs.csv``
     (which load each model) read stand-in values."""
-    monkeypatch.setattr(study_report, "drift_without_offset", lambda run: 0.123)
-    monkeypatch.setattr(study_report, "refined_columns",
+    monkeypatch.setattr(study, "drift_without_offset", lambda run: 0.123)
+    monkeypatch.setattr(experiment_report, "refined_columns",
                         lambda run: {"refined_psnr": 30.0, "refined_ssim": 0.9})
     runs, seen = {}, {}
     for index, (name, cfg) in enumerate(study_configs("smoke").items()):
@@ -144,9 +145,14 @@ def test_history_columns_match_the_training_loop():
     assert HISTORY_COLUMNS == list(TRAINING_HISTORY_COLUMNS)
 
 
+def by_name(results) -> dict:
+    """The collected runs by the study's names (``"KD s1"``; a teacher by its group)."""
+    return {g if g.startswith("teacher") else f"{g} s{s}": run for (_, g, s), run in results.runs.items()}
+
+
 def test_collect_finds_every_run_and_groups_them_by_seed(study_runs, registry):
-    results = verdict.collect_study("smoke", registry=registry)
-    assert results.plan == STUDY_PLANS["smoke"] and results.runs == study_runs
+    results = study.collect_study("smoke", registry=registry)
+    assert results.plan == STUDY_PLANS["smoke"] and by_name(results) == study_runs
     assert len({r.id for r in results.runs.values()}) == 31
     assert set(results.group("KD")) == {0, 1}  # not "KD standardized s0" nor "KD normal s0"
     assert results.group("KD")[1] == study_runs["KD s1"]
@@ -154,8 +160,8 @@ def test_collect_finds_every_run_and_groups_them_by_seed(study_runs, registry):
     assert results.group("teacher L_t=9 normal") == {0: study_runs["teacher L_t=9 normal"]}
     assert results.group("alpha=0.5 beta=0")[1].id == study_runs["L_feat only s1"].id
     assert results.group("no such group") == {}
-    assert results.teacher_group(1) == "e2e" and results.teacher_group(3) == "teacher L_t=3"
-    assert results.runs["KD s0"].history()[1]["val_psnr"] == pytest.approx(_psnr("KD", 0) - 0.5)
+    assert study.teacher_group(1) == "e2e" and study.teacher_group(3) == "teacher L_t=3"
+    assert by_name(results)["KD s0"].history()[1]["val_psnr"] == pytest.approx(_psnr("KD", 0) - 0.5)
 
 
 @pytest.mark.parametrize("damage", ["delete folder", "no model", "failed"])
@@ -170,13 +176,13 @@ def test_collect_names_a_missing_run(study_runs, damage, registry):
     with pytest.raises(RunNotFoundError, match=r"1 run\(s\) of the 'smoke' study are not in the registry "
                                                r"yet: KD s1\. Train them with: python -m prkd study --preset "
                                                r"smoke"):
-        verdict.collect_study("smoke", registry=registry)
+        study.collect_study("smoke", registry=registry)
 
 
 def test_collect_counts_a_missing_shared_run_once(study_runs, registry):
     shutil.rmtree(study_runs["e2e s0"].path)  # also the run of "sigma=0 beta=0 s0" (the same config)
     with pytest.raises(RunNotFoundError) as err:
-        verdict.collect_study("smoke", registry=registry)
+        study.collect_study("smoke", registry=registry)
     assert str(err.value).startswith("1 run(s) of the 'smoke' study") and "e2e s0" in str(err.value)
     assert "e2e s1" not in str(err.value)
 
@@ -193,7 +199,7 @@ def _numbers(cell: str) -> list[float]:
 
 
 def test_compare_is_the_mean_paired_difference_over_shared_seeds(study_runs, registry):
-    results = verdict.collect_study("smoke", registry=registry)
+    results = study.collect_study("smoke", registry=registry)
     c = verdict.compare(results, "KD", "e2e")
     assert c.seeds == (0, 1)
     a = [_psnr("KD", s) for s in (0, 1)]
@@ -226,7 +232,7 @@ def test_compare_is_the_mean_paired_difference_over_shared_seeds(study_runs, reg
 
 
 def test_verdict_rows_give_the_designed_verdicts_and_the_hand_computed_numbers(study_runs, registry):
-    results = verdict.collect_study("smoke", registry=registry)
+    results = study.collect_study("smoke", registry=registry)
     rows = verdict.verdict_rows(results)
     assert [(r["A"], r["B"]) for r in rows] == [(a, b) for _, a, b, _ in verdict.claims(results.plan)]
     assert {(r["A"], r["B"]): r["verdict"] for r in rows} == EXPECTED_VERDICTS
@@ -270,17 +276,18 @@ def test_verdict_rows_give_the_designed_verdicts_and_the_hand_computed_numbers(s
 def test_the_plateau_claim_is_an_equivalence_test(study_runs, tmp_path, extra, expected, registry):
     """Smoke has no plateau row; a plan with a 15-snapshot student adds one, its runs written beside the
     registry."""
-    results = verdict.collect_study("smoke", registry=registry)
+    results = study.collect_study("smoke", registry=registry)
     plan = dataclasses.replace(results.plan, student_masks=(3, 15))
-    runs = dict(results.runs)
+    runs, steps = dict(results.runs), results.rungs[-1]
     for s in (0, 1):
         run = Run(tmp_path / f"kd15-s{s}")
         delta = (0.3 if s == 0 else -0.3) if extra is None else extra + 0.01 * s
         _write_metrics(run, _psnr("KD", s) + delta, 0.4, 100 + s)
-        runs[f"KD L_t=15 s{s}"] = run
-    rows = verdict.verdict_rows(verdict.StudyResults(plan, runs, registry))
+        runs[(steps, "KD L_t=15", s)] = run
+    spec = dataclasses.replace(study.STUDY, plans={"smoke": plan})
+    rows = verdict.verdict_rows(engine.Results(spec, "smoke", results.items, runs, registry))
     plateau = [r for r in rows if (r["A"], r["B"]) == ("KD L_t=15", "KD")]
-    assert len(plateau) == 1 and f"±{verdict.EQUIVALENCE_MARGIN_DB} dB" in plateau[0]["claim"]
+    assert len(plateau) == 1 and f"±{EQUIVALENCE_MARGIN_DB} dB" in plateau[0]["claim"]
     assert plateau[0]["verdict"].startswith(expected + " (90 % CI within ±")
     if extra is not None:  # two one-sided tests: the 90 % interval
         mean, low, high = _hand_t([_psnr("KD", s) + extra + 0.01 * s for s in (0, 1)],

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 import prkd
-from prkd.experiments.dask_runner import DaskExecutor
+from prkd.execution.dask_runner import DaskExecutor
 from prkd.reproduce import train_preset_plan
 from prkd.utils.allocator import worker_environ
 

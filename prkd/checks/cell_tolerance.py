@@ -1,4 +1,4 @@
-"""One cell of a result table against its committed value (``prkd.experiments.tolerance`` has the rules):
+"""One cell of a result table against its committed value (``prkd.checks.tolerance`` has the rules):
 its numbers parsed as written (``parse_cell``), each compared within the tolerance of its kind
 (``compare_cells``)."""
 

@@ -39,7 +39,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prkd.experiments.cell_tolerance import (HALF_WIDTH_RATIO_TOLERANCE, MEAN_TOLERANCE_IN_HALF_WIDTHS,
+from prkd.checks.cell_tolerance import (HALF_WIDTH_RATIO_TOLERANCE, MEAN_TOLERANCE_IN_HALF_WIDTHS,
                                              SINGLE_RUN_TOLERANCE, Measurement, SeedSpread, compare_cells,
                                              parse_cell)
 

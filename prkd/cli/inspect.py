@@ -53,7 +53,7 @@ def check_results(args: argparse.Namespace, registry) -> int:
     from pathlib import Path
 
     from prkd.views.paper_comparison import MEASURED_ON_THE_MACHINE
-    from prkd.experiments.tolerance import compare_folders
+    from prkd.checks.tolerance import compare_folders
     from prkd.utils.paths import RESULTS_DIR
 
     committed = Path(args.committed or RESULTS_DIR / args.preset)

@@ -15,13 +15,14 @@ def reproduce(args: argparse.Namespace, registry) -> int:
     from prkd.reproduce import NotebookFailed, run_notebooks, train_preset_plan
     try:
         cluster = (args.processes, args.workers, args.scheduler)
-        if args.command == "plan" or any(v is not None for v in cluster):
+        if args.command == "plan" or (any(v is not None for v in cluster) and not args.report_only):
             with _executor(args) as executor:
                 outcome = train_preset_plan(args.preset, registry=registry, executor=executor)
             print(outcome.summary())
             if args.command == "plan":
                 return 0
-        out = run_notebooks(args.preset, registry=registry, seed=args.seed, only=args.only, force=args.force)
+        out = run_notebooks(args.preset, registry=registry, seed=args.seed, only=args.only, force=args.force,
+                            train=not getattr(args, "report_only", False))
     except ConfigError as err:  # refused input: nothing was run
         print(f"prkd: error: {err}", file=sys.stderr)
         return 2
@@ -93,7 +94,7 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser, registry) -
 def _executor(args: argparse.Namespace, default_processes: int | None = None):
     """The executor the command line's --processes / --workers / --scheduler name
     (``executors.executor_for``)."""
-    from prkd.experiments.executors import executor_for
+    from prkd.execution.executors import executor_for
     processes = args.processes
     if processes is None and args.workers is None and args.scheduler is None:
         processes = default_processes
@@ -104,12 +105,12 @@ def study(args: argparse.Namespace, registry) -> int:
     """Train notebook 07's study, skipping the runs kept as records (an earlier sitting's), then keep a record
     of every complete run (``prkd.views.study_records``); ``--record-only`` keeps the records and trains
     nothing."""
-    from prkd.experiments import study, verdict
+    from prkd.experiments import study
 
     def keep(records) -> None:
         from prkd.views.study_records import keep_study_records
-        results = verdict.collect_study(args.preset, registry=registry, records=records, partial=True)
-        written = keep_study_records(results, records, registry)
+        results = study.collect_study(args.preset, registry=registry, records=records, partial=True)
+        written = keep_study_records(results, records)
         complete = len({run.id for run in results.runs.values()})
         print(f"study {args.preset!r}: {complete} runs complete, {written} records written to {records}")
 
@@ -139,31 +140,33 @@ def study(args: argparse.Namespace, registry) -> int:
 
 
 def ladder(args: argparse.Namespace, registry) -> int:
-    """Train the budget ladder's runs (``prkd.experiments.ladder``), cheapest rung first; resumable."""
-    from prkd.experiments.ladder import committed_records, train_ladder
+    """Train the budget ladder's runs (``prkd.experiments.ladder.LADDER``), cheapest rung first; resumable."""
+    from prkd.experiments import engine
+    from prkd.experiments.ladder import LADDER
 
     def train() -> None:
-        records = args.records or committed_records(args.preset)
+        records = args.records or LADDER.committed_records(args.preset)
         with _executor(args) as executor:
-            runs = train_ladder(args.preset, registry=registry, executor=executor, max_steps=args.max_steps,
-                                records=records)
-        print(f"ladder {args.preset!r}: {len(runs)} runs complete")
+            runs = engine.train(LADDER, args.preset, registry=registry, executor=executor,
+                                max_steps=args.max_steps, records=records)
+        print(f"ladder {args.preset!r}: {len(runs)} runs trained or taken from the registry")
     return _resumable("ladder", train)
 
 
 def unrolled(args: argparse.Namespace, registry) -> int:
-    """Train notebook 10's unrolled experiment (``prkd.experiments.unrolled_study``) at the best beta of the
-    ladder's normalized sweep; resumable, records of earlier sittings skipped."""
-    from prkd.experiments import unrolled_study
+    """Train notebook 10's unrolled experiment (``prkd.experiments.unrolled.UNROLLED``) at the best beta of
+    the ladder's normalized sweep; resumable, records of earlier sittings skipped."""
+    from prkd.experiments import engine, unrolled as experiment
 
     def train() -> None:
-        unrolled_study.unrolled_runs(args.preset)  # an unknown preset is refused before anything is read
-        records = args.records or unrolled_study.committed_records(args.preset)
-        best_beta = unrolled_study.best_beta(args.preset, registry=registry)
+        experiment.unrolled_runs(args.preset)  # an unknown preset is refused before anything is read
+        records = args.records or experiment.UNROLLED.committed_records(args.preset)
+        best_beta = experiment.best_beta(args.preset, registry=registry)
         with _executor(args) as executor:
-            runs = unrolled_study.train_unrolled(args.preset, registry=registry, best_beta=best_beta,
-                                                 executor=executor, records=records)
-        print(f"unrolled {args.preset!r} (best beta {best_beta}): {len(runs)} runs complete")
+            runs = engine.train(experiment.UNROLLED, args.preset, registry=registry, executor=executor,
+                                records=records, best_beta=best_beta)
+        print(f"unrolled {args.preset!r} (best beta {best_beta}): {len(runs)} runs trained or taken from the "
+              "registry")
     return _resumable("unrolled", train)
 
 

@@ -1,10 +1,10 @@
-"""The Dask executor of a plan (``prkd.experiments.executors``): a laptop's cores (``local_cluster``), or an
+"""The Dask executor of a plan (``prkd.execution.executors``): a laptop's cores (``local_cluster``), or an
 existing cluster (``connect``: a scheduler address, e.g. of ``dask-jobqueue``'s ``SLURMCluster``). This needs
 the optional extra ``prkd[scale]``; nothing else in prkd imports Dask.
 
 How the work is laid out:
-- Each run is one task, keyed ``prkd-<run id>``. ``prkd.experiments.graph.run_plan`` submits them in
-  critical-path order (``prkd.experiments.schedule``) with ``priority=`` their rank in it (Dask runs higher
+- Each run is one task, keyed ``prkd-<run id>``. ``prkd.execution.graph.run_plan`` submits them in
+  critical-path order (``prkd.execution.schedule``) with ``priority=`` their rank in it (Dask runs higher
   priorities first), so the longest teacher-and-students chains start first.
 - A student's task takes its teacher's future as an argument, so Dask starts it only once the teacher is
   complete, and the student loads that teacher by id.

@@ -4,7 +4,7 @@ An executor has ``submit(fn, *args, key=..., priority=...)``, which returns a fu
 ``as_completed(futures)``, which yields them as they finish. An argument that is a future of the same
 executor is replaced by its result before ``fn`` runs (a student's task gets its teacher's run id), and
 ``fn`` never runs when that future failed: its own future fails with :class:`DependencyFailed`.
-``prkd.experiments.graph.run_plan`` submits a plan through any of them and applies one failure rule to what
+``prkd.execution.graph.run_plan`` submits a plan through any of them and applies one failure rule to what
 comes back.
 
 * :class:`InProcess` (the default): runs each task in this process, in the order submitted, while
@@ -13,7 +13,7 @@ comes back.
   (the study's default: two one-thread processes train about 2.9x faster than one two-thread process on a
   2-core CPU, measured in ``prkd.experiments.study``). A task starts once its inputs are done and a worker is
   free; of the tasks ready, the one of highest ``priority`` first.
-* ``prkd.experiments.dask_runner.DaskExecutor``: a ``distributed.Client`` (prkd[scale]), which resolves
+* ``prkd.execution.dask_runner.DaskExecutor``: a ``distributed.Client`` (prkd[scale]), which resolves
   futures and priorities itself.
 
 ``executor_for(processes=, workers=, scheduler=)`` builds the one the command line's options name.
@@ -33,7 +33,7 @@ from typing import Callable, Iterator, Protocol
 import torch
 
 from prkd.config import ConfigError
-from prkd.experiments.dask_runner import DaskExecutor
+from prkd.execution.dask_runner import DaskExecutor
 from prkd.utils.allocator import worker_environ
 
 __all__ = ["DependencyFailed", "Executor", "InProcess", "ProcessPool", "executor_for"]

@@ -7,8 +7,8 @@ added, so that no task ever trains a teacher implicitly. Every student is traine
 teacher's id, so it only loads the teacher and never trains it.
 
 ``run_plan(graph, registry, executor=...)`` submits the graph's runs to an executor
-(``prkd.experiments.executors``: in this process by default, a local process pool, or Dask) in critical-path
-order (``prkd.experiments.schedule``: the longest teacher-and-students chains first, a teacher always before
+(``prkd.execution.executors``: in this process by default, a local process pool, or Dask) in critical-path
+order (``prkd.execution.schedule``: the longest teacher-and-students chains first, a teacher always before
 its students) and returns a :class:`PlanOutcome`. One failure rule holds for every executor: a run that fails
 (a bad config, a NaN loss, a damaged folder) is reported, not retried; the runs that depend on it are
 reported as skipped; everything else finishes. An interrupt stops the plan; the same call resumes it.
@@ -28,8 +28,8 @@ from prkd.config import Config, ConfigError
 from prkd.data import Splits, load_splits
 from prkd.learning import RunFailedError, get_or_train, teacher_config
 from prkd.registry import Registry, Run, open_registry, run_id_for
-from prkd.experiments.executors import Executor, InProcess
-from prkd.experiments.schedule import RunCost, critical_path_order, default_cost_model
+from prkd.execution.executors import Executor, InProcess
+from prkd.execution.schedule import RunCost, critical_path_order, default_cost_model
 
 __all__ = ["PlanGraph", "PlanOutcome", "RunTask", "plan_cost", "run_plan", "train_task"]
 
@@ -115,7 +115,7 @@ def skip_reason(teacher: str) -> str:
 
 def plan_cost(graph: PlanGraph, registry: Registry) -> RunCost:
     """The cost model that orders ``graph``: fitted to the registry's complete runs of the plan's preset when
-    they fix one, else the measured default (``prkd.experiments.schedule.default_cost_model``)."""
+    they fix one, else the measured default (``prkd.execution.schedule.default_cost_model``)."""
     presets = {task.cfg.preset for task in graph.tasks.values()}
     return default_cost_model(registry, preset=presets.pop() if len(presets) == 1 else None)
 

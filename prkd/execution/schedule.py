@@ -4,7 +4,7 @@ A teacher and its students form a chain: no student can start before its teacher
 longest chain starts last, the other workers finish early and then wait for it. So each task gets a
 priority: its own cost plus the largest priority among the tasks that depend on it (a teacher's students).
 Tasks run in decreasing priority, and a student never comes before its teacher (``critical_path_order``).
-Every executor of a plan (``prkd.experiments.executors``: in-process, a process pool, Dask with
+Every executor of a plan (``prkd.execution.executors``: in-process, a process pool, Dask with
 ``priority=``) uses this order.
 
 The cost of a run (:class:`RunCost`) is its training time in seconds::
@@ -28,7 +28,7 @@ import numpy as np
 from prkd.config import Config
 
 if TYPE_CHECKING:
-    from prkd.experiments.graph import PlanGraph
+    from prkd.execution.graph import PlanGraph
     from prkd.registry import Registry
 
 __all__ = ["STUDY_FIT", "RunCost", "critical_path_order", "default_cost_model", "fit_cost_model",

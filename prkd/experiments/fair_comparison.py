@@ -141,9 +141,9 @@ def fair_rows(runs: dict, images: torch.Tensor, *, n_images: int = FAIR_IMAGES, 
 
 def ladder_systems(results, seed: int = 0) -> dict[str, "object"]:
     """The best-trained single-snapshot runs of a budget ladder
-    (``prkd.experiments.ladder_verdict.LadderResults``) by label: E2E, KD and random of seed ``seed`` at the
-    highest rung where all three are complete (noise-free), and the noisy three at the rung that trains them.
-    Returns label -> Run."""
+    (``prkd.experiments.engine.Results`` of ``prkd.experiments.ladder.LADDER``) by label: E2E, KD and random
+    of seed ``seed`` at the highest rung where all three are complete (noise-free), and the noisy three at the
+    rung that trains them. Returns label -> Run."""
     out = {}
     for suffix in ("", " noisy"):
         groups = [f"{g}{suffix}" for g in ("e2e", "KD", "random")]

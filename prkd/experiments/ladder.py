@@ -1,11 +1,12 @@
-"""The budget ladder: does the study's verdict survive training to convergence? Its runs, in the order they
+"""The budget ladder: does the study's verdict survive a 16x longer training? Its runs, in the order they
 train.
 
 The study's main comparison -- the L_t = 9 teacher, E2E, random and the KD student at the paper's alpha, beta
 -- trained at several budgets (``Rung``: epochs x ``steps_per_epoch`` Adam steps, everything else equal).
 Every rung draws its batches from the whole 30k training split (preset ``ladder``), so only the number of
 steps changes from rung to rung, and every run's learning rates decay to 0 by a cosine (``lr_schedule``), so
-each run ends where its rate no longer moves it (the flattening that ``prkd.views.ladder_report`` measures).
+each run ends where its rate no longer moves it (the flattening that
+``prkd.experiments.verdicts.flatness_rows`` reads: flat under its schedule).
 
 * Every rung: ``seeds`` paired seeds of E2E, random and KD; the teacher with each of ``teacher_seeds``;
   student seed s distils teacher seed ``teacher_seeds[s % len(teacher_seeds)]``, so with two teachers the
@@ -17,40 +18,29 @@ each run ends where its rate no longer moves it (the flattening that ``prkd.view
 
 ``ladder_runs`` lists the runs cheapest rung first; within a rung E2E and random first, then each teacher just
 before the students that distil it (a teacher's weights do not outlive a sitting, so a sitting that trains a
-teacher trains its students too), the optional extras last; ``train_ladder`` trains them through the registry
-(resumable: finished runs are taken from it, a run in progress resumes from its checkpoint).
+teacher trains its students too), the optional extras last. ``LADDER`` is the experiment's spec
+(``prkd.experiments.spec``): the engine (``prkd.experiments.engine``) trains it through the registry in that
+order (resumable) and collects it; its comparisons per rung are ``ladder_comparisons``, its extra tables
+``prkd.experiments.ladder_tables``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
 
-import torch
-
-from prkd.experiments import catalog
-from prkd.experiments.catalog import plan_of, results_folder
 from prkd.config import Config, make
-from prkd.data import Splits
+from prkd.data import load_splits
+from prkd.experiments import ladder_tables
+from prkd.experiments.fair_comparison import FAIR_IMAGES, run_method_scores
+from prkd.experiments.ladder_tables import COMPARISONS, EXTRA_COMPARISONS
+from prkd.experiments.catalog import plan_of
+from prkd.experiments.spec import Comparison, ExperimentSpec, PlannedRun
 from prkd.learning import STUDENT_ALPHA, STUDENT_BETA
-from prkd.experiments.graph import PlanGraph, run_plan
-from prkd.experiments.plans import plan_run_id
-from prkd.registry import Registry, Run
-from prkd.registry.records import read_records
+from prkd.learning.rescoring import DEFAULT_REFINE
 
-#: Where the committed ladder keeps the records of the runs of earlier sittings (``prkd.registry.records``).
-COMMITTED_RECORDS = results_folder("ladder") / "records"
-#: The preset whose runs the committed records hold.
-COMMITTED_PRESET = "ladder"
-
-__all__ = ["COMMITTED_RECORDS", "committed_records", "Rung", "LadderPlan", "LadderRun", "LADDER_PLANS",
-           "ladder_runs", "fair_comparison_runs", "train_ladder", "train_in_order"]
-
-
-def committed_records(preset: str) -> Path | None:
-    """The committed records' folder if ``preset`` is the one they were trained at, else None."""
-    return catalog.committed_records("ladder", preset, COMMITTED_PRESET)
+__all__ = ["Rung", "LadderPlan", "LADDER_PLANS", "LADDER", "ladder_runs", "ladder_comparisons",
+           "fair_comparison_runs", "fair_scores_extra", "FAIR_GROUPS", "COMPARISONS", "EXTRA_COMPARISONS",
+           "teacher_seed"]
 
 
 @dataclass(frozen=True)
@@ -93,21 +83,6 @@ LADDER_PLANS: dict[str, LadderPlan] = {
                                                       beta_sweep=True, noisy=True)),
                         teacher_masks=3, betas=(0.1,), sweep_seeds=(0, 1)),
 }
-
-
-@dataclass(frozen=True)
-class LadderRun:
-    """One run of the ladder: its rung's steps, its group (``teacher``, ``e2e``, ``random``, ``KD``, ...), its
-    seed and its config. ``name`` is ``"<group> s<seed> @<steps>"``."""
-
-    steps: int
-    group: str
-    seed: int
-    cfg: Config
-
-    @property
-    def name(self) -> str:
-        return f"{self.group} s{self.seed} @{self.steps}"
 
 
 def _plan(preset: str) -> LadderPlan:
@@ -167,18 +142,18 @@ def _extras(plan: LadderPlan, rung: Rung) -> list[tuple]:
     return out
 
 
-def ladder_runs(preset: str) -> list[LadderRun]:
+def ladder_runs(preset: str) -> list[PlannedRun]:
     """Every run of the preset's ladder in training order: rung by rung (cheapest first), within a rung E2E
     and random seed by seed, then each teacher followed by its KD students, then the rung's extras."""
     plan = _plan(preset)
     out = []
     for rung in sorted(plan.rungs, key=lambda r: r.epochs):
         for group, seed, cfg in _core(plan, rung, rung.seeds, {}, "") + _extras(plan, rung):
-            out.append(LadderRun(cfg.total_steps, group, seed, cfg))
+            out.append(PlannedRun(cfg.total_steps, group, seed, cfg))
     return out
 
 
-def fair_comparison_runs(preset: str, seed: int = 0) -> list[LadderRun]:
+def fair_comparison_runs(preset: str, seed: int = 0) -> list[PlannedRun]:
     """The runs notebook 08's fair comparison reads (``fair_comparison.ladder_systems``): E2E, KD and random
     of ``seed`` at the highest rung that trains them, noise-free and noisy each (their teachers are implied);
     at ``smoke`` notebook 08 trains these instead of the whole ladder."""
@@ -191,40 +166,64 @@ def fair_comparison_runs(preset: str, seed: int = 0) -> list[LadderRun]:
     return out
 
 
-def train_ladder(preset: str, *, registry: Registry, executor=None, device: torch.device | None = None,
-                 progress: bool = True, log: Callable[[str], None] = print, data: Splits | None = None,
-                 max_steps: int | None = None, records: Path | None = None) -> dict[str, Run]:
-    """Train (or take from the registry) every run of the ladder with at most ``max_steps`` steps (all if
-    None), in ``ladder_runs`` order, except those kept as records in ``records`` (an earlier sitting's,
-    ``prkd.registry.records``), on ``executor`` (``prkd.experiments.executors``; default: in this process);
-    return the complete runs by name.
-
-    A run that fails is reported and skipped (the rest goes on); a failed teacher's students are skipped.
-    Raises RunFailedError at the end naming every run that failed or was skipped.
-    """
-    kept = read_records(records)
-    runs = [r for r in ladder_runs(preset) if (max_steps is None or r.steps <= max_steps)
-            and plan_run_id(r.cfg) not in kept]
-    return train_in_order(runs, registry=registry, executor=executor, device=device, progress=progress,
-                          log=log, data=data, what=f"ladder {preset}")
 
 
-def train_in_order(runs: list[LadderRun], *, registry: Registry, executor=None,
-                   device: torch.device | None = None, progress: bool = True,
-                   log: Callable[[str], None] = print, data: Splits | None = None,
-                   what: str = "plan") -> dict[str, Run]:
-    """Train (or take from the registry) ``runs`` as a plan (``prkd.experiments.graph.run_plan``) in their own
-    order, a teacher they only imply just before its first student, on ``executor``. Returns the complete
-    runs by name; RunFailedError names every run that failed or was skipped."""
-    if not runs:
-        return {}
-    graph = PlanGraph.from_configs({item.name: item.cfg for item in runs})
-    order: list[str] = []
-    for item in runs:
-        task = graph.tasks[plan_run_id(item.cfg)]
-        for rid in (task.teacher, task.run_id):
-            if rid is not None and rid not in order:
-                order.append(rid)
-    outcome = run_plan(graph, registry, executor=executor, device=device, progress=progress, log=log,
-                       data=data, order=order, what=what)
-    return outcome.raise_if_failed(what).runs_by_name()
+def teacher_seed(plan: LadderPlan, steps: int, seed: int, noisy: bool = False) -> int:
+    """The seed of the teacher that student seed ``seed`` distils at the rung of ``steps`` (the noisy students
+    distil the noisy teacher of seed 0)."""
+    rung = next(r for r in plan.rungs if _steps(plan, r) == steps)
+    return 0 if noisy else _teacher_seed(rung, seed)
+
+
+def _steps(plan: LadderPlan, rung: Rung) -> int:
+    return make(plan.preset, **_budget(plan, rung)).total_steps
+
+
+def _scope(results, steps: int, n: int, scoring: str) -> str:
+    cfg = results.first_config()
+    how = (f", refined by {DEFAULT_REFINE[0].upper()} ({DEFAULT_REFINE[1]} it., no oracle)"
+           if scoring == "refined" else "")
+    return (f"{steps} steps, {cfg.data.image_size}×{cfg.data.image_size} Fashion-MNIST, n_train "
+            f"{cfg.data.n_train}, {n} seeds{how}")
+
+
+def ladder_comparisons(results) -> list[Comparison]:
+    """Every comparison of ``COMPARISONS`` and ``EXTRA_COMPARISONS`` at every rung where both groups are
+    complete, raw and refined; Holm's families are the raw rows and the refined rows. A teacher is paired
+    through ``teacher_seed``."""
+    plan, out = results.plan, []
+    for steps in results.rungs:
+        for label, a, b in COMPARISONS + EXTRA_COMPARISONS:
+            if not results.complete(steps, a, b):
+                continue
+            noisy = "noisy" in a
+            seeds = results.seeds(steps, b)
+            teachers = len({teacher_seed(plan, steps, s, noisy) for s in seeds})
+            pair = ((lambda s, steps=steps, noisy=noisy: teacher_seed(plan, steps, s, noisy))
+                    if a.startswith("teacher") else None)
+            for scoring in ("raw", "refined"):
+                out.append(Comparison(label, a, b, scoring, steps=steps, family=scoring, a_seed=pair,
+                                      keys=(("steps", steps), ("comparison", label), ("scoring", scoring),
+                                            ("teachers", teachers)),
+                                      scope=_scope(results, steps, len(seeds), scoring)))
+    return out
+
+
+#: The runs (of seed 0) that notebook 08's fair comparison may choose (``fair_comparison.ladder_systems``).
+FAIR_GROUPS = ("e2e", "KD", "random", "e2e noisy", "KD noisy", "random noisy")
+
+
+def fair_scores_extra(results, run) -> dict:
+    """What the ladder's records keep beyond a run's scores (``record_extra`` of its report): score ``run``
+    for the fair comparison while its weights are at hand, if it is a seed-0 run of ``FAIR_GROUPS`` (kept in
+    its folder's fair.json, and so in its record); nothing goes to the record's extra."""
+    if any(member.id == run.id and group in FAIR_GROUPS and seed == 0
+           for (_, group, seed), member in results.runs.items()):
+        run_method_scores(run, load_splits(run.config().data).test, n_images=FAIR_IMAGES)
+    return {}
+
+
+LADDER = ExperimentSpec(
+    "ladder", "the ladder", LADDER_PLANS, "ladder", ladder_runs, ladder_comparisons,
+    tables={"trend": ladder_tables.trend_rows, "within_runs": ladder_tables.within_run_rows,
+            "beta_sweep": ladder_tables.beta_rows})

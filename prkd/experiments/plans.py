@@ -7,9 +7,15 @@
   student and the ablation of the two KD terms (``ABLATIONS``), each with every seed of ``Plan.seeds``.
 * Table 2 -- training time, peak memory and inference time, read from the runs' metrics.
 
-Everything goes through ``prkd.learning.train.get_or_train``: a run already in the registry is never trained
-again, so the notebooks 03-05 share their runs and ``run_all`` can be interrupted and re-run. ``collect``
-reads the registry only (notebook 06) and names what is missing.
+``REPRODUCTION`` is the reproduction's spec (``prkd.experiments.spec``): the one engine
+(``prkd.experiments.engine``) trains it (``run_all``) through ``prkd.learning.train.get_or_train`` -- a run
+already in the registry is never trained again, so the notebooks 03-05 share their runs and ``run_all`` can be
+interrupted and re-run -- and collects it; ``collect`` reads the registry only (notebook 06), names what is
+missing and gives the runs by name (``Results``). Its comparisons (``reproduction_comparisons``: the student
+of the table teacher against E2E and random, E2E against random, each KD term alone against E2E) are read by
+the same verdict as every experiment's (``prkd.experiments.verdicts``); its report is notebook 06's figures
+and tables (``prkd.views.report``) in ``docs/results/<preset>``; it keeps no records (a quick reproduction
+trains in one sitting).
 
 The paper reports single runs. Here the E2E and random baselines and the L_t = 9 student with its ablations
 are trained with several seeds (``seed`` draws the masks, the filter, the U-Net, the shuffling and the noise;
@@ -27,13 +33,14 @@ import torch
 from prkd.experiments.catalog import plan_of
 from prkd.config import Config, make
 from prkd.data import Splits
-from prkd.registry import Registry, Run, RunNotFoundError, run_id_for
-from prkd.experiments.graph import PlanGraph, run_plan
+from prkd.experiments.engine import collect as collect_spec, plan_run_id, run_of, train as train_spec
+from prkd.experiments.spec import Comparison, ExperimentSpec, planned_runs
+from prkd.registry import Registry, Run, RunNotFoundError
 from prkd.learning import STUDENT_ALPHA, STUDENT_BETA
 
-__all__ = ["ABLATIONS", "PLANS", "ablation_prefix", "Plan", "Results", "collect",
-           "experiment_configs", "mean_ci95",
-           "plan_run_id", "run_all", "run_of"]
+__all__ = ["ABLATIONS", "PLANS", "REPRODUCTION", "ablation_prefix", "Plan", "Results", "collect",
+           "experiment_configs", "mean_ci95", "plan_run_id", "reproduction_comparisons", "reproduction_runs",
+           "run_all", "run_of"]
 
 #: Table 1 (Sec. 4.3): KD term(s) used -> Eq. (7) weights (alpha, beta); sigma = 1 - alpha - beta weighs
 #: L_feat. alpha stays at the student's 0.5 and the weight of a dropped term goes to the other KD term, so
@@ -110,20 +117,36 @@ def ablation_prefix(plan: Plan, name: str) -> str:
     return {"L_cdp + L_feat": f"student L_t={plan.table_teacher}", "neither": "e2e"}.get(name, name)
 
 
+def reproduction_runs(preset: str) -> list:
+    """``experiment_configs`` as the engine's runs (``spec.planned_runs``): group ``"e2e"``, seed 1 for
+    ``"e2e s1"``; a teacher is the seed-0 run of the group of its name."""
+    return planned_runs(experiment_configs(preset))
+
+
+def reproduction_comparisons(results) -> list[Comparison]:
+    """The paper's claims at this preset, paired over the seeds (one Holm family, raw test PSNR): the student
+    of the table teacher against E2E and random, E2E against random, each KD term alone against E2E."""
+    student = f"student L_t={results.plan.table_teacher}"
+    pairs = ((f"{student} − E2E", student, "e2e"), (f"{student} − random", student, "random"),
+             ("E2E − random", "e2e", "random"), ("L_cdp only − E2E", "L_cdp only", "e2e"),
+             ("L_feat only − E2E", "L_feat only", "e2e"))
+    return [Comparison(label, a, b, family="raw") for label, a, b in pairs
+            if results.complete(max(results.rungs), a, b)]
+
+
 def run_all(preset: str, *, registry: Registry, executor=None, device: torch.device | None = None,
             progress: bool = True, data: Splits | None = None, log=print) -> dict[str, Run]:
-    """Train (or take from the registry) every run of ``experiment_configs(preset)``; return them by name.
-
-    The plan runs as a graph of runs (``prkd.experiments.graph.run_plan``) on ``executor``
-    (``prkd.experiments.executors``: in this process by default). Interrupt it and call it again to continue:
-    finished runs are taken from the registry, a run in progress resumes from its checkpoint.
+    """Train (or take from the registry) every run of ``experiment_configs(preset)`` with the engine
+    (``engine.train``: one graph in critical-path order on ``executor``, in this process by default); return
+    the runs by name. Interrupt it and call it again to continue: finished runs are taken from the registry, a
+    run in progress resumes from its checkpoint.
 
     Raises:
         RunFailedError: some runs failed (named, with the runs skipped because of them); the others are kept.
     """
-    outcome = run_plan(PlanGraph.from_configs(experiment_configs(preset)), registry, executor=executor,
-                       device=device, progress=progress, log=log, data=data)
-    return outcome.raise_if_failed(f"the {preset!r} reproduction").runs_by_name()
+    train_spec(REPRODUCTION, preset, registry=registry, executor=executor, device=device, progress=progress,
+               log=log, data=data)
+    return {name: run_of(cfg, registry) for name, cfg in experiment_configs(preset).items()}
 
 
 def mean_ci95(values) -> tuple[float, float]:
@@ -158,33 +181,28 @@ class Results:
         return self.runs[f"teacher L_t={L}"]
 
 
-def plan_run_id(cfg: Config) -> str:
-    """The run id of a plan's config: a student's includes its implied teacher's (``registry.run_id_for``)."""
-    return run_id_for(cfg)
-
-
-def run_of(cfg: Config, registry: Registry) -> Run:
-    """The registry folder of a plan's config."""
-    return Run(registry.runs_dir / plan_run_id(cfg))
-
-
 def collect(preset: str, *, registry: Registry) -> Results:
     """The runs of ``experiment_configs(preset)`` from the registry, all complete; nothing is trained.
 
     Raises:
         RunNotFoundError: some are missing or unfinished (named, with how to produce them).
     """
-    plan = _plan(preset)
+    plan, collected = _plan(preset), collect_spec(REPRODUCTION, preset, registry=registry)
     runs, missing = {}, []
-    for name, cfg in experiment_configs(preset).items():
-        run = run_of(cfg, registry)
-        if run.is_complete:
+    for (name, cfg), item in zip(experiment_configs(preset).items(), collected.items):
+        run = collected.runs.get((item.steps, item.group, item.seed))
+        if run is not None:
             runs[name] = run
         else:
-            missing.append(f"{name} ({run.id})")
+            missing.append(f"{name} ({plan_run_id(cfg)})")
     if missing:
         raise RunNotFoundError(
             f"{len(missing)} run(s) of the {preset!r} reproduction are not in the registry yet: "
             f"{', '.join(missing)}. Run notebooks 03-05 first (python -m prkd reproduce --preset {preset}), "
             f"or prkd.experiments.run_all({preset!r}).")
     return Results(plan, runs)
+
+
+#: The reproduction's spec (see the module docstring).
+REPRODUCTION = ExperimentSpec("reproduction", "the reproduction", PLANS, "quick", reproduction_runs,
+                              reproduction_comparisons, order="critical path")

@@ -5,7 +5,8 @@
 * :func:`paired_images` -- one number per test image: BCa bootstrap interval of the mean per-image
   difference (``scipy.stats.bootstrap``); test-set sampling error only, not seed-to-seed variation.
 
-:meth:`PairedResult.verdict` reads an interval as "holds" / "refuted" / "not resolved at this precision".
+:meth:`PairedResult.verdict` reads an interval as "holds" / "refuted" / "not resolved at this precision"; the
+words a table may use for it come from ``prkd.experiments.readings``.
 
 * :func:`holm` -- Holm's step-down adjustment of a family of p-values (family-wise error rate).
 * :func:`equivalence_seeds` -- two one-sided paired t tests (TOST) that A - B lies within +- a margin.
@@ -23,7 +24,7 @@ import numpy as np
 from scipy import stats
 
 __all__ = ["EQUIVALENCE_MARGIN_DB",
-           "PairedResult", "paired_seeds", "paired_images", "holm", "equivalence_seeds", "reading",
+           "PairedResult", "paired_seeds", "paired_images", "holm", "equivalence_seeds",
            "Trend", "log2_trend"]
 
 
@@ -205,20 +206,6 @@ def equivalence_seeds(a: Sequence[float], b: Sequence[float], margin: float) -> 
     p_high = float(stats.t.cdf((d.mean() - margin) / se, df))  # H0: mean >= +margin
     p = max(p_low, p_high)
     return p, (f"equivalent within ±{margin:g}" if p < 0.05 else "equivalence not shown")
-
-
-def reading(result: PairedResult, holm_p: float, equivalence: str) -> str:
-    """What a paired interval and its Holm-adjusted p-value say about A - B, no stronger than they allow:
-    "A > B (Holm p < 0.05)", "A < B before correction only (Holm p = 0.09)", the ``equivalence`` reading of
-    two one-sided tests when it shows equivalence, else "not resolved at this precision"."""
-    if math.isnan(result.low):
-        return "not resolved (too few seeds)"
-    side = "A > B" if result.mean > 0 else "A < B"
-    if holm_p < 0.05:
-        return f"{side} (Holm p < 0.05)"
-    if result.verdict() != "not resolved at this precision":
-        return f"{side} before correction only (Holm p = {holm_p:.2f})"
-    return equivalence if equivalence.startswith("equivalent") else "not resolved at this precision"
 
 
 @dataclass(frozen=True)

@@ -18,53 +18,40 @@ Seed s of every single-snapshot configuration shares its data order, initial mas
 the seed's generator before its U-Net, so teachers of different L_t do not share initial weights
 (``prkd.experiments.verdict``).
 
-``train_study`` trains the plan as one graph of runs (``prkd.experiments.graph``: each student after its
-teacher, the longest teacher-and-students chains first) on an executor (``prkd.experiments.executors``). Its
-default is a pool of two one-thread processes: what that gains over one two-thread process depends on the CPU
-(measured: 2.9x on one 2-core machine, 1.18x on a 2-core AMD EPYC, 0.90x on a 2-core Intel Xeon;
-docs/scale-out.md). Each launch, finished or interrupted, adds its wall time to ``wall.json``.
+``STUDY`` is the study's spec (``prkd.experiments.spec``): the engine (``prkd.experiments.engine``) trains it
+as one graph of runs (each student after its teacher, the longest teacher-and-students chains first) on an
+executor (``prkd.execution.executors``), and its verdict is the claims of ``prkd.experiments.study_claims``.
+The default executor is a pool of two one-thread processes: what that gains over one two-thread process
+depends on the CPU (measured: 2.9x on one 2-core machine, 1.18x on a 2-core AMD EPYC, 0.90x on a 2-core Intel
+Xeon; docs/scale-out.md). Each launch, finished or interrupted, adds its wall time to ``wall.json``.
 
 The study takes longer than a sitting on a 2-core CPU (about 3.5 h on that Intel Xeon), and a sitting's
 registry does not outlive it. So the runs of earlier sittings are kept as records
 (``prkd.registry.records``, with their per-image scores and what the report needs of their weights:
-``prkd.views.study_records.keep_study_records``) in ``records``; ``train_study`` skips them (a student whose
-teacher is only a record trains the teacher again first), and the launches' wall times are kept beside them.
+``prkd.views.study_records.keep_study_records``) in ``records``; training skips them (a student whose teacher
+is only a record trains the teacher again first), and the launches' wall times are kept beside them.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from prkd.utils import atomic
-from prkd.experiments import catalog
-from prkd.experiments.catalog import plan_of, results_folder
 from prkd.config import Config, make
-from prkd.experiments.executors import ProcessPool
-from prkd.experiments.graph import PlanGraph, run_plan
+from prkd.experiments import engine
+from prkd.experiments.catalog import plan_of
 from prkd.experiments.plans import plan_run_id
-from prkd.registry import Registry
-from prkd.registry.records import read_records
+from prkd.experiments.spec import ExperimentSpec, PlannedRun, planned_runs
+from prkd.experiments.study_claims import verdict_rows
+from prkd.experiments.study_sweep import beta_sweep_rows
 from prkd.learning import STUDENT_ALPHA, STUDENT_BETA
+from prkd.registry import Registry, RunNotFoundError
+from prkd.registry.records import RunRecord
 
-__all__ = ["COMMITTED_RECORDS", "committed_records", "StudyPlan", "STUDY_PLANS", "study_configs",
-           "keep_wall_time", "recorded_launch", "train_study", "wall_time"]
-
-#: Where the committed study keeps the records of the runs of earlier sittings (``prkd.registry.records``).
-COMMITTED_RECORDS = results_folder("study") / "records"
-#: The preset whose runs the committed records hold.
-COMMITTED_PRESET = "study"
-#: The launches' wall times kept beside the records (the registry's ``wall.json`` does not outlive a sitting).
-RECORDED_WALL = "_launches.json"
-
-
-def committed_records(preset: str) -> Path | None:
-    """The committed records' folder if ``preset`` is the one they were trained at, else None."""
-    return catalog.committed_records("study", preset, COMMITTED_PRESET)
+__all__ = ["StudyPlan", "STUDY_PLANS", "STUDY", "study_configs", "study_runs", "collect_study",
+           "teacher_group", "train_study", "wall_time", "committed_records", "first_mask",
+           "drift_without_offset"]
 
 
 @dataclass(frozen=True)
@@ -90,6 +77,11 @@ STUDY_PLANS: dict[str, StudyPlan] = {
 
 def _plan(preset: str) -> StudyPlan:
     return plan_of(STUDY_PLANS, preset, "the study")
+
+
+def teacher_group(L: int) -> str:
+    """The group of the teacher with L snapshots; L = 1 is the E2E baseline (the same objective)."""
+    return "e2e" if L == 1 else f"teacher L_t={L}"
 
 
 def _student(plan: StudyPlan, seed: int, alpha: float, beta: float, *, L_t: int | None = None,
@@ -138,73 +130,76 @@ def study_configs(preset: str) -> dict[str, Config]:
     return out
 
 
-def _wall_file(preset: str, registry: Registry) -> Path:
-    return registry.folder("study", preset) / "wall.json"
+def study_runs(preset: str) -> list[PlannedRun]:
+    """``study_configs`` as the engine's runs: group ``"KD"`` and seed 3 for ``"KD s3"``; a teacher is the
+    seed-0 run of the group of its name."""
+    return planned_runs(study_configs(preset))
 
 
-def _sessions(path: Path | None) -> list[dict]:
-    return json.loads(path.read_text())["sessions"] if path is not None and path.is_file() else []
+def first_mask(run):
+    """(phi before, phi after training) of the run's first mask, as tensors: from its weights, or as its
+    record kept them (``prkd.views.study_records``)."""
+    import torch
+
+    from prkd.utils.device import default_device
+    if isinstance(run, RunRecord):
+        return torch.tensor(run.extra["first_mask_phi0"]), torch.tensor(run.extra["first_mask_phi"])
+    sensing = run.load_system(default_device()).sensing
+    return sensing.phi0[0].cpu(), sensing.phi.detach()[0].cpu()
 
 
-def wall_time(preset: str, registry: Registry, records: Path | None = None) -> dict:
-    """The study's launches (start, seconds, workers), this registry's and those kept in ``records``, and
-    their total seconds."""
-    kept = _sessions(Path(records) / RECORDED_WALL if records is not None else None)
-    starts = {s["started"] for s in kept}
-    sessions = kept + [s for s in _sessions(_wall_file(preset, registry)) if s["started"] not in starts]
-    return {"sessions": sessions, "total_seconds": sum(s["seconds"] for s in sessions)}
+def drift_without_offset(run) -> float:
+    """The run's final mask drift once each mask's common phase offset (invisible to the CDPs) is removed:
+    from its weights, or as its record kept it."""
+    from prkd.utils.device import default_device
+    if isinstance(run, RunRecord):
+        return run.extra["mask_drift_no_offset_rad"]
+    return float(run.load_system(default_device()).sensing.drift_rad(remove_offset=True))
 
 
-def keep_wall_time(preset: str, registry: Registry, records: Path) -> None:
-    """Copy the launches' wall times into ``records`` (beside the runs' records)."""
-    Path(records).mkdir(parents=True, exist_ok=True)
-    atomic.write_json(Path(records) / RECORDED_WALL,
-                      {"sessions": wall_time(preset, registry, records)["sessions"]})
+def _run_columns(run) -> dict:
+    return {"mask_drift_no_offset_rad": round(drift_without_offset(run), 4)}
 
 
-@contextlib.contextmanager
-def recorded_launch(preset: str, registry: Registry, executor):
-    """Add this launch's wall time to the study's ``wall.json`` when it ends, finished, failed or interrupted
-    (``"interrupted": true``); yields the session's dict for the caller to add its outcome to."""
-    start = time.monotonic()
-    session = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-               "executor": type(executor).__name__ if executor is not None else "InProcess",
-               "workers": getattr(executor, "processes", None) or getattr(executor, "workers", None),
-               "interrupted": False}
-    try:
-        yield session
-    except KeyboardInterrupt:
-        session["interrupted"] = True
-        raise
-    finally:
-        session["seconds"] = round(time.monotonic() - start, 1)
-        atomic.write_json(_wall_file(preset, registry),
-                          {"sessions": _sessions(_wall_file(preset, registry)) + [session]})
+#: The study's spec: its verdict is its claims (``prkd.experiments.study_claims``), its own table the beta
+#: sweeps (``prkd.experiments.study_sweep``).
+STUDY = ExperimentSpec("study", "the study", STUDY_PLANS, "study", study_runs, lambda results: [],
+                       tables={"beta_sweep": beta_sweep_rows}, order="critical path", default_processes=2,
+                       verdict=verdict_rows,
+                       run_columns=_run_columns)
+
+
+def committed_records(preset: str) -> Path | None:
+    """The committed records' folder (docs/results/study/records) if ``preset`` is study, else None."""
+    return STUDY.committed_records(preset)
+
+
+def collect_study(preset: str, *, registry: Registry, records: Path | None = None,
+                  partial: bool = False) -> engine.Results:
+    """The study's runs (``engine.collect``), all complete; RunNotFoundError names the missing ones unless
+    ``partial``."""
+    results = engine.collect(STUDY, preset, registry=registry, records=records)
+    missing: dict[str, str] = {}  # run id -> the first name it is missing under
+    for (name, cfg), item in zip(study_configs(preset).items(), results.items):
+        if (item.steps, item.group, item.seed) not in results.runs:
+            missing.setdefault(plan_run_id(cfg), name)
+    if missing and not partial:
+        names = ", ".join(list(missing.values())[:12]) + " ..." * (len(missing) > 12)
+        raise RunNotFoundError(f"{len(missing)} run(s) of the {preset!r} study are not in the registry yet: "
+                               f"{names}. Train them with: python -m prkd study --preset {preset}")
+    return results
 
 
 def train_study(preset: str, *, registry: Registry, executor=None, log: Callable[[str], None] = print,
                 progress: bool = True, records: Path | None = None) -> dict:
-    """Train (or take from the registry) every run of the study on ``executor`` (default: a ``ProcessPool`` of
-    two one-thread processes), as one graph of runs, except those kept as records in ``records``; add this
-    launch's wall time, finished or interrupted, to ``<root>/study/<preset>/wall.json``. Returns
-    ``wall_time(preset, registry, records)``.
-
-    Raises RunFailedError naming the runs that failed and those skipped because of them (the finished runs are
-    kept; launch again to resume).
-    """
-    kept = read_records(records)
-    graph = PlanGraph.from_configs({name: cfg for name, cfg in study_configs(preset).items()
-                                    if plan_run_id(cfg) not in kept})
-    if not graph.tasks:  # every run is a record: nothing to train, no launch to time
-        return wall_time(preset, registry, records)
-    with contextlib.ExitStack() as stack:
-        if executor is None:
-            executor = stack.enter_context(ProcessPool(2, torch_threads=1))
-        with recorded_launch(preset, registry, executor) as session:
-            outcome = run_plan(graph, registry, executor=executor, progress=progress, log=log)
-            session.update(complete=len(outcome.complete), failed=len(outcome.failed),
-                           skipped=len(outcome.skipped))
-    outcome.raise_if_failed(f"the {preset!r} study")
-    log(f"study {preset!r}: {len(outcome.complete)} runs complete; this launch took "
-        f"{session['seconds']:.0f} s")
+    """Train the study (``engine.train``: default executor a pool of two one-thread processes) except the runs
+    kept in ``records``; returns ``wall_time``. RunFailedError names the runs that failed or were skipped."""
+    _plan(preset)
+    engine.train(STUDY, preset, registry=registry, executor=executor, records=records, log=log,
+                 progress=progress)
     return wall_time(preset, registry, records)
+
+
+def wall_time(preset: str, registry: Registry, records: Path | None = None) -> dict:
+    """The study's launches (``engine.launches``) and their total seconds."""
+    return engine.launches(STUDY, preset, registry, records)

@@ -1,6 +1,7 @@
-"""The study's answer: each claim of the paper as a paired difference with its 95 % interval and a verdict.
+"""The study's answer: each claim of the paper as a paired difference with its 95 % interval and a verdict --
+the study's verdict table (``prkd.experiments.study.STUDY``'s ``verdict``).
 
-Everything here reads finished runs of ``prkd.experiments.study`` from the registry; nothing trains. A
+Everything here reads the study's collected runs (``prkd.experiments.engine.Results``); nothing trains. A
 comparison of two configurations A and B uses the seeds they share (seed s of both has the same data order,
 initial masks, filter and U-Net), through ``prkd.experiments.stats``:
 
@@ -16,10 +17,11 @@ s sqrt(1 + 1/n) against the mean of the n E2E seeds, the L_t = 1 point), with s 
 an assumption, stated in the table.
 
 The verdict reads the primary interval: "holds" when it lies above 0 on the claimed side, "refuted" when it
-lies on the other side, "not resolved at this precision" otherwise. A plateau claim ("about equal") is an
-equivalence test (two one-sided tests: the 90 % interval within +- ``EQUIVALENCE_MARGIN_DB``). Beside every
-verdict stand the numbers that say whether the comparison could show anything: how far the masks moved, their
-speckle contrast, the initialization's correlation with the truth and L_cdp against the teacher.
+lies on the other side, "not resolved at this precision" otherwise; the reading beside it comes from the one
+Holm-and-reading step of every experiment (``prkd.experiments.verdicts.read_family``). A plateau claim ("about
+equal") is an equivalence test (two one-sided tests: the 90 % interval within +- ``EQUIVALENCE_MARGIN_DB``).
+Beside every verdict stand the numbers that say whether the comparison could show anything: how far the masks
+moved, their speckle contrast, the initialization's correlation with the truth and L_cdp against the teacher.
 """
 
 from __future__ import annotations
@@ -27,66 +29,21 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from pathlib import Path
 
 from scipy import stats as scipy_stats
 
-from prkd.experiments.plans import run_of
-from prkd.registry import Registry, Run, RunNotFoundError
-from prkd.registry.records import read_records
-from prkd.experiments.stats import (EQUIVALENCE_MARGIN_DB, PairedResult, equivalence_seeds, holm,
-                                    paired_images, paired_seeds, reading)
-from prkd.experiments.study import STUDY_PLANS, StudyPlan, study_configs
+from prkd.experiments.engine import Results
+from prkd.experiments.readings import scoped_verdict
+from prkd.experiments.spec import Comparison
+from prkd.experiments.stats import EQUIVALENCE_MARGIN_DB, PairedResult, equivalence_seeds, paired_images, \
+    paired_seeds
+from prkd.experiments.verdicts import read_family, seed_pairs
+from prkd.registry import Run
 
-__all__ = ["EQUIVALENCE_MARGIN_DB", "StudyResults", "PairedComparison", "collect_study", "compare", "claims",
-           "scope", "verdict_rows"]
+__all__ = ["PairedComparison", "compare", "compare_teachers", "claims", "scope", "verdict_rows"]
 
-#: A "plateau" holds when the whole 90 % interval of the difference lies within +- this many dB.
 #: Interval of an equivalence (plateau) claim: two one-sided tests at 5 % each.
 PLATEAU_CONFIDENCE = 0.90
-
-
-@dataclass
-class StudyResults:
-    """The finished runs of a study, by the names of ``prkd.experiments.study.study_configs``."""
-
-    plan: StudyPlan
-    runs: dict[str, Run]
-    registry: Registry
-    records: Path | None = None  # where earlier sittings' runs are kept (``collect_study``)
-
-    def group(self, group: str) -> dict[int, Run]:
-        """Seed -> run of ``group`` (a teacher's name is a group of its one seed-0 run)."""
-        if group in self.runs:
-            return {0: self.runs[group]}
-        prefix = f"{group} s"
-        return {int(name[len(prefix):]): run for name, run in self.runs.items()
-                if name.startswith(prefix) and name[len(prefix):].isdigit()}
-
-    def teacher_group(self, L: int) -> str:
-        """The group of the teacher with L snapshots; L = 1 is the E2E baseline (the same objective)."""
-        return "e2e" if L == 1 else f"teacher L_t={L}"
-
-
-def collect_study(preset: str, *, registry: Registry, records: Path | None = None,
-                  partial: bool = False) -> StudyResults:
-    """The study's runs, all complete: from their records in ``records`` (an earlier sitting's), else from the
-    registry. Raises RunNotFoundError naming the missing ones, unless ``partial`` (then the complete)."""
-    kept = read_records(records)
-    runs, missing = {}, {}
-    for name, cfg in study_configs(preset).items():
-        run = run_of(cfg, registry)
-        if run.id in kept:  # an earlier sitting's result stays the result if the run is trained again
-            runs[name] = kept[run.id]
-        elif run.is_complete:
-            runs[name] = run
-        else:
-            missing.setdefault(run.id, name)
-    if missing and not partial:
-        names = ", ".join(list(missing.values())[:12]) + " ..." * (len(missing) > 12)
-        raise RunNotFoundError(f"{len(missing)} run(s) of the {preset!r} study are not in the registry yet: "
-                               f"{names}. Train them with: python -m prkd study --preset {preset}")
-    return StudyResults(STUDY_PLANS[preset], runs, registry, records)
 
 
 @dataclass(frozen=True)
@@ -130,11 +87,12 @@ def _per_image_mean(metrics: list[dict]) -> list[float]:
     return [statistics.fmean(values) for values in zip(*(m["test_psnr_per_image"] for m in metrics))]
 
 
-def compare(results: StudyResults, a: str, b: str, seeds: tuple[int, ...] | None = None, *,
+def compare(results: Results, a: str, b: str, seeds: tuple[int, ...] | None = None, *,
             confidence: float = 0.95) -> PairedComparison:
-    """Paired comparison of groups ``a`` and ``b`` on their shared seeds (or ``seeds``)."""
+    """Paired comparison of groups ``a`` and ``b`` on their shared seeds (``verdicts.seed_pairs``) or
+    ``seeds``."""
     ga, gb = results.group(a), results.group(b)
-    shared = tuple(sorted(set(ga) & set(gb) if seeds is None else seeds))
+    shared = tuple(s for s, _ in seed_pairs(results, Comparison("", a, b))) if seeds is None else tuple(seeds)
     if not shared:
         raise ValueError(f"groups {a!r} and {b!r} share no seed")
     ma, mb = [ga[s].metrics() for s in shared], [gb[s].metrics() for s in shared]
@@ -150,7 +108,7 @@ def compare(results: StudyResults, a: str, b: str, seeds: tuple[int, ...] | None
                       equivalence=equivalence)
 
 
-def _single_run_interval(results: StudyResults, a: float, b: float, *, b_is_e2e_mean: bool,
+def _single_run_interval(results: Results, a: float, b: float, *, b_is_e2e_mean: bool,
                          key: str) -> PairedResult:
     """a - b for single runs, with the seed spread s of the E2E seeds: +- t s sqrt(2), or s sqrt(1 + 1/n) when
     b is the mean of the n E2E seeds."""
@@ -164,7 +122,7 @@ def _single_run_interval(results: StudyResults, a: float, b: float, *, b_is_e2e_
                         f"single runs ± E2E spread ({n} seeds)")
 
 
-def compare_teachers(results: StudyResults, a: str, b: str) -> PairedComparison:
+def compare_teachers(results: Results, a: str, b: str) -> PairedComparison:
     """Teacher ``a`` (one run) against teacher ``b`` or, for ``b == "e2e"``, the mean of the E2E seeds."""
     run_a = results.group(a)[0]
     runs_b = list(results.group(b).values())
@@ -188,9 +146,10 @@ def _equivalence(result: PairedResult, margin: float) -> str:
     return "not resolved at this precision"
 
 
-def claims(plan: StudyPlan) -> list[tuple[str, str, str, str]]:
-    """(claim, A, B, kind) of every row of the verdict. kind: 'greater' (A > B in PSNR), 'greater ssim'
-    (in SSIM), 'teacher' (A > B, single teacher runs) or 'plateau' (A = B within the margin)."""
+def claims(plan) -> list[tuple[str, str, str, str]]:
+    """(claim, A, B, kind) of every row of the verdict of ``plan`` (a ``study.StudyPlan``). kind: 'greater'
+    (A > B in PSNR), 'greater ssim' (in SSIM), 'teacher' (A > B, single teacher runs) or 'plateau' (A = B
+    within the margin)."""
     L = plan.table_teacher
     rows = [
         (f"student (KD, L_t = {L}) > E2E", "KD", "e2e", "greater"),
@@ -230,7 +189,7 @@ def _fmt(x: float, digits: int = 2) -> str:
     return "nan" if x is None or math.isnan(x) else f"{x:.{digits}f}"
 
 
-def _judge(results: StudyResults, a: str, b: str, kind: str) -> tuple[PairedComparison, str]:
+def _judge(results: Results, a: str, b: str, kind: str) -> tuple[PairedComparison, str]:
     """The comparison a claim rests on and its verdict."""
     if kind == "teacher":
         c = compare_teachers(results, a, b)
@@ -243,19 +202,7 @@ def _judge(results: StudyResults, a: str, b: str, kind: str) -> tuple[PairedComp
     return c, c.primary("ssim" if kind == "greater ssim" else "psnr").verdict(claim_sign=+1)
 
 
-#: The interval's verdict on a claim "A > B", worded with its scope (the row's ``scope``): a claim whose
-#: interval lies on the other side of 0 is not reproduced here, which says nothing of the paper's own scale.
-SCOPED_VERDICT = {"holds": "holds at this scale", "refuted": "not reproduced at this scale (opposite sign)"}
-
-
-def scoped_verdict(verdict: str) -> str:
-    for word, scoped in SCOPED_VERDICT.items():
-        if verdict.startswith(word):
-            return scoped + verdict[len(word):]
-    return verdict
-
-
-def scope(results: StudyResults) -> str:
+def scope(results: Results) -> str:
     """The scale every row of the verdict speaks for: steps, images, training split, noise, teacher seed."""
     cfg = next(iter(results.runs.values())).config()
     noise = "noise-free" if cfg.optics.noise == "none" else f"{cfg.optics.noise} noise"
@@ -263,18 +210,19 @@ def scope(results: StudyResults) -> str:
             f"{cfg.data.n_train}, {noise}, one teacher seed")
 
 
-def verdict_rows(results: StudyResults) -> list[dict]:
+def verdict_rows(results: Results) -> list[dict]:
     """One row per claim: the paired differences, the interval's verdict with its scope, the p-value and its
     Holm adjustment over every seed-level test of the table (the single-run teacher rows and the plateau's
-    equivalence test have none), the reading they allow (``prkd.experiments.stats.reading``: an interval that
-    holds 0 is called equivalent only by two one-sided tests within ±``EQUIVALENCE_MARGIN_DB``), and the
+    equivalence test have none), the reading they allow (``prkd.experiments.readings.reading``: an interval
+    that holds 0 is called equivalent only by two one-sided tests within ±``EQUIVALENCE_MARGIN_DB``), and the
     optics' state on both sides."""
-    rows, readings = [], []
+    untested = {"teacher": "single runs, no seed-level test: see verdict",
+                "plateau": "an equivalence test: see verdict"}
+    rows = []
     for claim, a, b, kind in claims(results.plan):
         c, verdict = _judge(results, a, b, kind)
         tested = c.primary("ssim" if kind == "greater ssim" else "psnr")
         p = tested.p_value if kind in ("greater", "greater ssim") else math.nan
-        readings.append((tested, c.equivalence[1] if kind == "greater" else "equivalence not shown", kind))
         o = c.optics
         rows.append({
             "claim": claim, "A": a, "B": b, "seeds": len(c.seeds),
@@ -289,12 +237,8 @@ def verdict_rows(results: StudyResults) -> list[dict]:
                                                f"{_fmt(o['speckle_contrast_end_a'])}",
             "init corr A / B": f"{_fmt(o['init_corr_end_a'], 3)} / {_fmt(o['init_corr_end_b'], 3)}",
             "L_cdp (paper) A / B": f"{_fmt(o['val_cdp_end_a'], 3)} / {_fmt(o['val_cdp_end_b'], 3)}",
+            "_untested": untested.get(kind, ""), "_result": None if kind in untested else tested,
+            "_equivalence": c.equivalence[1] if kind == "greater" else "equivalence not shown",
         })
-    untested = {"teacher": "single runs, no seed-level test: see verdict",
-                "plateau": "an equivalence test: see verdict"}
-    for row, adjusted, (tested, equivalence, kind) in zip(rows, holm([r["p"] for r in rows]), readings):
-        row["p (Holm)"] = adjusted
-        row["reading"] = untested.get(kind) or reading(tested, adjusted, equivalence)
-        for key in ("p", "p (Holm)", "p TOST ±0.25"):
-            row[key] = "" if math.isnan(row[key]) else round(row[key], 4)
+    read_family(rows)
     return rows

@@ -8,7 +8,7 @@ memory in the process and reuses it. Tunables are read when a process starts, so
 environment before Python starts, and they are set where processes are launched, never by prkd itself:
 ``scripts/setup.sh`` exports them (the reproduction, the tests and the papermill kernels they start inherit
 them), ``.ci/run`` runs through it, and the worker processes of a plan get them in their environment
-(``worker_environ``: ``prkd.experiments.executors.ProcessPool``, ``prkd.experiments.dask_runner``). ``python
+(``worker_environ``: ``prkd.execution.executors.ProcessPool``, ``prkd.execution.dask_runner``). ``python
 -m prkd`` only checks (``advice``) and says how to enable them.
 ``PRKD_ALLOCATOR=default`` turns this off; ``benchmarks/bench.py`` measures the gain (``allocator_speedup``).
 

@@ -1,79 +1,25 @@
-"""The budget ladder's files from its finished runs (``prkd.experiments.ladder_verdict``): ``runs.csv``, the
-verdict (``verdict.csv`` / ``verdict.md``), the trend against steps (``trend.csv``, ``ladder_trend.png``), the
-gap within the runs (``within_runs.csv``, ``ladder_within_runs.png``), the top rung's flattening
-(``flatness.csv``), the normalized-L_cdp sweep (``beta_sweep.csv``), ``wall_time.json`` and ``records/``, one
-record per run (``prkd.registry.records``) from which a later sitting reports them again (with the fair
-comparison's scores of the seed-0 single-snapshot runs, ``FAIR_GROUPS``, which notebook 08 needs). Nothing
-here trains; rungs that are not complete yet are left out, so the files can be written as each rung finishes.
+"""The budget ladder's report (``prkd.experiments.ladder.LADDER``): the engine's files
+(``prkd.views.experiment_report``: runs, verdict, flatness, training, the trend, the gap within the runs, the
+normalized-L_cdp sweep, wall_time.json and records/), its verdict.md (the scope, the top rung's flatness, the
+verdict and the trend) and its two figures. Nothing here trains; rungs that are not complete yet are left out,
+so the files can be written as each rung finishes. The ladder's records keep the fair comparison's scores of
+the seed-0 single-snapshot runs (``prkd.experiments.ladder.fair_scores_extra``), which notebook 08 needs.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from pathlib import Path
 
-from prkd.experiments.ladder_verdict import (COMPARISONS, EQUIVALENCE_MARGIN_DB, FLAT_DB, PAPER_STEPS, REFINE,
-                                             LadderResults, beta_rows, flat_gain, flatness_rows, trend_rows,
-                                             verdict_rows, within_run_rows)
-from prkd.data import load_splits
-from prkd.experiments.fair_comparison import FAIR_IMAGES, run_method_scores
-from prkd.learning.rescoring import refined_columns
-from prkd.registry import Registry
-from prkd.registry.records import RunRecord, keep_records
-from prkd.utils import atomic
-from prkd.views.tables import save_figure, to_markdown, write_table
+from prkd.experiments.engine import Results
+from prkd.experiments.ladder import fair_scores_extra
+from prkd.experiments.ladder_tables import COMPARISONS, PAPER_STEPS
+from prkd.learning.rescoring import DEFAULT_REFINE as REFINE
+from prkd.views.experiment_report import READING_RULES, missing_groups, write_report
+from prkd.views.tables import save_figure, to_markdown
 
-__all__ = ["FAIR_GROUPS", "results_dir", "runs_rows", "fig_trend", "fig_within_runs", "verdict_markdown",
+__all__ = ["fig_trend", "fig_within_runs", "verdict_markdown",
            "write_ladder"]
-
-
-#: The runs (of seed 0) that notebook 08's fair comparison may choose (``fair_comparison.ladder_systems``).
-FAIR_GROUPS = ("e2e", "KD", "random", "e2e noisy", "KD noisy", "random noisy")
-
-
-def keep_fair_scores(results: LadderResults) -> None:
-    """Score every seed-0 run of ``FAIR_GROUPS`` that is in the registry for the fair comparison (kept in its
-    folder, and so in its record), while its weights are at hand."""
-    test = None
-    for (_, group, seed), run in results.runs.items():
-        if group in FAIR_GROUPS and seed == 0 and not isinstance(run, RunRecord):
-            test = load_splits(run.config().data).test if test is None else test
-            run_method_scores(run, test, n_images=FAIR_IMAGES)
-
-
-def results_dir(registry: Registry, preset: str) -> Path:
-    """``<root>/figures/ladder`` (``figures/ladder-<preset>`` for another preset, e.g. smoke). Created."""
-    return registry.folder("figures", "ladder" if preset == "ladder" else f"ladder-{preset}")
-
-
-def runs_rows(results: LadderResults) -> list[dict]:
-    """One row per complete run: its rung, group, seed and config, raw and refined test scores, the loss
-    ratio, the flattening and its training time."""
-    rows = []
-    for (steps, group, seed), run in sorted(results.runs.items(), key=lambda kv: kv[0]):
-        cfg, m = run.config(), run.metrics()
-        refined = refined_columns(run)
-        t = cfg.train
-        rows.append({"steps": steps, "n_train": cfg.data.n_train, "group": group, "seed": seed,
-                     "run_id": run.id,
-                     "mode": t.mode, "L": cfg.optics.n_masks, "teacher_seed": t.teacher_seed if t.mode
-                     == "student" else "",
-                     "alpha": t.alpha, "beta": t.beta, "cdp_loss": t.cdp_loss if t.mode == "student" else "",
-                     "noise": cfg.optics.noise, "test_psnr": round(m["test_psnr"], 4),
-                     "test_ssim": round(m["test_ssim"], 4),
-                     "refined_psnr": refined["refined_psnr"], "refined_ssim": refined["refined_ssim"],
-                     "val_psnr": round(m["val_psnr"], 4), "val_gain_last_10pct": round(flat_gain(run), 4),
-                     "kd_ratio_start": _round(m.get("kd_ratio_start")),
-                     "kd_ratio_end": _round(m.get("kd_ratio_end")),
-                     "speckle_contrast_end": _round(m.get("speckle_contrast_end")),
-                     "mask_drift_rad": _round(m.get("mask_drift_rad")),
-                     "train_seconds": round(m["train_seconds"], 1)})
-    return rows
-
-
-def _round(value, digits: int = 4):
-    return "" if value is None else round(value, digits)
 
 
 def fig_trend(rows: list[dict]):
@@ -129,24 +75,15 @@ def _gap_course(within: list[dict]) -> str:
             f"{end['high']:+.2f}] at its end ({change:+.2f} dB).")
 
 
-def _missing_groups(results: LadderResults) -> str:
-    """' Not reported, runs missing: ...' for every planned group of a rung that has not all its seeds."""
-    missing = [f"{group} at {steps} steps ({len(results.seeds(steps, group))} of "
-               f"{len(results.planned(steps, group))} seeds)"
-               for steps in results.rungs
-               for group in dict.fromkeys(i.group for i in results.items if i.steps == steps)
-               if not results.complete(steps, group)]
-    return f" Not reported, runs missing: {'; '.join(missing)}." if missing else ""
-
-
-def verdict_markdown(results: LadderResults, tables: dict[str, list[dict]]) -> str:
+def verdict_markdown(results: Results, tables: dict[str, list[dict]]) -> str:
     """verdict.md: the scope, the top rung's precondition, the verdict table and the trend."""
-    cfg = results.items[0].cfg
-    flat = [r for r in tables["flatness"] if r["steps"] == max(results.rungs) and r["group"] in ("e2e", "KD")]
-    flat_text = ("; ".join(f"{r['group']}: largest gain {r['largest gain (dB)']:+.3f} dB over {r['runs']} "
-                           "runs"
-                           for r in flat) or "the top rung is not complete yet")
-    met = bool(flat) and all(r[f"flat (< {FLAT_DB} dB)"] for r in flat)
+    cfg = results.first_config()
+    top = max(results.rungs)
+    flat = [r for r in tables["flatness"] if r["steps"] == top and r["group"] in ("e2e", "KD")]
+    flat_text = ("; ".join(f"{r['group']}: {r['reading']} (largest gain "
+                           f"{r['largest gain, last 10 % (dB)']:+.3f} dB over {r['runs']} runs)"
+                           for r in flat)
+                 or "the top rung is not complete yet")
     lines = [
         f"# Budget ladder `{results.plan.preset}`",
         "",
@@ -155,54 +92,32 @@ def verdict_markdown(results: LadderResults, tables: dict[str, list[dict]]) -> s
         f"mode alike), the teacher with L_t = {results.plan.teacher_masks}; planned rungs of "
         f"{', '.join(map(str, results.rungs))} Adam steps (the paper: {PAPER_STEPS}). {len(results.runs)} of "
         f"{len(results.items)} planned runs "
-        f"complete.{_missing_groups(results)}",
+        f"complete.{missing_groups(results)}",
         "",
-        f"Precondition at the top rung (validation PSNR gains < {FLAT_DB} dB over the last 10 % of steps): "
-        f"{'met' if met else 'not met'} -- {flat_text}.",
+        f"The top rung's ends ({top} steps): {flat_text}.",
         "",
-        f"Reading: Holm's adjustment over every raw row (and separately every refined row) of the table; "
-        f"'A > B (Holm p < 0.05)' is the only wording that claims a difference; an interval that holds 0 is "
-        f"tested for equivalence within ±{EQUIVALENCE_MARGIN_DB} dB (two one-sided tests) before anything is "
-        f"said to tie. Refined = the output refined by {REFINE[0].upper()} for {REFINE[1]} iterations on its "
-        f"own CDPs, with its own global phase (no oracle).",
+        f"{READING_RULES} Holm's families: every raw row, and every refined row. Refined = the output "
+        f"refined by {REFINE[0].upper()} for {REFINE[1]} iterations on its own CDPs, with its own global "
+        "phase (no oracle).",
         "",
         to_markdown(tables["verdict"], "Verdict, paired over seeds"),
     ]
     if tables["trend"]:
         lines += ["", to_markdown(tables["trend"], f"Trend against log2(steps); the value at {PAPER_STEPS} "
                                                    f"steps is an extrapolation beyond the data")]
-    lines += ["", _gap_course(tables["within"])]
+    lines += ["", _gap_course(tables["within_runs"])]
     return "\n".join(lines) + "\n"
 
 
-def write_ladder(results: LadderResults, folder: Path) -> dict[str, list[dict]]:
-    """Write every file of the module docstring to ``folder``; return the tables."""
+def write_ladder(results: Results, folder: Path) -> dict[str, list[dict]]:
+    """Write the ladder's report and its figures to ``folder``; return the tables."""
     import matplotlib.pyplot as plt
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    tables = {"runs": runs_rows(results), "verdict": verdict_rows(results), "trend": trend_rows(results),
-              "within": within_run_rows(results), "flatness": flatness_rows(results),
-              "beta": beta_rows(results)}
-    for name, key in (("runs", "runs"), ("verdict", "verdict"), ("trend", "trend"), ("within_runs", "within"),
-                      ("flatness", "flatness"), ("beta_sweep", "beta")):
-        if tables[key]:
-            write_table(tables[key], folder, name)
-    atomic.write_text(folder / "verdict.md", verdict_markdown(results, tables))
-    keep_fair_scores(results)
-    # what a later sitting needs to report these runs without retraining them
-    keep_records(results.runs.values(), folder / "records")
-    seconds = [r["train_seconds"] for r in tables["runs"]]
-    by_rung = {str(s): round(sum(r["train_seconds"] for r in tables["runs"] if r["steps"] == s), 1)
-               for s in results.rungs}
-    atomic.write_json(folder / "wall_time.json", {"training_seconds": round(sum(seconds), 1),
-                                                  "by_rung": by_rung,
-                                                  "runs": len(seconds), "mean_run_seconds":
-                                                      round(statistics.fmean(seconds), 1)
-                                                      if seconds else None})
+
+    tables = write_report(results, folder, markdown=verdict_markdown, record_extra=fair_scores_extra)
     for name, fig in (("ladder_trend", fig_trend(tables["verdict"]) if tables["verdict"] else None),
-                      ("ladder_within_runs", fig_within_runs(tables["within"])
-                       if tables["within"] else None)):
+                      ("ladder_within_runs", fig_within_runs(tables["within_runs"])
+                       if tables["within_runs"] else None)):
         if fig is not None:
-            save_figure(fig, folder, name)
+            save_figure(fig, Path(folder), name)
             plt.close(fig)
     return tables

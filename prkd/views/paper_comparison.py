@@ -12,7 +12,7 @@ import torch
 
 from prkd.data import load_splits, to_images
 from prkd.experiments.plans import ABLATIONS, Results, ablation_prefix
-from prkd.experiments.tolerance import compare_folders
+from prkd.checks.tolerance import compare_folders
 from prkd.metrics import psnr, ssim
 from prkd.utils.device import default_device
 from prkd.views.report import PAPER, seeds_ci, table2
@@ -153,11 +153,11 @@ def compare_results(committed: Path, fresh: Path) -> list[str]:
     row, column, both values and the tolerance; empty when they agree.
 
     Float kernels differ between CPU types, so cells are compared within a tolerance taken from their own seed
-    spread (``prkd.experiments.tolerance``; the rule and the measured cross-machine spread are in
+    spread (``prkd.checks.tolerance``; the rule and the measured cross-machine spread are in
     docs/check-results.md), not as text. Times, memory and the device (``MEASURED_ON_THE_MACHINE``) are left
     out. Notes (a verdict or
     a ranking that flipped between numbers within tolerance) are not failures:
-    ``prkd.experiments.tolerance.compare_folders`` returns them too. Raises FileNotFoundError when
+    ``prkd.checks.tolerance.compare_folders`` returns them too. Raises FileNotFoundError when
     ``committed`` holds no table or ``fresh`` lacks one.
     """
     return compare_folders(committed, fresh, MEASURED_ON_THE_MACHINE).failures

@@ -7,7 +7,7 @@ import torch
 
 from prkd.config import make
 from prkd.data import load_splits
-from prkd.experiments.verdict import StudyResults
+from prkd.experiments.engine import Results
 from prkd.learning import diagnostics
 from prkd.physics.system import PRSystem
 from prkd.registry.records import RunRecord
@@ -36,7 +36,7 @@ def _last_quarter_gain(histories: list[list[dict]]) -> tuple[int, float]:
     return quarter, sum(gains) / len(gains)
 
 
-def precondition_rows(results: StudyResults, groups: tuple[str, ...] = PRECONDITION_GROUPS) -> list[dict]:
+def precondition_rows(results: Results, groups: tuple[str, ...] = PRECONDITION_GROUPS) -> list[dict]:
     """Per group, the median over seeds of the mask drift (rad), the speckle contrast at start and end and the
     initialization's correlation at the end, and the mean validation-PSNR gain over the last quarter of
     epochs."""
@@ -57,25 +57,25 @@ def precondition_rows(results: StudyResults, groups: tuple[str, ...] = PRECONDIT
     return rows
 
 
-def median_learned_drift(results: StudyResults) -> tuple[float, int]:
+def median_learned_drift(results: Results) -> tuple[float, int]:
     """The median mask drift (rad) of the study's distinct learned-mask runs, and how many there are."""
     distinct = {r.id: r for r in results.runs.values()}
     learned = [r.metrics()["mask_drift_rad"] for r in distinct.values() if r.config().train.mode != "random"]
     return _median(learned), len(learned)
 
 
-def probe_teachers(results: StudyResults) -> dict[str, str]:
+def probe_teachers(results: Results) -> dict[str, str]:
     """The teachers whose mean CDP ``cdp_probe`` measures, by the mask initialisation of their students."""
     L = results.plan.table_teacher
     return {"uniform": f"teacher L_t={L}", "normal": f"teacher L_t={L} normal"}
 
 
-def cdp_probe(results: StudyResults, init: str, *, images: int = 256,
+def cdp_probe(results: Results, init: str, *, images: int = 256,
               device: torch.device | None = None) -> dict[str, float]:
     """``diagnostics.cdp_target_report`` of the table teacher of ``init`` masks against a fresh E2E student
     with such masks, on the first ``images`` validation images; a teacher kept only as a record answers with
     the report its record kept (``prkd.views.study_records``)."""
-    run = results.runs[probe_teachers(results)[init]]
+    run = results.group(probe_teachers(results)[init])[0]
     if isinstance(run, RunRecord):
         return run.extra["cdp_probe"]
     preset, device = results.plan.preset, device or default_device()
@@ -85,7 +85,7 @@ def cdp_probe(results: StudyResults, init: str, *, images: int = 256,
     return {k: float(v) for k, v in report.items()}
 
 
-def cdp_probe_rows(results: StudyResults, *, images: int = 256,
+def cdp_probe_rows(results: Results, *, images: int = 256,
                    device: torch.device | None = None) -> list[dict]:
     """What the table teacher's mean CDP asks of a fresh E2E student, for each mask initialisation
     (``cdp_probe``)."""

@@ -5,59 +5,45 @@ outlive it. ``keep_study_records`` writes one record per complete run of the reg
 the per-image test scores (the verdict's intervals over images), history, the refined scores (computed now if
 they were not yet), and what the study's report would otherwise read from the weights (``RunRecord.extra``):
 
-* ``mask_drift_no_offset_rad`` (``study_report.drift_without_offset``, a column of ``runs.csv``);
+* ``mask_drift_no_offset_rad`` (``study.drift_without_offset``, a column of ``runs.csv``);
 * for single-snapshot runs of seed 0, ``first_mask_phi0`` / ``first_mask_phi``, the first mask before and
   after training (``study_report.fig_masks``);
 * for the table teachers, ``cdp_probe``: what their mean CDP asks of a fresh student
   (``study_checks.cdp_probe``).
 
-The launches' wall times go beside the records (``prkd.experiments.study.keep_wall_time``). A run that is
-already a record is copied as it is.
+The records are written by the one records step of every experiment
+(``prkd.views.experiment_report.keep_experiment_records``, which puts the launches' wall times beside them);
+a run that is already a record is copied as it is.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from prkd.experiments.study import keep_wall_time
-from prkd.experiments.verdict import StudyResults
-from prkd.learning.rescoring import refined_columns
-from prkd.registry import Registry
-from prkd.registry.records import RunRecord, keep_records, write_record
+from prkd.experiments.engine import Results
+from prkd.experiments.study import drift_without_offset, first_mask
+from prkd.views.experiment_report import keep_experiment_records
 from prkd.views.study_checks import cdp_probe, probe_teachers
-from prkd.views.study_report import drift_without_offset, first_mask
 
-__all__ = ["keep_study_records"]
+__all__ = ["keep_study_records", "study_record_extra"]
 
 
-def _extra(results: StudyResults, run, probes: dict[str, str]) -> dict:
-    """What the report reads from ``run``'s weights, computed now."""
+def study_record_extra(results: Results, run) -> dict:
+    """What the study's report reads from ``run``'s weights, computed now."""
     extra = {"mask_drift_no_offset_rad": drift_without_offset(run)}
     cfg = run.config()
     if cfg.train.seed == 0 and cfg.train.mode != "teacher":
         before, after = first_mask(run)
         extra["first_mask_phi0"] = [[round(float(v), 6) for v in row] for row in before.tolist()]
         extra["first_mask_phi"] = [[round(float(v), 6) for v in row] for row in after.tolist()]
-    for init, name in probes.items():
-        if name in results.runs and results.runs[name].id == run.id:
+    for init, group in probe_teachers(results).items():
+        if 0 in results.group(group) and results.group(group)[0].id == run.id:
             extra["cdp_probe"] = cdp_probe(results, init)
     return extra
 
 
-def keep_study_records(results: StudyResults, folder: Path, registry: Registry | None = None) -> int:
-    """Write a record of every run of ``results`` (complete or partial: ``verdict.collect_study``) to
-    ``folder`` (see the module docstring) and the launches' wall times beside them; return how many runs were
-    written from the registry (not copied records)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    probes = probe_teachers(results)
-    written = 0
-    for run in {r.id: r for r in results.runs.values()}.values():
-        if isinstance(run, RunRecord):
-            keep_records([run], folder)
-            continue
-        refined_columns(run)  # computed once, kept in the run's refined.json, then in its record
-        write_record(run, folder, per_image=True, extra=_extra(results, run, probes))
-        written += 1
-    keep_wall_time(results.plan.preset, registry or results.registry, folder)
-    return written
+def keep_study_records(results: Results, folder: Path) -> int:
+    """Write a record of every run of ``results`` (complete or partial: ``study.collect_study``) to ``folder``
+    (see the module docstring) and the launches' wall times beside them; return how many runs were written
+    from the registry (not copied records)."""
+    return keep_experiment_records(results, folder, study_record_extra)

@@ -1,45 +1,31 @@
 """Figures and files of the study (notebook 07) from its finished runs: curves, mechanism, beta sweep, masks.
 
-``write_study(results, folder)`` writes everything ``docs/results/study/`` holds: ``runs.csv``,
-``verdict.csv`` / ``verdict.md``, ``beta_sweep.csv`` / ``.md``, ``wall_time.json`` and the figures as PNG
-(PDF beside them). Nothing here trains.
+``write_study(results, folder)`` writes everything ``docs/results/study/`` holds: the engine's report
+(``prkd.views.experiment_report``: runs, verdict, flatness, training, the beta sweep, ``wall_time.json`` and
+``records/``), the study's ``verdict.md`` and the figures as PNG (PDF beside them). Nothing here trains.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import statistics
 from pathlib import Path
 
-import torch
+from prkd.experiments.engine import Results
+from prkd.experiments.stats import EQUIVALENCE_MARGIN_DB
+from prkd.experiments.study import first_mask, teacher_group
+from prkd.experiments.study_claims import compare, scope
+from prkd.views.experiment_report import READING_RULES, write_report
+from prkd.views.tables import save_figure, to_markdown
 
-from prkd.utils import atomic
-from prkd.utils.device import default_device
-from prkd.registry import Registry
-from prkd.views.tables import save_figure, to_markdown, write_table
-from prkd.experiments.study import wall_time
-from prkd.experiments.study_sweep import beta_sweep_rows
-from prkd.experiments.verdict import EQUIVALENCE_MARGIN_DB, StudyResults, compare, scope, verdict_rows
-from prkd.registry import Run
-from prkd.registry.records import RunRecord
-from prkd.learning.rescoring import refined_columns
-
-__all__ = ["CURVE_GROUPS", "results_dir", "fig_curves", "fig_mechanism", "fig_beta_sweep",
-           "fig_teachers", "fig_masks", "first_mask", "drift_without_offset",
-           "runs_rows", "write_study"]
+__all__ = ["CURVE_GROUPS", "fig_curves", "fig_mechanism", "fig_beta_sweep", "fig_teachers", "fig_masks",
+           "write_study"]
 
 #: The groups whose training curves the study shows (mean over seeds).
 CURVE_GROUPS = ("e2e", "random", "KD", "L_cdp only", "L_feat only", "e2e normal", "KD normal")
 
 
-def results_dir(registry: Registry, preset: str) -> Path:
-    """Where notebook 07 writes the study's files: ``<root>/figures/study`` (``figures/study-<preset>`` for
-    another preset, e.g. smoke, so it never mixes with that preset's reproduction). Created."""
-    return registry.folder("figures", "study" if preset == "study" else f"study-{preset}")
-
-
-def _mean_history(results: StudyResults, group: str, column: str) -> tuple[list[int], list[float]]:
+def _mean_history(results: Results, group: str, column: str) -> tuple[list[int], list[float]]:
     """Per-epoch mean over the group's seeds of one history column (epochs where every seed has it), from
     epoch 0 (before training: ``metrics.json``'s ``<column>_start``; a drift of 0) where the runs record
     it."""
@@ -54,7 +40,7 @@ def _mean_history(results: StudyResults, group: str, column: str) -> tuple[list[
     return epochs, means
 
 
-def _plot_groups(ax, results: StudyResults, groups, column: str) -> None:
+def _plot_groups(ax, results: Results, groups, column: str) -> None:
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -66,7 +52,7 @@ def _plot_groups(ax, results: StudyResults, groups, column: str) -> None:
             ax.plot(epochs, means, marker=".", label=f"{group} ({len(results.group(group))})")
 
 
-def fig_curves(results: StudyResults):
+def fig_curves(results: Results):
     """Validation PSNR per epoch (mean over seeds): has training flattened?"""
     import matplotlib.pyplot as plt
 
@@ -80,7 +66,7 @@ def fig_curves(results: StudyResults):
     return fig
 
 
-def fig_mechanism(results: StudyResults):
+def fig_mechanism(results: Results):
     """Mask drift, speckle contrast, init correlation and L_cdp against the teacher, per epoch."""
     import matplotlib.pyplot as plt
 
@@ -119,7 +105,7 @@ def fig_beta_sweep(rows: list[dict]):
     return fig
 
 
-def fig_teachers(results: StudyResults):
+def fig_teachers(results: Results):
     """Left: test PSNR of the teachers (seed 0) and of their students (mean over seeds) against L_t, the E2E
     seeds as a band (Figs. 2 and 3). Right: each student minus E2E, paired over seeds, with its 95 %
     interval."""
@@ -128,7 +114,7 @@ def fig_teachers(results: StudyResults):
     plan = results.plan
     masks = sorted(set(plan.teacher_masks) | {1, plan.table_teacher})
     teachers = [statistics.fmean(r.metrics()["test_psnr"]
-                                 for r in results.group(results.teacher_group(L)).values())
+                                 for r in results.group(teacher_group(L)).values())
                 for L in masks]
     students = sorted(set(plan.student_masks) | {plan.table_teacher})
     groups = ["KD" if L == plan.table_teacher else f"KD L_t={L}" for L in students]
@@ -155,7 +141,7 @@ def fig_teachers(results: StudyResults):
     return fig
 
 
-def fig_masks(results: StudyResults, groups: tuple[str, ...] = ("e2e", "KD", "e2e normal", "KD normal")):
+def fig_masks(results: Results, groups: tuple[str, ...] = ("e2e", "KD", "e2e normal", "KD normal")):
     """Seed 0's mask phase before and after training (wrapped to [0, 2π)) for each group
     (``learned_optics.show_masks``)."""
     from prkd.views.learned_optics import show_masks
@@ -165,8 +151,8 @@ def fig_masks(results: StudyResults, groups: tuple[str, ...] = ("e2e", "KD", "e2
                       [f"{g}, seed 0" for g in groups])
 
 
-def _verdict_markdown(results: StudyResults, rows: list[dict], wall: dict) -> str:
-    plan = results.plan
+def _verdict_markdown(results: Results, tables: dict[str, list[dict]]) -> str:
+    plan, wall = results.plan, tables["_wall"]
     m = EQUIVALENCE_MARGIN_DB
     head = (f"Study `{plan.preset}`: {len({r.id for r in results.runs.values()})} runs; "
             f"{len(plan.core_seeds)} paired seeds for E2E, random, KD and its ablations, "
@@ -177,75 +163,26 @@ def _verdict_markdown(results: StudyResults, rows: list[dict], wall: dict) -> st
         "claimed side of 0 = holds at this scale, on the other side = not reproduced at this scale,",
         "containing 0 = not resolved; the single-seed teachers borrow the spread of the E2E seeds (column",
         f"'interval'); a plateau holds when the 90 % interval lies within ±{m} dB (two one-sided tests).",
-        "Reading: Holm's adjustment over every seed-level test of the table (not the single-run teachers,",
-        "not the plateau); 'A > B (Holm p < 0.05)' is the only wording that claims a difference after",
-        "correction; an interval that holds 0 is called equivalent only when two one-sided tests put it",
-        f"within ±{m} dB. 'ΔPSNR over images' is the BCa bootstrap over the test images (seed-averaged",
+        READING_RULES, "Holm's family: every seed-level test of the table (not the single-run teachers, not",
+        "the plateau). 'ΔPSNR over images' is the BCa bootstrap over the test images (seed-averaged",
         "differences), test-set sampling only."])
-    return to_markdown(rows, "Verdict") + "\n" + head + "\n\n" + read + "\n"
+    return to_markdown(tables["verdict"], "Verdict") + "\n" + head + "\n\n" + read + "\n"
 
 
-def write_study(results: StudyResults, folder: Path) -> dict[str, list[dict]]:
-    """Write the study's tables, figures and wall time to ``folder``; return the tables."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    tables = {"runs": runs_rows(results), "verdict": verdict_rows(results),
-              "beta_sweep": beta_sweep_rows(results)}
-    write_table(tables["runs"], folder, "runs")
-    write_table(tables["beta_sweep"], folder, "beta_sweep", title="β sweep against E2E (paired over seeds)")
-    wall = wall_time(results.plan.preset, results.registry, results.records)
-    write_table(tables["verdict"], folder, "verdict")
-    atomic.write_text(folder / "verdict.md", _verdict_markdown(results, tables["verdict"], wall))
-    atomic.write_json(folder / "wall_time.json", wall)
+def write_study(results: Results, folder: Path) -> dict[str, list[dict]]:
+    """Write the study's report (``experiment_report.write_report``: its records with what the report reads
+    of the weights, ``prkd.views.study_records``) and figures to ``folder``; return the tables."""
     import matplotlib.pyplot as plt
+
+    from prkd.experiments.engine import launches
+    from prkd.views.study_records import study_record_extra
+
+    wall = launches(results.spec, results.preset, results.registry, results.records)
+    tables = write_report(results, folder, record_extra=study_record_extra,
+                          markdown=lambda r, t: _verdict_markdown(r, t | {"_wall": wall}))
     for name, fig in (("study_curves", fig_curves(results)), ("study_mechanism", fig_mechanism(results)),
                       ("study_beta_sweep", fig_beta_sweep(tables["beta_sweep"])),
                       ("study_teachers", fig_teachers(results)), ("study_masks", fig_masks(results))):
-        save_figure(fig, folder, name)
+        save_figure(fig, Path(folder), name)
         plt.close(fig)
     return tables
-
-
-def first_mask(run: Run) -> tuple[torch.Tensor, torch.Tensor]:
-    """(phi before, phi after training) of the run's first mask: from its weights, or as its record kept them
-    (``prkd.views.study_records``)."""
-    if isinstance(run, RunRecord):
-        return torch.tensor(run.extra["first_mask_phi0"]), torch.tensor(run.extra["first_mask_phi"])
-    sensing = run.load_system(default_device()).sensing
-    return sensing.phi0[0].cpu(), sensing.phi.detach()[0].cpu()
-
-
-def drift_without_offset(run: Run) -> float:
-    """The run's final mask drift once each mask's common phase offset (invisible to the CDPs) is removed:
-    from its weights, or as its record kept it."""
-    if isinstance(run, RunRecord):
-        return run.extra["mask_drift_no_offset_rad"]
-    return float(run.load_system(default_device()).sensing.drift_rad(remove_offset=True))
-
-
-def runs_rows(results: StudyResults) -> list[dict]:
-    """One row per distinct run of the study (``runs.csv``); ``mask_drift_no_offset_rad`` loads each model.
-    The ``group`` column (the name without its seed) gives check-results each group's seed spread as the
-    tolerance of its single runs (``prkd.experiments.tolerance``)."""
-    rows, seen = [], set()
-    for name, run in results.runs.items():
-        if run.id in seen:
-            continue
-        seen.add(run.id)
-        cfg, m = run.config(), run.metrics()
-        t = cfg.train
-        rows.append({"name": name, "group": re.sub(r" s\d+$", "", name), "mode": t.mode, "seed": t.seed,
-                     "L_t": cfg.optics.n_masks if t.mode == "teacher"
-                     else (t.teacher_masks if t.mode == "student" else ""),
-                     "alpha": t.alpha, "beta": t.beta, "sigma": round(cfg.sigma, 6),
-                     "mask_init": cfg.optics.mask_init,
-                     "cdp_loss": t.cdp_loss if t.mode == "student" else "", "epochs": t.epochs,
-                     "test_psnr": round(m["test_psnr"], 3), "test_ssim": round(m["test_ssim"], 4),
-                     **refined_columns(run), "mask_drift_rad": round(m["mask_drift_rad"], 4),
-                     "mask_drift_no_offset_rad": round(drift_without_offset(run), 4),
-                     "speckle_contrast_start": round(m["speckle_contrast_start"], 4),
-                     "speckle_contrast_end": round(m["speckle_contrast_end"], 4),
-                     "init_corr_end": round(m["init_corr_end"], 4),
-                     "wall_seconds": round(m["train_seconds"], 1),
-                     "run_id": run.id})
-    return rows

@@ -4,7 +4,7 @@ byte-stable (no timestamps), and the ``mean ± half-width`` cell format.
 The JSON file of a table holds its numbers as numbers, unrounded: a ``mean ± half`` cell (an
 :class:`Interval`) as ``{"mean": ..., "half": ...}``, a float as a float (NaN as null), text as text, and a
 text of single-seed numbers (a :class:`SeedSpread`) as ``{"text": ..., "seed_sd": ...}``.
-``check-results`` compares those (``prkd.experiments.tolerance``), so a change in how a table is formatted
+``check-results`` compares those (``prkd.checks.tolerance``), so a change in how a table is formatted
 cannot change its verdict."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 import math
 from pathlib import Path
 
-from prkd.experiments.cell_tolerance import SeedSpread
+from prkd.checks.cell_tolerance import SeedSpread
 from prkd.utils import atomic
 
 __all__ = ["Interval", "SeedSpread", "format_ci", "json_cell", "save_figure", "to_markdown", "write_table"]
