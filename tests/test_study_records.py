@@ -114,8 +114,8 @@ def test_a_preset_plan_leaves_out_the_committed_records(weights_read, registry, 
     folder = tmp_path / "records"
     study_records.keep_study_records(results, folder)
     before = set(reproduce.preset_plan("smoke").tasks)
-    from prkd.experiments import catalog
-    monkeypatch.setattr(catalog, "committed_records", lambda experiment, preset, committed:
+    from prkd.experiments import spec
+    monkeypatch.setattr(spec, "committed_records", lambda experiment, preset, committed:
                         folder if (experiment, preset) == ("study", "smoke") else None)
     graph = reproduce.preset_plan("smoke")
     recorded = {r.id for r in results.runs.values()}

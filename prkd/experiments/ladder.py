@@ -85,10 +85,6 @@ LADDER_PLANS: dict[str, LadderPlan] = {
 }
 
 
-def _plan(preset: str) -> LadderPlan:
-    return plan_of(LADDER_PLANS, preset, "the ladder")
-
-
 def _budget(plan: LadderPlan, rung: Rung) -> dict:
     overrides = {"epochs": rung.epochs}
     if rung.steps_per_epoch is not None:
@@ -145,7 +141,7 @@ def _extras(plan: LadderPlan, rung: Rung) -> list[tuple]:
 def ladder_runs(preset: str) -> list[PlannedRun]:
     """Every run of the preset's ladder in training order: rung by rung (cheapest first), within a rung E2E
     and random seed by seed, then each teacher followed by its KD students, then the rung's extras."""
-    plan = _plan(preset)
+    plan = plan_of(LADDER_PLANS, preset, "the ladder")
     out = []
     for rung in sorted(plan.rungs, key=lambda r: r.epochs):
         for group, seed, cfg in _core(plan, rung, rung.seeds, {}, "") + _extras(plan, rung):

@@ -80,10 +80,6 @@ PLANS: dict[str, Plan] = {
 }
 
 
-def _plan(preset: str) -> Plan:
-    return plan_of(PLANS, preset)
-
-
 def student_config(plan: Plan, L_t: int, seed: int, alpha: float = STUDENT_ALPHA, beta: float = STUDENT_BETA
                    ) -> Config:
     """A single-snapshot student of the seed-0 teacher with L_t snapshots; (1, 0) gives the E2E baseline."""
@@ -96,7 +92,7 @@ def student_config(plan: Plan, L_t: int, seed: int, alpha: float = STUDENT_ALPHA
 def experiment_configs(preset: str) -> dict[str, Config]:
     """Every run of the reproduction, by name, in training order (teachers first, then baselines,
     students)."""
-    plan = _plan(preset)
+    plan = plan_of(PLANS, preset)
     out: dict[str, Config] = {}
     for L in sorted(set(plan.teacher_masks) | {plan.table_teacher}):
         out[f"teacher L_t={L}"] = make(plan.preset, mode="teacher", n_masks=L, seed=0)
@@ -187,7 +183,7 @@ def collect(preset: str, *, registry: Registry) -> Results:
     Raises:
         RunNotFoundError: some are missing or unfinished (named, with how to produce them).
     """
-    plan, collected = _plan(preset), collect_spec(REPRODUCTION, preset, registry=registry)
+    plan, collected = plan_of(PLANS, preset), collect_spec(REPRODUCTION, preset, registry=registry)
     runs, missing = {}, []
     for (name, cfg), item in zip(experiment_configs(preset).items(), collected.items):
         run = collected.runs.get((item.steps, item.group, item.seed))

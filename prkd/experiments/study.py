@@ -75,10 +75,6 @@ STUDY_PLANS: dict[str, StudyPlan] = {
 
 
 
-def _plan(preset: str) -> StudyPlan:
-    return plan_of(STUDY_PLANS, preset, "the study")
-
-
 def teacher_group(L: int) -> str:
     """The group of the teacher with L snapshots; L = 1 is the E2E baseline (the same objective)."""
     return "e2e" if L == 1 else f"teacher L_t={L}"
@@ -95,7 +91,7 @@ def _student(plan: StudyPlan, seed: int, alpha: float, beta: float, *, L_t: int 
 def study_configs(preset: str) -> dict[str, Config]:
     """Every run of the study by name ``"<group> s<seed>"`` (teachers: ``"teacher L_t=<L>[ normal]"``), in
     order."""
-    plan = _plan(preset)
+    plan = plan_of(STUDY_PLANS, preset, "the study")
     a, b = STUDENT_ALPHA, STUDENT_BETA
     out: dict[str, Config] = {}
     for L in sorted(set(plan.teacher_masks) | {plan.table_teacher}, reverse=True):
@@ -194,7 +190,7 @@ def train_study(preset: str, *, registry: Registry, executor=None, log: Callable
                 progress: bool = True, records: Path | None = None) -> dict:
     """Train the study (``engine.train``: default executor a pool of two one-thread processes) except the runs
     kept in ``records``; returns ``wall_time``. RunFailedError names the runs that failed or were skipped."""
-    _plan(preset)
+    plan_of(STUDY_PLANS, preset, "the study")
     engine.train(STUDY, preset, registry=registry, executor=executor, records=records, log=log,
                  progress=progress)
     return wall_time(preset, registry, records)
