@@ -1,6 +1,7 @@
 """Time one learned-mask training step (a teacher with L masks) at any shape.
 
     python benchmarks/step_time.py --L 15 --size 96 --batch 32
+    python benchmarks/step_time.py --L 9 --size 96 --batch 64 --depth 5 --backward truncated
     PRKD_ALLOCATOR=default python benchmarks/step_time.py --L 15 --size 96 --batch 32   # glibc defaults
 
 Prints the median step time and the allocator settings it ran with: prkd's glibc settings
@@ -44,6 +45,7 @@ def _parse_args() -> argparse.Namespace:
     parser.add_argument("--L", type=int, default=15)
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--depth", type=int, default=4, help="U-Net depth (the quick preset's: 4), width 16")
     parser.add_argument("--backward", choices=["plain", "recompute", "truncated"], default="plain")
     parser.add_argument("--steps", type=int, default=3)
     return parser.parse_args()
@@ -51,7 +53,7 @@ def _parse_args() -> argparse.Namespace:
 
 def _median_step_ms(args: argparse.Namespace) -> float:
     cfg = prkd.make("quick", mode="teacher", n_masks=args.L, image_size=args.size, batch_size=args.batch,
-                    backward=args.backward)
+                    backward=args.backward, unet_depth=args.depth)
     device = prkd.default_device()
     system = prkd.PRSystem(cfg).to(device)
     optimizer = build_optimizer(system, cfg.train)  # the optimiser training builds
@@ -76,8 +78,8 @@ def main() -> int:
         return subprocess.run([sys.executable, os.path.abspath(__file__), *sys.argv[1:]],
                               env=wanted).returncode
     allocator = os.environ.get("GLIBC_TUNABLES", "glibc defaults")
-    print(f"L = {args.L}, {args.size}x{args.size}, batch {args.batch}, backward {args.backward}, "
-          f"allocator {allocator!r}: {_median_step_ms(args):.0f} ms per step")
+    print(f"L = {args.L}, {args.size}x{args.size}, batch {args.batch}, U-Net depth {args.depth}, backward "
+          f"{args.backward}, allocator {allocator!r}: {_median_step_ms(args):.0f} ms per step")
     return 0
 
 

@@ -8,11 +8,13 @@ module, by job:
   intervals, Holm, equivalence, trends), ``catalog`` (a preset's plan, ``docs/results/<experiment>``, how new
   experiments train teachers);
 * the experiments as specs: ``study`` (notebook 07; its claims ``study_claims``, its beta sweeps
-  ``study_sweep``), ``ladder`` (notebook 09; its own tables ``ladder_tables``), ``unrolled`` (notebook 10);
+  ``study_sweep``), ``ladder`` (notebook 09; its own tables ``ladder_tables``), ``unrolled`` (notebook 10),
+  ``resolution`` (96×96, own teachers, doubled budgets; not trained yet);
 * the reproduction: ``plans`` (Sec. 4 as a spec, ``REPRODUCTION``: Figs. 2-4, Tables 1-2, ``run_all``,
   ``collect``);
 * notebook 08: ``classical_sweep`` (the classical solvers against L), ``fair_comparison`` (learned against
-  classical on the same CDPs), ``noise_level`` (which photon count the ladder's noisy rung uses, and why);
+  classical on the same CDPs), ``noise_level`` (which photon count the ladder's noisy rung uses, and why).
+
 Where the runs train (a plan as a graph of runs, its order, the executors) is ``prkd.execution``;
 check-results lives apart, in ``prkd.checks``. ``from prkd import experiments`` gives the reproduction's plans
 (``experiments.run_all``, ``experiments.PLANS``).

@@ -29,9 +29,8 @@ from prkd.registry import Registry, Run, run_id_for
 from prkd.registry.records import read_records
 from prkd.utils import atomic
 
-__all__ = ["Results", "plan_run_id", "run_of", "collect", "train", "train_in_order", "score", "launches",
-           "keep_launches",
-           "recorded_launch", "KEPT_LAUNCHES"]
+__all__ = ["Results", "plan_run_id", "run_of", "kept_records", "collect", "train", "train_in_order", "score",
+           "launches", "keep_launches", "recorded_launch", "KEPT_LAUNCHES"]
 
 #: The launches' wall times kept beside the records (the registry's ``wall.json`` does not outlive a sitting).
 KEPT_LAUNCHES = "_launches.json"
@@ -97,12 +96,21 @@ def score(run, scoring: str = "raw") -> float:
     return refined_columns(run)["refined_psnr"] if scoring == "refined" else run.metrics()["test_psnr"]
 
 
+def kept_records(spec: ExperimentSpec, preset: str, records: Path | None) -> dict:
+    """The records a spec's runs are read from instead of trained: those in ``records`` and the committed
+    records of the specs it reuses (``ExperimentSpec.reuses``), by run id; ``records`` wins."""
+    kept = {}
+    for other in spec.reuses:
+        kept |= read_records(other.committed_records(preset))
+    return kept | read_records(records)
+
+
 def collect(spec: ExperimentSpec, preset: str, *, registry: Registry, records: Path | None = None,
             **options) -> Results:
     """The spec's runs (``spec.runs(preset, **options)``) kept as a record in ``records``, or else complete in
     the registry; the rest are left out (a report says which groups are incomplete)."""
     items = spec.runs(preset, **options)
-    kept, runs = read_records(records), {}
+    kept, runs = kept_records(spec, preset, records), {}
     for item in items:
         run = run_of(item.cfg, registry)
         if run.id in kept or run.is_complete:
@@ -119,7 +127,7 @@ def train(spec: ExperimentSpec, preset: str, *, registry: Registry, executor=Non
     worker processes, or this process); add this launch's wall time to ``wall.json``. Returns the complete
     runs by name. A run that fails is reported and its dependants skipped (the rest goes on);
     RunFailedError names them all at the end (launch again to resume)."""
-    kept = read_records(records)
+    kept = kept_records(spec, preset, records)
     runs = [r for r in spec.runs(preset, **options) if (max_steps is None or r.steps <= max_steps)
             and plan_run_id(r.cfg) not in kept]
     if not runs:  # every run is a record: nothing to train, no launch to time

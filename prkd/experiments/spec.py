@@ -55,7 +55,8 @@ def planned_runs(configs: Mapping[str, Config]) -> list[PlannedRun]:
 
 @dataclass(frozen=True)
 class Comparison:
-    """A − B paired over seeds at ``steps`` (None: the experiment's only budget).
+    """A − B paired over seeds at ``steps`` (None: the experiment's top budget), B at ``steps_b`` where it
+    differs (a doubled budget against the budget it doubles).
 
     ``keys`` are the leading columns of its verdict row (e.g. the rung and the scoring); ``family`` the Holm
     family it is adjusted in; ``a_seed`` maps B's seed to the seed of A it is paired with (a teacher's, whose
@@ -67,6 +68,7 @@ class Comparison:
     scoring_a: str = "raw"
     scoring_b: str | None = None
     steps: int | None = None
+    steps_b: int | None = None
     family: str = "raw"
     keys: tuple[tuple[str, Any], ...] = ()
     a_seed: Callable[[int], int] | None = field(default=None, compare=False)
@@ -88,7 +90,8 @@ class ExperimentSpec:
     (train in the listed order) or ``"critical path"`` (``prkd.execution.schedule``); ``default_processes``
     the local worker processes (one thread each) it trains on when no executor is given (None: in this
     process); ``run_columns(run)``
-    adds the experiment's own columns to its runs table."""
+    adds the experiment's own columns to its runs table; ``reuses`` names the specs whose committed records
+    hold runs it shares (the same configs, so the same run ids): they are read, not trained again."""
 
     name: str
     title: str
@@ -101,6 +104,7 @@ class ExperimentSpec:
     default_processes: int | None = None
     verdict: Callable[[Any], list[dict]] | None = None
     run_columns: Callable[[Any], dict] | None = None
+    reuses: tuple[Any, ...] = ()
 
     def plan(self, preset: str):
         """The preset's plan, or a ``ConfigError`` naming the field and the presets allowed."""

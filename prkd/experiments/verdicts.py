@@ -25,14 +25,14 @@ __all__ = ["seed_pairs", "paired_scores", "paired_columns", "read_family", "verd
 
 def seed_pairs(results: Results, c: Comparison) -> list[tuple[int, int]]:
     """(seed of B, seed of A) of every pair of complete runs the comparison has at its budget."""
-    ga, gb = results.group(c.a, c.steps), results.group(c.b, c.steps)
+    ga, gb = results.group(c.a, c.steps), results.group(c.b, c.steps_b or c.steps)
     partner = c.a_seed or (lambda seed: seed)
     return [(s, partner(s)) for s in sorted(gb) if partner(s) in ga]
 
 
 def paired_scores(results: Results, c: Comparison) -> tuple[list[int], list[float], list[float]]:
     """B's seeds and the paired scores of A and B, each side under its own scoring."""
-    ga, gb = results.group(c.a, c.steps), results.group(c.b, c.steps)
+    ga, gb = results.group(c.a, c.steps), results.group(c.b, c.steps_b or c.steps)
     pairs, (scoring_a, scoring_b) = seed_pairs(results, c), c.scorings
     return ([s for s, _ in pairs], [score(ga[t], scoring_a) for _, t in pairs],
             [score(gb[s], scoring_b) for s, _ in pairs])
