@@ -74,6 +74,14 @@ class Results:
     def groups(self) -> list[str]:
         return list(dict.fromkeys(i.group for i in self.items))
 
+    def members(self):
+        """(steps, group, its complete runs) of every budget and group with any, budgets in order."""
+        for steps in self.rungs:
+            for group in self.groups():
+                runs = list(self.group(group, steps).values())
+                if runs:
+                    yield steps, group, runs
+
     def first_config(self):
         return self.items[0].cfg
 

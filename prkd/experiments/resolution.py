@@ -139,21 +139,17 @@ def mechanism_rows(results) -> list[dict]:
     """Per size, budget and group: the median over its runs of the mask drift, the speckle contrast of the CDP
     at start and end, the initialization's correlation with the truth and L_cdp against the teacher."""
     rows = []
-    for steps in results.rungs:
-        for group in results.groups():
-            metrics = [run.metrics() for run in results.group(group, steps).values()]
-            if not metrics:
-                continue
+    for steps, group, runs in results.members():
+        metrics = [run.metrics() for run in runs]
 
-            def median(key: str):
-                values = [m[key] for m in metrics if m.get(key) is not None]
-                return round(statistics.median(values), 4) if values else ""
-            cfg = next(iter(results.group(group, steps).values())).config()
-            rows.append({"size": cfg.data.image_size, "steps": steps, "group": group, "runs": len(metrics),
-                         "mask drift (rad)": median("mask_drift_rad"),
-                         "speckle contrast start": median("speckle_contrast_start"),
-                         "speckle contrast end": median("speckle_contrast_end"),
-                         "init corr end": median("init_corr_end"), "L_cdp end": median("val_cdp_end")})
+        def median(key: str):
+            values = [m[key] for m in metrics if m.get(key) is not None]
+            return round(statistics.median(values), 4) if values else ""
+        rows.append({"size": runs[0].config().data.image_size, "steps": steps, "group": group,
+                     "runs": len(metrics), "mask drift (rad)": median("mask_drift_rad"),
+                     "speckle contrast start": median("speckle_contrast_start"),
+                     "speckle contrast end": median("speckle_contrast_end"),
+                     "init corr end": median("init_corr_end"), "L_cdp end": median("val_cdp_end")})
     return rows
 
 

@@ -115,20 +115,17 @@ def flatness_rows(results: Results, groups: tuple[str, ...] | None = None) -> li
     and largest) and over their last quarter, the change a doubled budget made where there is one, and the
     reading (``readings.flatness_reading``): flat under its schedule is not converged."""
     rows = []
-    for steps in results.rungs:
-        for group in groups or results.groups():
-            members = list(results.group(group, steps).values())
-            if not members or not results.complete(steps, group):
-                continue
-            tail, quarter = [flat_gain(r) for r in members], [flat_gain(r, 0.25) for r in members]
-            doubling = _doubling(results, steps, group)
-            rows.append({"steps": steps, "group": group, "runs": len(members),
-                         "mean gain, last 10 % (dB)": round(statistics.fmean(tail), 3),
-                         "largest gain, last 10 % (dB)": round(max(tail), 3),
-                         "mean gain, last quarter (dB)": round(statistics.fmean(quarter), 3),
-                         "end moved by a doubled budget (dB)":
-                             "" if doubling is None else round(doubling[0], 3),
-                         "reading": flatness_reading(max(tail), None if doubling is None else doubling[1])})
+    for steps, group, members in results.members():
+        if (groups and group not in groups) or not results.complete(steps, group):
+            continue
+        tail, quarter = [flat_gain(r) for r in members], [flat_gain(r, 0.25) for r in members]
+        doubling = _doubling(results, steps, group)
+        rows.append({"steps": steps, "group": group, "runs": len(members),
+                     "mean gain, last 10 % (dB)": round(statistics.fmean(tail), 3),
+                     "largest gain, last 10 % (dB)": round(max(tail), 3),
+                     "mean gain, last quarter (dB)": round(statistics.fmean(quarter), 3),
+                     "end moved by a doubled budget (dB)": "" if doubling is None else round(doubling[0], 3),
+                     "reading": flatness_reading(max(tail), None if doubling is None else doubling[1])})
     return rows
 
 

@@ -95,19 +95,14 @@ def training_rows(results: Results) -> list[dict]:
     per run), ms per step and peak memory, and the device they name; the launches' wall time is longer by what
     ran between runs."""
     rows = []
-    for steps in results.rungs:
-        for group in results.groups():
-            ms = [run.metrics() for run in results.group(group, steps).values()]
-            if not ms:
-                continue
-            seconds = sum(m["train_seconds"] for m in ms)
-            rows.append({"steps": steps, "group": group, "runs": len(ms),
-                         "training seconds": round(seconds, 1),
-                         "seconds per run": round(seconds / len(ms), 1),
-                         "ms per step": round(1000 * seconds / len(ms) / steps, 1),
-                         "peak memory (MB)":
-                             round(statistics.fmean(m.get("peak_memory_mb", 0.0) for m in ms), 1),
-                         "device": ms[0].get("device", "")})
+    for steps, group, runs in results.members():
+        ms = [run.metrics() for run in runs]
+        seconds = sum(m["train_seconds"] for m in ms)
+        rows.append({"steps": steps, "group": group, "runs": len(ms), "training seconds": round(seconds, 1),
+                     "seconds per run": round(seconds / len(ms), 1),
+                     "ms per step": round(1000 * seconds / len(ms) / steps, 1),
+                     "peak memory (MB)": round(statistics.fmean(m.get("peak_memory_mb", 0.0) for m in ms), 1),
+                     "device": ms[0].get("device", "")})
     distinct = {run.id: run.metrics()["train_seconds"] for run in results.runs.values()}
     total = sum(distinct.values())
     rows.append({"steps": "", "group": "all", "runs": len(distinct), "training seconds": round(total, 1),
