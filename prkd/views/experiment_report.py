@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import re
 import statistics
 from pathlib import Path
 from typing import Callable
@@ -181,7 +180,3 @@ def write_report(results: Results, folder: Path, *,
         "training seconds"], "runs": tables["training"][-1]["runs"]})
     return tables
 
-
-def group_of(name: str) -> str:
-    """A plan's run name without its seed (and budget): ``"KD s3 @512"`` -> ``"KD"``."""
-    return re.sub(r" s\d+( @\d+)?$", "", name)

@@ -11,7 +11,7 @@ import math
 import statistics
 from pathlib import Path
 
-from prkd.experiments.engine import Results
+from prkd.experiments.engine import Results, launches
 from prkd.experiments.stats import EQUIVALENCE_MARGIN_DB
 from prkd.experiments.study import first_mask, teacher_group
 from prkd.experiments.study_claims import compare, scope
@@ -152,7 +152,8 @@ def fig_masks(results: Results, groups: tuple[str, ...] = ("e2e", "KD", "e2e nor
 
 
 def _verdict_markdown(results: Results, tables: dict[str, list[dict]]) -> str:
-    plan, wall = results.plan, tables["_wall"]
+    plan = results.plan
+    wall = launches(results.spec, results.preset, results.registry, results.records)
     m = EQUIVALENCE_MARGIN_DB
     head = (f"Study `{plan.preset}`: {len({r.id for r in results.runs.values()})} runs; "
             f"{len(plan.core_seeds)} paired seeds for E2E, random, KD and its ablations, "
@@ -174,12 +175,9 @@ def write_study(results: Results, folder: Path) -> dict[str, list[dict]]:
     of the weights, ``prkd.views.study_records``) and figures to ``folder``; return the tables."""
     import matplotlib.pyplot as plt
 
-    from prkd.experiments.engine import launches
     from prkd.views.study_records import study_record_extra
 
-    wall = launches(results.spec, results.preset, results.registry, results.records)
-    tables = write_report(results, folder, record_extra=study_record_extra,
-                          markdown=lambda r, t: _verdict_markdown(r, t | {"_wall": wall}))
+    tables = write_report(results, folder, record_extra=study_record_extra, markdown=_verdict_markdown)
     for name, fig in (("study_curves", fig_curves(results)), ("study_mechanism", fig_mechanism(results)),
                       ("study_beta_sweep", fig_beta_sweep(tables["beta_sweep"])),
                       ("study_teachers", fig_teachers(results)), ("study_masks", fig_masks(results))):
