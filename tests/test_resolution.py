@@ -80,3 +80,23 @@ def test_the_comparisons_pair_doublings_and_the_seed_0_teacher():
     assert by[(16, "KD − E2E")]["ΔPSNR (dB)"] == pytest.approx(2.0)
     assert {r["reading"].split(" (")[0] for r in rows} <= {"A > B", "A < B", "not resolved at this precision",
                                                           "not resolved", "equivalent within ±0.25"}
+
+
+def test_a_doubled_budget_that_moved_no_group_is_converged_and_one_that_did_is_only_flat():
+    from prkd.experiments.spec import PlannedRun
+    from prkd.experiments.verdicts import flatness_rows
+
+    def run(psnr: float):
+        return types.SimpleNamespace(id=str(psnr), metrics=lambda: {"test_psnr": psnr},
+                                     history=lambda: [{"val_psnr": 20.0}] * 10)
+    items = [PlannedRun(steps, group, seed, None) for steps in (4, 8) for group in ("e2e", "KD")
+             for seed in (0, 1, 2)]
+    moved = {"e2e": 0.0, "KD": 1.0}  # the doubled budget's change of the end, per group
+    runs = {(i.steps, i.group, i.seed): run(20 + 0.3 * i.seed + 0.01 * i.seed ** 2 * (i.steps == 8)
+                                            + (moved[i.group] if i.steps == 8 else 0.0)) for i in items}
+    results = engine.Results(RESOLUTION, "smoke", items, runs)
+    rows = {(r["steps"], r["group"]): r for r in flatness_rows(results)}
+    assert rows[(4, "e2e")]["reading"].startswith("converged: a doubling of the budget moved its end within")
+    assert rows[(4, "KD")]["reading"] == "flat under its schedule"  # moved by 1 dB: not converged
+    assert rows[(4, "KD")]["end moved by a doubled budget (dB)"] == pytest.approx(1.0, abs=0.02)
+    assert rows[(8, "e2e")]["reading"] == "flat under its schedule"  # no budget doubles it

@@ -40,7 +40,7 @@ from prkd.learning.rescoring import DEFAULT_REFINE
 
 __all__ = ["Rung", "LadderPlan", "LADDER_PLANS", "LADDER", "ladder_runs", "ladder_comparisons",
            "fair_comparison_runs", "fair_scores_extra", "FAIR_GROUPS", "COMPARISONS", "EXTRA_COMPARISONS",
-           "teacher_seed"]
+           "teacher_seeds"]
 
 
 @dataclass(frozen=True)
@@ -164,15 +164,11 @@ def fair_comparison_runs(preset: str, seed: int = 0) -> list[PlannedRun]:
 
 
 
-def teacher_seed(plan: LadderPlan, steps: int, seed: int, noisy: bool = False) -> int:
-    """The seed of the teacher that student seed ``seed`` distils at the rung of ``steps`` (the noisy students
-    distil the noisy teacher of seed 0)."""
-    rung = next(r for r in plan.rungs if _steps(plan, r) == steps)
-    return 0 if noisy else _teacher_seed(rung, seed)
-
-
-def _steps(plan: LadderPlan, rung: Rung) -> int:
-    return make(plan.preset, **_budget(plan, rung)).total_steps
+def teacher_seeds(results, steps: int, noisy: bool = False) -> dict[int, int]:
+    """Student seed -> the seed of the teacher it distils at ``steps``, as the plan's KD students (the noisy
+    ones distil the noisy teacher of seed 0) name it (``Rung.teacher_seeds``)."""
+    group = "KD noisy" if noisy else "KD"
+    return {i.seed: i.cfg.train.teacher_seed for i in results.items if i.steps == steps and i.group == group}
 
 
 def _scope(results, steps: int, n: int, scoring: str) -> str:
@@ -186,17 +182,15 @@ def _scope(results, steps: int, n: int, scoring: str) -> str:
 def ladder_comparisons(results) -> list[Comparison]:
     """Every comparison of ``COMPARISONS`` and ``EXTRA_COMPARISONS`` at every rung where both groups are
     complete, raw and refined; Holm's families are the raw rows and the refined rows. A teacher is paired
-    through ``teacher_seed``."""
-    plan, out = results.plan, []
+    with B's seed s through the teacher that student seed s distils (``teacher_seeds``)."""
+    out = []
     for steps in results.rungs:
         for label, a, b in COMPARISONS + EXTRA_COMPARISONS:
             if not results.complete(steps, a, b):
                 continue
-            noisy = "noisy" in a
-            seeds = results.seeds(steps, b)
-            teachers = len({teacher_seed(plan, steps, s, noisy) for s in seeds})
-            pair = ((lambda s, steps=steps, noisy=noisy: teacher_seed(plan, steps, s, noisy))
-                    if a.startswith("teacher") else None)
+            seeds, of = results.seeds(steps, b), teacher_seeds(results, steps, noisy="noisy" in a)
+            teachers = len({of[s] for s in seeds})
+            pair = of.__getitem__ if a.startswith("teacher") else None
             for scoring in ("raw", "refined"):
                 out.append(Comparison(label, a, b, scoring, steps=steps, family=scoring, a_seed=pair,
                                       keys=(("steps", steps), ("comparison", label), ("scoring", scoring),

@@ -101,11 +101,10 @@ def _doubling(results: Results, steps: int, group: str) -> tuple[float, str] | N
     tests' reading; None where the experiment has no complete doubled budget."""
     if 2 * steps not in results.rungs or not results.complete(2 * steps, group):
         return None
-    here, there = results.group(group, steps), results.group(group, 2 * steps)
-    seeds = sorted(set(here) & set(there))
+    doubled = Comparison("", group, group, steps=2 * steps, steps_b=steps)
+    seeds, after, before = paired_scores(results, doubled)
     if len(seeds) < 2:
         return None
-    after, before = [score(there[s]) for s in seeds], [score(here[s]) for s in seeds]
     return (statistics.fmean(a - b for a, b in zip(after, before)),
             equivalence_seeds(after, before, EQUIVALENCE_MARGIN_DB)[1])
 
